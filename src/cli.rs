@@ -1,0 +1,152 @@
+//! Every clap type, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Keeps Baileys (WhatsApp) multi-file auth folders small without breaking live sessions.
+///
+/// Baileys keeps each account's keys in a folder of small JSON files that only ever grows.
+/// baileys-janitor removes what is safe to remove (old sessions, old sender keys, surplus
+/// pre-keys) and never touches creds.json, app-state keys, lid-mappings or tctokens.
+#[derive(Debug, Parser)]
+#[command(name = "baileys-janitor", version, after_long_help = EXIT_CODES_HELP, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Root folder holding one auth folder per company [default: /opt/ai-admin/baileys_sessions]
+    #[arg(
+        long,
+        global = true,
+        env = "BAILEYS_SESSIONS_PATH",
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
+    pub sessions_path: Option<PathBuf>,
+
+    /// TOML configuration file (see docs/configuration.md)
+    #[arg(
+        long,
+        global = true,
+        env = "BAILEYS_JANITOR_CONFIG",
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Where locks, trash, cooldowns and history live [default: <sessions-path>/.janitor]
+    #[arg(
+        long,
+        global = true,
+        env = "BAILEYS_JANITOR_STATE_DIR",
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    /// The sessions path is one auth folder, not a root of company folders
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub single_tenant: bool,
+
+    /// ENABLE_MULTITENANCY=false is the same as --single-tenant
+    #[arg(long, global = true, env = "ENABLE_MULTITENANCY", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub multitenancy: Option<bool>,
+
+    /// Prefix of company folder names
+    #[arg(
+        long,
+        global = true,
+        value_name = "PREFIX",
+        help_heading = "Global options"
+    )]
+    pub company_prefix: Option<String>,
+
+    /// Log level: error, warn, info, debug or trace [default: info]
+    #[arg(
+        long,
+        global = true,
+        env = "BAILEYS_JANITOR_LOG",
+        value_name = "LEVEL",
+        help_heading = "Global options"
+    )]
+    pub log_level: Option<String>,
+
+    /// Log format on stderr
+    #[arg(
+        long,
+        global = true,
+        env = "BAILEYS_JANITOR_LOG_FORMAT",
+        value_name = "FORMAT",
+        help_heading = "Global options"
+    )]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Cleanup(CleanupArgs),
+}
+
+/// Remove old sessions, sender keys and surplus pre-keys (the daily 3 AM run).
+///
+/// Without --company every company folder is cleaned, one at a time. Protected files
+/// (creds.json, app-state-sync-*, lid-mapping-*, tctoken-*, device-list-*, unknown files) are
+/// never removed, nor is anything changed in the last 10 minutes.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct CleanupArgs {
+    /// Clean only this company (`962302` or `company_962302`); repeatable
+    #[arg(long, value_name = "ID")]
+    pub company: Vec<String>,
+
+    /// Touch nothing; print exactly what a real run would remove
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Use the stricter emergency rules (sessions 7d, sender keys 1d, 30 pre-keys)
+    #[arg(long)]
+    pub emergency: bool,
+
+    /// Print one JSON document instead of the summary
+    #[arg(long)]
+    pub json: bool,
+
+    /// List every file with its type and the rule that decided it
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Unlink files instead of moving them to the trash
+    #[arg(long)]
+    pub no_trash: bool,
+
+    /// Test hook: pause this long between planning and removing
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    pub debug_pause_before_remove: Option<std::time::Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,104 @@
+//! One module per subcommand; each is a thin layer over `crate::core`.
+
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::config::{Config, usage};
+use crate::core::companies::{self, Company};
+use crate::core::folder::Folder;
+use crate::core::state::StateDir;
+use crate::exit::Exit;
+
+pub mod cleanup;
+
+/// What every command gets: the resolved configuration and the time the run started.
+pub struct Context {
+    pub config: Config,
+    pub now: SystemTime,
+    pub state: StateDir,
+}
+
+impl Context {
+    pub fn new(config: Config) -> Context {
+        let state = StateDir::new(config.state_dir.clone());
+        Context {
+            config,
+            now: SystemTime::now(),
+            state,
+        }
+    }
+
+    /// `20261128T030000Z-4242`: sortable, unique per process.
+    pub fn run_id(&self) -> String {
+        let t: chrono::DateTime<chrono::Utc> = self.now.into();
+        format!("{}-{}", t.format("%Y%m%dT%H%M%SZ"), std::process::id())
+    }
+
+    /// The sessions root and its companies (or the one auth folder, in single-tenant mode).
+    pub fn fleet(&self) -> Result<(Folder, Vec<Company>)> {
+        let path = &self.config.sessions_path;
+        let root = Folder::open(path).map_err(|e| missing_path(path, &e))?;
+        if self.config.single_tenant {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("auth")
+                .to_owned();
+            return Ok((root, vec![companies::single(&name)]));
+        }
+        let (found, ignored) = companies::discover(&root, &self.config.company_prefix)
+            .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", path.display()))?;
+        for i in ignored {
+            tracing::warn!(company = %i.name, "skipped: {}", i.why);
+        }
+        Ok((root, found))
+    }
+
+    /// The companies named by `--company`, or all of them.
+    pub fn select(&self, all: Vec<Company>, wanted: &[String]) -> Result<Vec<Company>> {
+        if wanted.is_empty() {
+            return Ok(all);
+        }
+        let mut out: Vec<Company> = Vec::new();
+        for w in wanted {
+            match companies::resolve(&all, &self.config.company_prefix, w) {
+                Some(c) if !out.contains(c) => out.push(c.clone()),
+                Some(_) => {}
+                None => {
+                    let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+                    let known = if names.is_empty() {
+                        "there are none".to_owned()
+                    } else if names.len() > 20 {
+                        format!("{} … ({} in all)", names[..20].join(", "), names.len())
+                    } else {
+                        names.join(", ")
+                    };
+                    return Err(usage(format!(
+                        "no company {w:?} under {}; known companies: {known}",
+                        self.config.sessions_path.display()
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn missing_path(path: &Path, e: &io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        usage(format!(
+            "sessions path {} does not exist (set --sessions-path or BAILEYS_SESSIONS_PATH)",
+            path.display()
+        ))
+    } else {
+        usage(format!("cannot open sessions path {}: {e}", path.display()))
+    }
+}
+
+/// A subcommand.
+pub trait Run {
+    fn run(&self, ctx: &Context) -> Result<Exit>;
+}

@@ -1,0 +1,309 @@
+//! Configuration: built-in defaults < config file < environment < flags, resolved once into a
+//! plain [`Config`]. Flags and environment variables come through clap (`env = …`), so they
+//! arrive here as `Option`s that, when set, beat the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::cli::{GlobalArgs, LogFormat};
+use crate::core::rules::Rules;
+
+pub const DEFAULT_SESSIONS_PATH: &str = "/opt/ai-admin/baileys_sessions";
+pub const DEFAULT_PREFIX: &str = "company_";
+pub const STATE_DIR_NAME: &str = ".janitor";
+
+/// A usage or configuration error: exit code 2, nothing touched.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub sessions_path: PathBuf,
+    pub single_tenant: bool,
+    pub company_prefix: String,
+    pub state_dir: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub rules: Rules,
+    pub emergency_rules: Rules,
+    pub trash: bool,
+    pub trash_retention: Duration,
+}
+
+// ---- the file, as written -------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    sessions_path: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    company_prefix: Option<String>,
+    single_tenant: Option<bool>,
+    log_level: Option<String>,
+    log_format: Option<LogFormat>,
+    #[serde(default)]
+    cleanup: FileRules,
+    #[serde(default)]
+    emergency: FileRules,
+    #[serde(default)]
+    trash: FileTrash,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRules {
+    #[serde(default, deserialize_with = "duration")]
+    session_max_age: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    sender_key_max_age: Option<Duration>,
+    max_pre_keys: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    min_file_age: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    tmp_max_age: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTrash {
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
+    retention: Option<Duration>,
+}
+
+/// `"14d"`, `"6h"`, `"90s"` (humantime), never a bare number: units are not guessed.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("invalid duration {s:?} ({e}); write it like \"14d\", \"6h\" or \"10m\"")
+    })
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e
+            .to_string()
+            .replace('\n', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        usage(format!("config file {}: {msg}", path.display()))
+    })
+}
+
+fn resolve_rules(base: Rules, file: &FileRules, table: &str) -> anyhow::Result<Rules> {
+    let r = Rules {
+        session_max_age: file.session_max_age.unwrap_or(base.session_max_age),
+        sender_key_max_age: file.sender_key_max_age.unwrap_or(base.sender_key_max_age),
+        max_pre_keys: file.max_pre_keys.unwrap_or(base.max_pre_keys),
+        min_age: file.min_file_age.unwrap_or(base.min_age),
+        tmp_max_age: file.tmp_max_age.unwrap_or(base.tmp_max_age),
+    };
+    let ten_years = Duration::from_secs(10 * 365 * 86_400);
+    let check = |key: &str, v: Duration, min: Duration| -> anyhow::Result<()> {
+        if v < min || v > ten_years {
+            return Err(usage(format!(
+                "config key {table}.{key} = {}: must be between {} and 10 years",
+                humantime::format_duration(v),
+                humantime::format_duration(min)
+            )));
+        }
+        Ok(())
+    };
+    check(
+        "session_max_age",
+        r.session_max_age,
+        Duration::from_secs(3600),
+    )?;
+    check(
+        "sender_key_max_age",
+        r.sender_key_max_age,
+        Duration::from_secs(3600),
+    )?;
+    // The live-app guard can be moved, not switched off: Baileys caches keys for ~5 minutes.
+    check("min_file_age", r.min_age, Duration::from_secs(5 * 60))?;
+    check("tmp_max_age", r.tmp_max_age, Duration::from_secs(5 * 60))?;
+    if r.max_pre_keys > 1_000_000 {
+        return Err(usage(format!(
+            "config key {table}.max_pre_keys = {}: at most 1000000",
+            r.max_pre_keys
+        )));
+    }
+    Ok(r)
+}
+
+impl Config {
+    /// Resolves the configuration from the global flags (which already carry their environment
+    /// variables) and the config file they name.
+    pub fn load(g: &GlobalArgs) -> anyhow::Result<Config> {
+        let file = match &g.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let sessions_path = g
+            .sessions_path
+            .clone()
+            .or(file.sessions_path.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SESSIONS_PATH));
+        let single_tenant = g.single_tenant
+            || g.multitenancy
+                .map(|m| !m)
+                .or(file.single_tenant)
+                .unwrap_or(false);
+        let company_prefix = g
+            .company_prefix
+            .clone()
+            .or(file.company_prefix.clone())
+            .unwrap_or_else(|| DEFAULT_PREFIX.into());
+        if company_prefix.is_empty() || company_prefix.contains('/') {
+            return Err(usage(format!(
+                "company prefix {company_prefix:?} must be non-empty and contain no '/'"
+            )));
+        }
+        let state_dir = g
+            .state_dir
+            .clone()
+            .or(file.state_dir.clone())
+            .unwrap_or_else(|| default_state_dir(&sessions_path, single_tenant));
+        let log_level = g
+            .log_level
+            .clone()
+            .or(file.log_level.clone())
+            .unwrap_or_else(|| "info".into());
+        if crate::logging::parse_level(&log_level).is_none() {
+            return Err(usage(format!(
+                "log level {log_level:?} is not one of error, warn, info, debug, trace"
+            )));
+        }
+        let rules = resolve_rules(Rules::NORMAL, &file.cleanup, "cleanup")?;
+        let emergency_rules = resolve_rules(Rules::EMERGENCY, &file.emergency, "emergency")?;
+        let trash_retention = file
+            .trash
+            .retention
+            .unwrap_or(Duration::from_secs(7 * 86_400));
+        if trash_retention < Duration::from_secs(3600) {
+            return Err(usage("config key trash.retention: at least 1h"));
+        }
+        Ok(Config {
+            sessions_path,
+            single_tenant,
+            company_prefix,
+            state_dir,
+            log_level,
+            log_format: g.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            rules,
+            emergency_rules,
+            trash: file.trash.enabled.unwrap_or(true),
+            trash_retention,
+        })
+    }
+}
+
+/// `<sessions>/.janitor`, or for a single auth folder `<parent>/.janitor`: never inside an auth
+/// folder, and on the same file system so the trash is a rename.
+pub fn default_state_dir(sessions_path: &Path, single_tenant: bool) -> PathBuf {
+    if single_tenant {
+        let parent = sessions_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        parent.join(STATE_DIR_NAME)
+    } else {
+        sessions_path.join(STATE_DIR_NAME)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn load(args: &[&str], toml: Option<&str>) -> anyhow::Result<Config> {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut argv = vec!["baileys-janitor".to_string()];
+        if let Some(t) = toml {
+            let p = tmp.path().join("c.toml");
+            std::fs::write(&p, t).unwrap();
+            argv.push("--config".into());
+            argv.push(p.display().to_string());
+        }
+        argv.extend(args.iter().map(|s| s.to_string()));
+        argv.push("cleanup".into());
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        Config::load(&cli.global)
+    }
+
+    #[test]
+    fn defaults_are_the_specs() {
+        let c = load(&[], None).unwrap();
+        assert_eq!(c.sessions_path, PathBuf::from(DEFAULT_SESSIONS_PATH));
+        assert_eq!(
+            c.state_dir,
+            PathBuf::from("/opt/ai-admin/baileys_sessions/.janitor")
+        );
+        assert_eq!(c.rules, Rules::NORMAL);
+        assert_eq!(c.emergency_rules, Rules::EMERGENCY);
+        assert!(c.trash);
+    }
+
+    #[test]
+    fn file_then_flag() {
+        let toml = r#"
+            sessions_path = "/srv/s"
+            [cleanup]
+            session_max_age = "21d"
+            max_pre_keys = 80
+            [emergency]
+            sender_key_max_age = "12h"
+        "#;
+        let c = load(&[], Some(toml)).unwrap();
+        assert_eq!(c.sessions_path, PathBuf::from("/srv/s"));
+        assert_eq!(c.rules.session_max_age, Duration::from_secs(21 * 86_400));
+        assert_eq!(c.rules.max_pre_keys, 80);
+        assert_eq!(c.rules.sender_key_max_age, Rules::NORMAL.sender_key_max_age);
+        assert_eq!(
+            c.emergency_rules.sender_key_max_age,
+            Duration::from_secs(12 * 3600)
+        );
+        let c = load(&["--sessions-path", "/flag"], Some(toml)).unwrap();
+        assert_eq!(c.sessions_path, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn bad_files_name_the_key() {
+        let err = |t: &str| load(&[], Some(t)).unwrap_err().to_string();
+        assert!(err("[cleanup]\nsession_max_ag = \"1d\"").contains("session_max_ag"));
+        assert!(err("[cleanup]\nsession_max_age = 14").contains("session_max_age"));
+        assert!(err("[cleanup]\nsession_max_age = \"fortnight\"").contains("fortnight"));
+        assert!(err("[cleanup]\nmax_pre_keys = -1").contains("max_pre_keys"));
+        assert!(err("[cleanup]\nmin_file_age = \"1s\"").contains("cleanup.min_file_age"));
+        assert!(
+            err("[cleanup]\nsession_max_age = \"100000d\"").contains("cleanup.session_max_age")
+        );
+        assert!(err("bogus = 1").contains("bogus"));
+        let e = load(&["--config", "/nonexistent/x.toml"], None).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn single_tenant_state_dir_is_beside_the_folder() {
+        let c = load(&["--single-tenant", "--sessions-path", "/srv/auth"], None).unwrap();
+        assert!(c.single_tenant);
+        assert_eq!(c.state_dir, PathBuf::from("/srv/.janitor"));
+    }
+}

@@ -1,0 +1,292 @@
+//! Cleaning one company: open → lock → scan → read creds → plan → execute → report.
+//! Every command that cleans (`cleanup`, `trigger`, `monitor --auto-cleanup`) comes through here,
+//! so they share one lock, one planner and one removal path.
+
+use std::ffi::OsStr;
+use std::io;
+use std::time::{Duration, Instant, SystemTime};
+
+use tracing::{debug, info, warn};
+
+use crate::core::classify::Kind;
+use crate::core::companies::Company;
+use crate::core::creds::{self, Creds};
+use crate::core::folder::Folder;
+use crate::core::lock::{self, LockAttempt};
+use crate::core::plan::{self, Action, Entry};
+use crate::core::remove::{self, Disposal, Outcome, Trash};
+use crate::core::report::{CompanyReport, FileDecision, FileNote, Status};
+use crate::core::rules::Rules;
+use crate::core::state::StateDir;
+use crate::core::util::sanitize;
+
+/// How to clean.
+#[derive(Clone, Debug)]
+pub struct CleanSpec {
+    pub rules: Rules,
+    pub dry_run: bool,
+    /// Move into the state directory's trash instead of unlinking.
+    pub trash: bool,
+    /// Keep every file's decision in the report.
+    pub verbose: bool,
+    pub now: SystemTime,
+    pub run_id: String,
+    /// What the lock file says holds it (`cleanup`, `trigger`, …).
+    pub holder: String,
+    /// Test hook: sleep between planning and removal, to let a test race the run.
+    pub pause_before_remove: Option<Duration>,
+}
+
+pub const LOCKS_DIR: &str = "locks";
+pub const TRASH_DIR: &str = "trash";
+
+pub fn lock_name(company: &str) -> String {
+    format!("{company}.lock")
+}
+
+/// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
+pub fn read_creds(dir: &Folder) -> Result<Creds, String> {
+    match dir.read_file(OsStr::new("creds.json"), creds::MAX_CREDS_BYTES) {
+        Ok(bytes) => Ok(creds::parse(&bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Creds::missing()),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            Ok(Creds::corrupt(format!("creds.json is too large ({e})")))
+        }
+        Err(e) => Err(format!("cannot read creds.json: {e}")),
+    }
+}
+
+/// Reads a folder's entries and classifies them (no stat).
+pub fn scan(dir: &Folder) -> io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    dir.for_each_entry(|name, t| entries.push(Entry::new(name, t)))?;
+    Ok(entries)
+}
+
+/// Regular, non-hidden files: the count the thresholds are about.
+pub fn counted(e: &Entry) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    e.entry_type == crate::core::folder::EntryType::File && !e.name.as_bytes().starts_with(b".")
+}
+
+pub fn clean_company(
+    root: &Folder,
+    company: &Company,
+    state: &StateDir,
+    spec: &CleanSpec,
+) -> CompanyReport {
+    let started = Instant::now();
+    let mut report = clean_inner(root, company, state, spec);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    match report.status {
+        Status::Ok => info!(
+            company = %company.name,
+            before = report.files_before,
+            after = report.files_after,
+            removed = report.removed,
+            bytes = report.bytes_freed,
+            dry_run = spec.dry_run,
+            "company cleaned"
+        ),
+        Status::Busy => {
+            warn!(company = %company.name, holder = report.lock_holder.as_deref().unwrap_or("unknown"), "company skipped: lock busy")
+        }
+        Status::Failed => {
+            warn!(company = %company.name, error = report.error.as_deref().unwrap_or(""), "company failed")
+        }
+    }
+    report
+}
+
+fn clean_inner(
+    root: &Folder,
+    company: &Company,
+    state: &StateDir,
+    spec: &CleanSpec,
+) -> CompanyReport {
+    let mut report = CompanyReport::new(&company.name);
+    let dir = match root.open_dir(&company.dir) {
+        Ok(d) => d,
+        Err(e) => return CompanyReport::failed(&company.name, open_error(&e)),
+    };
+    match (root.meta(), dir.meta()) {
+        (Ok(r), Ok(d)) if r.dev != d.dev && company.dir != "." => {
+            return CompanyReport::failed(&company.name, "is a mount point; not crossed");
+        }
+        _ => {}
+    }
+
+    // A dry run changes nothing, not even a lock file.
+    let _guard = if spec.dry_run {
+        None
+    } else {
+        let locks = match state.subdir(LOCKS_DIR) {
+            Ok(l) => l,
+            Err(e) => {
+                return CompanyReport::failed(
+                    &company.name,
+                    format!("cannot open the lock folder: {e}"),
+                );
+            }
+        };
+        match lock::try_lock(&locks, OsStr::new(&lock_name(&company.name)), &spec.holder) {
+            Ok(LockAttempt::Acquired(g)) => Some(g),
+            Ok(LockAttempt::Busy(holder)) => {
+                report.status = Status::Busy;
+                report.lock_holder = Some(holder.unwrap_or_else(|| "unknown".into()));
+                return report;
+            }
+            Err(e) => {
+                return CompanyReport::failed(&company.name, format!("cannot take the lock: {e}"));
+            }
+        }
+    };
+
+    let mut entries = match scan(&dir) {
+        Ok(e) => e,
+        Err(e) => {
+            return CompanyReport::failed(&company.name, format!("cannot read the folder: {e}"));
+        }
+    };
+    let creds = match read_creds(&dir) {
+        Ok(c) => c,
+        Err(e) => return CompanyReport::failed(&company.name, e),
+    };
+    report.creds = Some(creds.state().as_str());
+    for e in entries.iter().filter(|e| counted(e)) {
+        report.files_before += 1;
+        *report.files_by_type.entry(e.kind).or_default() += 1;
+    }
+    if creds.is_corrupt() {
+        let problem = creds.problem.clone().unwrap_or_default();
+        return CompanyReport {
+            status: Status::Failed,
+            error: Some(format!(
+                "{problem}; company skipped, nothing changed (restore creds.json or re-pair)"
+            )),
+            files_after: report.files_before,
+            ..report
+        };
+    }
+
+    let wants = plan::wants_meta(&entries, &creds, &spec.rules);
+    for (e, want) in entries.iter_mut().zip(wants) {
+        if !want {
+            continue;
+        }
+        match dir.stat(&e.name) {
+            Ok(m) => e.meta = Some(m),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => report.failed_files.push(FileNote {
+                file: sanitize(&e.name),
+                reason: format!("cannot stat: {err}"),
+            }),
+        }
+    }
+    let plan = plan::plan(&entries, &creds, &spec.rules, spec.now);
+    if spec.verbose {
+        report.decisions = entries
+            .iter()
+            .zip(&plan.decisions)
+            .map(|(e, d)| FileDecision {
+                file: sanitize(&e.name),
+                kind: e.kind,
+                action: match d.action {
+                    Action::Keep => "keep",
+                    Action::Remove => "remove",
+                },
+                reason: d.reason.to_string(),
+            })
+            .collect();
+    }
+    let order = plan.removal_order(&entries);
+    report.run_id = Some(spec.run_id.clone());
+
+    if spec.dry_run {
+        for &i in &order {
+            record_removed(
+                &mut report,
+                &entries[i],
+                entries[i].meta.map_or(0, |m| m.size),
+            );
+        }
+    } else {
+        if let Some(pause) = spec.pause_before_remove {
+            std::thread::sleep(pause);
+        }
+        let trash = Trash::new(|| {
+            state
+                .subdir(TRASH_DIR)?
+                .ensure_dir(OsStr::new(&company.name))?
+                .ensure_dir(OsStr::new(&spec.run_id))
+        });
+        let disposal = if spec.trash {
+            Disposal::Trash(&trash)
+        } else {
+            Disposal::Unlink
+        };
+        let mut gone = vec![false; entries.len()];
+        for &i in &order {
+            let e = &entries[i];
+            let d = &plan.decisions[i];
+            if let Some(&r) = d.requires.iter().find(|&&r| !gone[r]) {
+                report.skipped_files.push(FileNote {
+                    file: sanitize(&e.name),
+                    reason: format!(
+                        "kept because {} was not removed",
+                        sanitize(&entries[r].name)
+                    ),
+                });
+                continue;
+            }
+            let Some(meta) = e.meta else { continue };
+            let outcome = remove::remove(&dir, &e.name, &meta, &disposal);
+            gone[i] = outcome.is_gone();
+            match outcome {
+                Outcome::Removed { bytes } => {
+                    debug!(company = %company.name, file = %sanitize(&e.name), reason = %d.reason, "removed");
+                    record_removed(&mut report, e, bytes);
+                }
+                Outcome::Vanished => report.skipped_files.push(FileNote {
+                    file: sanitize(&e.name),
+                    reason: "already gone".into(),
+                }),
+                Outcome::Changed(why) => report.skipped_files.push(FileNote {
+                    file: sanitize(&e.name),
+                    reason: why.into(),
+                }),
+                Outcome::Failed(err) => {
+                    warn!(company = %company.name, file = %sanitize(&e.name), error = %err, "removal failed; file left in place");
+                    report.failed_files.push(FileNote {
+                        file: sanitize(&e.name),
+                        reason: err.to_string(),
+                    })
+                }
+            }
+        }
+    }
+    report.files_after = report.files_before.saturating_sub(report.removed);
+    report
+}
+
+fn record_removed(report: &mut CompanyReport, e: &Entry, bytes: u64) {
+    report.removed += 1;
+    report.bytes_freed += bytes;
+    *report.removed_by_type.entry(e.kind).or_default() += 1;
+    report.removed_files.push(sanitize(&e.name));
+}
+
+fn open_error(e: &io::Error) -> String {
+    match rustix::io::Errno::from_io_error(e) {
+        Some(rustix::io::Errno::LOOP) | Some(rustix::io::Errno::NOTDIR) => {
+            "is a symlink or not a directory; not followed".into()
+        }
+        _ if e.kind() == io::ErrorKind::NotFound => "folder does not exist".into(),
+        _ => format!("cannot open the folder: {e}"),
+    }
+}
+
+/// Kinds in the order reports list them.
+pub fn kinds_present(r: &CompanyReport) -> impl Iterator<Item = (Kind, usize)> + '_ {
+    r.removed_by_type.iter().map(|(k, n)| (*k, *n))
+}

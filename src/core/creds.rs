@@ -1,0 +1,243 @@
+//! Reading `creds.json`: pairing state, our own ids, and the pre-key counters.
+//!
+//! Only the few fields the rules need are read; everything else in the file (keys stored as
+//! `{"type":"Buffer","data":…}`) is ignored. A creds.json that cannot be trusted is never guessed
+//! at: a corrupt one skips the company, a missing counter leaves every pre-key alone.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// creds.json files are a few KiB; anything far larger is not a Baileys creds file.
+pub const MAX_CREDS_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredsState {
+    /// No creds.json, or no `me`: never paired (or logged out).
+    Unpaired,
+    /// `me.id` but no `account`: pairing started, not finished.
+    Pending,
+    /// `me.id` and `account`.
+    Paired,
+    /// Empty, not JSON, or not shaped like creds: older Baileys would silently start a new identity.
+    Corrupt,
+}
+
+impl CredsState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CredsState::Unpaired => "unpaired",
+            CredsState::Pending => "pending",
+            CredsState::Paired => "paired",
+            CredsState::Corrupt => "corrupt",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub state: Option<CredsState>,
+    /// Why the file is corrupt, for the report.
+    pub problem: Option<String>,
+    pub me_id: Option<String>,
+    pub me_lid: Option<String>,
+    pub next_pre_key_id: Option<u64>,
+    pub first_unuploaded_pre_key_id: Option<u64>,
+    /// creds.json was found at all.
+    pub present: bool,
+}
+
+/// The ids a pre-key may never be removed at (DOMAIN.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreKeyGuard {
+    pub next_pre_key_id: u64,
+    pub first_unuploaded_pre_key_id: u64,
+}
+
+impl PreKeyGuard {
+    /// Not uploaded yet, or the last one minted (Baileys re-uploads it when missing).
+    pub fn protects(&self, id: u64) -> bool {
+        id >= self.first_unuploaded_pre_key_id || Some(id) == self.next_pre_key_id.checked_sub(1)
+    }
+}
+
+impl Creds {
+    pub fn missing() -> Creds {
+        Creds {
+            state: Some(CredsState::Unpaired),
+            ..Creds::default()
+        }
+    }
+
+    pub fn corrupt(problem: impl Into<String>) -> Creds {
+        Creds {
+            state: Some(CredsState::Corrupt),
+            problem: Some(problem.into()),
+            present: true,
+            ..Creds::default()
+        }
+    }
+
+    pub fn state(&self) -> CredsState {
+        self.state.clone().unwrap_or(CredsState::Unpaired)
+    }
+
+    pub fn is_corrupt(&self) -> bool {
+        self.state == Some(CredsState::Corrupt)
+    }
+
+    /// Both counters, or nothing: without them no pre-key is safe to remove.
+    pub fn pre_key_guard(&self) -> Option<PreKeyGuard> {
+        Some(PreKeyGuard {
+            next_pre_key_id: self.next_pre_key_id?,
+            first_unuploaded_pre_key_id: self.first_unuploaded_pre_key_id?,
+        })
+    }
+
+    /// Our own users (phone number and LID), the part before `:` / `@`. Empty when unknown.
+    pub fn own_users(&self) -> Vec<&str> {
+        [self.me_id.as_deref(), self.me_lid.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(jid_user)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+}
+
+/// `5511999999999:12@s.whatsapp.net` → `5511999999999`.
+pub fn jid_user(jid: &str) -> &str {
+    let end = jid.find([':', '@']).unwrap_or(jid.len());
+    &jid[..end]
+}
+
+/// Parses creds.json bytes. Never fails: problems become `Corrupt` with a reason.
+pub fn parse(bytes: &[u8]) -> Creds {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Creds::corrupt("creds.json is empty");
+    }
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return Creds::corrupt(format!("creds.json is not valid JSON ({e})")),
+    };
+    let Some(obj) = value.as_object() else {
+        return Creds::corrupt("creds.json is not a JSON object");
+    };
+    let mut creds = Creds {
+        present: true,
+        ..Creds::default()
+    };
+    match obj.get("me") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(me)) => {
+            creds.me_id = me.get("id").and_then(Value::as_str).map(str::to_owned);
+            creds.me_lid = me.get("lid").and_then(Value::as_str).map(str::to_owned);
+        }
+        Some(_) => return Creds::corrupt("creds.json has a `me` that is not an object"),
+    }
+    // A counter of the wrong type is left unknown, which leaves every pre-key alone.
+    creds.next_pre_key_id = obj.get("nextPreKeyId").and_then(Value::as_u64);
+    creds.first_unuploaded_pre_key_id = obj.get("firstUnuploadedPreKeyId").and_then(Value::as_u64);
+    let has_account = matches!(obj.get("account"), Some(v) if !v.is_null());
+    creds.state = Some(match (&creds.me_id, has_account) {
+        (None, _) => CredsState::Unpaired,
+        (Some(_), false) => CredsState::Pending,
+        (Some(_), true) => CredsState::Paired,
+    });
+    creds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAIRED: &str = r#"{"noiseKey":{"private":{"type":"Buffer","data":"AAAA"}},
+        "me":{"id":"5511999999999:12@s.whatsapp.net","lid":"123456789012345:12@lid","name":"Shop"},
+        "account":{"details":"x"},"nextPreKeyId":813,"firstUnuploadedPreKeyId":813}"#;
+
+    #[test]
+    fn paired_creds() {
+        let c = parse(PAIRED.as_bytes());
+        assert_eq!(c.state(), CredsState::Paired);
+        assert_eq!(c.own_users(), vec!["5511999999999", "123456789012345"]);
+        assert_eq!(
+            c.pre_key_guard(),
+            Some(PreKeyGuard {
+                next_pre_key_id: 813,
+                first_unuploaded_pre_key_id: 813
+            })
+        );
+    }
+
+    #[test]
+    fn states() {
+        assert_eq!(
+            parse(br#"{"me":{"id":"1:2@s.whatsapp.net"}}"#).state(),
+            CredsState::Pending
+        );
+        assert_eq!(
+            parse(br#"{"nextPreKeyId":1}"#).state(),
+            CredsState::Unpaired
+        );
+        assert_eq!(parse(br#"{"me":null}"#).state(), CredsState::Unpaired);
+        assert_eq!(Creds::missing().state(), CredsState::Unpaired);
+        assert!(!Creds::missing().present);
+    }
+
+    #[test]
+    fn corrupt_files() {
+        for bytes in [
+            &b""[..],
+            b"  \n",
+            b"{\"me\":",
+            b"[1,2]",
+            b"null",
+            b"\"x\"",
+            br#"{"me":5}"#,
+        ] {
+            let c = parse(bytes);
+            assert!(c.is_corrupt(), "{:?}", String::from_utf8_lossy(bytes));
+            assert!(c.problem.is_some());
+            assert_eq!(c.pre_key_guard(), None);
+        }
+    }
+
+    #[test]
+    fn wrong_counter_types_leave_pre_keys_alone() {
+        let c = parse(br#"{"me":{"id":"1@s.whatsapp.net"},"nextPreKeyId":"813","firstUnuploadedPreKeyId":813}"#);
+        assert!(!c.is_corrupt());
+        assert_eq!(c.pre_key_guard(), None);
+        let c = parse(br#"{"nextPreKeyId":-1,"firstUnuploadedPreKeyId":3}"#);
+        assert_eq!(c.pre_key_guard(), None);
+    }
+
+    #[test]
+    fn guard_protects_unuploaded_and_last() {
+        let g = PreKeyGuard {
+            next_pre_key_id: 100,
+            first_unuploaded_pre_key_id: 90,
+        };
+        assert!(!g.protects(88));
+        assert!(g.protects(90));
+        assert!(g.protects(95));
+        assert!(g.protects(99));
+        let g = PreKeyGuard {
+            next_pre_key_id: 100,
+            first_unuploaded_pre_key_id: 100,
+        };
+        assert!(!g.protects(98));
+        assert!(g.protects(99));
+        let g = PreKeyGuard {
+            next_pre_key_id: 0,
+            first_unuploaded_pre_key_id: 0,
+        };
+        assert!(g.protects(0));
+    }
+
+    #[test]
+    fn jid_users() {
+        assert_eq!(jid_user("5511999999999:12@s.whatsapp.net"), "5511999999999");
+        assert_eq!(jid_user("123@lid"), "123");
+        assert_eq!(jid_user("plain"), "plain");
+    }
+}

@@ -1,0 +1,15 @@
+//! The core: everything that decides and does, nothing that reads the environment, prints, or
+//! exits. Commands in `crate::cmd` are thin layers over these modules.
+
+pub mod classify;
+pub mod clean;
+pub mod companies;
+pub mod creds;
+pub mod folder;
+pub mod lock;
+pub mod plan;
+pub mod remove;
+pub mod report;
+pub mod rules;
+pub mod state;
+pub mod util;

@@ -1,0 +1,459 @@
+//! The planner: entries + creds + rules + now → keep or remove, and why, for every file.
+//!
+//! A pure function: no file-system access, no clock. `--dry-run` prints the plan, a real run
+//! executes the same plan, so the two cannot drift apart.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::core::classify::{self, Kind};
+use crate::core::creds::Creds;
+use crate::core::folder::{EntryType, Meta};
+use crate::core::rules::Rules;
+use crate::core::util::fmt_duration;
+
+/// A file of a company folder as the planner sees it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub name: OsString,
+    pub entry_type: EntryType,
+    pub kind: Kind,
+    /// Filled in only where a rule needs the age (see [`wants_meta`]).
+    pub meta: Option<Meta>,
+}
+
+impl Entry {
+    pub fn new(name: impl Into<OsString>, entry_type: EntryType) -> Entry {
+        let name = name.into();
+        let kind = name.to_str().map_or(Kind::Unknown, classify::classify);
+        Entry {
+            name,
+            entry_type,
+            kind,
+            meta: None,
+        }
+    }
+
+    pub fn name_str(&self) -> Option<&str> {
+        self.name.to_str()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Keep,
+    Remove,
+}
+
+/// Why a file is kept or removed. Shown by `--verbose` and in `--json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Protected(Kind),
+    Unknown,
+    NotRegular(EntryType),
+    NoMeta,
+    HardLinked(u64),
+    Fresh { age: Duration, min: Duration },
+    Young { age: Duration, max: Duration },
+    Old { age: Duration, max: Duration },
+    PreKeyNewest { keep: usize },
+    PreKeyBeyondNewest { keep: usize },
+    PreKeyNotUploaded,
+    PreKeyLastMinted,
+    PreKeyNoCounters,
+    PreKeyBadId,
+    IdentityWithSession,
+    IdentitySessionStays,
+    OwnSenderKeyWithMemory,
+    OwnSenderKeyMemoryStays,
+    BackupWithBase,
+    BackupOfKept,
+    OrphanBackup,
+    BackupStays,
+    TempStale { age: Duration, max: Duration },
+    TempOfProtected,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |d: &Duration| fmt_duration(*d);
+        match self {
+            Reason::Protected(kind) => write!(f, "{kind} files are never removed"),
+            Reason::Unknown => f.write_str("not a Baileys key file: kept"),
+            Reason::NotRegular(t) => write!(f, "{}: only regular files are removed", t.as_str()),
+            Reason::NoMeta => f.write_str("could not stat it: kept"),
+            Reason::HardLinked(n) => write!(f, "has {n} hard links: kept"),
+            Reason::Fresh { age, min } => write!(f, "changed {} ago < {}: in use", d(age), d(min)),
+            Reason::Young { age, max } => write!(f, "{} old <= {}", d(age), d(max)),
+            Reason::Old { age, max } => write!(f, "{} old > {}", d(age), d(max)),
+            Reason::PreKeyNewest { keep } => write!(f, "among the newest {keep} pre-keys"),
+            Reason::PreKeyBeyondNewest { keep } => {
+                write!(f, "older than the newest {keep} pre-keys")
+            }
+            Reason::PreKeyNotUploaded => {
+                f.write_str("id >= firstUnuploadedPreKeyId: not uploaded yet")
+            }
+            Reason::PreKeyLastMinted => {
+                f.write_str("id = nextPreKeyId - 1: Baileys re-uploads it if missing")
+            }
+            Reason::PreKeyNoCounters => {
+                f.write_str("creds.json has no pre-key counters: pre-keys left alone")
+            }
+            Reason::PreKeyBadId => f.write_str("pre-key id is not a number"),
+            Reason::IdentityWithSession => f.write_str("goes with the session of the same address"),
+            Reason::IdentitySessionStays => f.write_str("the session of the same address stays"),
+            Reason::OwnSenderKeyWithMemory => {
+                f.write_str("our own sender key, goes with the group's sender-key-memory")
+            }
+            Reason::OwnSenderKeyMemoryStays => {
+                f.write_str("our own sender key: the group's sender-key-memory stays")
+            }
+            Reason::BackupWithBase => f.write_str("previous value of a file that goes"),
+            Reason::BackupOfKept => f.write_str("previous value of a file that stays"),
+            Reason::OrphanBackup => {
+                f.write_str("its file is missing, so Baileys reads this backup as the value")
+            }
+            Reason::BackupStays => f.write_str("its .bak cannot go, and would bring it back"),
+            Reason::TempStale { age, max } => {
+                write!(f, "leftover temp file, {} old > {}", d(age), d(max))
+            }
+            Reason::TempOfProtected => {
+                f.write_str("temp file of a protected file: kept for recovery")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    pub reason: Reason,
+    /// Entries whose removal must succeed first (a `.bak`, a session, a sender-key-memory).
+    pub requires: Vec<usize>,
+}
+
+impl Decision {
+    fn keep(reason: Reason) -> Decision {
+        Decision {
+            action: Action::Keep,
+            reason,
+            requires: Vec::new(),
+        }
+    }
+    fn remove(reason: Reason) -> Decision {
+        Decision {
+            action: Action::Remove,
+            reason,
+            requires: Vec::new(),
+        }
+    }
+    pub fn removes(&self) -> bool {
+        self.action == Action::Remove
+    }
+}
+
+/// One decision per entry, in the entries' order.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub decisions: Vec<Decision>,
+}
+
+impl Plan {
+    /// Indices of the entries to remove, in an order where every requirement comes first:
+    /// backups, then sessions / sender-key-memories / pre-keys / temp files, then identity keys
+    /// and our own sender keys.
+    pub fn removal_order(&self, entries: &[Entry]) -> Vec<usize> {
+        let rank = |k: Kind| match k {
+            Kind::Backup => 0,
+            Kind::IdentityKey | Kind::SenderKey => 2,
+            _ => 1,
+        };
+        let mut order: Vec<usize> = (0..entries.len())
+            .filter(|&i| self.decisions[i].removes())
+            .collect();
+        order.sort_by_key(|&i| rank(entries[i].kind));
+        order
+    }
+
+    pub fn removal_count(&self) -> usize {
+        self.decisions.iter().filter(|d| d.removes()).count()
+    }
+}
+
+/// Pre-keys sorted by the rule: which are among the newest N, protected by the counters, or
+/// candidates for removal. Shared by [`wants_meta`] and [`plan`] so they agree.
+fn pre_key_decisions(entries: &[Entry], creds: &Creds, rules: &Rules) -> HashMap<usize, Decision> {
+    let mut out = HashMap::new();
+    let mut ids: Vec<(u64, usize)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind != Kind::PreKey || e.entry_type != EntryType::File {
+            continue;
+        }
+        match e.name_str().and_then(classify::pre_key_id) {
+            Some(id) => ids.push((id, i)),
+            None => {
+                out.insert(i, Decision::keep(Reason::PreKeyBadId));
+            }
+        }
+    }
+    let Some(guard) = creds.pre_key_guard() else {
+        for (_, i) in ids {
+            out.insert(i, Decision::keep(Reason::PreKeyNoCounters));
+        }
+        return out;
+    };
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    let keep = rules.max_pre_keys;
+    for (rank, (id, i)) in ids.into_iter().enumerate() {
+        let d = if rank < keep {
+            Decision::keep(Reason::PreKeyNewest { keep })
+        } else if id >= guard.first_unuploaded_pre_key_id {
+            Decision::keep(Reason::PreKeyNotUploaded)
+        } else if guard.protects(id) {
+            Decision::keep(Reason::PreKeyLastMinted)
+        } else {
+            Decision::remove(Reason::PreKeyBeyondNewest { keep })
+        };
+        out.insert(i, d);
+    }
+    out
+}
+
+/// Which entries need a `stat` before planning: only those a rule could remove.
+/// Everything else is decided from the name and the directory entry alone.
+pub fn wants_meta(entries: &[Entry], creds: &Creds, rules: &Rules) -> Vec<bool> {
+    let pre_keys = pre_key_decisions(entries, creds, rules);
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            e.entry_type == EntryType::File
+                && match e.kind {
+                    Kind::Session | Kind::IdentityKey | Kind::SenderKey | Kind::SenderKeyMemory => {
+                        true
+                    }
+                    Kind::PreKey => pre_keys.get(&i).is_some_and(Decision::removes),
+                    Kind::Backup | Kind::Temp => e
+                        .name_str()
+                        .and_then(classify::base_kind)
+                        .is_some_and(|k| !k.is_protected()),
+                    _ => false,
+                }
+        })
+        .collect()
+}
+
+/// The age-independent checks every removal passes: a regular file, stat'ed, one link, not fresh.
+fn removable(e: &Entry, rules: &Rules, now: SystemTime) -> Result<Duration, Reason> {
+    let Some(meta) = e.meta else {
+        return Err(Reason::NoMeta);
+    };
+    if meta.entry_type != EntryType::File {
+        return Err(Reason::NotRegular(meta.entry_type));
+    }
+    if meta.nlink > 1 {
+        return Err(Reason::HardLinked(meta.nlink));
+    }
+    let age = now.duration_since(meta.mtime).unwrap_or(Duration::ZERO);
+    if age < rules.min_age {
+        return Err(Reason::Fresh {
+            age,
+            min: rules.min_age,
+        });
+    }
+    Ok(age)
+}
+
+fn by_age(e: &Entry, rules: &Rules, now: SystemTime, max: Duration) -> Decision {
+    match removable(e, rules, now) {
+        Err(r) => Decision::keep(r),
+        Ok(age) if age > max => Decision::remove(Reason::Old { age, max }),
+        Ok(age) => Decision::keep(Reason::Young { age, max }),
+    }
+}
+
+/// Plans one company folder. `entries` carry `meta` where [`wants_meta`] asked for it.
+pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) -> Plan {
+    let index: HashMap<&str, usize> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some((e.name_str()?, i)))
+        .collect();
+    let mut pre_keys = pre_key_decisions(entries, creds, rules);
+    let own_users = creds.own_users();
+    let mut d: Vec<Option<Decision>> = vec![None; entries.len()];
+
+    // Pass 1: every file on its own.
+    for (i, e) in entries.iter().enumerate() {
+        let decision = if e.entry_type != EntryType::File {
+            Decision::keep(Reason::NotRegular(e.entry_type))
+        } else if e.kind == Kind::Unknown {
+            Decision::keep(Reason::Unknown)
+        } else if e.kind.is_protected() {
+            Decision::keep(Reason::Protected(e.kind))
+        } else {
+            match e.kind {
+                Kind::Session => by_age(e, rules, now, rules.session_max_age),
+                Kind::SenderKeyMemory | Kind::SenderKey => {
+                    by_age(e, rules, now, rules.sender_key_max_age)
+                }
+                // Decided with its session in pass 3; its own age only has to pass `removable`.
+                Kind::IdentityKey => match removable(e, rules, now) {
+                    Err(r) => Decision::keep(r),
+                    Ok(_) => Decision::remove(Reason::IdentityWithSession),
+                },
+                Kind::PreKey => match pre_keys.remove(&i) {
+                    Some(pk) if pk.removes() => match removable(e, rules, now) {
+                        Err(r) => Decision::keep(r),
+                        Ok(_) => pk,
+                    },
+                    Some(pk) => pk,
+                    None => Decision::keep(Reason::PreKeyBadId),
+                },
+                Kind::Temp => {
+                    if e.name_str()
+                        .and_then(classify::base_kind)
+                        .is_none_or(Kind::is_protected)
+                    {
+                        Decision::keep(Reason::TempOfProtected)
+                    } else {
+                        match removable(e, rules, now) {
+                            Err(r) => Decision::keep(r),
+                            Ok(age) if age > rules.tmp_max_age => {
+                                Decision::remove(Reason::TempStale {
+                                    age,
+                                    max: rules.tmp_max_age,
+                                })
+                            }
+                            Ok(age) => Decision::keep(Reason::Young {
+                                age,
+                                max: rules.tmp_max_age,
+                            }),
+                        }
+                    }
+                }
+                // Decided with its base file; here only whether it could go at all.
+                Kind::Backup => match removable(e, rules, now) {
+                    Err(r) => Decision::keep(r),
+                    Ok(_) => Decision::remove(Reason::BackupWithBase),
+                },
+                _ => Decision::keep(Reason::Protected(e.kind)),
+            }
+        };
+        d[i] = Some(decision);
+    }
+    let mut d: Vec<Decision> = d
+        .into_iter()
+        .map(|x| x.expect("every entry decided"))
+        .collect();
+
+    let bak_of = |i: usize| -> Option<usize> {
+        let name = entries[i].name_str()?;
+        index.get(format!("{name}.bak").as_str()).copied()
+    };
+    // A file goes only with its `.bak` (else Baileys reads the old value back); the `.bak` goes
+    // first. A `.bak` goes only with its file.
+    let couple = |d: &mut Vec<Decision>, i: usize| {
+        let Some(b) = bak_of(i) else { return };
+        if d[i].removes() {
+            if d[b].removes() {
+                d[i].requires.push(b);
+            } else {
+                d[i] = Decision::keep(Reason::BackupStays);
+            }
+        }
+    };
+
+    // Pass 2: sessions, memories, pre-keys and their backups.
+    for i in 0..entries.len() {
+        if matches!(
+            entries[i].kind,
+            Kind::Session | Kind::SenderKeyMemory | Kind::PreKey
+        ) {
+            couple(&mut d, i);
+        }
+    }
+
+    // Pass 3: identity keys follow their session; our own sender keys follow the group's memory.
+    for (i, e) in entries.iter().enumerate() {
+        if !d[i].removes() {
+            continue;
+        }
+        let Some(name) = e.name_str() else { continue };
+        match e.kind {
+            Kind::IdentityKey => {
+                let address = name.strip_prefix("identity-key-").unwrap_or_default();
+                match index.get(format!("session-{address}").as_str()) {
+                    Some(&s) if d[s].removes() => d[i].requires.push(s),
+                    _ => d[i] = Decision::keep(Reason::IdentitySessionStays),
+                }
+            }
+            Kind::SenderKey => {
+                let Some(parsed) = classify::sender_key_name(name) else {
+                    continue;
+                };
+                let user = classify::bare_user(parsed.user);
+                // Without our own ids every sender key might be ours.
+                let ours = own_users.is_empty() || own_users.contains(&user);
+                if !ours {
+                    continue;
+                }
+                let memory = classify::sender_key_memory_file(parsed.group);
+                let memory_idx = index.get(memory.as_str()).copied();
+                let memory_bak = index.get(format!("{memory}.bak").as_str()).copied();
+                match (memory_idx, memory_bak) {
+                    (None, None) => d[i].reason = Reason::OwnSenderKeyWithMemory,
+                    (Some(m), _) if d[m].removes() => {
+                        d[i].reason = Reason::OwnSenderKeyWithMemory;
+                        d[i].requires.push(m);
+                    }
+                    _ => d[i] = Decision::keep(Reason::OwnSenderKeyMemoryStays),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // Pass 4: couple identity keys, sender keys and temp files with their backups.
+    for i in 0..entries.len() {
+        if matches!(entries[i].kind, Kind::IdentityKey | Kind::SenderKey) {
+            couple(&mut d, i);
+        }
+    }
+
+    // Pass 5: a backup goes only if its file goes.
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind != Kind::Backup || !d[i].removes() {
+            continue;
+        }
+        let base = e
+            .name_str()
+            .and_then(classify::base_of)
+            .and_then(|b| index.get(b));
+        match base {
+            None => d[i] = Decision::keep(Reason::OrphanBackup),
+            Some(&b) if d[b].removes() => {}
+            Some(_) => d[i] = Decision::keep(Reason::BackupOfKept),
+        }
+    }
+    // Backups decided keep for their own reasons (fresh, protected base) must still say so.
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind == Kind::Backup
+            && !d[i].removes()
+            && e.name_str()
+                .and_then(classify::base_kind)
+                .is_some_and(Kind::is_protected)
+        {
+            d[i] = Decision::keep(Reason::Protected(
+                classify::base_kind(e.name_str().unwrap()).unwrap(),
+            ));
+        }
+    }
+
+    Plan { decisions: d }
+}
+
+#[cfg(test)]
+mod tests;

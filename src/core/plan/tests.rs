@@ -1,0 +1,455 @@
+use super::*;
+use crate::core::creds;
+use std::time::UNIX_EPOCH;
+
+const NOW_SECS: u64 = 1_800_000_000;
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+}
+
+fn days(n: f64) -> Duration {
+    Duration::from_secs_f64(n * 86_400.0)
+}
+
+fn mins(n: u64) -> Duration {
+    Duration::from_secs(n * 60)
+}
+
+/// A folder of regular files, each `age` old, every one stat'ed.
+fn entries(files: &[(&str, Duration)]) -> Vec<Entry> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, (name, age))| {
+            let mut e = Entry::new(*name, EntryType::File);
+            e.meta = Some(Meta {
+                entry_type: EntryType::File,
+                size: 100,
+                mtime: now() - *age,
+                dev: 1,
+                ino: i as u64 + 10,
+                nlink: 1,
+            });
+            e
+        })
+        .collect()
+}
+
+fn paired(next: u64, first_unuploaded: u64) -> Creds {
+    creds::parse(
+        format!(
+            r#"{{"me":{{"id":"5511999999999:3@s.whatsapp.net","lid":"123456789012345:3@lid"}},
+               "account":{{}},"nextPreKeyId":{next},"firstUnuploadedPreKeyId":{first_unuploaded}}}"#
+        )
+        .as_bytes(),
+    )
+}
+
+fn run(files: &[(&str, Duration)], creds: &Creds, rules: &Rules) -> (Vec<Entry>, Plan) {
+    let e = entries(files);
+    let p = plan(&e, creds, rules, now());
+    (e, p)
+}
+
+fn removed(files: &[(&str, Duration)], creds: &Creds, rules: &Rules) -> Vec<String> {
+    let (e, p) = run(files, creds, rules);
+    let mut out: Vec<String> = p
+        .removal_order(&e)
+        .into_iter()
+        .map(|i| e[i].name_str().unwrap().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+fn decision<'a>(e: &[Entry], p: &'a Plan, name: &str) -> &'a Decision {
+    let i = e.iter().position(|x| x.name_str() == Some(name)).unwrap();
+    &p.decisions[i]
+}
+
+const N: Rules = Rules::NORMAL;
+
+#[test]
+fn session_age_boundary_13d_14d_15d() {
+    let c = paired(100, 100);
+    let files = [
+        ("session-1.0.json", days(13.0)),
+        ("session-2.0.json", days(14.0)),
+        ("session-3.0.json", days(15.0)),
+    ];
+    assert_eq!(removed(&files, &c, &N), vec!["session-3.0.json"]);
+    let (e, p) = run(&files, &c, &N);
+    assert_eq!(
+        decision(&e, &p, "session-3.0.json").reason.to_string(),
+        "15d old > 14d"
+    );
+    assert_eq!(
+        decision(&e, &p, "session-1.0.json").reason.to_string(),
+        "13d old <= 14d"
+    );
+}
+
+#[test]
+fn sender_key_age_boundary() {
+    let c = paired(100, 100);
+    let files = [
+        ("sender-key-1@g.us--999_1--0.json", days(2.9)),
+        ("sender-key-2@g.us--999_1--0.json", days(3.1)),
+        ("sender-key-memory-3@g.us.json", days(3.1)),
+        ("sender-key-memory-4@g.us.json", days(2.0)),
+    ];
+    assert_eq!(
+        removed(&files, &c, &N),
+        vec![
+            "sender-key-2@g.us--999_1--0.json",
+            "sender-key-memory-3@g.us.json"
+        ]
+    );
+}
+
+#[test]
+fn emergency_rules_are_stricter() {
+    let c = paired(100, 100);
+    let files = [
+        ("session-1.0.json", days(8.0)),
+        ("sender-key-memory-1@g.us.json", days(1.5)),
+    ];
+    assert!(removed(&files, &c, &N).is_empty());
+    assert_eq!(removed(&files, &c, &Rules::EMERGENCY).len(), 2);
+}
+
+fn pre_keys(ids: impl IntoIterator<Item = u64>) -> Vec<(String, Duration)> {
+    ids.into_iter()
+        .map(|i| (format!("pre-key-{i}.json"), days(30.0)))
+        .collect()
+}
+
+fn as_refs(v: &[(String, Duration)]) -> Vec<(&str, Duration)> {
+    v.iter().map(|(n, d)| (n.as_str(), *d)).collect()
+}
+
+#[test]
+fn exactly_fifty_pre_keys_are_all_kept() {
+    let files = pre_keys(1..=50);
+    assert!(removed(&as_refs(&files), &paired(51, 51), &N).is_empty());
+}
+
+#[test]
+fn fifty_one_pre_keys_lose_the_lowest_id() {
+    let files = pre_keys(1..=51);
+    assert_eq!(
+        removed(&as_refs(&files), &paired(52, 52), &N),
+        vec!["pre-key-1.json"]
+    );
+}
+
+#[test]
+fn newest_by_id_not_by_name_order() {
+    // Lexical order would call 9 newer than 10; the rule is numeric.
+    let files = pre_keys([9, 10, 100, 2]);
+    let rules = Rules {
+        max_pre_keys: 2,
+        ..N
+    };
+    assert_eq!(
+        removed(&as_refs(&files), &paired(101, 101), &rules),
+        vec!["pre-key-2.json", "pre-key-9.json"]
+    );
+}
+
+#[test]
+fn unuploaded_and_last_minted_pre_keys_survive_any_limit() {
+    // ids 1..=20, first unuploaded 15, next 21: 15..=20 not uploaded, 20 is next-1 too.
+    let files = pre_keys(1..=20);
+    let rules = Rules {
+        max_pre_keys: 0,
+        ..N
+    };
+    let got = removed(&as_refs(&files), &paired(21, 15), &rules);
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (1..15).map(|i| format!("pre-key-{i}.json")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(got, want);
+    let (e, p) = run(&as_refs(&files), &paired(21, 15), &rules);
+    assert_eq!(
+        decision(&e, &p, "pre-key-15.json").reason,
+        Reason::PreKeyNotUploaded
+    );
+    // next - 1 protected even when it is below first unuploaded (uploaded, then counters moved).
+    let (e, p) = run(&as_refs(&files), &paired(10, 30), &rules);
+    assert_eq!(
+        decision(&e, &p, "pre-key-9.json").reason,
+        Reason::PreKeyLastMinted
+    );
+    assert!(!decision(&e, &p, "pre-key-9.json").removes());
+    assert!(decision(&e, &p, "pre-key-8.json").removes());
+}
+
+#[test]
+fn no_counters_no_pre_key_removal() {
+    let files = pre_keys(1..=200);
+    for c in [
+        Creds::missing(),
+        creds::parse(br#"{"me":{"id":"1@s.whatsapp.net"}}"#),
+    ] {
+        let (e, p) = run(&as_refs(&files), &c, &N);
+        assert_eq!(p.removal_count(), 0);
+        assert_eq!(
+            decision(&e, &p, "pre-key-1.json").reason,
+            Reason::PreKeyNoCounters
+        );
+    }
+}
+
+#[test]
+fn fresh_files_are_never_removed() {
+    let files = pre_keys(1..=60);
+    let mut files = as_refs(&files);
+    files[0].1 = mins(9); // pre-key-1, the oldest id, changed 9 minutes ago
+    files.push(("session-9.0.json", mins(5)));
+    let c = paired(61, 61);
+    let got = removed(
+        &files,
+        &c,
+        &Rules {
+            session_max_age: Duration::ZERO,
+            ..N
+        },
+    );
+    assert_eq!(got.len(), 9, "{got:?}");
+    assert!(!got.contains(&"pre-key-1.json".to_string()));
+    assert!(!got.contains(&"session-9.0.json".to_string()));
+}
+
+#[test]
+fn future_mtime_counts_as_fresh() {
+    let mut e = entries(&[("session-1.0.json", Duration::ZERO)]);
+    e[0].meta.as_mut().unwrap().mtime = now() + days(400.0);
+    let p = plan(&e, &paired(1, 1), &N, now());
+    assert!(matches!(p.decisions[0].reason, Reason::Fresh { .. }));
+}
+
+#[test]
+fn protected_types_survive_a_year() {
+    let year = days(365.0);
+    let files = [
+        ("creds.json", year),
+        ("app-state-sync-key-AAAAAOb5.json", year),
+        ("app-state-sync-version-regular_high.json", year),
+        ("lid-mapping-5511999999999.json", year),
+        ("lid-mapping-123456789012345_reverse.json", year),
+        ("tctoken-123456789012345@lid.json", year),
+        ("device-list-5511999999999.json", year),
+        ("contacts.json", year),
+        ("creds.json.bak", year),
+        ("lid-mapping-1.json.tmp", year),
+        ("app-state-sync-key-A.json.bak", year),
+    ];
+    let zero = Rules {
+        session_max_age: Duration::ZERO,
+        sender_key_max_age: Duration::ZERO,
+        max_pre_keys: 0,
+        min_age: Duration::ZERO,
+        tmp_max_age: Duration::ZERO,
+    };
+    assert!(removed(&files, &paired(1, 1), &zero).is_empty());
+}
+
+#[test]
+fn identity_key_goes_only_with_its_session() {
+    let c = paired(1, 1);
+    let files = [
+        ("session-123456789012345_1.0.json", days(20.0)),
+        ("identity-key-123456789012345_1.0.json", days(20.0)),
+        ("session-5511888888888.0.json", days(2.0)),
+        ("identity-key-5511888888888.0.json", days(20.0)),
+        ("identity-key-5511777777777.0.json", days(90.0)),
+    ];
+    let (e, p) = run(&files, &c, &N);
+    assert_eq!(
+        removed(&files, &c, &N),
+        vec![
+            "identity-key-123456789012345_1.0.json",
+            "session-123456789012345_1.0.json"
+        ]
+    );
+    let s = e
+        .iter()
+        .position(|x| x.name_str() == Some("session-123456789012345_1.0.json"))
+        .unwrap();
+    assert_eq!(
+        decision(&e, &p, "identity-key-123456789012345_1.0.json").requires,
+        vec![s]
+    );
+    assert_eq!(
+        decision(&e, &p, "identity-key-5511888888888.0.json").reason,
+        Reason::IdentitySessionStays
+    );
+    assert_eq!(
+        decision(&e, &p, "identity-key-5511777777777.0.json").reason,
+        Reason::IdentitySessionStays
+    );
+}
+
+#[test]
+fn our_own_sender_key_goes_only_with_the_groups_memory() {
+    let c = paired(1, 1);
+    let old = days(10.0);
+    let files = [
+        // Group A: memory old too → both go, memory first.
+        ("sender-key-A@g.us--123456789012345_1--0.json", old),
+        ("sender-key-memory-A@g.us.json", old),
+        // Group B: memory fresh → our key stays.
+        ("sender-key-B@g.us--5511999999999--0.json", old),
+        ("sender-key-memory-B@g.us.json", days(1.0)),
+        // Group C: no memory at all → our key may go.
+        ("sender-key-C@g.us--5511999999999--0.json", old),
+        // Group B, someone else's key → goes whatever the memory does.
+        ("sender-key-B@g.us--5511000000000--0.json", old),
+    ];
+    let (e, p) = run(&files, &c, &N);
+    let got = removed(&files, &c, &N);
+    assert_eq!(
+        got,
+        vec![
+            "sender-key-A@g.us--123456789012345_1--0.json",
+            "sender-key-B@g.us--5511000000000--0.json",
+            "sender-key-C@g.us--5511999999999--0.json",
+            "sender-key-memory-A@g.us.json",
+        ]
+    );
+    assert_eq!(
+        decision(&e, &p, "sender-key-B@g.us--5511999999999--0.json").reason,
+        Reason::OwnSenderKeyMemoryStays
+    );
+    let order = p.removal_order(&e);
+    let pos = |n: &str| {
+        order
+            .iter()
+            .position(|&i| e[i].name_str() == Some(n))
+            .unwrap()
+    };
+    assert!(
+        pos("sender-key-memory-A@g.us.json") < pos("sender-key-A@g.us--123456789012345_1--0.json")
+    );
+}
+
+#[test]
+fn unknown_identity_treats_every_sender_key_as_ours() {
+    let files = [
+        ("sender-key-B@g.us--5511000000000--0.json", days(10.0)),
+        ("sender-key-memory-B@g.us.json", days(1.0)),
+    ];
+    assert!(removed(&files, &Creds::missing(), &N).is_empty());
+}
+
+#[test]
+fn an_orphan_memory_backup_counts_as_the_memory() {
+    let files = [
+        ("sender-key-B@g.us--5511999999999--0.json", days(10.0)),
+        ("sender-key-memory-B@g.us.json.bak", days(10.0)),
+    ];
+    assert!(removed(&files, &paired(1, 1), &N).is_empty());
+}
+
+#[test]
+fn backups_go_with_their_file_and_first() {
+    let c = paired(1, 1);
+    let files = [
+        ("session-1.0.json", days(20.0)),
+        ("session-1.0.json.bak", days(20.0)),
+        ("session-2.0.json", days(20.0)),
+        ("session-2.0.json.bak", mins(1)),
+        ("session-3.0.json.bak", days(20.0)),
+        ("session-4.0.json", days(1.0)),
+        ("session-4.0.json.bak", days(20.0)),
+    ];
+    let (e, p) = run(&files, &c, &N);
+    assert_eq!(
+        removed(&files, &c, &N),
+        vec!["session-1.0.json", "session-1.0.json.bak"]
+    );
+    assert_eq!(
+        decision(&e, &p, "session-2.0.json").reason,
+        Reason::BackupStays
+    );
+    assert_eq!(
+        decision(&e, &p, "session-3.0.json.bak").reason,
+        Reason::OrphanBackup
+    );
+    assert_eq!(
+        decision(&e, &p, "session-4.0.json.bak").reason,
+        Reason::BackupOfKept
+    );
+    let order = p.removal_order(&e);
+    assert_eq!(e[order[0]].name_str(), Some("session-1.0.json.bak"));
+}
+
+#[test]
+fn temp_files() {
+    let c = paired(1, 1);
+    let files = [
+        ("session-1.0.json.tmp", mins(11)),
+        ("pre-key-5.json.tmp", mins(3)),
+        ("creds.json.tmp", days(3.0)),
+    ];
+    let (e, p) = run(&files, &c, &N);
+    assert_eq!(removed(&files, &c, &N), vec!["session-1.0.json.tmp"]);
+    assert_eq!(
+        decision(&e, &p, "creds.json.tmp").reason,
+        Reason::TempOfProtected
+    );
+}
+
+#[test]
+fn non_regular_and_hard_linked_files_stay() {
+    let mut e = entries(&[
+        ("session-1.0.json", days(20.0)),
+        ("session-2.0.json", days(20.0)),
+    ]);
+    e[0].entry_type = EntryType::Symlink;
+    e[1].meta.as_mut().unwrap().nlink = 2;
+    let p = plan(&e, &paired(1, 1), &N, now());
+    assert_eq!(
+        p.decisions[0].reason,
+        Reason::NotRegular(EntryType::Symlink)
+    );
+    assert_eq!(p.decisions[1].reason, Reason::HardLinked(2));
+    // A dirent that said "file" but a stat that says otherwise (swapped in between).
+    let mut e = entries(&[("session-1.0.json", days(20.0))]);
+    e[0].meta.as_mut().unwrap().entry_type = EntryType::Symlink;
+    assert_eq!(plan(&e, &paired(1, 1), &N, now()).removal_count(), 0);
+}
+
+#[test]
+fn unstatted_entries_are_kept() {
+    let mut e = entries(&[("session-1.0.json", days(20.0))]);
+    e[0].meta = None;
+    assert_eq!(
+        plan(&e, &paired(1, 1), &N, now()).decisions[0].reason,
+        Reason::NoMeta
+    );
+}
+
+#[test]
+fn wants_meta_skips_what_no_rule_can_remove() {
+    let files = pre_keys(1..=60);
+    let mut files = as_refs(&files);
+    files.push(("lid-mapping-1.json", days(1.0)));
+    files.push(("session-1.0.json", days(1.0)));
+    files.push(("creds.json.bak", days(1.0)));
+    let e = entries(&files);
+    let want = wants_meta(&e, &paired(61, 61), &N);
+    let statted: Vec<&str> = e
+        .iter()
+        .zip(&want)
+        .filter(|(_, w)| **w)
+        .map(|(e, _)| e.name_str().unwrap())
+        .collect();
+    assert_eq!(statted.len(), 11, "{statted:?}"); // 10 pre-keys beyond the newest 50 + 1 session
+    assert!(statted.contains(&"session-1.0.json"));
+    assert!(!statted.contains(&"pre-key-60.json"));
+}

@@ -1,0 +1,142 @@
+//! What a run did, per company: the facts both the human summary and `--json` are made from.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::core::classify::Kind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Cleaned (or planned, in a dry run).
+    Ok,
+    /// Another run holds the company's lock.
+    Busy,
+    /// Not handled, and that is an error (corrupt creds.json, unreadable folder, …).
+    Failed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileNote {
+    pub file: String,
+    pub reason: String,
+}
+
+/// One line of `--verbose`: a file, its type, the rule that decided it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileDecision {
+    pub file: String,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub action: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CompanyReport {
+    pub company: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_holder: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creds: Option<&'static str>,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub removed: usize,
+    pub removed_by_type: BTreeMap<Kind, usize>,
+    pub bytes_freed: u64,
+    pub duration_ms: u64,
+    /// Files removed (or, in a dry run, that a real run would remove).
+    pub removed_files: Vec<String>,
+    /// Planned but left alone at the last moment (changed or vanished): not errors.
+    pub skipped_files: Vec<FileNote>,
+    pub failed_files: Vec<FileNote>,
+    /// Files per type before the run.
+    pub files_by_type: BTreeMap<Kind, usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<FileDecision>,
+}
+
+impl CompanyReport {
+    pub fn new(company: &str) -> CompanyReport {
+        CompanyReport {
+            company: company.to_owned(),
+            status: Status::Ok,
+            error: None,
+            lock_holder: None,
+            run_id: None,
+            creds: None,
+            files_before: 0,
+            files_after: 0,
+            removed: 0,
+            removed_by_type: BTreeMap::new(),
+            bytes_freed: 0,
+            duration_ms: 0,
+            removed_files: Vec::new(),
+            skipped_files: Vec::new(),
+            failed_files: Vec::new(),
+            files_by_type: BTreeMap::new(),
+            decisions: Vec::new(),
+        }
+    }
+
+    pub fn failed(company: &str, error: impl Into<String>) -> CompanyReport {
+        CompanyReport {
+            status: Status::Failed,
+            error: Some(error.into()),
+            ..CompanyReport::new(company)
+        }
+    }
+
+    /// Files of types no rule ever removes: what is left when cleanup cannot help.
+    pub fn never_removed(&self) -> usize {
+        self.files_by_type
+            .iter()
+            .filter(|(k, _)| k.is_protected() && **k != Kind::Unknown && **k != Kind::DeviceList)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The run had a problem worth exit code 1.
+    pub fn has_failure(&self) -> bool {
+        self.status == Status::Failed || !self.failed_files.is_empty()
+    }
+}
+
+/// Totals over all companies of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub companies: usize,
+    pub ok: usize,
+    pub busy: usize,
+    pub failed: usize,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub removed: usize,
+    pub bytes_freed: u64,
+    pub failed_files: usize,
+    pub skipped_files: usize,
+    pub duration_ms: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, r: &CompanyReport) {
+        self.companies += 1;
+        match r.status {
+            Status::Ok => self.ok += 1,
+            Status::Busy => self.busy += 1,
+            Status::Failed => self.failed += 1,
+        }
+        self.files_before += r.files_before;
+        self.files_after += r.files_after;
+        self.removed += r.removed;
+        self.bytes_freed += r.bytes_freed;
+        self.failed_files += r.failed_files.len();
+        self.skipped_files += r.skipped_files.len();
+    }
+}

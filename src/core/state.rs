@@ -1,0 +1,160 @@
+//! The state directory: locks, trash, run records, cooldowns and history live here, outside every
+//! auth folder. It is created on first need (mode 0700) and never by a dry run.
+
+use std::cell::OnceCell;
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::core::folder::Folder;
+
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+    folder: OnceCell<Folder>,
+}
+
+impl StateDir {
+    pub fn new(path: impl Into<PathBuf>) -> StateDir {
+        StateDir {
+            path: path.into(),
+            folder: OnceCell::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The state folder, created (with its parents) if missing.
+    pub fn folder(&self) -> io::Result<&Folder> {
+        if let Some(f) = self.folder.get() {
+            return Ok(f);
+        }
+        let f = match Folder::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&self.path)
+                    .map_err(|e| with_path(e, &self.path, "cannot create state directory"))?;
+                Folder::open(&self.path)?
+            }
+            Err(e) => return Err(with_path(e, &self.path, "cannot open state directory")),
+        };
+        Ok(self.folder.get_or_init(|| f))
+    }
+
+    /// The state folder if it exists; never creates it (for read-only commands and dry runs).
+    pub fn existing(&self) -> Option<&Folder> {
+        if let Some(f) = self.folder.get() {
+            return Some(f);
+        }
+        let f = Folder::open(&self.path).ok()?;
+        Some(self.folder.get_or_init(|| f))
+    }
+
+    /// A sub-folder, created if missing.
+    pub fn subdir(&self, name: &str) -> io::Result<Folder> {
+        self.folder()?.ensure_dir(OsStr::new(name))
+    }
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+fn with_path(e: io::Error, path: &Path, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes `name` in `dir` atomically: a temp file, fsync, rename over the old one, fsync of the
+/// folder. A crash or a full disk leaves the old file whole, never a truncated one.
+pub fn write_atomic(dir: &Folder, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = format!(".{name}.tmp.{}", std::process::id());
+    let result = (|| {
+        let mut f = dir.create_file(OsStr::new(&tmp))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        dir.rename(OsStr::new(&tmp), OsStr::new(name))?;
+        dir.sync()
+    })();
+    if result.is_err() {
+        let _ = dir.unlink(OsStr::new(&tmp));
+    }
+    result
+}
+
+pub fn write_json<T: Serialize>(dir: &Folder, name: &str, value: &T) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_atomic(dir, name, &bytes)
+}
+
+/// What reading a state file found.
+#[derive(Debug)]
+pub enum Loaded<T> {
+    Missing,
+    Ok(T),
+    /// Unreadable or not the expected JSON: the caller reports it and starts afresh.
+    Corrupt(String),
+}
+
+pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub fn read_json<T: DeserializeOwned>(dir: &Folder, name: &str) -> Loaded<T> {
+    match dir.read_file(OsStr::new(name), MAX_STATE_BYTES) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Loaded::Missing,
+        Err(e) => Loaded::Corrupt(format!("cannot read {name}: {e}")),
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(v) => Loaded::Ok(v),
+            Err(e) => Loaded::Corrupt(format!("{name} is not valid ({e})")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Folder::open(tmp.path()).unwrap();
+        write_json(&dir, "s.json", &vec![1, 2]).unwrap();
+        write_json(&dir, "s.json", &vec![3]).unwrap();
+        assert!(matches!(read_json::<Vec<u32>>(&dir, "s.json"), Loaded::Ok(v) if v == vec![3]));
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["s.json"]);
+    }
+
+    #[test]
+    fn corrupt_and_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Folder::open(tmp.path()).unwrap();
+        assert!(matches!(
+            read_json::<Vec<u32>>(&dir, "none.json"),
+            Loaded::Missing
+        ));
+        std::fs::write(tmp.path().join("bad.json"), "{trunc").unwrap();
+        assert!(matches!(
+            read_json::<Vec<u32>>(&dir, "bad.json"),
+            Loaded::Corrupt(_)
+        ));
+    }
+
+    #[test]
+    fn state_dir_is_created_on_demand_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = StateDir::new(tmp.path().join("a/b"));
+        assert!(s.existing().is_none());
+        assert!(!tmp.path().join("a").exists());
+        s.subdir("locks").unwrap();
+        assert!(tmp.path().join("a/b/locks").is_dir());
+    }
+}

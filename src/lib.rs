@@ -1,0 +1,45 @@
+//! baileys-janitor: keeps Baileys multi-file auth folders small without breaking live sessions.
+//!
+//! `core` decides and acts (classification, rules, planning, locks, removal, state); `cmd` holds
+//! one thin module per subcommand; `cli` the clap types; `config` turns flags, environment and
+//! the config file into one `Config`.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod core;
+pub mod exit;
+pub mod logging;
+pub mod render;
+
+use crate::cli::{Cli, Command};
+use crate::cmd::{Context, Run};
+use crate::config::{Config, UsageError};
+use crate::exit::Exit;
+
+/// Runs a parsed command line; every error becomes a one-line message and an exit code.
+pub fn main_with(cli: Cli) -> Exit {
+    let config = match Config::load(&cli.global) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("baileys-janitor: {e:#}");
+            return Exit::Usage;
+        }
+    };
+    logging::init(&config.log_level, config.log_format);
+    let ctx = Context::new(config);
+    let result = match &cli.command {
+        Command::Cleanup(a) => a.run(&ctx),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("baileys-janitor: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                Exit::Usage
+            } else {
+                Exit::Failed
+            }
+        }
+    }
+}
