@@ -108,7 +108,9 @@ impl<W: Write> CleanupPrinter<W> {
                 )?;
             }
         } else if self.dry_run {
-            for f in &r.removed_files {
+            let mut names: Vec<&String> = r.removed_files.iter().collect();
+            names.sort();
+            for f in names {
                 writeln!(out, "  would remove {f}  ({})", classify::classify(f))?;
             }
         }

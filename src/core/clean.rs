@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info, warn};
 
-use crate::core::classify::Kind;
 use crate::core::companies::Company;
 use crate::core::creds::{self, Creds};
 use crate::core::folder::Folder;
@@ -284,9 +283,4 @@ fn open_error(e: &io::Error) -> String {
         _ if e.kind() == io::ErrorKind::NotFound => "folder does not exist".into(),
         _ => format!("cannot open the folder: {e}"),
     }
-}
-
-/// Kinds in the order reports list them.
-pub fn kinds_present(r: &CompanyReport) -> impl Iterator<Item = (Kind, usize)> + '_ {
-    r.removed_by_type.iter().map(|(k, n)| (*k, *n))
 }

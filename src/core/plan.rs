@@ -367,11 +367,8 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
     };
 
     // Pass 2: sessions, memories, pre-keys and their backups.
-    for i in 0..entries.len() {
-        if matches!(
-            entries[i].kind,
-            Kind::Session | Kind::SenderKeyMemory | Kind::PreKey
-        ) {
+    for (i, e) in entries.iter().enumerate() {
+        if matches!(e.kind, Kind::Session | Kind::SenderKeyMemory | Kind::PreKey) {
             couple(&mut d, i);
         }
     }
@@ -417,8 +414,8 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
     }
 
     // Pass 4: couple identity keys, sender keys and temp files with their backups.
-    for i in 0..entries.len() {
-        if matches!(entries[i].kind, Kind::IdentityKey | Kind::SenderKey) {
+    for (i, e) in entries.iter().enumerate() {
+        if matches!(e.kind, Kind::IdentityKey | Kind::SenderKey) {
             couple(&mut d, i);
         }
     }

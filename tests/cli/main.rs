@@ -1,0 +1,5 @@
+//! Binary-level tests: real folders, real mtimes, the real binary.
+
+mod testenv;
+
+mod cleanup;

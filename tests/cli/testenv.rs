@@ -1,0 +1,191 @@
+//! A temp sessions tree built file by file with real mtimes, and the real binary run against it
+//! with a cleared environment (the developer's own config never leaks in).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, SystemTime};
+
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+pub fn days(n: u64) -> Duration {
+    DAY * n as u32
+}
+
+pub fn mins(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sessions")).unwrap();
+        Tree { dir }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("sessions")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.root().join(".janitor")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    /// A file `rel` (under the sessions root) last modified `age` ago.
+    pub fn file(&self, rel: &str, age: Duration) -> &Tree {
+        self.file_with(rel, "{\"k\":1}", age)
+    }
+
+    pub fn file_with(&self, rel: &str, content: &str, age: Duration) -> &Tree {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        set_age(&p, age);
+        self
+    }
+
+    /// A paired creds.json with the given pre-key counters.
+    pub fn creds(&self, company: &str, next: u64, first_unuploaded: u64) -> &Tree {
+        self.file_with(
+            &format!("{company}/creds.json"),
+            &format!(
+                r#"{{"me":{{"id":"5511999999999:7@s.whatsapp.net","lid":"123456789012345:7@lid"}},"account":{{"details":"x"}},"nextPreKeyId":{next},"firstUnuploadedPreKeyId":{first_unuploaded}}}"#
+            ),
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// `count` files in a fresh company: creds + lid-mappings, all protected, `age` old.
+    pub fn protected_company(&self, company: &str, count: usize, age: Duration) -> &Tree {
+        self.creds(company, 1, 1);
+        for i in 1..count {
+            self.file(&format!("{company}/lid-mapping-55119{i:08}.json"), age);
+        }
+        self
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).symlink_metadata().is_ok()
+    }
+
+    /// Names in a company folder, sorted.
+    pub fn names(&self, company: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path(company))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Everything under the root except the state dir: name → (mtime, bytes).
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, (SystemTime, Vec<u8>)> {
+        let mut out = BTreeMap::new();
+        for e in walkdir::WalkDir::new(self.root())
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".janitor")
+        {
+            let e = e.unwrap();
+            let m = e.path().symlink_metadata().unwrap();
+            let bytes = if m.is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.insert(e.path().to_owned(), (m.modified().unwrap(), bytes));
+        }
+        out
+    }
+
+    /// The binary, environment cleared, pointed at this tree.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
+        c.env_clear().arg("--sessions-path").arg(self.root());
+        c
+    }
+
+    /// The same, as a `std::process::Command`, for runs started in the background.
+    pub fn spawn_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"));
+        c.env_clear().arg("--sessions-path").arg(self.root());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs and parses stdout as JSON.
+    pub fn json(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let out = self.run(args);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\nstderr: {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        });
+        (out, v)
+    }
+}
+
+pub fn set_age(p: &Path, age: Duration) {
+    let t = filetime::FileTime::from_system_time(SystemTime::now() - age);
+    filetime::set_symlink_file_times(p, t, t).unwrap();
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Asserts an exit code, showing the output on failure.
+#[track_caller]
+pub fn assert_code(o: &Output, want: i32) {
+    assert_eq!(
+        code(o),
+        want,
+        "stdout:\n{}\nstderr:\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+/// The removed file names of one company in a cleanup `--json` report.
+pub fn removed_files(v: &serde_json::Value, company: &str) -> Vec<String> {
+    let c = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["company"] == company)
+        .unwrap();
+    let mut names: Vec<String> = c["removed_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn company_report<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value {
+    v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["company"] == company)
+        .unwrap()
+}
