@@ -80,6 +80,42 @@ pub struct GlobalArgs {
     )]
     pub log_level: Option<String>,
 
+    /// Webhook for notifications (Slack, Discord, or anything that takes JSON)
+    #[arg(
+        long,
+        global = true,
+        env = "NOTIFICATION_WEBHOOK",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Notifications"
+    )]
+    pub notification_webhook: Option<String>,
+
+    /// Telegram bot token for notifications (with --telegram-chat-id)
+    #[arg(
+        long,
+        global = true,
+        env = "TELEGRAM_BOT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Notifications"
+    )]
+    pub telegram_bot_token: Option<String>,
+
+    /// Telegram chat to notify
+    #[arg(
+        long,
+        global = true,
+        env = "TELEGRAM_CHAT_ID",
+        value_name = "ID",
+        help_heading = "Notifications"
+    )]
+    pub telegram_chat_id: Option<String>,
+
+    /// Base URL of the Telegram Bot API (for tests and proxies)
+    #[arg(long, global = true, env = "BAILEYS_JANITOR_TELEGRAM_API", hide = true)]
+    pub telegram_api: Option<String>,
+
     /// Log format on stderr
     #[arg(
         long,
@@ -101,6 +137,50 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Cleanup(CleanupArgs),
+    Trigger(TriggerArgs),
+}
+
+/// Clean every company whose folder passed the file-count threshold (the half-hourly cron check).
+///
+/// At --threshold files (default 175) a company gets a normal cleanup, at --emergency-threshold
+/// (185) an emergency one. A company cleaned by the trigger is not triggered again within the
+/// cooldown (6h), across runs; an emergency overrides a normal trigger's cooldown once. Only one
+/// trigger runs at a time on a host: a second one exits at once with code 75.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct TriggerArgs {
+    /// Decide and report, touch nothing, write no cooldown
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Print one JSON document instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Files at which a company is cleaned [default: 175]
+    #[arg(long, value_name = "FILES")]
+    pub threshold: Option<usize>,
+
+    /// Files at which a company gets an emergency cleanup [default: 185]
+    #[arg(long, value_name = "FILES")]
+    pub emergency_threshold: Option<usize>,
+
+    /// Do not trigger a company again within this long [default: 6h]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub cooldown: Option<std::time::Duration>,
+
+    /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure
+    #[arg(
+        long,
+        env = "BAILEYS_JANITOR_PING_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub ping_url: Option<String>,
+
+    /// Unlink files instead of moving them to the trash
+    #[arg(long)]
+    pub no_trash: bool,
 }
 
 /// Remove old sessions, sender keys and surplus pre-keys (the daily 3 AM run).
@@ -134,6 +214,15 @@ pub struct CleanupArgs {
     /// Unlink files instead of moving them to the trash
     #[arg(long)]
     pub no_trash: bool,
+
+    /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure
+    #[arg(
+        long,
+        env = "BAILEYS_JANITOR_PING_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub ping_url: Option<String>,
 
     /// Test hook: pause this long between planning and removing
     #[arg(long, hide = true, value_parser = humantime::parse_duration)]

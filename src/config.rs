@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::cli::{GlobalArgs, LogFormat};
+use crate::core::notify::NotifyConfig;
 use crate::core::rules::Rules;
 
 pub const DEFAULT_SESSIONS_PATH: &str = "/opt/ai-admin/baileys_sessions";
@@ -35,6 +36,18 @@ pub struct Config {
     pub emergency_rules: Rules,
     pub trash: bool,
     pub trash_retention: Duration,
+    pub trigger: TriggerConfig,
+    pub notify: NotifyConfig,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerConfig {
+    /// Files at which a company gets a normal cleanup.
+    pub threshold: usize,
+    /// Files at which it gets an emergency cleanup.
+    pub emergency_threshold: usize,
+    /// A company cleaned by the trigger is not triggered again within this.
+    pub cooldown: Duration,
 }
 
 // ---- the file, as written -------------------------------------------------------------------
@@ -54,6 +67,32 @@ struct FileConfig {
     emergency: FileRules,
     #[serde(default)]
     trash: FileTrash,
+    #[serde(default)]
+    trigger: FileTrigger,
+    #[serde(default)]
+    notify: FileNotify,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTrigger {
+    threshold: Option<usize>,
+    emergency_threshold: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    cooldown: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNotify {
+    webhook: Option<String>,
+    telegram_bot_token: Option<String>,
+    telegram_chat_id: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    timeout: Option<Duration>,
+    retries: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    budget: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,7 +238,25 @@ impl Config {
         if trash_retention < Duration::from_secs(3600) {
             return Err(usage("config key trash.retention: at least 1h"));
         }
+        let trigger = TriggerConfig {
+            threshold: file.trigger.threshold.unwrap_or(175),
+            emergency_threshold: file.trigger.emergency_threshold.unwrap_or(185),
+            cooldown: file
+                .trigger
+                .cooldown
+                .unwrap_or(Duration::from_secs(6 * 3600)),
+        };
+        check_thresholds(
+            "trigger",
+            &[
+                ("threshold", trigger.threshold),
+                ("emergency_threshold", trigger.emergency_threshold),
+            ],
+        )?;
+        let notify = resolve_notify(g, &file.notify)?;
         Ok(Config {
+            trigger,
+            notify,
             sessions_path,
             single_tenant,
             company_prefix,
@@ -212,6 +269,61 @@ impl Config {
             trash_retention,
         })
     }
+}
+
+/// Thresholds must be positive, sane and strictly rising.
+pub fn check_thresholds(table: &str, values: &[(&str, usize)]) -> anyhow::Result<()> {
+    for (key, v) in values {
+        if *v == 0 || *v > 10_000_000 {
+            return Err(usage(format!(
+                "config key {table}.{key} = {v}: must be between 1 and 10000000"
+            )));
+        }
+    }
+    for w in values.windows(2) {
+        if w[0].1 >= w[1].1 {
+            return Err(usage(format!(
+                "config key {table}.{} = {} must be below {table}.{} = {}",
+                w[0].0, w[0].1, w[1].0, w[1].1
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_notify(g: &GlobalArgs, f: &FileNotify) -> anyhow::Result<NotifyConfig> {
+    let d = NotifyConfig::default();
+    let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+    let n = NotifyConfig {
+        webhook: non_empty(&g.notification_webhook).or(non_empty(&f.webhook)),
+        telegram_token: non_empty(&g.telegram_bot_token).or(non_empty(&f.telegram_bot_token)),
+        telegram_chat_id: non_empty(&g.telegram_chat_id).or(non_empty(&f.telegram_chat_id)),
+        telegram_api: g.telegram_api.clone().unwrap_or(d.telegram_api),
+        timeout: f.timeout.unwrap_or(d.timeout),
+        retries: f.retries.unwrap_or(d.retries),
+        budget: f.budget.unwrap_or(d.budget),
+        max_retry_after: d.max_retry_after,
+    };
+    if let Some(w) = &n.webhook
+        && !(w.starts_with("http://") || w.starts_with("https://"))
+    {
+        // Never echo the URL: it is a secret.
+        return Err(usage(
+            "the notification webhook must be an http:// or https:// URL",
+        ));
+    }
+    if n.timeout.is_zero() || n.timeout > Duration::from_secs(60) {
+        return Err(usage("config key notify.timeout: between 1s and 60s"));
+    }
+    if n.budget < n.timeout || n.budget > Duration::from_secs(300) {
+        return Err(usage(
+            "config key notify.budget: at least notify.timeout and at most 5m",
+        ));
+    }
+    if n.retries > 10 {
+        return Err(usage("config key notify.retries: at most 10"));
+    }
+    Ok(n)
 }
 
 /// `<sessions>/.janitor`, or for a single auth folder `<parent>/.janitor`: never inside an auth
@@ -298,6 +410,30 @@ mod tests {
         assert!(err("bogus = 1").contains("bogus"));
         let e = load(&["--config", "/nonexistent/x.toml"], None).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn thresholds_must_rise() {
+        let e = load(
+            &[],
+            Some("[trigger]\nthreshold = 190\nemergency_threshold = 185"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("trigger.threshold = 190 must be below"),
+            "{e}"
+        );
+        let e = load(&[], Some("[trigger]\nthreshold = 0")).unwrap_err();
+        assert!(e.to_string().contains("trigger.threshold"), "{e}");
+        let c = load(&[], Some("[trigger]\ncooldown = \"1h\"")).unwrap();
+        assert_eq!(c.trigger.cooldown, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_bad_webhook_is_refused_without_echoing_it() {
+        let e = load(&[], Some("[notify]\nwebhook = \"ftp://secret-token\"")).unwrap_err();
+        assert!(!e.to_string().contains("secret-token"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn main_with(cli: Cli) -> Exit {
     let ctx = Context::new(config);
     let result = match &cli.command {
         Command::Cleanup(a) => a.run(&ctx),
+        Command::Trigger(a) => a.run(&ctx),
     };
     match result {
         Ok(exit) => exit,

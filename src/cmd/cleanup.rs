@@ -9,7 +9,10 @@ use crate::cli::CleanupArgs;
 use crate::cmd::{Context, Run};
 use crate::core::clean::{CleanSpec, clean_company};
 use crate::core::lock;
+use crate::core::notify::{Event, Notifier};
+use crate::core::records;
 use crate::core::report::{Status, Totals};
+use crate::core::trash;
 use crate::exit::Exit;
 use crate::render::CleanupPrinter;
 
@@ -25,7 +28,12 @@ struct Header<'a> {
 impl Run for CleanupArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
         let (root, all) = ctx.fleet()?;
+        let whole_fleet = self.company.is_empty();
         let companies = ctx.select(all, &self.company)?;
+        let notifier = Notifier::new(ctx.config.notify.clone());
+        if let Some(url) = &self.ping_url {
+            notifier.ping(url, "/start");
+        }
         let run_id = ctx.run_id();
         let spec = CleanSpec {
             rules: if self.emergency {
@@ -69,7 +77,64 @@ impl Run for CleanupArgs {
             } else if report.status == Status::Busy {
                 exit = exit.worst(Exit::Busy);
             }
+            if !self.dry_run {
+                let now = ctx.now.into();
+                if let Err(e) = records::record_cleanup(
+                    &ctx.state,
+                    &report,
+                    "cleanup",
+                    self.emergency,
+                    spec.trash,
+                    now,
+                ) {
+                    tracing::warn!(company = %company.name, error = %e, "cannot record the cleanup in the state directory");
+                }
+            }
+            if report.status == Status::Failed && !self.dry_run {
+                let err = report.error.as_deref().unwrap_or("");
+                notifier.send(
+                    &Event::new(
+                        "cleanup_failed",
+                        "error",
+                        format!("cleanup of {} failed: {err}", company.name),
+                    )
+                    .company(&company.name, report.files_before),
+                );
+            }
             printer.company(&report)?;
+        }
+        if !self.dry_run {
+            match trash::purge(ctx.state.path(), ctx.config.trash_retention, ctx.now.into()) {
+                Ok(p) if p.runs > 0 => {
+                    tracing::info!(runs = p.runs, files = p.files, "old trash purged")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot purge the trash");
+                    exit = exit.worst(Exit::Failed);
+                }
+            }
+            // Only a run over the whole fleet counts as the daily cleanup the monitor watches for.
+            if whole_fleet {
+                let failed = exit == Exit::Failed;
+                let summary = format!(
+                    "{} companies, {} files removed",
+                    totals.companies, totals.removed
+                );
+                records::update_runs(&ctx.state, |runs| {
+                    let now = chrono::Utc::now();
+                    runs.cleanup.last_start = Some(ctx.now.into());
+                    if failed {
+                        runs.cleanup.last_failure = Some(now);
+                    } else {
+                        runs.cleanup.last_success = Some(now);
+                    }
+                    runs.cleanup.summary = summary;
+                })?;
+            }
+        }
+        if let Some(url) = &self.ping_url {
+            notifier.ping(url, if exit == Exit::Failed { "/fail" } else { "" });
         }
         totals.duration_ms = started.elapsed().as_millis() as u64;
         printer.finish(&totals)?;

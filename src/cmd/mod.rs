@@ -13,6 +13,7 @@ use crate::core::state::StateDir;
 use crate::exit::Exit;
 
 pub mod cleanup;
+pub mod trigger;
 
 /// What every command gets: the resolved configuration and the time the run started.
 pub struct Context {

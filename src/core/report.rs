@@ -102,6 +102,37 @@ impl CompanyReport {
             .sum()
     }
 
+    /// Why a company is still at or above `threshold` after a cleanup, as the spec's
+    /// troubleshooting section works it out by hand.
+    pub fn still_above_advice(&self, threshold: usize) -> Option<String> {
+        if self.status != Status::Ok || self.files_after < threshold {
+            return None;
+        }
+        let never = self.never_removed();
+        let pre_keys = self.files_by_type.get(&Kind::PreKey).copied().unwrap_or(0)
+            - self
+                .removed_by_type
+                .get(&Kind::PreKey)
+                .copied()
+                .unwrap_or(0);
+        Some(if never * 2 >= self.files_after {
+            format!(
+                "{never} of {} files are creds/lid-mapping/app-state/tctoken files that are never removed: consider session rotation",
+                self.files_after
+            )
+        } else if pre_keys * 2 >= self.files_after {
+            format!(
+                "{pre_keys} of {} files are pre-keys that are protected (not uploaded yet, or the newest kept): this is normal for Baileys v7, which uploads ~812 pre-keys",
+                self.files_after
+            )
+        } else {
+            format!(
+                "{} files remain, most of them younger than the age limits (or changed in the last minutes): lower the limits in [emergency] or wait",
+                self.files_after
+            )
+        })
+    }
+
     /// The run had a problem worth exit code 1.
     pub fn has_failure(&self) -> bool {
         self.status == Status::Failed || !self.failed_files.is_empty()

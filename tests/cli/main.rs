@@ -3,3 +3,5 @@
 mod testenv;
 
 mod cleanup;
+mod install_cron;
+mod trigger;

@@ -189,3 +189,111 @@ pub fn company_report<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_
         .find(|c| c["company"] == company)
         .unwrap()
 }
+
+/// A tiny HTTP server on loopback that records every request (path, JSON body) and answers
+/// with a fixed behaviour. It stops when dropped (the listener thread is detached).
+pub struct HttpSink {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Answer {
+    Ok,
+    Status(u16),
+    /// Read the request, never answer.
+    Hang,
+}
+
+impl HttpSink {
+    pub fn start(answer: Answer) -> HttpSink {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    store.lock().unwrap().push((path, json));
+                    match answer {
+                        Answer::Hang => std::thread::sleep(Duration::from_secs(60)),
+                        Answer::Ok => {
+                            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                        }
+                        Answer::Status(code) => {
+                            let _ = write!(
+                                stream,
+                                "HTTP/1.1 {code} Oops\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        HttpSink { url, requests }
+    }
+
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    pub fn paths(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// The `event` field of every webhook body received, in order.
+    pub fn events(&self) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .map(|b| b["event"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+/// A company with `n` files: creds, 1 lid-mapping, and old sessions that a cleanup removes.
+pub fn company_with(t: &Tree, company: &str, n: usize, removable_age: Duration) -> &'static str {
+    t.creds(company, 1, 1);
+    t.file(
+        &format!("{company}/lid-mapping-5511999999999.json"),
+        days(30),
+    );
+    for i in 0..n.saturating_sub(2) {
+        t.file(
+            &format!("{company}/session-55119{i:08}.0.json"),
+            removable_age,
+        );
+    }
+    ""
+}

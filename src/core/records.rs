@@ -1,0 +1,303 @@
+//! What runs leave behind in the state directory for later runs and for people:
+//! `runs.json` (the last run of each command, for the monitor's "is cron still running?" check)
+//! and `companies/<company>.json` (recent cleanups, trigger cooldown, file-count history).
+//!
+//! Writers take `<state>/state.lock` (a blocking flock, held for one read-modify-write) so two
+//! commands never lose each other's update; files are written atomically. A corrupt file is
+//! reported and rebuilt, never a crash.
+
+use std::ffi::OsStr;
+use std::io;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::core::state::{self, Loaded, StateDir};
+
+pub const RUNS_FILE: &str = "runs.json";
+pub const COMPANIES_DIR: &str = "companies";
+const STATE_LOCK: &str = "state.lock";
+/// Recent cleanups kept per company.
+pub const MAX_CLEANUPS: usize = 20;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMark {
+    pub last_start: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Runs {
+    #[serde(default)]
+    pub cleanup: RunMark,
+    #[serde(default)]
+    pub trigger: RunMark,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CleanupMark {
+    pub run_id: String,
+    pub time: DateTime<Utc>,
+    /// `cleanup`, `trigger`, `monitor`.
+    pub by: String,
+    pub emergency: bool,
+    pub status: String,
+    pub before: usize,
+    pub after: usize,
+    pub removed: usize,
+    /// Whether the removed files went to the trash (and so can be restored).
+    #[serde(default)]
+    pub trashed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerLevel {
+    Normal,
+    Emergency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerMark {
+    pub time: DateTime<Utc>,
+    pub level: TriggerLevel,
+}
+
+/// One point of a company's file-count history: unix seconds and files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample(pub i64, pub u32);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompanyRecord {
+    #[serde(default)]
+    pub cleanups: Vec<CleanupMark>,
+    #[serde(default)]
+    pub trigger: Option<TriggerMark>,
+    #[serde(default)]
+    pub auto_cleanup: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub history: Vec<Sample>,
+}
+
+impl CompanyRecord {
+    pub fn push_cleanup(&mut self, mark: CleanupMark) {
+        self.cleanups.push(mark);
+        if self.cleanups.len() > MAX_CLEANUPS {
+            let extra = self.cleanups.len() - MAX_CLEANUPS;
+            self.cleanups.drain(..extra);
+        }
+    }
+
+    pub fn last_cleanup(&self) -> Option<&CleanupMark> {
+        self.cleanups.last()
+    }
+}
+
+/// How history is kept bounded: one sample per `resolution`, none older than `max_age`.
+#[derive(Clone, Copy, Debug)]
+pub struct HistoryPolicy {
+    pub resolution_secs: i64,
+    pub max_age_secs: i64,
+}
+
+pub const HISTORY: HistoryPolicy = HistoryPolicy {
+    resolution_secs: 3600,
+    max_age_secs: 14 * 86_400,
+};
+
+/// Adds a sample: replaces the last one if it falls in the same slot (so many appends within an
+/// hour keep one point, the latest), drops samples older than the window. The history never holds
+/// more than `max_age / resolution + 1` points.
+pub fn add_sample(history: &mut Vec<Sample>, sample: Sample, policy: HistoryPolicy) {
+    let slot = |t: i64| t.div_euclid(policy.resolution_secs);
+    match history.last_mut() {
+        Some(last) if slot(last.0) == slot(sample.0) => *last = sample,
+        Some(last) if last.0 > sample.0 => {} // clock went back: ignore
+        _ => history.push(sample),
+    }
+    let cutoff = sample.0 - policy.max_age_secs;
+    history.retain(|s| s.0 >= cutoff);
+}
+
+/// Records a finished company cleanup (and a history point) for `status`, `restore` and the
+/// trigger. Dry runs and busy companies are not recorded.
+pub fn record_cleanup(
+    state: &StateDir,
+    r: &crate::core::report::CompanyReport,
+    by: &str,
+    emergency: bool,
+    trashed: bool,
+    now: DateTime<Utc>,
+) -> io::Result<()> {
+    use crate::core::report::Status;
+    if r.status == Status::Busy {
+        return Ok(());
+    }
+    update_company(state, &r.company, |rec| {
+        rec.push_cleanup(CleanupMark {
+            run_id: r.run_id.clone().unwrap_or_default(),
+            time: now,
+            by: by.to_owned(),
+            emergency,
+            status: if r.has_failure() {
+                "failed".into()
+            } else {
+                "ok".into()
+            },
+            before: r.files_before,
+            after: r.files_after,
+            removed: r.removed,
+            trashed,
+        });
+        if r.status == Status::Ok {
+            add_sample(
+                &mut rec.history,
+                Sample(now.timestamp(), r.files_after as u32),
+                HISTORY,
+            );
+        }
+    })
+}
+
+fn with_state_lock<T>(
+    state: &StateDir,
+    f: impl FnOnce(&crate::core::folder::Folder) -> io::Result<T>,
+) -> io::Result<T> {
+    let dir = state.folder()?;
+    let lock = dir.open_rw(OsStr::new(STATE_LOCK))?;
+    lock.lock()?;
+    f(dir)
+    // the lock is released when `lock` drops
+}
+
+fn load_or_rebuild<T: Default + serde::de::DeserializeOwned>(
+    dir: &crate::core::folder::Folder,
+    name: &str,
+) -> T {
+    match state::read_json(dir, name) {
+        Loaded::Ok(v) => v,
+        Loaded::Missing => T::default(),
+        Loaded::Corrupt(why) => {
+            warn!(file = name, problem = %why, "state file is corrupt; rebuilding it");
+            T::default()
+        }
+    }
+}
+
+pub fn read_runs(state: &StateDir) -> Runs {
+    state
+        .existing()
+        .map(|d| load_or_rebuild(d, RUNS_FILE))
+        .unwrap_or_default()
+}
+
+pub fn update_runs(state: &StateDir, f: impl FnOnce(&mut Runs)) -> io::Result<()> {
+    with_state_lock(state, |dir| {
+        let mut runs: Runs = load_or_rebuild(dir, RUNS_FILE);
+        f(&mut runs);
+        state::write_json(dir, RUNS_FILE, &runs)
+    })
+}
+
+fn company_file(company: &str) -> String {
+    format!("{company}.json")
+}
+
+pub fn read_company(state: &StateDir, company: &str) -> CompanyRecord {
+    let Some(dir) = state.existing() else {
+        return CompanyRecord::default();
+    };
+    let Ok(dir) = dir.open_dir(OsStr::new(COMPANIES_DIR)) else {
+        return CompanyRecord::default();
+    };
+    load_or_rebuild(&dir, &company_file(company))
+}
+
+pub fn update_company(
+    state: &StateDir,
+    company: &str,
+    f: impl FnOnce(&mut CompanyRecord),
+) -> io::Result<()> {
+    with_state_lock(state, |dir| {
+        let dir = dir.ensure_dir(OsStr::new(COMPANIES_DIR))?;
+        let name = company_file(company);
+        let mut rec: CompanyRecord = load_or_rebuild(&dir, &name);
+        f(&mut rec);
+        state::write_json(&dir, &name, &rec)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: HistoryPolicy = HistoryPolicy {
+        resolution_secs: 3600,
+        max_age_secs: 86_400,
+    };
+
+    #[test]
+    fn history_stays_bounded() {
+        let mut h = Vec::new();
+        for i in 0..100_000i64 {
+            add_sample(&mut h, Sample(1_000_000 + i * 60, i as u32), P);
+        }
+        assert!(h.len() <= 25, "{}", h.len());
+        assert_eq!(h.last().unwrap().1, 99_999);
+        assert!(h.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn same_slot_replaces() {
+        let mut h = vec![Sample(3600, 1)];
+        add_sample(&mut h, Sample(3700, 2), P);
+        assert_eq!(h, vec![Sample(3700, 2)]);
+        add_sample(&mut h, Sample(7300, 3), P);
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn records_round_trip_and_corrupt_files_are_rebuilt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::new(tmp.path().join("state"));
+        update_company(&state, "company_1", |r| r.auto_cleanup = Some(Utc::now())).unwrap();
+        assert!(read_company(&state, "company_1").auto_cleanup.is_some());
+        std::fs::write(
+            tmp.path().join("state/companies/company_1.json"),
+            "{garbage",
+        )
+        .unwrap();
+        assert_eq!(read_company(&state, "company_1"), CompanyRecord::default());
+        update_company(&state, "company_1", |r| r.history.push(Sample(1, 2))).unwrap();
+        assert_eq!(
+            read_company(&state, "company_1").history,
+            vec![Sample(1, 2)]
+        );
+        update_runs(&state, |r| r.trigger.summary = "x".into()).unwrap();
+        assert_eq!(read_runs(&state).trigger.summary, "x");
+    }
+
+    #[test]
+    fn cleanups_are_capped() {
+        let mut r = CompanyRecord::default();
+        for i in 0..50 {
+            r.push_cleanup(CleanupMark {
+                run_id: i.to_string(),
+                time: Utc::now(),
+                by: "cleanup".into(),
+                emergency: false,
+                status: "ok".into(),
+                before: 1,
+                after: 1,
+                removed: 0,
+                trashed: true,
+            });
+        }
+        assert_eq!(r.cleanups.len(), MAX_CLEANUPS);
+        assert_eq!(r.last_cleanup().unwrap().run_id, "49");
+    }
+}
