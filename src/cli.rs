@@ -116,6 +116,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "BAILEYS_JANITOR_TELEGRAM_API", hide = true)]
     pub telegram_api: Option<String>,
 
+    /// AUTO_CLEANUP=true is the same as `monitor --auto-cleanup`
+    #[arg(long = "auto-cleanup-env", global = true, env = "AUTO_CLEANUP", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub auto_cleanup: Option<bool>,
+
     /// Log format on stderr
     #[arg(
         long,
@@ -138,6 +142,87 @@ pub enum LogFormat {
 pub enum Command {
     Cleanup(CleanupArgs),
     Trigger(TriggerArgs),
+    Status(StatusArgs),
+    Restore(RestoreArgs),
+    Backup(BackupArgs),
+}
+
+/// One row per company: files, level, creds state, last cleanup, cooldown, lock, trash, advice.
+///
+/// Replaces the spec's manual checks (`ls -1 | wc -l` per company, lock files, log tails).
+/// Levels: healthy < 150 <= warning < 170 <= critical < 175 <= trigger < 180 <= emergency
+/// < 185 <= danger. Exits 1 if any company is at warning or above. Reads only.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct StatusArgs {
+    /// Only this company; repeatable
+    #[arg(long, value_name = "ID")]
+    pub company: Vec<String>,
+
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show each company's file-count trend over the last days
+    #[arg(long)]
+    pub history: bool,
+}
+
+/// Put removed files back from the trash (or a whole folder back from a backup).
+///
+/// Without --run, the files of the company's most recent run that has any in the trash. Files
+/// come back with their bytes and mtimes (a rename). A file that exists again in the folder
+/// (the app wrote a newer one) is never overwritten; it is reported.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct RestoreArgs {
+    /// The company (`962302` or `company_962302`)
+    #[arg(long, value_name = "ID")]
+    pub company: String,
+
+    /// The run to undo (a run id from `cleanup --json` or `status`)
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "backup")]
+    pub run: Option<String>,
+
+    /// Only these files; repeatable
+    #[arg(long, value_name = "NAME")]
+    pub file: Vec<String>,
+
+    /// Restore the whole folder from `backup` (a time as listed by `backup --list`)
+    #[arg(long, value_name = "TIME")]
+    pub backup: Option<String>,
+
+    /// With --backup: replace files that differ (the current ones go to the trash first)
+    #[arg(long, requires = "backup")]
+    pub overwrite: bool,
+
+    /// Show what would be restored, change nothing
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Copy a company folder into the state directory (the spec's "backup current session").
+///
+/// The copy keeps every file's bytes and mtime, in `<state>/backups/<company>/<time>/`.
+/// Refuses (exit 75) while the company is locked by a cleanup.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct BackupArgs {
+    /// The company (`962302` or `company_962302`)
+    #[arg(long, value_name = "ID", required_unless_present = "list")]
+    pub company: Option<String>,
+
+    /// List the backups instead
+    #[arg(long)]
+    pub list: bool,
+
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Clean every company whose folder passed the file-count threshold (the half-hourly cron check).

@@ -38,6 +38,37 @@ pub struct Config {
     pub trash_retention: Duration,
     pub trigger: TriggerConfig,
     pub notify: NotifyConfig,
+    pub monitor: MonitorConfig,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitorConfig {
+    pub interval: Duration,
+    pub warning: usize,
+    pub critical: usize,
+    pub emergency: usize,
+    pub repeat_warning: Duration,
+    pub repeat_critical: Duration,
+    pub repeat_emergency: Duration,
+    /// A level drops only once the count is this many files below its threshold.
+    pub hysteresis: usize,
+    pub auto_cleanup: bool,
+    pub cleanup_stale_after: Duration,
+    pub trigger_stale_after: Duration,
+    pub health_failures: u32,
+}
+
+impl Config {
+    /// All five thresholds of the spec's table.
+    pub fn thresholds(&self) -> crate::core::level::Thresholds {
+        crate::core::level::Thresholds {
+            warning: self.monitor.warning,
+            critical: self.monitor.critical,
+            trigger: self.trigger.threshold,
+            emergency: self.monitor.emergency,
+            danger: self.trigger.emergency_threshold,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +102,31 @@ struct FileConfig {
     trigger: FileTrigger,
     #[serde(default)]
     notify: FileNotify,
+    #[serde(default)]
+    monitor: FileMonitor,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMonitor {
+    #[serde(default, deserialize_with = "duration")]
+    interval: Option<Duration>,
+    warning: Option<usize>,
+    critical: Option<usize>,
+    emergency: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    repeat_warning: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    repeat_critical: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    repeat_emergency: Option<Duration>,
+    hysteresis: Option<usize>,
+    auto_cleanup: Option<bool>,
+    #[serde(default, deserialize_with = "duration")]
+    cleanup_stale_after: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    trigger_stale_after: Option<Duration>,
+    health_failures: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,7 +310,9 @@ impl Config {
             ],
         )?;
         let notify = resolve_notify(g, &file.notify)?;
+        let monitor = resolve_monitor(g, &file.monitor)?;
         Ok(Config {
+            monitor,
             trigger,
             notify,
             sessions_path,
@@ -289,6 +347,62 @@ pub fn check_thresholds(table: &str, values: &[(&str, usize)]) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+fn resolve_monitor(g: &GlobalArgs, f: &FileMonitor) -> anyhow::Result<MonitorConfig> {
+    let m = MonitorConfig {
+        interval: f.interval.unwrap_or(Duration::from_secs(60)),
+        warning: f.warning.unwrap_or(150),
+        critical: f.critical.unwrap_or(170),
+        emergency: f.emergency.unwrap_or(180),
+        repeat_warning: f.repeat_warning.unwrap_or(Duration::from_secs(6 * 3600)),
+        repeat_critical: f.repeat_critical.unwrap_or(Duration::from_secs(30 * 60)),
+        repeat_emergency: f.repeat_emergency.unwrap_or(Duration::from_secs(5 * 60)),
+        hysteresis: f.hysteresis.unwrap_or(5),
+        auto_cleanup: g.auto_cleanup.or(f.auto_cleanup).unwrap_or(false),
+        cleanup_stale_after: f
+            .cleanup_stale_after
+            .unwrap_or(Duration::from_secs(26 * 3600)),
+        trigger_stale_after: f
+            .trigger_stale_after
+            .unwrap_or(Duration::from_secs(2 * 3600)),
+        health_failures: f.health_failures.unwrap_or(3),
+    };
+    check_thresholds(
+        "monitor",
+        &[
+            ("warning", m.warning),
+            ("critical", m.critical),
+            ("emergency", m.emergency),
+        ],
+    )?;
+    if m.interval < Duration::from_millis(10) || m.interval > Duration::from_secs(86_400) {
+        return Err(usage("config key monitor.interval: between 10ms and 1d"));
+    }
+    for (key, v) in [
+        ("repeat_warning", m.repeat_warning),
+        ("repeat_critical", m.repeat_critical),
+        ("repeat_emergency", m.repeat_emergency),
+        ("cleanup_stale_after", m.cleanup_stale_after),
+        ("trigger_stale_after", m.trigger_stale_after),
+    ] {
+        if v < Duration::from_secs(1) || v > Duration::from_secs(30 * 86_400) {
+            return Err(usage(format!(
+                "config key monitor.{key}: between 1s and 30d"
+            )));
+        }
+    }
+    if m.hysteresis > m.warning {
+        return Err(usage(
+            "config key monitor.hysteresis: at most monitor.warning",
+        ));
+    }
+    if m.health_failures == 0 || m.health_failures > 1000 {
+        return Err(usage(
+            "config key monitor.health_failures: between 1 and 1000",
+        ));
+    }
+    Ok(m)
 }
 
 fn resolve_notify(g: &GlobalArgs, f: &FileNotify) -> anyhow::Result<NotifyConfig> {

@@ -31,9 +31,14 @@ pub fn main_with(cli: Cli) -> Exit {
     let result = match &cli.command {
         Command::Cleanup(a) => a.run(&ctx),
         Command::Trigger(a) => a.run(&ctx),
+        Command::Status(a) => a.run(&ctx),
+        Command::Restore(a) => a.run(&ctx),
+        Command::Backup(a) => a.run(&ctx),
     };
     match result {
         Ok(exit) => exit,
+        // Output piped into `head`: the reader has what it wanted.
+        Err(e) if is_broken_pipe(&e) => Exit::Ok,
         Err(e) => {
             eprintln!("baileys-janitor: {e:#}");
             if e.downcast_ref::<UsageError>().is_some() {
@@ -43,4 +48,15 @@ pub fn main_with(cli: Cli) -> Exit {
             }
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(BrokenPipe)
+    })
 }

@@ -68,6 +68,7 @@ impl Run for CleanupArgs {
         let mut printer =
             CleanupPrinter::start(stdout, self.json, self.verbose, self.dry_run, header)?;
         let mut totals = Totals::default();
+        let mut output_error: Option<std::io::Error> = None;
         let mut exit = Exit::Ok;
         for company in &companies {
             let report = clean_company(&root, company, &ctx.state, &spec);
@@ -101,7 +102,10 @@ impl Run for CleanupArgs {
                     .company(&company.name, report.files_before),
                 );
             }
-            printer.company(&report)?;
+            // A closed stdout (a pipe into `head`) must not stop the cleaning half-way.
+            if let Err(e) = printer.company(&report) {
+                output_error.get_or_insert(e);
+            }
         }
         if !self.dry_run {
             match trash::purge(ctx.state.path(), ctx.config.trash_retention, ctx.now.into()) {
@@ -137,6 +141,9 @@ impl Run for CleanupArgs {
             notifier.ping(url, if exit == Exit::Failed { "/fail" } else { "" });
         }
         totals.duration_ms = started.elapsed().as_millis() as u64;
+        if let Some(e) = output_error {
+            return Err(e.into());
+        }
         printer.finish(&totals)?;
         tracing::info!(
             companies = totals.companies,

@@ -12,7 +12,10 @@ use crate::core::folder::Folder;
 use crate::core::state::StateDir;
 use crate::exit::Exit;
 
+pub mod backup;
 pub mod cleanup;
+pub mod restore;
+pub mod status;
 pub mod trigger;
 
 /// What every command gets: the resolved configuration and the time the run started.

@@ -161,6 +161,14 @@ impl Run for TriggerArgs {
                     continue;
                 }
             };
+            if !self.dry_run {
+                let sample = records::Sample(now.timestamp(), files as u32);
+                if let Err(e) = records::update_company(&ctx.state, &c.name, |r| {
+                    records::add_sample(&mut r.history, sample, records::HISTORY)
+                }) {
+                    tracing::warn!(company = %c.name, error = %e, "cannot record history");
+                }
+            }
             let record = records::read_company(&ctx.state, &c.name);
             let level_name = if files >= emergency_threshold {
                 "emergency"

@@ -4,4 +4,5 @@ mod testenv;
 
 mod cleanup;
 mod install_cron;
+mod status_restore;
 mod trigger;

@@ -1,0 +1,210 @@
+//! What `status` shows for one company: counts by type, level, creds state, last cleanup,
+//! cooldown, lock holder, trash, and advice, read without changing anything.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::core::classify::Kind;
+use crate::core::clean::{self, LOCKS_DIR};
+use crate::core::companies::Company;
+use crate::core::folder::Folder;
+use crate::core::level::{Level, Thresholds};
+use crate::core::lock;
+use crate::core::records::{self, CleanupMark, Sample};
+use crate::core::state::StateDir;
+use crate::core::trash;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CompanyStatus {
+    pub company: String,
+    pub files: usize,
+    pub level: Level,
+    pub by_type: BTreeMap<Kind, usize>,
+    pub creds: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creds_problem: Option<String>,
+    /// creds.json's mtime: Baileys rewrites it on every successful connect.
+    pub last_connected: Option<DateTime<Utc>>,
+    pub last_cleanup: Option<CleanupMark>,
+    pub cooldown_until: Option<DateTime<Utc>>,
+    pub lock_holder: Option<String>,
+    pub trash_bytes: u64,
+    pub trash_files: usize,
+    pub advice: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Sample>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Advice, as the spec's "Signs You Need Session Rotation": numbers, not just a verdict.
+pub fn advice(
+    files: usize,
+    by_type: &BTreeMap<Kind, usize>,
+    cleanups: &[CleanupMark],
+    critical: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(last) = cleanups.last()
+        && last.status == "ok"
+        && last.after > critical
+    {
+        out.push(format!(
+            "stayed at {} files after the last cleanup (above {critical}): consider session rotation",
+            last.after
+        ));
+    }
+    let never: usize = by_type
+        .iter()
+        .filter(|(k, _)| k.is_protected() && **k != Kind::Unknown)
+        .map(|(_, n)| n)
+        .sum();
+    if files >= 20 && never * 2 > files {
+        let lids = by_type.get(&Kind::LidMapping).copied().unwrap_or(0);
+        out.push(format!(
+            "{never} of {files} files are never removed ({lids} lid-mapping): cleanup cannot shrink this folder much"
+        ));
+    }
+    let recent: Vec<&CleanupMark> = cleanups
+        .iter()
+        .rev()
+        .filter(|c| c.status == "ok")
+        .take(3)
+        .collect();
+    if recent.len() == 3 && recent.iter().all(|c| c.removed < 5) {
+        let counts: Vec<String> = recent.iter().rev().map(|c| c.removed.to_string()).collect();
+        out.push(format!(
+            "the last 3 cleanups removed fewer than 5 files each ({})",
+            counts.join(", ")
+        ));
+    }
+    out
+}
+
+pub fn inspect(
+    root: &Folder,
+    company: &Company,
+    state: &StateDir,
+    thresholds: &Thresholds,
+    cooldown: chrono::Duration,
+    now: DateTime<Utc>,
+) -> CompanyStatus {
+    let record = records::read_company(state, &company.name);
+    let (trash_bytes, trash_files) = trash::size(state.path(), &company.name);
+    let lock_holder = state
+        .existing()
+        .and_then(|s| s.open_dir(OsStr::new(LOCKS_DIR)).ok())
+        .and_then(|l| lock::current_holder(&l, OsStr::new(&clean::lock_name(&company.name))));
+    let cooldown_until = record
+        .trigger
+        .as_ref()
+        .map(|t| t.time + cooldown)
+        .filter(|u| *u > now);
+    let mut st = CompanyStatus {
+        company: company.name.clone(),
+        files: 0,
+        level: Level::Healthy,
+        by_type: BTreeMap::new(),
+        creds: "unknown",
+        creds_problem: None,
+        last_connected: None,
+        last_cleanup: record.last_cleanup().cloned(),
+        cooldown_until,
+        lock_holder,
+        trash_bytes,
+        trash_files,
+        advice: Vec::new(),
+        history: record.history.clone(),
+        error: None,
+    };
+    let dir = match root.open_dir(&company.dir) {
+        Ok(d) => d,
+        Err(e) => {
+            st.error = Some(format!("cannot open the folder: {e}"));
+            return st;
+        }
+    };
+    match clean::scan(&dir) {
+        Ok(entries) => {
+            for e in entries.iter().filter(|e| clean::counted(e)) {
+                st.files += 1;
+                *st.by_type.entry(e.kind).or_default() += 1;
+            }
+        }
+        Err(e) => st.error = Some(format!("cannot read the folder: {e}")),
+    }
+    st.level = thresholds.level(st.files);
+    match clean::read_creds(&dir) {
+        Ok(c) => {
+            st.creds = c.state().as_str();
+            st.creds_problem = c.problem.clone();
+        }
+        Err(e) => {
+            st.creds = "unreadable";
+            st.creds_problem = Some(e);
+        }
+    }
+    st.last_connected = dir
+        .stat(OsStr::new("creds.json"))
+        .ok()
+        .map(|m| m.mtime.into());
+    st.advice = advice(st.files, &st.by_type, &record.cleanups, thresholds.critical);
+    st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(removed: usize, after: usize) -> CleanupMark {
+        CleanupMark {
+            run_id: "r".into(),
+            time: Utc::now(),
+            by: "cleanup".into(),
+            emergency: false,
+            status: "ok".into(),
+            before: after + removed,
+            after,
+            removed,
+            trashed: true,
+        }
+    }
+
+    #[test]
+    fn advice_cases() {
+        let mut by = BTreeMap::new();
+        by.insert(Kind::LidMapping, 70);
+        by.insert(Kind::Session, 20);
+        let a = advice(90, &by, &[], 170);
+        assert_eq!(
+            a,
+            vec![
+                "70 of 90 files are never removed (70 lid-mapping): cleanup cannot shrink this folder much"
+            ]
+        );
+        let a = advice(
+            175,
+            &BTreeMap::new(),
+            &[mark(3, 100), mark(1, 100), mark(4, 172)],
+            170,
+        );
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert!(a[0].starts_with("stayed at 172 files"));
+        assert_eq!(
+            a[1],
+            "the last 3 cleanups removed fewer than 5 files each (3, 1, 4)"
+        );
+        assert!(
+            advice(
+                100,
+                &BTreeMap::new(),
+                &[mark(3, 100), mark(10, 100), mark(4, 100)],
+                170
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The spec's file-count levels: healthy < 150 ≤ warning < 170 ≤ critical < 175 ≤ trigger
+//! < 180 ≤ emergency < 185 ≤ danger. Every threshold is configurable.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Healthy,
+    Warning,
+    Critical,
+    Trigger,
+    Emergency,
+    Danger,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Healthy => "healthy",
+            Level::Warning => "warning",
+            Level::Critical => "critical",
+            Level::Trigger => "trigger",
+            Level::Emergency => "emergency",
+            Level::Danger => "danger",
+        }
+    }
+
+    /// The monitor alerts on three levels (warning / critical / emergency): the spec's trigger
+    /// band is critical, its danger band is emergency.
+    pub fn alert(self) -> Level {
+        match self {
+            Level::Trigger => Level::Critical,
+            Level::Danger => Level::Emergency,
+            l => l,
+        }
+    }
+
+    /// 0 healthy … 5 danger, for metrics.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub warning: usize,
+    pub critical: usize,
+    pub trigger: usize,
+    pub emergency: usize,
+    pub danger: usize,
+}
+
+impl Thresholds {
+    pub const SPEC: Thresholds = Thresholds {
+        warning: 150,
+        critical: 170,
+        trigger: 175,
+        emergency: 180,
+        danger: 185,
+    };
+
+    pub fn level(&self, files: usize) -> Level {
+        if files >= self.danger {
+            Level::Danger
+        } else if files >= self.emergency {
+            Level::Emergency
+        } else if files >= self.trigger {
+            Level::Trigger
+        } else if files >= self.critical {
+            Level::Critical
+        } else if files >= self.warning {
+            Level::Warning
+        } else {
+            Level::Healthy
+        }
+    }
+
+    /// The lowest file count of a level (for hysteresis).
+    pub fn floor(&self, level: Level) -> usize {
+        match level {
+            Level::Healthy => 0,
+            Level::Warning => self.warning,
+            Level::Critical => self.critical,
+            Level::Trigger => self.trigger,
+            Level::Emergency => self.emergency,
+            Level::Danger => self.danger,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_specs_table() {
+        let t = Thresholds::SPEC;
+        let cases = [
+            (0, Level::Healthy),
+            (149, Level::Healthy),
+            (150, Level::Warning),
+            (169, Level::Warning),
+            (170, Level::Critical),
+            (174, Level::Critical),
+            (175, Level::Trigger),
+            (179, Level::Trigger),
+            (180, Level::Emergency),
+            (184, Level::Emergency),
+            (185, Level::Danger),
+            (10_000, Level::Danger),
+        ];
+        for (files, level) in cases {
+            assert_eq!(t.level(files), level, "{files}");
+        }
+        assert_eq!(Level::Trigger.alert(), Level::Critical);
+        assert_eq!(Level::Danger.alert(), Level::Emergency);
+    }
+}
