@@ -145,6 +145,45 @@ pub enum Command {
     Status(StatusArgs),
     Restore(RestoreArgs),
     Backup(BackupArgs),
+    Monitor(MonitorArgs),
+}
+
+/// Watch every company, alert on warning / critical / emergency levels (runs under PM2).
+///
+/// Each tick discovers companies, counts their files and sets a level: warning at 150,
+/// critical at 170, emergency at 180 files. Notifies when a level rises, repeats while it stays
+/// raised (every 6h, 30m, 5m), and sends one "resolved" when healthy again. Also alerts when no
+/// daily cleanup succeeded for 26h or no trigger ran for 2h. SIGINT / SIGTERM exit 0 within 2s.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct MonitorArgs {
+    /// Time between ticks [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub interval: Option<std::time::Duration>,
+
+    /// One tick: print the table, exit 0 if all healthy, 1 if any company is at warning or above
+    #[arg(long)]
+    pub once: bool,
+
+    /// Give a company at emergency level an emergency cleanup (at most once per cooldown)
+    #[arg(long)]
+    pub auto_cleanup: bool,
+
+    /// Write Prometheus metrics here after every tick (node_exporter textfile collector)
+    #[arg(long, env = "BAILEYS_JANITOR_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Check each company's connection: GET this URL ({company} and {id} are replaced)
+    #[arg(long, env = "BAILEYS_JANITOR_HEALTH_URL", value_name = "URL")]
+    pub health_url: Option<String>,
+
+    /// With --once: print JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after this many ticks (for soak tests)
+    #[arg(long, hide = true)]
+    pub max_ticks: Option<u64>,
 }
 
 /// One row per company: files, level, creds state, last cleanup, cooldown, lock, trash, advice.
@@ -266,6 +305,10 @@ pub struct TriggerArgs {
     /// Unlink files instead of moving them to the trash
     #[arg(long)]
     pub no_trash: bool,
+
+    /// Write this run's Prometheus metrics here (node_exporter textfile collector)
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Remove old sessions, sender keys and surplus pre-keys (the daily 3 AM run).
@@ -308,6 +351,10 @@ pub struct CleanupArgs {
         value_name = "URL"
     )]
     pub ping_url: Option<String>,
+
+    /// Write this run's Prometheus metrics here (node_exporter textfile collector)
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 
     /// Test hook: pause this long between planning and removing
     #[arg(long, hide = true, value_parser = humantime::parse_duration)]

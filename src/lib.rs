@@ -34,6 +34,7 @@ pub fn main_with(cli: Cli) -> Exit {
         Command::Status(a) => a.run(&ctx),
         Command::Restore(a) => a.run(&ctx),
         Command::Backup(a) => a.run(&ctx),
+        Command::Monitor(a) => a.run(&ctx),
     };
     match result {
         Ok(exit) => exit,

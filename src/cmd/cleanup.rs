@@ -141,6 +141,18 @@ impl Run for CleanupArgs {
             notifier.ping(url, if exit == Exit::Failed { "/fail" } else { "" });
         }
         totals.duration_ms = started.elapsed().as_millis() as u64;
+        if let Some(path) = &self.metrics_file {
+            let m = crate::core::metrics::run_metrics(
+                "cleanup",
+                exit != Exit::Failed,
+                totals.removed,
+                started.elapsed().as_secs_f64(),
+                chrono::Utc::now().timestamp(),
+            );
+            if let Err(e) = m.write(path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics file");
+            }
+        }
         if let Some(e) = output_error {
             return Err(e.into());
         }

@@ -14,6 +14,7 @@ use crate::exit::Exit;
 
 pub mod backup;
 pub mod cleanup;
+pub mod monitor;
 pub mod restore;
 pub mod status;
 pub mod trigger;

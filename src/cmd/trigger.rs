@@ -272,6 +272,23 @@ impl Run for TriggerArgs {
         if let Some(url) = &self.ping_url {
             notifier.ping(url, if exit == Exit::Failed { "/fail" } else { "" });
         }
+        if let Some(path) = &self.metrics_file {
+            let removed = rows.iter().filter_map(|r| r.removed).sum();
+            let took = (Utc::now() - now)
+                .to_std()
+                .unwrap_or_default()
+                .as_secs_f64();
+            let m = crate::core::metrics::run_metrics(
+                "trigger",
+                exit != Exit::Failed,
+                removed,
+                took,
+                Utc::now().timestamp(),
+            );
+            if let Err(e) = m.write(path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the metrics file");
+            }
+        }
         self.print(&rows, threshold, emergency_threshold, &run_id)?;
         tracing::info!(
             companies = rows.len(),

@@ -1,6 +1,7 @@
 //! The core: everything that decides and does, nothing that reads the environment, prints, or
 //! exits. Commands in `crate::cmd` are thin layers over these modules.
 
+pub mod alerts;
 pub mod classify;
 pub mod clean;
 pub mod companies;
@@ -9,6 +10,7 @@ pub mod folder;
 pub mod inspect;
 pub mod level;
 pub mod lock;
+pub mod metrics;
 pub mod notify;
 pub mod plan;
 pub mod records;

@@ -4,5 +4,6 @@ mod testenv;
 
 mod cleanup;
 mod install_cron;
+mod monitor;
 mod status_restore;
 mod trigger;
