@@ -356,6 +356,10 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 
+    /// Companies cleaned at once [default: the number of cores, at most 4]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
     /// Test hook: pause this long between planning and removing
     #[arg(long, hide = true, value_parser = humantime::parse_duration)]
     pub debug_pause_before_remove: Option<std::time::Duration>,

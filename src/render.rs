@@ -46,7 +46,7 @@ impl<W: Write> CleanupPrinter<W> {
             }
             self.first = false;
             serde_json::to_writer(&mut self.out, r).map_err(io::Error::other)?;
-            return Ok(());
+            return self.out.flush();
         }
         let out = &mut self.out;
         match r.status {
@@ -122,7 +122,8 @@ impl<W: Write> CleanupPrinter<W> {
                 writeln!(out, "  skipped: {}: {}", n.file, n.reason)?;
             }
         }
-        Ok(())
+        // One company at a time reaches the log, even when stdout is a file.
+        out.flush()
     }
 
     pub fn finish(mut self, t: &Totals) -> io::Result<()> {

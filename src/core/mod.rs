@@ -12,6 +12,7 @@ pub mod level;
 pub mod lock;
 pub mod metrics;
 pub mod notify;
+pub mod parallel;
 pub mod plan;
 pub mod records;
 pub mod remove;

@@ -1,10 +1,10 @@
 //! The state directory: locks, trash, run records, cooldowns and history live here, outside every
 //! auth folder. It is created on first need (mode 0700) and never by a dry run.
 
-use std::cell::OnceCell;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,14 +14,14 @@ use crate::core::folder::Folder;
 #[derive(Debug)]
 pub struct StateDir {
     path: PathBuf,
-    folder: OnceCell<Folder>,
+    folder: OnceLock<Folder>,
 }
 
 impl StateDir {
     pub fn new(path: impl Into<PathBuf>) -> StateDir {
         StateDir {
             path: path.into(),
-            folder: OnceCell::new(),
+            folder: OnceLock::new(),
         }
     }
 
