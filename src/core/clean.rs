@@ -108,11 +108,8 @@ fn clean_inner(
         Ok(d) => d,
         Err(e) => return CompanyReport::failed(&company.name, open_error(&e)),
     };
-    match (root.meta(), dir.meta()) {
-        (Ok(r), Ok(d)) if r.dev != d.dev && company.dir != "." => {
-            return CompanyReport::failed(&company.name, "is a mount point; not crossed");
-        }
-        _ => {}
+    if company.dir != "." && is_other_mount(root, &dir) {
+        return CompanyReport::failed(&company.name, "is a mount point; not crossed");
     }
 
     // A dry run changes nothing, not even a lock file.
@@ -266,6 +263,14 @@ fn clean_inner(
     }
     report.files_after = report.files_before.saturating_sub(report.removed);
     report
+}
+
+/// A company folder on another mount (another file system, or a bind mount) is not crossed.
+fn is_other_mount(root: &Folder, dir: &Folder) -> bool {
+    match (root.mount_id(), dir.mount_id()) {
+        (Some(r), Some(d)) => r != d,
+        _ => matches!((root.meta(), dir.meta()), (Ok(r), Ok(d)) if r.dev != d.dev),
+    }
 }
 
 fn record_removed(report: &mut CompanyReport, e: &Entry, bytes: u64) {

@@ -152,6 +152,19 @@ impl Folder {
         Ok(meta_of(&rustix::fs::fstat(&self.fd)?))
     }
 
+    /// The id of the mount this folder is on (statx `STATX_MNT_ID`), where the kernel says.
+    /// Unlike `st_dev`, it also tells a bind mount of the same file system apart.
+    pub fn mount_id(&self) -> Option<u64> {
+        let st = rustix::fs::statx(
+            &self.fd,
+            "",
+            AtFlags::EMPTY_PATH,
+            rustix::fs::StatxFlags::MNT_ID,
+        )
+        .ok()?;
+        (st.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id)
+    }
+
     /// Every entry but `.` and `..`, with its type from the directory itself (no stat unless the
     /// file system leaves `d_type` unknown).
     pub fn entries(&self) -> io::Result<Vec<RawEntry>> {

@@ -3,6 +3,7 @@
 mod testenv;
 
 mod cleanup;
+mod hardening;
 mod install_cron;
 mod monitor;
 mod status_restore;

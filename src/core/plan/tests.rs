@@ -453,3 +453,90 @@ fn wants_meta_skips_what_no_rule_can_remove() {
     assert!(statted.contains(&"session-1.0.json"));
     assert!(!statted.contains(&"pre-key-60.json"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Names of every shape: Baileys types, companions, near-misses and junk.
+    fn name() -> impl Strategy<Value = String> {
+        let id = "[0-9a-zA-Z_@.:\\-]{0,20}";
+        prop_oneof![
+            Just("creds.json".to_string()),
+            id.prop_map(|i| format!("app-state-sync-key-{i}.json")),
+            id.prop_map(|i| format!("app-state-sync-version-{i}.json")),
+            id.prop_map(|i| format!("lid-mapping-{i}.json")),
+            id.prop_map(|i| format!("tctoken-{i}.json")),
+            id.prop_map(|i| format!("device-list-{i}.json")),
+            id.prop_map(|i| format!("session-{i}.json")),
+            id.prop_map(|i| format!("identity-key-{i}.json")),
+            id.prop_map(|i| format!("sender-key-{i}.json")),
+            id.prop_map(|i| format!("sender-key-memory-{i}.json")),
+            (0u64..200).prop_map(|i| format!("pre-key-{i}.json")),
+            (
+                prop_oneof![
+                    Just("creds"),
+                    Just("lid-mapping-1"),
+                    Just("session-1"),
+                    Just("tctoken-x")
+                ],
+                prop_oneof![Just(".json.bak"), Just(".json.tmp")]
+            )
+                .prop_map(|(b, s)| format!("{b}{s}")),
+            "[ -~]{0,30}",
+        ]
+    }
+
+    fn rules() -> impl Strategy<Value = Rules> {
+        (
+            0u64..30 * 86_400,
+            0u64..30 * 86_400,
+            0usize..100,
+            0u64..3600,
+            0u64..3600,
+        )
+            .prop_map(|(s, k, p, m, t)| Rules {
+                session_max_age: Duration::from_secs(s),
+                sender_key_max_age: Duration::from_secs(k),
+                max_pre_keys: p,
+                min_age: Duration::from_secs(m),
+                tmp_max_age: Duration::from_secs(t),
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn never_selects_a_protected_or_unknown_file(
+            files in prop::collection::vec((name(), 0u64..400 * 86_400), 0..60),
+            rules in rules(),
+            next in 0u64..250,
+            first in 0u64..250,
+            have_creds in any::<bool>(),
+        ) {
+            let refs: Vec<(&str, Duration)> = files.iter().map(|(n, a)| (n.as_str(), Duration::from_secs(*a))).collect();
+            let e = entries(&refs);
+            let c = if have_creds { paired(next, first) } else { Creds::missing() };
+            let p = plan(&e, &c, &rules, now());
+            for (entry, d) in e.iter().zip(&p.decisions) {
+                if !d.removes() {
+                    continue;
+                }
+                let name = entry.name_str().unwrap();
+                let kind = classify::classify(name);
+                prop_assert!(!kind.is_protected(), "{name} ({kind}) selected");
+                prop_assert!(!name.starts_with("creds.json") && !name.starts_with("app-state-sync")
+                    && !name.starts_with("lid-mapping-") && !name.starts_with("tctoken-"), "{name} selected");
+                let age = now().duration_since(entry.meta.unwrap().mtime).unwrap();
+                prop_assert!(age >= rules.min_age, "{name} is fresh ({age:?})");
+                if let Some(id) = classify::pre_key_id(name) {
+                    prop_assert!(have_creds && id < first && Some(id) != next.checked_sub(1), "pre-key {id} selected");
+                }
+                for &r in &d.requires {
+                    prop_assert!(p.decisions[r].removes(), "{name} requires a kept file");
+                }
+            }
+        }
+    }
+}
