@@ -121,6 +121,10 @@ pub fn add_sample(history: &mut Vec<Sample>, sample: Sample, policy: HistoryPoli
     }
     let cutoff = sample.0 - policy.max_age_secs;
     history.retain(|s| s.0 >= cutoff);
+    // Downsample whatever an older writer left: one point (the last) per slot.
+    history.reverse();
+    history.dedup_by_key(|s| slot(s.0));
+    history.reverse();
 }
 
 /// Records a finished company cleanup (and a history point) for `status`, `restore` and the

@@ -278,3 +278,41 @@ fn backup_and_restore_refuse_while_locked() {
     assert_code(&t.run(&["restore", "--company", "1"]), 75);
     assert!(!t.state().join("backups").exists());
 }
+
+#[test]
+fn history_stays_bounded_after_many_appends() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 20, days(1));
+    // A year of minute samples, as a careless writer might have left them.
+    let now = chrono::Utc::now().timestamp();
+    let samples: Vec<serde_json::Value> = (0..525_600)
+        .step_by(7)
+        .map(|m| serde_json::json!([now - 365 * 86_400 + m * 60, 100]))
+        .collect();
+    std::fs::create_dir_all(t.state().join("companies")).unwrap();
+    std::fs::write(
+        t.state().join("companies/company_1.json"),
+        serde_json::json!({ "history": samples }).to_string(),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_code(&t.run(&["trigger"]), 0);
+    }
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.state().join("companies/company_1.json")).unwrap())
+            .unwrap();
+    let h = rec["history"].as_array().unwrap();
+    // 14 days kept, one point an hour; five runs within the hour are one point.
+    assert!(
+        h.iter()
+            .all(|s| s[0].as_i64().unwrap() >= now - 14 * 86_400 - 60),
+        "old samples kept"
+    );
+    assert!(h.len() <= 14 * 24 + 2, "{}", h.len());
+    assert_eq!(h.last().unwrap()[1], 20);
+    let (_, v) = t.json(&["status", "--json", "--history"]);
+    assert_eq!(
+        v["companies"][0]["history"].as_array().unwrap().len(),
+        h.len()
+    );
+}
