@@ -318,18 +318,26 @@ mod tests {
 
     #[test]
     fn protected_types() {
-        for kind in ALL_KINDS {
-            let protected = matches!(
-                kind,
-                Kind::Creds
-                    | Kind::AppStateSyncKey
-                    | Kind::AppStateSyncVersion
-                    | Kind::LidMapping
-                    | Kind::Tctoken
-                    | Kind::DeviceList
-                    | Kind::Unknown
-            );
-            assert_eq!(kind.is_protected(), protected, "{kind}");
-        }
+        let protected = [
+            Kind::Creds,
+            Kind::AppStateSyncKey,
+            Kind::AppStateSyncVersion,
+            Kind::LidMapping,
+            Kind::Tctoken,
+            Kind::DeviceList,
+            Kind::Unknown,
+        ];
+        let removable = [
+            Kind::PreKey,
+            Kind::Session,
+            Kind::IdentityKey,
+            Kind::SenderKey,
+            Kind::SenderKeyMemory,
+            Kind::Backup,
+            Kind::Temp,
+        ];
+        assert_eq!(protected.len() + removable.len(), ALL_KINDS.len());
+        assert!(protected.iter().all(|k| k.is_protected()));
+        assert!(removable.iter().all(|k| !k.is_protected()));
     }
 }

@@ -225,13 +225,8 @@ impl Folder {
 
     /// Reads a small regular file without following a symlink; larger than `max` is an error.
     pub fn read_file(&self, name: &OsStr, max: u64) -> io::Result<Vec<u8>> {
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )?;
-        let st = rustix::fs::fstat(&fd)?;
+        let file = self.open_file(name)?;
+        let st = rustix::fs::fstat(&file)?;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -244,7 +239,7 @@ impl Folder {
                 format!("{} bytes, more than the {max} allowed", st.st_size),
             ));
         }
-        let mut file = std::fs::File::from(fd);
+        let mut file = file;
         let mut buf = Vec::with_capacity(st.st_size.max(0) as usize);
         file.by_ref().take(max + 1).read_to_end(&mut buf)?;
         if buf.len() as u64 > max {
@@ -256,38 +251,32 @@ impl Folder {
         Ok(buf)
     }
 
-    /// Creates (or truncates) a regular file without following a symlink, mode 0600.
-    pub fn create_file(&self, name: &OsStr) -> io::Result<std::fs::File> {
-        let fd = rustix::fs::openat(
+    /// Opens `name` with `flags` plus no-follow and close-on-exec: the one `openat` for files.
+    fn open_at(&self, name: &OsStr, flags: OFlags, mode: u32) -> io::Result<std::fs::File> {
+        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(std::fs::File::from(rustix::fs::openat(
             &self.fd,
             name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?;
-        Ok(std::fs::File::from(fd))
+            flags,
+            Mode::from_raw_mode(mode),
+        )?))
+    }
+
+    /// Creates (or truncates) a regular file without following a symlink, mode 0600.
+    pub fn create_file(&self, name: &OsStr) -> io::Result<std::fs::File> {
+        self.open_at(name, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o600)
     }
 
     /// Opens (creating if needed, never truncating) a file for reading and writing, without
     /// following a symlink. Used for lock files, which must not be emptied before they are locked.
     pub fn open_rw(&self, name: &OsStr) -> io::Result<std::fs::File> {
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )?;
-        Ok(std::fs::File::from(fd))
+        self.open_at(name, OFlags::RDWR | OFlags::CREATE, 0o644)
     }
 
-    /// Opens a regular file for reading without following a symlink.
+    /// Opens a file for reading without following a symlink (non-blocking, so a FIFO planted
+    /// under a file's name cannot hang the run).
     pub fn open_file(&self, name: &OsStr) -> io::Result<std::fs::File> {
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )?;
-        Ok(std::fs::File::from(fd))
+        self.open_at(name, OFlags::RDONLY | OFlags::NONBLOCK, 0)
     }
 
     pub fn unlink(&self, name: &OsStr) -> io::Result<()> {

@@ -26,6 +26,19 @@ pub struct RestoreReport {
     pub failed: Vec<FileNote>,
 }
 
+impl RestoreReport {
+    fn new(company: &Company, source: String, dry_run: bool) -> RestoreReport {
+        RestoreReport {
+            company: company.name.clone(),
+            source,
+            dry_run,
+            restored: Vec::new(),
+            skipped: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+}
+
 /// Takes the company's lock, or says who holds it.
 pub fn lock_company(
     state: &StateDir,
@@ -108,14 +121,7 @@ pub fn restore_run(
             format!("no run {run:?} in the trash of {}: {e}", company.name),
         )
     })?;
-    let mut report = RestoreReport {
-        company: company.name.clone(),
-        source: run.to_owned(),
-        dry_run,
-        restored: Vec::new(),
-        skipped: Vec::new(),
-        failed: Vec::new(),
-    };
+    let mut report = RestoreReport::new(company, run.to_owned(), dry_run);
     let files = regular_files(&trash)?;
     for wanted in only {
         if !files.iter().any(|f| f == OsStr::new(wanted)) {
@@ -246,14 +252,7 @@ pub fn restore_backup(
             format!("no backup {time:?} of {}: {e}", company.name),
         )
     })?;
-    let mut report = RestoreReport {
-        company: company.name.clone(),
-        source: format!("backup {time}"),
-        dry_run,
-        restored: Vec::new(),
-        skipped: Vec::new(),
-        failed: Vec::new(),
-    };
+    let mut report = RestoreReport::new(company, format!("backup {time}"), dry_run);
     let mut trash: Option<Folder> = None;
     for name in regular_files(&src)? {
         let shown = sanitize(&name);

@@ -287,9 +287,7 @@ fn company_selection() {
 
 #[test]
 fn a_missing_sessions_path_is_a_one_line_error() {
-    let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
-    let out = c
-        .env_clear()
+    let out = bare_cmd()
         .args(["--sessions-path", "/nonexistent/sessions", "cleanup"])
         .output()
         .unwrap();
@@ -346,9 +344,7 @@ fn config_file_env_and_flag_precedence() {
         20
     );
     // Environment beats the file too.
-    let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
-    let out = c
-        .env_clear()
+    let out = bare_cmd()
         .env("BAILEYS_SESSIONS_PATH", t.root())
         .env("BAILEYS_JANITOR_CONFIG", &cfg)
         .args(["cleanup", "--dry-run", "--json"])
@@ -395,9 +391,7 @@ fn single_tenant_mode_cleans_one_auth_folder() {
     let t = Tree::new();
     t.creds("auth", 1, 1)
         .file("auth/session-1.0.json", days(20));
-    let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
-    let out = c
-        .env_clear()
+    let out = bare_cmd()
         .env("ENABLE_MULTITENANCY", "false")
         .arg("--sessions-path")
         .arg(t.path("auth"))

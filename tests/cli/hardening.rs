@@ -404,9 +404,7 @@ fn a_full_state_file_system_loses_no_file_and_truncates_no_state() {
     // Fill whatever is left.
     let _ = std::fs::write(small.join("filler"), vec![0u8; 1 << 20]);
     let count_before = std::fs::read_dir(root.join("company_1")).unwrap().count();
-    let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
-    let out = c
-        .env_clear()
+    let out = bare_cmd()
         .arg("--sessions-path")
         .arg(&root)
         .arg("cleanup")

@@ -108,8 +108,8 @@ impl Tree {
 
     /// The binary, environment cleared, pointed at this tree.
     pub fn cmd(&self) -> assert_cmd::Command {
-        let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
-        c.env_clear().arg("--sessions-path").arg(self.root());
+        let mut c = bare_cmd();
+        c.arg("--sessions-path").arg(self.root());
         c
     }
 
@@ -179,6 +179,18 @@ pub fn removed_files(v: &serde_json::Value, company: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The row of one company in any `--json` report that has a `companies` array.
+pub fn row<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value {
+    company_report(v, company)
+}
+
+/// The binary with a cleared environment and no `--sessions-path`.
+pub fn bare_cmd() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
+    c.env_clear();
+    c
 }
 
 pub fn company_report<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value {
