@@ -1,14 +1,5 @@
 use crate::testenv::*;
 
-fn row<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value {
-    v["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["company"] == company)
-        .unwrap()
-}
-
 #[test]
 fn status_rows_cover_every_level() {
     let t = Tree::new();

@@ -15,15 +15,6 @@ fn fleet() -> Tree {
     t
 }
 
-fn row<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value {
-    v["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["company"] == company)
-        .unwrap()
-}
-
 #[test]
 fn cleans_only_companies_past_the_thresholds_and_holds_the_cooldown_across_runs() {
     let t = fleet();
