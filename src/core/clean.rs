@@ -210,12 +210,7 @@ fn clean_inner(
         if let Some(pause) = spec.pause_before_remove {
             std::thread::sleep(pause);
         }
-        let trash = Trash::new(|| {
-            state
-                .subdir(TRASH_DIR)?
-                .ensure_dir(OsStr::new(&company.name))?
-                .ensure_dir(OsStr::new(&spec.run_id))
-        });
+        let trash = Trash::new(|| state.run_dir(TRASH_DIR, &company.name, &spec.run_id));
         let disposal = if spec.trash {
             Disposal::Trash(&trash)
         } else {

@@ -214,10 +214,7 @@ pub fn backup(
     time: &str,
 ) -> io::Result<BackupReport> {
     let dir = root.open_dir(&company.dir)?;
-    let dest = state
-        .subdir(BACKUPS_DIR)?
-        .ensure_dir(OsStr::new(&company.name))?
-        .ensure_dir(OsStr::new(time))?;
+    let dest = state.run_dir(BACKUPS_DIR, &company.name, time)?;
     let mut report = BackupReport {
         company: company.name.clone(),
         backup: time.to_owned(),
@@ -253,7 +250,7 @@ pub fn restore_backup(
         )
     })?;
     let mut report = RestoreReport::new(company, format!("backup {time}"), dry_run);
-    let mut trash: Option<Folder> = None;
+    let trash = crate::core::remove::Trash::new(|| state.run_dir(TRASH_DIR, &company.name, run_id));
     for name in regular_files(&src)? {
         let shown = sanitize(&name);
         let exists = dir.stat(&name).is_ok();
@@ -286,15 +283,7 @@ pub fn restore_backup(
         }
         let result = (|| {
             if exists {
-                if trash.is_none() {
-                    trash = Some(
-                        state
-                            .subdir(TRASH_DIR)?
-                            .ensure_dir(OsStr::new(&company.name))?
-                            .ensure_dir(OsStr::new(run_id))?,
-                    );
-                }
-                dir.move_to(&name, trash.as_ref().expect("set above"), &name)?;
+                dir.move_to(&name, trash.folder()?, &name)?;
             }
             copy_file(&src, &name, &dir, false)
         })();

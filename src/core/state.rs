@@ -58,6 +58,13 @@ impl StateDir {
         Some(self.folder.get_or_init(|| f))
     }
 
+    /// `<state>/<kind>/<company>/<name>/` (a run's trash, a backup), created if missing.
+    pub fn run_dir(&self, kind: &str, company: &str, name: &str) -> io::Result<Folder> {
+        self.subdir(kind)?
+            .ensure_dir(OsStr::new(company))?
+            .ensure_dir(OsStr::new(name))
+    }
+
     /// A sub-folder, created if missing.
     pub fn subdir(&self, name: &str) -> io::Result<Folder> {
         self.folder()?.ensure_dir(OsStr::new(name))
