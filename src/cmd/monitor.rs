@@ -243,7 +243,7 @@ impl Monitor<'_> {
             self.alert(c, files, now);
             self.history(c, files, now);
             if let Some(url) = self.args.health_url.clone() {
-                self.health_check(c, &url, now);
+                self.health_check(c, &url);
             }
             if let Some(t) = types {
                 by_type.push((c.name.clone(), t));
@@ -259,9 +259,11 @@ impl Monitor<'_> {
             info!(companies = companies.len(), "watching companies");
             self.first_tick = false;
         }
-        self.watch_cron(now);
+        // runs.json is read once a tick, for the cron check and the metrics.
+        let runs = records::read_runs(&ctx.state);
+        self.watch_cron(&runs, now);
         if let Some(path) = &self.args.metrics_file
-            && let Err(e) = self.metrics(&rows, &by_type, now).write(path)
+            && let Err(e) = self.metrics(&rows, &by_type, &runs, now).write(path)
         {
             warn!(path = %path.display(), error = %e, "cannot write the metrics file");
         }
@@ -384,7 +386,7 @@ impl Monitor<'_> {
         }
     }
 
-    fn health_check(&mut self, c: &Company, url: &str, now: DateTime<Utc>) {
+    fn health_check(&mut self, c: &Company, url: &str) {
         let Some(client) = &self.health else { return };
         let id = c
             .name
@@ -420,13 +422,11 @@ impl Monitor<'_> {
                 format!("{} connection check failed {limit} times in a row", c.name),
             )
         };
-        let _ = now;
         self.outbox.send(ev.company(&c.name, 0));
     }
 
     /// Alerts when the daily cleanup or the trigger stopped running (cron broken).
-    fn watch_cron(&mut self, now: DateTime<Utc>) {
-        let runs = records::read_runs(&self.ctx.state);
+    fn watch_cron(&mut self, runs: &records::Runs, now: DateTime<Utc>) {
         let cfg = &self.ctx.config.monitor;
         let repeat =
             chrono::Duration::from_std(cfg.repeat_warning).unwrap_or(chrono::Duration::MAX);
@@ -482,6 +482,7 @@ impl Monitor<'_> {
         &self,
         rows: &[Row],
         by_type: &[(String, TypeCounts)],
+        runs: &records::Runs,
         now: DateTime<Utc>,
     ) -> Exposition {
         let mut e = Exposition::default();
@@ -535,7 +536,6 @@ impl Monitor<'_> {
             &[],
             now.timestamp() as f64,
         );
-        let runs = records::read_runs(&self.ctx.state);
         e.family(
             "baileys_janitor_last_success_timestamp_seconds",
             "gauge",

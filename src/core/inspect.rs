@@ -57,11 +57,7 @@ pub fn advice(
             last.after
         ));
     }
-    let never: usize = by_type
-        .iter()
-        .filter(|(k, _)| k.is_protected() && **k != Kind::Unknown)
-        .map(|(_, n)| n)
-        .sum();
+    let never = crate::core::report::never_removed(by_type);
     if files >= 20 && never * 2 > files {
         let lids = by_type.get(&Kind::LidMapping).copied().unwrap_or(0);
         out.push(format!(

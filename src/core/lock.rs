@@ -24,10 +24,7 @@ pub enum LockAttempt {
 
 /// Who holds a lock, as written into the lock file.
 pub fn holder_text(command: &str, started: chrono::DateTime<chrono::Utc>) -> String {
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
+    let host = crate::core::util::hostname();
     format!(
         "pid={} host={} command={} started={}\n",
         std::process::id(),

@@ -106,12 +106,7 @@ impl Event {
     }
 }
 
-pub fn hostname() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
-}
+pub use crate::core::util::hostname;
 
 /// Only the host of a URL, for logs: the path of a webhook URL is its secret.
 pub fn safe_host(url: &str) -> String {

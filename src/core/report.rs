@@ -95,11 +95,7 @@ impl CompanyReport {
 
     /// Files of types no rule ever removes: what is left when cleanup cannot help.
     pub fn never_removed(&self) -> usize {
-        self.files_by_type
-            .iter()
-            .filter(|(k, _)| k.is_protected() && **k != Kind::Unknown && **k != Kind::DeviceList)
-            .map(|(_, n)| n)
-            .sum()
+        never_removed(&self.files_by_type)
     }
 
     /// Why a company is still at or above `threshold` after a cleanup, as the spec's
@@ -117,7 +113,7 @@ impl CompanyReport {
                 .unwrap_or(0);
         Some(if never * 2 >= self.files_after {
             format!(
-                "{never} of {} files are creds/lid-mapping/app-state/tctoken files that are never removed: consider session rotation",
+                "{never} of {} files are creds/lid-mapping/app-state/tctoken/device-list files that are never removed: consider session rotation",
                 self.files_after
             )
         } else if pre_keys * 2 >= self.files_after {
@@ -137,6 +133,16 @@ impl CompanyReport {
     pub fn has_failure(&self) -> bool {
         self.status == Status::Failed || !self.failed_files.is_empty()
     }
+}
+
+/// Files of Baileys types that no rule removes (unknown files are not counted: they are not
+/// Baileys' and say nothing about the account). Shared by the trigger's and status's advice.
+pub fn never_removed(by_type: &BTreeMap<Kind, usize>) -> usize {
+    by_type
+        .iter()
+        .filter(|(k, _)| k.is_protected() && **k != Kind::Unknown)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// Totals over all companies of a run.

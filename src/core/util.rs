@@ -16,6 +16,14 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// This machine's name, for lock files and notifications.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// `1.2 MiB`, `512 B`.
 pub fn fmt_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
