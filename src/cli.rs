@@ -1,10 +1,13 @@
-//! Every clap type, and nothing else.
+//! Every clap type, and nothing else. Environment variables are read by `config` (so booleans
+//! parse as operators write them and errors name the variable); the help text names them.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+use crate::core::level::Level;
 use crate::exit::EXIT_CODES_HELP;
+use crate::logging::LogFormat;
 
 /// Keeps Baileys (WhatsApp) multi-file auth folders small without breaking live sessions.
 ///
@@ -23,45 +26,42 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Root folder holding one auth folder per company [default: /opt/ai-admin/baileys_sessions]
+    /// Root folder holding one auth folder per company [env: BAILEYS_SESSIONS_PATH] [default: /opt/ai-admin/baileys_sessions]
     #[arg(
         long,
         global = true,
-        env = "BAILEYS_SESSIONS_PATH",
         value_name = "PATH",
         help_heading = "Global options"
     )]
     pub sessions_path: Option<PathBuf>,
 
-    /// TOML configuration file (see docs/configuration.md)
+    /// TOML configuration file [env: BAILEYS_JANITOR_CONFIG] [default: /etc/baileys-janitor/config.toml if it exists]
     #[arg(
         long,
         global = true,
-        env = "BAILEYS_JANITOR_CONFIG",
         value_name = "FILE",
         help_heading = "Global options"
     )]
     pub config: Option<PathBuf>,
 
-    /// Where locks, trash, cooldowns and history live [default: <sessions-path>/.janitor]
+    /// Where locks, trash, cooldowns and history live [env: BAILEYS_JANITOR_STATE_DIR] [default: <sessions-path>/.janitor]
     #[arg(
         long,
         global = true,
-        env = "BAILEYS_JANITOR_STATE_DIR",
         value_name = "DIR",
         help_heading = "Global options"
     )]
     pub state_dir: Option<PathBuf>,
 
-    /// The sessions path is one auth folder, not a root of company folders
+    /// The sessions path is one auth folder, not a root of company folders [env: ENABLE_MULTITENANCY=false]
     #[arg(long, global = true, help_heading = "Global options")]
     pub single_tenant: bool,
 
-    /// ENABLE_MULTITENANCY=false is the same as --single-tenant
-    #[arg(long, global = true, env = "ENABLE_MULTITENANCY", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
-    pub multitenancy: Option<bool>,
+    /// Finding no company folder is fine (a fresh install), not a failure [env: BAILEYS_JANITOR_ALLOW_EMPTY]
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub allow_empty: bool,
 
-    /// Prefix of company folder names
+    /// Prefix of company folder names [env: BAILEYS_JANITOR_COMPANY_PREFIX] [default: company_]
     #[arg(
         long,
         global = true,
@@ -70,72 +70,35 @@ pub struct GlobalArgs {
     )]
     pub company_prefix: Option<String>,
 
-    /// Log level: error, warn, info, debug or trace [default: info]
+    /// Log level: error, warn, info, debug or trace [env: BAILEYS_JANITOR_LOG] [default: info]
     #[arg(
         long,
         global = true,
-        env = "BAILEYS_JANITOR_LOG",
         value_name = "LEVEL",
         help_heading = "Global options"
     )]
     pub log_level: Option<String>,
 
-    /// Webhook for notifications (Slack, Discord, or anything that takes JSON)
-    #[arg(
-        long,
-        global = true,
-        env = "NOTIFICATION_WEBHOOK",
-        hide_env_values = true,
-        value_name = "URL",
-        help_heading = "Notifications"
-    )]
+    /// Webhook for notifications (Slack, Discord, or anything that takes JSON) [env: NOTIFICATION_WEBHOOK]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Notifications")]
     pub notification_webhook: Option<String>,
 
-    /// Telegram bot token for notifications (with --telegram-chat-id)
-    #[arg(
-        long,
-        global = true,
-        env = "TELEGRAM_BOT_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        help_heading = "Notifications"
-    )]
+    /// Telegram bot token for notifications (prefer the environment: flags show in `ps`) [env: TELEGRAM_BOT_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN", help_heading = "Notifications")]
     pub telegram_bot_token: Option<String>,
 
-    /// Telegram chat to notify
-    #[arg(
-        long,
-        global = true,
-        env = "TELEGRAM_CHAT_ID",
-        value_name = "ID",
-        help_heading = "Notifications"
-    )]
+    /// Telegram chat to notify [env: TELEGRAM_CHAT_ID]
+    #[arg(long, global = true, value_name = "ID", help_heading = "Notifications")]
     pub telegram_chat_id: Option<String>,
 
-    /// Base URL of the Telegram Bot API (for tests and proxies)
-    #[arg(long, global = true, env = "BAILEYS_JANITOR_TELEGRAM_API", hide = true)]
-    pub telegram_api: Option<String>,
-
-    /// AUTO_CLEANUP=true is the same as `monitor --auto-cleanup`
-    #[arg(long = "auto-cleanup-env", global = true, env = "AUTO_CLEANUP", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
-    pub auto_cleanup: Option<bool>,
-
-    /// Log format on stderr
+    /// Log format on stderr [env: BAILEYS_JANITOR_LOG_FORMAT] [default: text]
     #[arg(
         long,
         global = true,
-        env = "BAILEYS_JANITOR_LOG_FORMAT",
         value_name = "FORMAT",
         help_heading = "Global options"
     )]
     pub log_format: Option<LogFormat>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,35 +109,38 @@ pub enum Command {
     Restore(RestoreArgs),
     Backup(BackupArgs),
     Monitor(MonitorArgs),
+    Config(ConfigArgs),
 }
 
-/// Watch every company, alert on warning / critical / emergency levels (runs under PM2).
+/// Watch every company, alert when a level rises (runs under PM2 or systemd).
 ///
-/// Each tick discovers companies, counts their files and sets a level: warning at 150,
-/// critical at 170, emergency at 180 files. Notifies when a level rises, repeats while it stays
-/// raised (every 6h, 30m, 5m), and sends one "resolved" when healthy again. Also alerts when no
-/// daily cleanup succeeded for 26h or no trigger ran for 2h. SIGINT / SIGTERM exit 0 within 2s.
+/// Each tick discovers companies, counts their files and sets a level (warning at 150,
+/// critical at 170, trigger at 175, emergency at 180, danger at 185 files). Notifies when a
+/// level rises, repeats while it stays raised (every 6h, 30m, 5m), and sends one "resolved" when
+/// healthy again; the changes of one tick go out as one message. Also alerts when no daily
+/// cleanup succeeded for 26h, no trigger ran for 2h, or ticks keep failing. One monitor per state
+/// directory. SIGINT / SIGTERM exit 0 within 2s.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct MonitorArgs {
     /// Time between ticks [default: 60s]
-    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     pub interval: Option<std::time::Duration>,
 
     /// One tick: print the table, exit 0 if all healthy, 1 if any company is at warning or above
     #[arg(long)]
     pub once: bool,
 
-    /// Give a company at emergency level an emergency cleanup (at most once per cooldown)
+    /// Give a company at emergency level an emergency cleanup (at most once per cooldown) [env: AUTO_CLEANUP]
     #[arg(long)]
     pub auto_cleanup: bool,
 
-    /// Write Prometheus metrics here after every tick (node_exporter textfile collector)
-    #[arg(long, env = "BAILEYS_JANITOR_METRICS_FILE", value_name = "PATH")]
+    /// Write Prometheus metrics here after every tick [env: BAILEYS_JANITOR_METRICS_FILE]
+    #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 
-    /// Check each company's connection: GET this URL ({company} and {id} are replaced)
-    #[arg(long, env = "BAILEYS_JANITOR_HEALTH_URL", value_name = "URL")]
+    /// Check each company's connection: GET this URL ({company} and {id} are replaced) [env: BAILEYS_JANITOR_HEALTH_URL]
+    #[arg(long, value_name = "URL")]
     pub health_url: Option<String>,
 
     /// With --once: print JSON instead of the table
@@ -190,13 +156,21 @@ pub struct MonitorArgs {
 ///
 /// Replaces the spec's manual checks (`ls -1 | wc -l` per company, lock files, log tails).
 /// Levels: healthy < 150 <= warning < 170 <= critical < 175 <= trigger < 180 <= emergency
-/// < 185 <= danger. Exits 1 if any company is at warning or above. Reads only.
+/// < 185 <= danger. Exits 1 if any company is at warning or above, or cannot be read. Reads only.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct StatusArgs {
     /// Only this company; repeatable
     #[arg(long, value_name = "ID")]
     pub company: Vec<String>,
+
+    /// Only companies at this level or above (warning, critical, trigger, emergency, danger)
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<Level>,
+
+    /// Every company, with its counts by type (the default shows the worst ones and totals)
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// Print one JSON document
     #[arg(long)]
@@ -235,8 +209,8 @@ pub struct RestoreArgs {
     #[arg(long, requires = "backup")]
     pub overwrite: bool,
 
-    /// Show what would be restored, change nothing
-    #[arg(long, env = "DRY_RUN")]
+    /// Show what would be restored, change nothing [env: DRY_RUN]
+    #[arg(long)]
     pub dry_run: bool,
 
     /// Print one JSON document
@@ -264,22 +238,43 @@ pub struct BackupArgs {
     pub json: bool,
 }
 
+/// Print the effective configuration and where each value came from (secrets hidden).
+///
+/// Default, config file, environment or flag, for every key: the first thing to attach to a
+/// support request. Validates like every other command (exit 2 on a bad value).
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES_HELP)]
+pub struct ConfigArgs {
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Clean every company whose folder passed the file-count threshold (the half-hourly cron check).
 ///
 /// At --threshold files (default 175) a company gets a normal cleanup, at --emergency-threshold
 /// (185) an emergency one. A company cleaned by the trigger is not triggered again within the
 /// cooldown (6h), across runs; an emergency overrides a normal trigger's cooldown once. Only one
-/// trigger runs at a time on a host: a second one exits at once with code 75.
+/// trigger runs at a time on a host: a second one exits at once with code 75. Prints the
+/// companies it acted on and a total; -v lists every company.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct TriggerArgs {
-    /// Decide and report, touch nothing, write no cooldown
-    #[arg(long, env = "DRY_RUN")]
+    /// Decide and report, touch nothing, write no cooldown, notify no one [env: DRY_RUN]
+    #[arg(long)]
     pub dry_run: bool,
+
+    /// With --dry-run: send the notifications anyway, marked "dry_run": true
+    #[arg(long)]
+    pub notify: bool,
 
     /// Print one JSON document instead of the table
     #[arg(long)]
     pub json: bool,
+
+    /// One row per company, including those with nothing to do
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// Files at which a company is cleaned [default: 175]
     #[arg(long, value_name = "FILES")]
@@ -290,32 +285,28 @@ pub struct TriggerArgs {
     pub emergency_threshold: Option<usize>,
 
     /// Do not trigger a company again within this long [default: 6h]
-    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     pub cooldown: Option<std::time::Duration>,
 
-    /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure
-    #[arg(
-        long,
-        env = "BAILEYS_JANITOR_PING_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
+    /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure [env: BAILEYS_JANITOR_PING_URL]
+    #[arg(long, value_name = "URL")]
     pub ping_url: Option<String>,
 
     /// Unlink files instead of moving them to the trash
     #[arg(long)]
     pub no_trash: bool,
 
-    /// Write this run's Prometheus metrics here (node_exporter textfile collector)
+    /// Write this run's Prometheus metrics here [env: BAILEYS_JANITOR_METRICS_FILE]
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 }
 
 /// Remove old sessions, sender keys and surplus pre-keys (the daily 3 AM run).
 ///
-/// Without --company every company folder is cleaned, one at a time. Protected files
-/// (creds.json, app-state-sync-*, lid-mapping-*, tctoken-*, device-list-*, unknown files) are
-/// never removed, nor is anything changed in the last 10 minutes.
+/// Without --company every company folder is cleaned, several at a time (--jobs). Protected
+/// files (creds.json, app-state-sync-*, lid-mapping-*, tctoken-*, device-list-*, unknown files)
+/// are never removed, nor is anything changed in the last 10 minutes. Prints the companies
+/// that changed most and a total; -v (or one --company) prints every company and file.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct CleanupArgs {
@@ -323,9 +314,13 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "ID")]
     pub company: Vec<String>,
 
-    /// Touch nothing; print exactly what a real run would remove
-    #[arg(long, env = "DRY_RUN")]
+    /// Touch nothing, notify no one; print exactly what a real run would remove [env: DRY_RUN]
+    #[arg(long)]
     pub dry_run: bool,
+
+    /// With --dry-run: send the notifications anyway, marked "dry_run": true
+    #[arg(long)]
+    pub notify: bool,
 
     /// Use the stricter emergency rules (sessions 7d, sender keys 1d, 30 pre-keys)
     #[arg(long)]
@@ -335,7 +330,7 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// List every file with its type and the rule that decided it
+    /// List every company, every file, its type and the rule that decided it
     #[arg(short, long)]
     pub verbose: bool,
 
@@ -343,16 +338,11 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub no_trash: bool,
 
-    /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure
-    #[arg(
-        long,
-        env = "BAILEYS_JANITOR_PING_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
+    /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure [env: BAILEYS_JANITOR_PING_URL]
+    #[arg(long, value_name = "URL")]
     pub ping_url: Option<String>,
 
-    /// Write this run's Prometheus metrics here (node_exporter textfile collector)
+    /// Write this run's Prometheus metrics here [env: BAILEYS_JANITOR_METRICS_FILE]
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 

@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// No `Ord`: the numbers do not rank outcomes (busy is 75, failed 1); [`Exit::worst`] does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Exit {
+    #[default]
     Ok = 0,
     /// A lock was busy and that company (or the whole run) was skipped.
     Busy = 75,

@@ -11,6 +11,7 @@ pub mod core;
 pub mod exit;
 pub mod logging;
 pub mod render;
+pub mod units;
 
 use crate::cli::{Cli, Command};
 use crate::cmd::{Context, Run};
@@ -19,15 +20,23 @@ use crate::exit::Exit;
 
 /// Runs a parsed command line; every error becomes a one-line message and an exit code.
 pub fn main_with(cli: Cli) -> Exit {
-    let config = match Config::load(&cli.global) {
+    let env = |k: &str| std::env::var(k).ok();
+    let config = match Config::resolve(&cli, &env) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("baileys-janitor: {e:#}");
+            say!("baileys-janitor: {e:#}");
             return Exit::Usage;
         }
     };
     logging::init(&config.log_level, config.log_format);
-    let ctx = Context::new(config);
+    let now = match fixed_clock(&env) {
+        Ok(t) => t,
+        Err(e) => {
+            say!("baileys-janitor: {e}");
+            return Exit::Usage;
+        }
+    };
+    let ctx = Context::new(config, now);
     let result = match &cli.command {
         Command::Cleanup(a) => a.run(&ctx),
         Command::Trigger(a) => a.run(&ctx),
@@ -35,19 +44,31 @@ pub fn main_with(cli: Cli) -> Exit {
         Command::Restore(a) => a.run(&ctx),
         Command::Backup(a) => a.run(&ctx),
         Command::Monitor(a) => a.run(&ctx),
+        Command::Config(a) => a.run(&ctx),
     };
     match result {
         Ok(exit) => exit,
         // Output piped into `head`: the reader has what it wanted.
         Err(e) if is_broken_pipe(&e) => Exit::Ok,
         Err(e) => {
-            eprintln!("baileys-janitor: {e:#}");
+            say!("baileys-janitor: {e:#}");
             if e.downcast_ref::<UsageError>().is_some() {
                 Exit::Usage
             } else {
                 Exit::Failed
             }
         }
+    }
+}
+
+/// `BAILEYS_JANITOR_NOW=2026-11-29T03:00:00Z` runs as if it were that time (for reproducing a
+/// report and for the golden-output tests); otherwise the clock.
+fn fixed_clock(env: &dyn Fn(&str) -> Option<String>) -> Result<std::time::SystemTime, String> {
+    match env("BAILEYS_JANITOR_NOW").filter(|v| !v.is_empty()) {
+        None => Ok(std::time::SystemTime::now()),
+        Some(v) => chrono::DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&chrono::Utc).into())
+            .map_err(|e| format!("environment variable BAILEYS_JANITOR_NOW: {v:?}: {e}")),
     }
 }
 

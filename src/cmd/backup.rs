@@ -7,7 +7,8 @@ use anyhow::Result;
 use crate::cli::BackupArgs;
 use crate::cmd::{Context, Run};
 use crate::core::lock;
-use crate::core::restore::{self, BACKUPS_DIR};
+use crate::core::restore;
+use crate::core::state::BACKUPS_DIR;
 use crate::exit::Exit;
 
 impl Run for BackupArgs {

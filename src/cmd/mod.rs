@@ -1,19 +1,23 @@
-//! One module per subcommand; each is a thin layer over `crate::core`.
+//! One module per subcommand; each only wires: resolved config in, one core call, a renderer,
+//! an exit code out.
 
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 use crate::config::{Config, usage};
 use crate::core::companies::{self, Company};
+use crate::core::effects::{EffectsSpec, RunEffects};
 use crate::core::folder::Folder;
 use crate::core::state::StateDir;
 use crate::exit::Exit;
 
 pub mod backup;
 pub mod cleanup;
+pub mod config;
 pub mod monitor;
 pub mod restore;
 pub mod status;
@@ -27,22 +31,43 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Config) -> Context {
+    pub fn new(config: Config, now: SystemTime) -> Context {
         let state = StateDir::new(config.state_dir.clone());
-        Context {
-            config,
-            now: SystemTime::now(),
-            state,
-        }
+        Context { config, now, state }
+    }
+
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        self.now.into()
     }
 
     /// `20261128T030000Z-4242`: sortable, unique per process.
     pub fn run_id(&self) -> String {
-        let t: chrono::DateTime<chrono::Utc> = self.now.into();
-        format!("{}-{}", t.format("%Y%m%dT%H%M%SZ"), std::process::id())
+        format!(
+            "{}-{}",
+            self.now_utc().format("%Y%m%dT%H%M%SZ"),
+            std::process::id()
+        )
+    }
+
+    /// The side effects of this run (records, metrics, ping, notifications), from the config.
+    pub fn effects(&self, command: &'static str) -> RunEffects<'_> {
+        let c = &self.config;
+        RunEffects::new(
+            EffectsSpec {
+                command,
+                dry_run: c.run.dry_run,
+                notify_in_dry_run: c.run.notify_in_dry_run,
+                notify: c.notify.clone(),
+                ping_url: c.run.ping_url.clone(),
+                metrics_file: c.run.metrics_file.clone(),
+            },
+            &self.state,
+            self.now_utc(),
+        )
     }
 
     /// The sessions root and its companies (or the one auth folder, in single-tenant mode).
+    /// Folders that look like companies but are not (a symlink, a manual copy) are named once.
     pub fn fleet(&self) -> Result<(Folder, Vec<Company>)> {
         let path = &self.config.sessions_path;
         let root = Folder::open(path).map_err(|e| missing_path(path, &e))?;
@@ -57,9 +82,23 @@ impl Context {
         let (found, ignored) = companies::discover(&root, &self.config.company_prefix)
             .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", path.display()))?;
         for i in ignored {
-            tracing::warn!(company = %i.name, "skipped: {}", i.why);
+            tracing::warn!(folder = %i.name, "ignored: {}", i.why);
         }
         Ok((root, found))
+    }
+
+    /// Finding no company is a failed run unless `allow_empty` (a wrong path, a wrong prefix
+    /// must not look like success). Says so on stderr; `Some(exit)` when the run should end.
+    pub fn empty_fleet(&self, companies: &[Company]) -> Option<Exit> {
+        if !companies.is_empty() || self.config.allow_empty {
+            return None;
+        }
+        crate::say!(
+            "baileys-janitor: warning: no company folder ({}<id>) under {}; check --sessions-path and --company-prefix, or pass --allow-empty for a fresh install",
+            self.config.company_prefix,
+            self.config.sessions_path.display()
+        );
+        Some(Exit::Failed)
     }
 
     /// The companies named by `--company`, or all of them.
@@ -82,7 +121,8 @@ impl Context {
                         names.join(", ")
                     };
                     return Err(usage(format!(
-                        "no company {w:?} under {}; known companies: {known}",
+                        "no company {:?} under {}; known companies: {known}",
+                        crate::render::name(w),
                         self.config.sessions_path.display()
                     )));
                 }

@@ -16,7 +16,7 @@ impl Run for RestoreArgs {
         let company = ctx
             .select(all, std::slice::from_ref(&self.company))?
             .remove(0);
-        let _guard = if self.dry_run {
+        let _guard = if ctx.config.run.dry_run {
             None
         } else {
             match restore::lock_company(
@@ -42,7 +42,7 @@ impl Run for RestoreArgs {
                 time,
                 self.overwrite,
                 &ctx.run_id(),
-                self.dry_run,
+                ctx.config.run.dry_run,
             )?
         } else {
             let run = match &self.run {
@@ -55,7 +55,7 @@ impl Run for RestoreArgs {
                     ),
                 },
             };
-            restore::restore_run(&root, &company, &ctx.state, &run, &self.file, self.dry_run)?
+            restore::restore_run(&root, &company, &ctx.state, &run, &self.file, ctx.config.run.dry_run)?
         };
         tracing::info!(
             company = %company.name,

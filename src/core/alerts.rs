@@ -28,7 +28,7 @@ impl AlertPolicy {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertState {
     /// The alert level (healthy, warning, critical or emergency).
     pub level: Option<Level>,

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use crate::core::companies::Company;
 use crate::core::creds::{self, Creds};
 use crate::core::folder::Folder;
-use crate::core::lock::{self, LockAttempt};
+use crate::core::lock::LockAttempt;
 use crate::core::plan::{self, Action, Entry};
 use crate::core::remove::{self, Disposal, Outcome, Trash};
 use crate::core::report::{CompanyReport, FileDecision, FileNote, Status};
@@ -36,15 +36,24 @@ pub struct CleanSpec {
     pub pause_before_remove: Option<Duration>,
 }
 
-pub const LOCKS_DIR: &str = "locks";
-pub const TRASH_DIR: &str = "trash";
-
-pub fn lock_name(company: &str) -> String {
-    format!("{company}.lock")
+/// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
+///
+/// Baileys rewrites creds.json in place on every connect, so a read can land mid-write and see
+/// an empty or half-written file. Only a file that stays unparsable over ~100 ms is corrupt.
+pub fn read_creds(dir: &Folder) -> Result<Creds, String> {
+    const TRIES: u32 = 5;
+    let mut creds = read_creds_once(dir)?;
+    for _ in 1..TRIES {
+        if !creds.is_corrupt() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+        creds = read_creds_once(dir)?;
+    }
+    Ok(creds)
 }
 
-/// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
-pub fn read_creds(dir: &Folder) -> Result<Creds, String> {
+fn read_creds_once(dir: &Folder) -> Result<Creds, String> {
     match dir.read_file(OsStr::new("creds.json"), creds::MAX_CREDS_BYTES) {
         Ok(bytes) => Ok(creds::parse(&bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Creds::missing()),
@@ -64,8 +73,7 @@ pub fn scan(dir: &Folder) -> io::Result<Vec<Entry>> {
 
 /// Regular, non-hidden files: the count the thresholds are about.
 pub fn counted(e: &Entry) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    e.entry_type == crate::core::folder::EntryType::File && !e.name.as_bytes().starts_with(b".")
+    crate::core::folder::is_counted(&e.name, e.entry_type)
 }
 
 pub fn clean_company(
@@ -116,16 +124,7 @@ fn clean_inner(
     let _guard = if spec.dry_run {
         None
     } else {
-        let locks = match state.subdir(LOCKS_DIR) {
-            Ok(l) => l,
-            Err(e) => {
-                return CompanyReport::failed(
-                    &company.name,
-                    format!("cannot open the lock folder: {e}"),
-                );
-            }
-        };
-        match lock::try_lock(&locks, OsStr::new(&lock_name(&company.name)), &spec.holder) {
+        match state.lock_company(&company.name, &spec.holder) {
             Ok(LockAttempt::Acquired(g)) => Some(g),
             Ok(LockAttempt::Busy(holder)) => {
                 report.status = Status::Busy;
@@ -158,7 +157,7 @@ fn clean_inner(
         return CompanyReport {
             status: Status::Failed,
             error: Some(format!(
-                "{problem}; company skipped, nothing changed (restore creds.json or re-pair)"
+                "{problem} (still so after re-reading for 100 ms); company skipped, nothing changed. Leave creds.json as it is and check the app's log: it may be rewriting it"
             )),
             files_after: report.files_before,
             ..report
@@ -210,7 +209,7 @@ fn clean_inner(
         if let Some(pause) = spec.pause_before_remove {
             std::thread::sleep(pause);
         }
-        let trash = Trash::new(|| state.run_dir(TRASH_DIR, &company.name, &spec.run_id));
+        let trash = Trash::new(|| state.run_dir(crate::core::state::TRASH_DIR, &company.name, &spec.run_id));
         let disposal = if spec.trash {
             Disposal::Trash(&trash)
         } else {
@@ -283,4 +282,77 @@ fn open_error(e: &io::Error) -> String {
         _ if e.kind() == io::ErrorKind::NotFound => "folder does not exist".into(),
         _ => format!("cannot open the folder: {e}"),
     }
+}
+
+/// What cleaning a fleet came to.
+#[derive(Debug, Default)]
+pub struct FleetOutcome {
+    pub totals: crate::core::report::Totals,
+    pub exit: crate::exit::Exit,
+}
+
+/// Cleans `companies` on `jobs` threads, records each company through `effects` (a failure to
+/// record is that company's failure), and hands each report to `each` in company order. Then,
+/// in a real run, purges trash older than `trash_retention`.
+#[allow(clippy::too_many_arguments)]
+pub fn clean_fleet(
+    root: &Folder,
+    companies: &[Company],
+    state: &StateDir,
+    spec: &CleanSpec,
+    jobs: usize,
+    emergency: bool,
+    trash_retention: Duration,
+    effects: &crate::core::effects::RunEffects,
+    mut each: impl FnMut(&CompanyReport),
+) -> FleetOutcome {
+    use crate::core::notify::Event;
+    use crate::exit::Exit;
+    let mut out = FleetOutcome::default();
+    let work = |company: &Company| {
+        let mut report = clean_company(root, company, state, spec);
+        if let Err(e) = effects.record_cleanup(&report, emergency, spec.trash) {
+            report.failed_files.push(FileNote {
+                file: "(state directory)".into(),
+                reason: format!("cannot record the cleanup: {e}"),
+            });
+        }
+        if report.has_failure() {
+            let name = sanitize(company.name.as_ref());
+            let err = report
+                .error
+                .clone()
+                .or_else(|| report.failed_files.first().map(|f| format!("{}: {}", f.file, f.reason)))
+                .unwrap_or_default();
+            effects.notify(
+                Event::new(
+                    "cleanup_failed",
+                    "error",
+                    format!("cleanup of {name} failed: {err}"),
+                )
+                .company(&name, report.files_before),
+            );
+        }
+        report
+    };
+    crate::core::parallel::for_each_ordered(companies, jobs, work, |_, report| {
+        out.totals.add(&report);
+        if report.has_failure() {
+            out.exit = out.exit.worst(Exit::Failed);
+        } else if report.status == Status::Busy {
+            out.exit = out.exit.worst(Exit::Busy);
+        }
+        each(&report);
+    });
+    if !spec.dry_run {
+        match crate::core::trash::purge(state.path(), trash_retention, spec.now.into()) {
+            Ok(p) if p.runs > 0 => info!(runs = p.runs, files = p.files, "old trash purged"),
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "cannot purge the trash");
+                out.exit = out.exit.worst(Exit::Failed);
+            }
+        }
+    }
+    out
 }

@@ -22,8 +22,18 @@ pub struct Ignored {
     pub why: &'static str,
 }
 
-/// Company folders directly under `root` whose names start with `prefix`, sorted by name.
-/// Symlinks and non-UTF-8 names are listed as ignored: a symlinked company is never followed.
+/// Whether `id` (the name after the prefix) is a company id: letters, digits, `-`, `_`.
+/// `company_1.bak-before-repair` (a manual copy) is not a company.
+pub fn is_company_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Company folders directly under `root` named `<prefix><id>`, sorted by name. Symlinks, other
+/// names with the prefix (manual copies such as `company_1.bak`) and non-UTF-8 names are listed
+/// as ignored: they are never cleaned, and a symlinked company is never followed.
 pub fn discover(root: &Folder, prefix: &str) -> io::Result<(Vec<Company>, Vec<Ignored>)> {
     let mut found = Vec::new();
     let mut ignored = Vec::new();
@@ -32,7 +42,15 @@ pub fn discover(root: &Folder, prefix: &str) -> io::Result<(Vec<Company>, Vec<Ig
             return;
         }
         let shown = crate::core::util::sanitize(name);
+        let id_ok = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .is_some_and(is_company_id);
         match (t, name.to_str()) {
+            (EntryType::Dir, Some(_)) if !id_ok => ignored.push(Ignored {
+                name: shown,
+                why: "not a company name (<prefix><letters, digits, - or _>)",
+            }),
             (EntryType::Dir, Some(n)) => found.push(Company {
                 name: n.to_owned(),
                 dir: name.to_owned(),
@@ -75,7 +93,14 @@ mod tests {
     #[test]
     fn discovers_and_resolves() {
         let tmp = tempfile::tempdir().unwrap();
-        for d in ["company_2", "company_10", "other", "company_", ".janitor"] {
+        for d in [
+            "company_2",
+            "company_10",
+            "other",
+            "company_",
+            ".janitor",
+            "company_1.bak-before-repair",
+        ] {
             std::fs::create_dir(tmp.path().join(d)).unwrap();
         }
         std::fs::write(tmp.path().join("company_file"), "").unwrap();
@@ -84,8 +109,8 @@ mod tests {
         let (found, ignored) = discover(&root, "company_").unwrap();
         let names: Vec<_> = found.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["company_10", "company_2"]);
-        assert_eq!(ignored.len(), 1);
-        assert_eq!(ignored[0].name, "company_evil");
+        let ignored: Vec<_> = ignored.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(ignored, vec!["company_1.bak-before-repair", "company_evil"]);
         assert_eq!(resolve(&found, "company_", "2").unwrap().name, "company_2");
         assert_eq!(
             resolve(&found, "company_", "company_10").unwrap().name,

@@ -15,6 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags, RenameFlags};
 
 /// What a directory entry is, from `d_type` (or a no-follow stat when the file system does not say).
+/// The files the thresholds are about: regular, non-hidden files. The one definition, used by
+/// counting (`trigger`, `monitor`, `status`) and by cleaning's before/after figures.
+pub fn is_counted(name: &OsStr, t: EntryType) -> bool {
+    t == EntryType::File && !name.as_bytes().starts_with(b".")
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryType {
     File,
@@ -207,7 +213,7 @@ impl Folder {
     pub fn count_files(&self) -> io::Result<usize> {
         let mut n = 0;
         self.for_each_entry(|name, t| {
-            if t == EntryType::File && !name.as_bytes().starts_with(b".") {
+            if is_counted(name, t) {
                 n += 1;
             }
         })?;
@@ -264,7 +270,12 @@ impl Folder {
 
     /// Creates (or truncates) a regular file without following a symlink, mode 0600.
     pub fn create_file(&self, name: &OsStr) -> io::Result<std::fs::File> {
-        self.open_at(name, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o600)
+        self.create_file_mode(name, 0o600)
+    }
+
+    /// Like [`Folder::create_file`] with a mode of its own (the umask still applies).
+    pub fn create_file_mode(&self, name: &OsStr, mode: u32) -> io::Result<std::fs::File> {
+        self.open_at(name, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, mode)
     }
 
     /// Opens (creating if needed, never truncating) a file for reading and writing, without

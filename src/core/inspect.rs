@@ -8,11 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::classify::Kind;
-use crate::core::clean::{self, LOCKS_DIR};
+use crate::core::clean;
 use crate::core::companies::Company;
 use crate::core::folder::Folder;
 use crate::core::level::{Level, Thresholds};
-use crate::core::lock;
 use crate::core::records::{self, CleanupMark, Sample};
 use crate::core::state::StateDir;
 use crate::core::trash;
@@ -88,15 +87,17 @@ pub fn inspect(
     cooldown: chrono::Duration,
     now: DateTime<Utc>,
 ) -> CompanyStatus {
-    let record = records::read_company(state, &company.name);
+    let (record, record_error) = match records::try_read_company(state, &company.name) {
+        Ok(r) => (r, None),
+        Err(e) => (records::CompanyRecord::default(), Some(e)),
+    };
     let (trash_bytes, trash_files) = trash::size(state.path(), &company.name);
-    let lock_holder = state
-        .existing()
-        .and_then(|s| s.open_dir(OsStr::new(LOCKS_DIR)).ok())
-        .and_then(|l| lock::current_holder(&l, OsStr::new(&clean::lock_name(&company.name))));
+    let lock_holder = state.company_lock_holder(&company.name);
     let cooldown_until = record
         .trigger
         .as_ref()
+        // A mark from the future (the clock was ahead) holds nothing back.
+        .filter(|t| t.time <= now)
         .map(|t| t.time + cooldown)
         .filter(|u| *u > now);
     let mut st = CompanyStatus {
@@ -114,7 +115,7 @@ pub fn inspect(
         trash_files,
         advice: Vec::new(),
         history: record.history.clone(),
-        error: None,
+        error: record_error,
     };
     let dir = match root.open_dir(&company.dir) {
         Ok(d) => d,

@@ -1,9 +1,9 @@
 //! The spec's file-count levels: healthy < 150 ≤ warning < 170 ≤ critical < 175 ≤ trigger
 //! < 180 ≤ emergency < 185 ≤ danger. Every threshold is configurable.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Healthy,
@@ -36,9 +36,36 @@ impl Level {
         }
     }
 
+    pub const ALL: [Level; 6] = [
+        Level::Healthy,
+        Level::Warning,
+        Level::Critical,
+        Level::Trigger,
+        Level::Emergency,
+        Level::Danger,
+    ];
+
     /// 0 healthy … 5 danger, for metrics.
     pub fn code(self) -> u8 {
         self as u8
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Level, String> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("{s:?} is not a level (healthy, warning, critical, trigger, emergency, danger)")
+            })
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

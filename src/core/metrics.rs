@@ -51,52 +51,193 @@ impl Exposition {
             )
         })?;
         let folder = crate::core::folder::Folder::open(dir)?;
-        crate::core::state::write_atomic(&folder, name, self.text.as_bytes())
+        crate::core::state::write_atomic_mode(&folder, name, self.text.as_bytes(), 0o666)
     }
 }
 
-/// The last-run metrics `cleanup` and `trigger` write with `--metrics-file`.
-pub fn run_metrics(
-    command: &str,
-    ok: bool,
-    removed: usize,
-    duration_secs: f64,
-    when: i64,
-) -> Exposition {
+/// `baileys_janitor_build_info{version="…"} 1`: which binary wrote the file.
+pub fn build_info(e: &mut Exposition) {
+    e.family(
+        "baileys_janitor_build_info",
+        "gauge",
+        "The version of baileys-janitor that wrote this file.",
+    )
+    .sample(
+        "baileys_janitor_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+}
+
+/// What one `cleanup` or `trigger` run did, for its metrics file.
+pub struct RunFacts<'a> {
+    pub command: &'a str,
+    pub dry_run: bool,
+    pub ok: bool,
+    pub removed: usize,
+    pub duration_secs: f64,
+    pub when: i64,
+    pub notifications_sent: u64,
+    pub notifications_failed: u64,
+}
+
+/// The last-run metrics `cleanup` and `trigger` write with `--metrics-file`. A dry run is
+/// recorded as dry: no success mark, no removed count, only what it would have removed.
+pub fn run_metrics(f: &RunFacts) -> Exposition {
     let mut e = Exposition::default();
-    let l = [("command", command)];
+    let l = [("command", f.command)];
+    build_info(&mut e);
     e.family(
-        "baileys_janitor_run_last_timestamp_seconds",
+        "baileys_janitor_run_dry_run",
         "gauge",
-        "When the command last ran.",
+        "1 if the last run was a dry run (nothing changed, no success recorded).",
     )
     .sample(
-        "baileys_janitor_run_last_timestamp_seconds",
+        "baileys_janitor_run_dry_run",
         &l,
-        when as f64,
+        if f.dry_run { 1.0 } else { 0.0 },
     );
-    e.family(
-        "baileys_janitor_run_success",
-        "gauge",
-        "1 if the last run succeeded.",
-    )
-    .sample(
-        "baileys_janitor_run_success",
-        &l,
-        if ok { 1.0 } else { 0.0 },
-    );
-    e.family(
-        "baileys_janitor_run_removed_files",
-        "gauge",
-        "Files removed by the last run.",
-    )
-    .sample("baileys_janitor_run_removed_files", &l, removed as f64);
+    if f.dry_run {
+        e.family(
+            "baileys_janitor_run_would_remove_files",
+            "gauge",
+            "Files the last dry run would have removed.",
+        )
+        .sample("baileys_janitor_run_would_remove_files", &l, f.removed as f64);
+    } else {
+        e.family(
+            "baileys_janitor_run_last_timestamp_seconds",
+            "gauge",
+            "When the command last ran (not a dry run).",
+        )
+        .sample("baileys_janitor_run_last_timestamp_seconds", &l, f.when as f64);
+        e.family(
+            "baileys_janitor_run_success",
+            "gauge",
+            "1 if the last run succeeded.",
+        )
+        .sample(
+            "baileys_janitor_run_success",
+            &l,
+            if f.ok { 1.0 } else { 0.0 },
+        );
+        e.family(
+            "baileys_janitor_run_removed_files",
+            "gauge",
+            "Files removed by the last run.",
+        )
+        .sample("baileys_janitor_run_removed_files", &l, f.removed as f64);
+    }
     e.family(
         "baileys_janitor_run_duration_seconds",
         "gauge",
         "How long the last run took.",
     )
-    .sample("baileys_janitor_run_duration_seconds", &l, duration_secs);
+    .sample("baileys_janitor_run_duration_seconds", &l, f.duration_secs);
+    notifications(&mut e, f.notifications_sent, f.notifications_failed);
+    e
+}
+
+/// `baileys_janitor_notifications_total{result="sent"|"failed"}`.
+pub fn notifications(e: &mut Exposition, sent: u64, failed: u64) {
+    e.family(
+        "baileys_janitor_notifications_total",
+        "counter",
+        "Notifications sent and failed (by this run, or since the monitor started).",
+    );
+    e.sample(
+        "baileys_janitor_notifications_total",
+        &[("result", "sent")],
+        sent as f64,
+    );
+    e.sample(
+        "baileys_janitor_notifications_total",
+        &[("result", "failed")],
+        failed as f64,
+    );
+}
+
+/// What one monitor tick saw, for its metrics file.
+pub struct MonitorFacts<'a> {
+    pub rows: &'a [crate::core::monitor::Row],
+    pub by_type: &'a [(String, crate::core::monitor::TypeCounts)],
+    pub runs: &'a crate::core::records::Runs,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+/// The monitor's metrics: files, files by type and level per company, companies watched, the
+/// last tick, the last successful cron runs, notifications.
+pub fn monitor_metrics(f: &MonitorFacts) -> Exposition {
+    let mut e = Exposition::default();
+    build_info(&mut e);
+    e.family(
+        "baileys_janitor_company_files",
+        "gauge",
+        "Files in a company's auth folder.",
+    );
+    for r in f.rows {
+        e.sample(
+            "baileys_janitor_company_files",
+            &[("company", &r.company)],
+            r.files as f64,
+        );
+    }
+    e.family(
+        "baileys_janitor_company_files_by_type",
+        "gauge",
+        "Files in a company's auth folder, by Baileys type.",
+    );
+    for (c, types) in f.by_type {
+        for (k, n) in types {
+            e.sample(
+                "baileys_janitor_company_files_by_type",
+                &[("company", c), ("type", k.as_str())],
+                *n as f64,
+            );
+        }
+    }
+    e.family(
+        "baileys_janitor_company_level",
+        "gauge",
+        "0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger.",
+    );
+    for r in f.rows {
+        e.sample(
+            "baileys_janitor_company_level",
+            &[("company", &r.company)],
+            r.level.code() as f64,
+        );
+    }
+    e.family("baileys_janitor_companies", "gauge", "Companies watched.")
+        .sample("baileys_janitor_companies", &[], f.rows.len() as f64);
+    e.family(
+        "baileys_janitor_monitor_last_tick_timestamp_seconds",
+        "gauge",
+        "When the monitor last finished a tick.",
+    )
+    .sample(
+        "baileys_janitor_monitor_last_tick_timestamp_seconds",
+        &[],
+        f.now.timestamp() as f64,
+    );
+    e.family(
+        "baileys_janitor_last_success_timestamp_seconds",
+        "gauge",
+        "Last successful cleanup / trigger run.",
+    );
+    for (name, t) in [
+        ("cleanup", f.runs.cleanup.last_success),
+        ("trigger", f.runs.trigger.last_success),
+    ] {
+        e.sample(
+            "baileys_janitor_last_success_timestamp_seconds",
+            &[("command", name)],
+            t.map_or(0.0, |t| t.timestamp() as f64),
+        );
+    }
+    notifications(&mut e, f.sent, f.failed);
     e
 }
 

@@ -6,7 +6,9 @@
 //! cap, and a failure is logged and counted. Secrets (the webhook URL's path, the bot token) never
 //! reach a log line or an error: only the host is ever printed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -28,6 +30,8 @@ pub struct NotifyConfig {
     pub budget: Duration,
     /// A 429's `Retry-After` longer than this is not waited for.
     pub max_retry_after: Duration,
+    /// At least this long between two messages on one channel (Slack takes about one a second).
+    pub pace: Duration,
 }
 
 impl Default for NotifyConfig {
@@ -41,6 +45,7 @@ impl Default for NotifyConfig {
             retries: 2,
             budget: Duration::from_secs(12),
             max_retry_after: Duration::from_secs(10),
+            pace: Duration::from_secs(1),
         }
     }
 }
@@ -63,6 +68,12 @@ pub struct Event {
     pub time: String,
     /// The human sentence (also sent as `text` / `content`).
     pub message: String,
+    /// Set when a dry run was asked to notify (`--notify`): nothing was changed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// In a digest: every event it summarises, with all their fields.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
 }
 
 impl Event {
@@ -77,6 +88,8 @@ impl Event {
             host: hostname(),
             time: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             message: message.into(),
+            dry_run: false,
+            events: Vec::new(),
         }
     }
 
@@ -99,7 +112,11 @@ impl Event {
     /// The webhook body: the structured fields plus `text` (Slack) and `content` (Discord).
     pub fn webhook_body(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
-        let text = format!("[baileys-janitor] {}", self.message);
+        let text = format!(
+            "[baileys-janitor]{} {}",
+            if self.dry_run { " (dry run)" } else { "" },
+            self.message
+        );
         v["text"] = Value::String(text.clone());
         v["content"] = Value::String(text);
         v
@@ -107,6 +124,60 @@ impl Event {
 }
 
 pub use crate::core::util::hostname;
+
+/// Lines of a digest's text; the rest are counted, and all are in `events`.
+const DIGEST_LINES: usize = 10;
+
+/// How urgent an event is, for "worst first": failures, then by level, then by files.
+fn urgency(ev: &Event) -> (u8, u8, usize) {
+    let failed = ev.event.ends_with("_failed") || ev.event == "tick_failing";
+    let level = ev
+        .level
+        .parse::<crate::core::level::Level>()
+        .map_or(0, |l| l.code());
+    (u8::from(failed), level, ev.files.unwrap_or(0))
+}
+
+/// The events of one run or one monitor tick as one message: the worst first, then counts.
+/// One event goes out as itself; none, as nothing.
+pub fn digest(mut events: Vec<Event>, what: &str) -> Option<Event> {
+    match events.len() {
+        0 => return None,
+        1 => {
+            let mut ev = events.pop()?;
+            ev.events = vec![ev.clone()];
+            return Some(ev);
+        }
+        _ => {}
+    }
+    events.sort_by(|a, b| urgency(b).cmp(&urgency(a)));
+    let companies: std::collections::BTreeSet<&str> =
+        events.iter().filter_map(|e| e.company.as_deref()).collect();
+    let mut by_event: std::collections::BTreeMap<&str, usize> = Default::default();
+    for e in &events {
+        *by_event.entry(e.event).or_default() += 1;
+    }
+    let counts: Vec<String> = by_event.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut text = format!(
+        "{what}: {} across {} ({})",
+        crate::core::util::plural(events.len(), "event"),
+        crate::core::util::plural(companies.len(), "company"),
+        counts.join(", ")
+    );
+    for e in events.iter().take(DIGEST_LINES) {
+        text.push_str("\n• ");
+        text.push_str(&e.message);
+    }
+    if events.len() > DIGEST_LINES {
+        text.push_str(&format!("\n… and {} more", events.len() - DIGEST_LINES));
+    }
+    let worst = events[0].level.clone();
+    let dry_run = events.iter().any(|e| e.dry_run);
+    let mut ev = Event::new("digest", worst, text).details(json!({ "counts": by_event }));
+    ev.dry_run = dry_run;
+    ev.events = events;
+    Some(ev)
+}
 
 /// Only the host of a URL, for logs: the path of a webhook URL is its secret.
 pub fn safe_host(url: &str) -> String {
@@ -126,6 +197,10 @@ pub struct Notifier {
     client: Option<reqwest::blocking::Client>,
     sent: AtomicU64,
     failed: AtomicU64,
+    /// Past this, nothing more is sent: one run is never delayed beyond one budget.
+    run_deadline: Option<Instant>,
+    /// When each channel last sent, for pacing.
+    last_sent: Mutex<Vec<(&'static str, Instant)>>,
 }
 
 impl Notifier {
@@ -148,6 +223,18 @@ impl Notifier {
             client,
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            run_deadline: None,
+            last_sent: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A notifier for one run (cleanup, trigger): all its sends together take at most one
+    /// `budget`, however many messages and however slow the channels.
+    pub fn for_run(cfg: NotifyConfig) -> Notifier {
+        let deadline = Instant::now() + cfg.budget;
+        Notifier {
+            run_deadline: Some(deadline),
+            ..Notifier::new(cfg)
         }
     }
 
@@ -181,8 +268,7 @@ impl Notifier {
                 self.cfg.telegram_api.trim_end_matches('/'),
                 token
             );
-            let body =
-                json!({ "chat_id": chat, "text": format!("[baileys-janitor] {}", ev.message) });
+            let body = json!({ "chat_id": chat, "text": ev.webhook_body()["text"] });
             self.deliver(
                 client,
                 "telegram",
@@ -193,15 +279,45 @@ impl Notifier {
         }
     }
 
+    /// Waits until the channel's pace allows another message; false if the deadline is
+    /// reached first.
+    fn pace(&self, channel: &'static str, deadline: Instant) -> bool {
+        let last = self
+            .last_sent
+            .lock()
+            .ok()
+            .and_then(|l| l.iter().find(|(c, _)| *c == channel).map(|(_, t)| *t));
+        if let Some(t) = last {
+            let ready = t + self.cfg.pace;
+            if ready >= deadline {
+                return false;
+            }
+            std::thread::sleep(ready.saturating_duration_since(Instant::now()));
+        }
+        if let Ok(mut l) = self.last_sent.lock() {
+            l.retain(|(c, _)| *c != channel);
+            l.push((channel, Instant::now()));
+        }
+        true
+    }
+
     fn deliver(
         &self,
         client: &reqwest::blocking::Client,
-        channel: &str,
+        channel: &'static str,
         url: &str,
         host: &str,
         body: &Value,
     ) {
-        let deadline = Instant::now() + self.cfg.budget;
+        let mut deadline = Instant::now() + self.cfg.budget;
+        if let Some(run) = self.run_deadline {
+            deadline = deadline.min(run);
+        }
+        if !self.pace(channel, deadline) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            warn!(channel, host, "notification dropped: the run's notification budget is used up");
+            return;
+        }
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         let mut backoff = Duration::from_millis(500);
         let mut last_error = String::new();
@@ -284,9 +400,94 @@ impl Notifier {
     }
 }
 
+/// Notifications sent by one thread behind a bounded queue, so a hung channel delays neither
+/// the monitor's ticks nor its exit.
+pub struct Outbox {
+    tx: Option<SyncSender<Event>>,
+    done: Arc<AtomicBool>,
+    notifier: Arc<Notifier>,
+    dropped: AtomicU64,
+}
+
+impl Outbox {
+    pub fn start(notifier: Notifier) -> Outbox {
+        let notifier = Arc::new(notifier);
+        let (tx, rx): (SyncSender<Event>, Receiver<Event>) = std::sync::mpsc::sync_channel(1024);
+        let done = Arc::new(AtomicBool::new(false));
+        let (n, d) = (notifier.clone(), done.clone());
+        std::thread::spawn(move || {
+            for ev in rx {
+                n.send(&ev);
+            }
+            d.store(true, Ordering::SeqCst);
+        });
+        Outbox {
+            tx: Some(tx),
+            done,
+            notifier,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.notifier.enabled()
+    }
+
+    pub fn send(&self, ev: Event) {
+        if !self.notifier.enabled() {
+            return;
+        }
+        if let Some(tx) = &self.tx
+            && let Err(TrySendError::Full(_)) = tx.try_send(ev)
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            warn!("notification queue full; notification dropped");
+        }
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.notifier.sent()
+    }
+
+    /// Failed or dropped.
+    pub fn failed(&self) -> u64 {
+        self.notifier.failed() + self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Lets queued notifications go out, waiting at most `wait`.
+    pub fn close(mut self, wait: Duration) {
+        self.tx.take();
+        let deadline = Instant::now() + wait;
+        while !self.done.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_puts_the_worst_first_and_keeps_every_event() {
+        let evs: Vec<Event> = (0..15)
+            .map(|i| {
+                Event::new("level_raised", "warning", format!("c{i} at warning"))
+                    .company(&format!("c{i}"), 150 + i)
+            })
+            .chain([Event::new("cleanup_failed", "danger", "c99 failed").company("c99", 190)])
+            .collect();
+        let d = digest(evs, "monitor").unwrap();
+        assert_eq!(d.event, "digest");
+        assert_eq!(d.events.len(), 16);
+        assert_eq!(d.events[0].company.as_deref(), Some("c99"));
+        assert_eq!(d.level, "danger");
+        assert!(d.message.contains("16 events across 16 companies"), "{}", d.message);
+        assert!(d.message.contains("and 6 more"), "{}", d.message);
+        let one = digest(vec![Event::new("x", "warning", "m")], "run").unwrap();
+        assert_eq!(one.event, "x");
+        assert!(digest(Vec::new(), "run").is_none());
+    }
 
     #[test]
     fn webhook_body_has_slack_and_discord_fields() {

@@ -221,6 +221,32 @@ pub fn read_company(state: &StateDir, company: &str) -> CompanyRecord {
     load_or_rebuild(&dir, &company_file(company))
 }
 
+/// A company's record, or why it cannot be read (a file the user cannot read is not "never
+/// cleaned"). A missing state directory or record is an empty record; corrupt JSON is rebuilt.
+pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord, String> {
+    let Some(dir) = state.existing() else {
+        return Ok(CompanyRecord::default());
+    };
+    let dir = match dir.open_dir(OsStr::new(COMPANIES_DIR)) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CompanyRecord::default()),
+        Err(e) => return Err(format!("cannot open {}/{COMPANIES_DIR}: {e}", state.path().display())),
+    };
+    let name = company_file(company);
+    match state::read_json(&dir, &name) {
+        Loaded::Ok(v) => Ok(v),
+        Loaded::Missing => Ok(CompanyRecord::default()),
+        Loaded::Corrupt(why) if why.starts_with("cannot read") => Err(format!(
+            "{why} (in {}/{COMPANIES_DIR})",
+            state.path().display()
+        )),
+        Loaded::Corrupt(why) => {
+            warn!(file = %name, problem = %why, "state file is corrupt; rebuilding it");
+            Ok(CompanyRecord::default())
+        }
+    }
+}
+
 pub fn update_company(
     state: &StateDir,
     company: &str,

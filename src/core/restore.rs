@@ -6,15 +6,14 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::core::clean::{LOCKS_DIR, TRASH_DIR, lock_name};
+use crate::core::state::{BACKUPS_DIR, TRASH_DIR};
 use crate::core::companies::Company;
 use crate::core::folder::{EntryType, Folder};
-use crate::core::lock::{self, LockAttempt, LockGuard};
+use crate::core::lock::{LockAttempt, LockGuard};
 use crate::core::report::FileNote;
 use crate::core::state::StateDir;
 use crate::core::util::sanitize;
 
-pub const BACKUPS_DIR: &str = "backups";
 
 #[derive(Debug, Serialize)]
 pub struct RestoreReport {
@@ -45,13 +44,10 @@ pub fn lock_company(
     company: &str,
     holder: &str,
 ) -> io::Result<Result<LockGuard, String>> {
-    let locks = state.subdir(LOCKS_DIR)?;
-    Ok(
-        match lock::try_lock(&locks, OsStr::new(&lock_name(company)), holder)? {
-            LockAttempt::Acquired(g) => Ok(g),
-            LockAttempt::Busy(h) => Err(h.unwrap_or_else(|| "unknown".into())),
-        },
-    )
+    Ok(match state.lock_company(company, holder)? {
+        LockAttempt::Acquired(g) => Ok(g),
+        LockAttempt::Busy(h) => Err(h.unwrap_or_else(|| "unknown".into())),
+    })
 }
 
 /// Names of the sub-folders of `<state>/<kind>/<company>/`, sorted (run ids and backup times sort

@@ -1,5 +1,19 @@
-//! The state directory: locks, trash, run records, cooldowns and history live here, outside every
-//! auth folder. It is created on first need (mode 0700) and never by a dry run.
+//! The state directory: locks, trash, backups, run records, cooldowns and history live here,
+//! outside every auth folder. It is created on first need (mode 0700) and never by a dry run.
+//! This module owns its layout (the names below) and taking the locks kept in it; everything
+//! else reaches the state directory through a [`StateDir`].
+//!
+//! ```text
+//! <state>/locks/<company>.lock     per-company lock (cleanup, trigger, monitor, restore, backup)
+//! <state>/trigger.lock             one trigger per host
+//! <state>/monitor.lock             one monitor per state directory
+//! <state>/state.lock               serialises read-modify-write of the records below
+//! <state>/runs.json                last run of each command (for the monitor's cron watch)
+//! <state>/companies/<company>.json recent cleanups, cooldown, history
+//! <state>/monitor.json             alerts already sent (so `monitor --once` from cron does not repeat)
+//! <state>/trash/<company>/<run>/   removed files, restorable
+//! <state>/backups/<company>/<time>/ copies made by `backup`
+//! ```
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
@@ -10,6 +24,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::core::folder::Folder;
+use crate::core::lock::{self, LockAttempt};
+
+pub const LOCKS_DIR: &str = "locks";
+pub const TRASH_DIR: &str = "trash";
+pub const BACKUPS_DIR: &str = "backups";
+pub const TRIGGER_LOCK: &str = "trigger.lock";
+pub const MONITOR_LOCK: &str = "monitor.lock";
 
 #[derive(Debug)]
 pub struct StateDir {
@@ -69,6 +90,29 @@ impl StateDir {
     pub fn subdir(&self, name: &str) -> io::Result<Folder> {
         self.folder()?.ensure_dir(OsStr::new(name))
     }
+
+    /// Takes a company's lock without waiting: every command that changes a company folder
+    /// (cleanup, trigger, monitor, restore, backup) comes through here.
+    pub fn lock_company(&self, company: &str, holder: &str) -> io::Result<LockAttempt> {
+        let locks = self.subdir(LOCKS_DIR)?;
+        lock::try_lock(&locks, OsStr::new(&company_lock_name(company)), holder)
+    }
+
+    /// Takes a host-wide lock (`trigger.lock`, `monitor.lock`) without waiting.
+    pub fn lock_host(&self, name: &str, holder: &str) -> io::Result<LockAttempt> {
+        lock::try_lock(self.folder()?, OsStr::new(name), holder)
+    }
+
+    /// Who holds a company's lock, read without taking it (so `status` never gets in a
+    /// cleanup's way); a dead holder is no holder.
+    pub fn company_lock_holder(&self, company: &str) -> Option<String> {
+        let locks = self.existing()?.open_dir(OsStr::new(LOCKS_DIR)).ok()?;
+        lock::holder_of(&locks, OsStr::new(&company_lock_name(company)))
+    }
+}
+
+fn company_lock_name(company: &str) -> String {
+    format!("{company}.lock")
 }
 
 use std::os::unix::fs::DirBuilderExt;
@@ -80,9 +124,15 @@ fn with_path(e: io::Error, path: &Path, what: &str) -> io::Error {
 /// Writes `name` in `dir` atomically: a temp file, fsync, rename over the old one, fsync of the
 /// folder. A crash or a full disk leaves the old file whole, never a truncated one.
 pub fn write_atomic(dir: &Folder, name: &str, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(dir, name, bytes, 0o600)
+}
+
+/// [`write_atomic`] with a mode of its own: metrics files are read by node_exporter, another
+/// user, so they get 0666 less the umask.
+pub fn write_atomic_mode(dir: &Folder, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
     let tmp = format!(".{name}.tmp.{}", std::process::id());
     let result = (|| {
-        let mut f = dir.create_file(OsStr::new(&tmp))?;
+        let mut f = dir.create_file_mode(OsStr::new(&tmp), mode)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         dir.rename(OsStr::new(&tmp), OsStr::new(name))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::core::clean::TRASH_DIR;
+use crate::core::state::TRASH_DIR;
 
 /// The start time encoded in a run id (`20261128T030000Z-4242`).
 pub fn run_time(run_id: &str) -> Option<DateTime<Utc>> {

@@ -42,15 +42,46 @@ pub fn fmt_bytes(n: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-/// A file name made safe for a terminal: control characters and invalid UTF-8 escaped, so a name
-/// with a newline or an escape sequence cannot forge a line of the report.
+/// A time for people, in local time: `14:05` today, `Mon 30 Nov 14:05` on another day of the
+/// year, `2020-01-01 03:00` further away.
+pub fn fmt_time(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Datelike;
+    let (t, now) = (t.with_timezone(&chrono::Local), now.with_timezone(&chrono::Local));
+    if t.date_naive() == now.date_naive() {
+        t.format("%H:%M").to_string()
+    } else if t.year() == now.year() {
+        t.format("%a %d %b %H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// `1 company`, `2 companies`, `0 files`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        return format!("1 {word}");
+    }
+    match word.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {word}s"),
+    }
+}
+
+/// Characters that reorder or hide text on a terminal (bidi controls, zero-width marks).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A name made safe for a terminal or a log line (file names, company folder names): control,
+/// bidi and zero-width characters and invalid UTF-8 escaped, so a name with a newline or an
+/// escape sequence cannot forge a line of the report.
 pub fn sanitize(name: &std::ffi::OsStr) -> String {
     use std::os::unix::ffi::OsStrExt;
     let bytes = name.as_bytes();
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() {
+            if c.is_control() || is_invisible(c) {
                 out.extend(c.escape_default());
             } else {
                 out.push(c);
@@ -94,5 +125,14 @@ mod tests {
         assert_eq!(sanitize(OsStr::new("a\nb\x1b[31m")), "a\\nb\\u{1b}[31m");
         assert_eq!(sanitize(OsStr::from_bytes(b"x\xffy")), "x\\xffy");
         assert_eq!(sanitize(OsStr::new("session-1.0.json")), "session-1.0.json");
+        assert_eq!(sanitize(OsStr::new("a\u{202E}b")), "a\\u{202e}b");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "company"), "1 company");
+        assert_eq!(plural(2, "company"), "2 companies");
+        assert_eq!(plural(0, "file"), "0 files");
+        assert_eq!(plural(3, "key"), "3 keys");
     }
 }

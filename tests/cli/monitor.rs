@@ -257,6 +257,10 @@ fn metrics_file_parses_as_prometheus_text() {
         1,
     );
     let body = metrics(&m);
+    // node_exporter runs as another user: the file is readable by all (0666 less the umask).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&m).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
     let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
     let find = |name: &str, company: &str| {
         scrape
@@ -276,13 +280,20 @@ fn metrics_file_parses_as_prometheus_text() {
         find("baileys_janitor_company_level", "company_1"),
         Some(1.0)
     );
-    // The label is written escaped (`company_\"odd\"`); the parser keeps the escapes.
+    // `company_"odd"` is not a company name (letters, digits, - and _ only): never watched.
+    assert!(
+        !scrape
+            .samples
+            .iter()
+            .any(|s| s.labels.get("company").is_some_and(|c| c.contains("odd"))),
+        "{body}"
+    );
     assert!(
         scrape
             .samples
             .iter()
-            .any(|s| s.metric == "baileys_janitor_company_files"
-                && s.labels.get("company").is_some_and(|c| c.contains("odd"))),
+            .any(|s| s.metric == "baileys_janitor_build_info"
+                && s.labels.get("version") == Some(env!("CARGO_PKG_VERSION"))),
         "{body}"
     );
     assert!(
@@ -337,8 +348,9 @@ fn stale_cron_runs_are_alerted() {
         .output()
         .unwrap();
     assert_code(&out, 0);
+    assert_eq!(sink.bodies().len(), 1, "one message for the tick");
     let stale: Vec<_> = sink
-        .bodies()
+        .flat_events()
         .into_iter()
         .filter(|b| b["event"] == "cron_stale")
         .collect();

@@ -285,6 +285,17 @@ impl HttpSink {
             .collect()
     }
 
+    /// Every event received, a digest's included events counted one by one.
+    pub fn flat_events(&self) -> Vec<serde_json::Value> {
+        self.bodies()
+            .into_iter()
+            .flat_map(|b| match b["events"].as_array() {
+                Some(evs) => evs.clone(),
+                None => vec![b],
+            })
+            .collect()
+    }
+
     /// The `event` field of every webhook body received, in order.
     pub fn events(&self) -> Vec<String> {
         self.bodies()

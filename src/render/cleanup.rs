@@ -1,5 +1,7 @@
-//! Human-readable and JSON rendering of run reports. JSON is streamed, one company at a time, so
-//! memory does not grow with the number of companies.
+//! `cleanup`'s report. JSON is streamed, one company at a time, so memory does not grow with the
+//! number of companies. The human output is either detailed (`-v`, or one `--company`: every
+//! company and, in a dry run, every file) or a summary that fits a screen: the companies with
+//! the most removed or a problem, then the total.
 
 use std::io::{self, Write};
 
@@ -7,20 +9,32 @@ use serde::Serialize;
 
 use crate::core::classify;
 use crate::core::report::{CompanyReport, Status, Totals};
-use crate::core::util::fmt_bytes;
+use crate::core::util::{fmt_bytes, plural};
+use crate::render::{SUMMARY_ROWS, name};
 
 pub struct CleanupPrinter<W: Write> {
     out: W,
     json: bool,
+    /// Every company and its files, not a summary.
+    detail: bool,
     verbose: bool,
     dry_run: bool,
     first: bool,
+    /// Summary mode: the companies worth naming (problems and the largest removals), bounded.
+    worst: Vec<CompanyReport>,
+    unnamed: usize,
+}
+
+/// Problems first, then the most removed.
+fn rank(r: &CompanyReport) -> (bool, usize) {
+    (r.has_failure() || r.status == Status::Busy, r.removed)
 }
 
 impl<W: Write> CleanupPrinter<W> {
     pub fn start(
         mut out: W,
         json: bool,
+        detail: bool,
         verbose: bool,
         dry_run: bool,
         header: impl Serialize,
@@ -33,9 +47,12 @@ impl<W: Write> CleanupPrinter<W> {
         Ok(CleanupPrinter {
             out,
             json,
+            detail: detail || verbose,
             verbose,
             dry_run,
             first: true,
+            worst: Vec::new(),
+            unnamed: 0,
         })
     }
 
@@ -48,18 +65,51 @@ impl<W: Write> CleanupPrinter<W> {
             serde_json::to_writer(&mut self.out, r).map_err(io::Error::other)?;
             return self.out.flush();
         }
+        if !self.detail {
+            self.remember(r);
+            return Ok(());
+        }
+        self.line(r)?;
+        self.files(r)?;
+        // One company at a time reaches the log, even when stdout is a file.
+        self.out.flush()
+    }
+
+    /// Keeps the companies a summary names: at most SUMMARY_ROWS, the worst.
+    fn remember(&mut self, r: &CompanyReport) {
+        if r.removed == 0 && !r.has_failure() && r.status != Status::Busy {
+            self.unnamed += 1;
+            return;
+        }
+        let mut lite = r.clone();
+        lite.removed_files = Vec::new();
+        lite.decisions = Vec::new();
+        lite.skipped_files = Vec::new();
+        self.worst.push(lite);
+        if self.worst.len() > SUMMARY_ROWS {
+            let (i, _) = self
+                .worst
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, w)| rank(w))
+                .expect("not empty");
+            self.worst.swap_remove(i);
+            self.unnamed += 1;
+        }
+    }
+
+    fn line(&mut self, r: &CompanyReport) -> io::Result<()> {
         let out = &mut self.out;
+        let company = name(&r.company);
         match r.status {
             Status::Busy => writeln!(
                 out,
-                "{}  busy: locked by {}; skipped",
-                r.company,
+                "{company}  busy: locked by {}; skipped",
                 r.lock_holder.as_deref().unwrap_or("another run")
             )?,
             Status::Failed => writeln!(
                 out,
-                "{}  FAILED: {}",
-                r.company,
+                "{company}  FAILED: {}",
                 r.error.as_deref().unwrap_or("unknown error")
             )?,
             Status::Ok => {
@@ -80,8 +130,7 @@ impl<W: Write> CleanupPrinter<W> {
                 };
                 writeln!(
                     out,
-                    "{}  {} → {} files  {verb} {}{detail}  {} freed  {} ms",
-                    r.company,
+                    "{company}  {} → {} files  {verb} {}{detail}  {} freed  {} ms",
                     r.files_before,
                     r.files_after,
                     r.removed,
@@ -90,6 +139,14 @@ impl<W: Write> CleanupPrinter<W> {
                 )?;
             }
         }
+        for n in &r.failed_files {
+            writeln!(out, "  failed: {}: {}", n.file, n.reason)?;
+        }
+        Ok(())
+    }
+
+    fn files(&mut self, r: &CompanyReport) -> io::Result<()> {
+        let out = &mut self.out;
         if self.verbose {
             let width = r
                 .decisions
@@ -114,19 +171,30 @@ impl<W: Write> CleanupPrinter<W> {
                 writeln!(out, "  would remove {f}  ({})", classify::classify(f))?;
             }
         }
-        for n in &r.failed_files {
-            writeln!(out, "  failed: {}: {}", n.file, n.reason)?;
-        }
         if self.verbose {
             for n in &r.skipped_files {
                 writeln!(out, "  skipped: {}: {}", n.file, n.reason)?;
             }
         }
-        // One company at a time reaches the log, even when stdout is a file.
-        out.flush()
+        Ok(())
     }
 
     pub fn finish(mut self, t: &Totals) -> io::Result<()> {
+        if !self.json && !self.detail {
+            let mut worst = std::mem::take(&mut self.worst);
+            worst.sort_by(|a, b| rank(b).cmp(&rank(a)).then(a.company.cmp(&b.company)));
+            for r in &worst {
+                self.line(r)?;
+            }
+            if self.unnamed > 0 {
+                writeln!(
+                    self.out,
+                    "… and {} more (fewer or no files to remove); -v lists every company{}",
+                    plural(self.unnamed, "company"),
+                    if self.dry_run { " and file" } else { "" }
+                )?;
+            }
+        }
         if self.json {
             write!(self.out, "],\"totals\":")?;
             serde_json::to_writer(&mut self.out, t).map_err(io::Error::other)?;
@@ -139,8 +207,8 @@ impl<W: Write> CleanupPrinter<W> {
             };
             write!(
                 self.out,
-                "total: {} companies, {} → {} files, {} {verb} ({})",
-                t.companies,
+                "total: {}, {} → {} files, {} {verb} ({})",
+                plural(t.companies, "company"),
                 t.files_before,
                 t.files_after,
                 t.removed,
@@ -152,8 +220,9 @@ impl<W: Write> CleanupPrinter<W> {
             if t.failed > 0 || t.failed_files > 0 {
                 write!(
                     self.out,
-                    ", {} failed companies, {} failed files",
-                    t.failed, t.failed_files
+                    ", {} failed, {} failed",
+                    plural(t.failed, "company"),
+                    plural(t.failed_files, "file")
                 )?;
             }
             if t.skipped_files > 0 {

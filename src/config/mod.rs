@@ -1,0 +1,895 @@
+//! Configuration: built-in defaults < config file < environment < flags, resolved once into a
+//! plain [`Config`] that commands only read. Every subcommand override (thresholds, cooldown,
+//! interval, auto-cleanup, trash, dry run) is applied here, and every value is parsed and bounded
+//! in [`layers`], whatever its source.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{Cli, Command};
+use crate::core::level::Thresholds;
+use crate::core::notify::NotifyConfig;
+use crate::core::rules::Rules;
+use crate::logging::LogFormat;
+
+mod file;
+pub mod layers;
+
+pub use layers::{EnvFn, Origin, Setting};
+use file::{FileConfig, FileRules};
+use layers::Layers;
+
+pub const DEFAULT_SESSIONS_PATH: &str = "/opt/ai-admin/baileys_sessions";
+pub const DEFAULT_PREFIX: &str = "company_";
+pub const STATE_DIR_NAME: &str = ".janitor";
+/// Read when neither `--config` nor `BAILEYS_JANITOR_CONFIG` names a file, if it exists.
+pub const SYSTEM_CONFIG: &str = "/etc/baileys-janitor/config.toml";
+
+/// A usage or configuration error: exit code 2, nothing touched.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The config file read, if any, and why it was read.
+    pub config_file: Option<(PathBuf, Origin)>,
+    pub sessions_path: PathBuf,
+    pub single_tenant: bool,
+    pub company_prefix: String,
+    pub state_dir: PathBuf,
+    /// Finding no company folder is fine (a fresh install), not a failed run.
+    pub allow_empty: bool,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub rules: Rules,
+    pub emergency_rules: Rules,
+    pub trash: bool,
+    pub trash_retention: Duration,
+    pub trigger: TriggerConfig,
+    pub notify: NotifyConfig,
+    pub monitor: MonitorConfig,
+    pub run: RunConfig,
+    /// Every effective value and where it came from (secrets redacted), for `config`.
+    pub settings: Vec<Setting>,
+}
+
+/// What this one run does to the outside world besides cleaning.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunConfig {
+    pub dry_run: bool,
+    /// Send notifications even in a dry run (marked `"dry_run": true`).
+    pub notify_in_dry_run: bool,
+    /// Dead-man's-switch URL: `/start`, success, `/fail`.
+    pub ping_url: Option<String>,
+    pub metrics_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitorConfig {
+    pub interval: Duration,
+    pub warning: usize,
+    pub critical: usize,
+    pub emergency: usize,
+    pub repeat_warning: Duration,
+    pub repeat_critical: Duration,
+    pub repeat_emergency: Duration,
+    /// A level drops only once the count is this many files below its threshold.
+    pub hysteresis: usize,
+    pub auto_cleanup: bool,
+    pub cleanup_stale_after: Duration,
+    pub trigger_stale_after: Duration,
+    pub health_failures: u32,
+    pub health_url: Option<String>,
+    /// Ticks failing this many times in a row raise an alert of their own.
+    pub tick_failures: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TriggerConfig {
+    /// Files at which a company gets a normal cleanup.
+    pub threshold: usize,
+    /// Files at which it gets an emergency cleanup.
+    pub emergency_threshold: usize,
+    /// A company cleaned by the trigger is not triggered again within this.
+    pub cooldown: Duration,
+}
+
+impl Config {
+    /// All five thresholds of the spec's table: the one level vocabulary of every command.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            warning: self.monitor.warning,
+            critical: self.monitor.critical,
+            trigger: self.trigger.threshold,
+            emergency: self.monitor.emergency,
+            danger: self.trigger.emergency_threshold,
+        }
+    }
+
+    /// Resolves the configuration of this command line, reading the environment through `env`.
+    pub fn resolve(cli: &Cli, env: EnvFn) -> anyhow::Result<Config> {
+        let mut l = Layers::new(env);
+        let o = Overrides::of(&cli.command);
+        let g = &cli.global;
+
+        let config_file = match (&g.config, l.env("BAILEYS_JANITOR_CONFIG")) {
+            (Some(p), _) => Some((p.clone(), Origin::Flag("--config"))),
+            (None, Some(p)) => Some((PathBuf::from(p), Origin::Env("BAILEYS_JANITOR_CONFIG"))),
+            (None, None) => Path::new(SYSTEM_CONFIG)
+                .exists()
+                .then(|| (PathBuf::from(SYSTEM_CONFIG), Origin::Default)),
+        };
+        let file = match &config_file {
+            Some((p, _)) => file::read(p)?,
+            None => FileConfig::default(),
+        };
+        if let Some((p, origin)) = &config_file {
+            l.record("config", p.display().to_string(), origin.clone());
+        }
+
+        let sessions_path = PathBuf::from(
+            l.text(
+                "sessions_path",
+                flag(path_text(&g.sessions_path), "--sessions-path"),
+                Some("BAILEYS_SESSIONS_PATH"),
+                file.sessions_path.as_ref().map(|p| p.display().to_string()),
+                false,
+            )
+            .unwrap_or_else(|| {
+                l.record(
+                    "sessions_path",
+                    DEFAULT_SESSIONS_PATH.into(),
+                    Origin::Default,
+                );
+                DEFAULT_SESSIONS_PATH.into()
+            }),
+        );
+        // ENABLE_MULTITENANCY=false is the spec's way of saying --single-tenant.
+        let multitenancy = match l.env("ENABLE_MULTITENANCY") {
+            Some(v) => Some(crate::units::parse_bool(&v).map_err(|e| {
+                usage(format!("environment variable ENABLE_MULTITENANCY: {e}"))
+            })?),
+            None => None,
+        };
+        let single_tenant = match multitenancy {
+            Some(m) if !g.single_tenant => {
+                l.record(
+                    "single_tenant",
+                    (!m).to_string(),
+                    Origin::Env("ENABLE_MULTITENANCY"),
+                );
+                !m
+            }
+            _ => l.boolean(
+                "single_tenant",
+                g.single_tenant.then_some((true, "--single-tenant")),
+                None,
+                file.single_tenant,
+                false,
+            )?,
+        };
+        let company_prefix = l
+            .text(
+                "company_prefix",
+                flag(g.company_prefix.clone(), "--company-prefix"),
+                Some("BAILEYS_JANITOR_COMPANY_PREFIX"),
+                file.company_prefix.clone(),
+                false,
+            )
+            .unwrap_or_else(|| {
+                l.record("company_prefix", DEFAULT_PREFIX.into(), Origin::Default);
+                DEFAULT_PREFIX.into()
+            });
+        if company_prefix.contains('/') || company_prefix.chars().any(char::is_control) {
+            return Err(usage(format!(
+                "company prefix {company_prefix:?} must contain no '/' or control characters"
+            )));
+        }
+        let state_dir = match l.text(
+            "state_dir",
+            flag(path_text(&g.state_dir), "--state-dir"),
+            Some("BAILEYS_JANITOR_STATE_DIR"),
+            file.state_dir.as_ref().map(|p| p.display().to_string()),
+            false,
+        ) {
+            Some(s) => PathBuf::from(s),
+            None => {
+                let d = default_state_dir(&sessions_path, single_tenant);
+                l.record("state_dir", d.display().to_string(), Origin::Default);
+                d
+            }
+        };
+        let allow_empty = l.boolean(
+            "allow_empty",
+            g.allow_empty.then_some((true, "--allow-empty")),
+            Some("BAILEYS_JANITOR_ALLOW_EMPTY"),
+            file.allow_empty,
+            false,
+        )?;
+        let log_level = l
+            .text(
+                "log_level",
+                flag(g.log_level.clone(), "--log-level"),
+                Some("BAILEYS_JANITOR_LOG"),
+                file.log_level.clone(),
+                false,
+            )
+            .unwrap_or_else(|| {
+                l.record("log_level", "info".into(), Origin::Default);
+                "info".into()
+            });
+        if crate::logging::parse_level(&log_level).is_none() {
+            return Err(usage(format!(
+                "log level {log_level:?} is not one of error, warn, info, debug, trace"
+            )));
+        }
+        let log_format = match (g.log_format, l.env("BAILEYS_JANITOR_LOG_FORMAT")) {
+            (Some(f), _) => {
+                l.record("log_format", f.as_str().into(), Origin::Flag("--log-format"));
+                f
+            }
+            (None, Some(v)) => {
+                let f = LogFormat::parse(&v).ok_or_else(|| {
+                    usage(format!(
+                        "environment variable BAILEYS_JANITOR_LOG_FORMAT: {v:?} is not text or json"
+                    ))
+                })?;
+                l.record(
+                    "log_format",
+                    f.as_str().into(),
+                    Origin::Env("BAILEYS_JANITOR_LOG_FORMAT"),
+                );
+                f
+            }
+            (None, None) => {
+                let (f, origin) = file
+                    .log_format
+                    .map_or((LogFormat::Text, Origin::Default), |f| (f, Origin::File));
+                l.record("log_format", f.as_str().into(), origin);
+                f
+            }
+        };
+
+        let rules = resolve_rules(&mut l, Rules::NORMAL, &file.cleanup, RULE_KEYS_NORMAL)?;
+        let emergency_rules =
+            resolve_rules(&mut l, Rules::EMERGENCY, &file.emergency, RULE_KEYS_EMERGENCY)?;
+        let trash = !o.no_trash
+            && l.boolean("trash.enabled", None, None, file.trash.enabled, true)?;
+        if o.no_trash {
+            l.record("trash.enabled", "false".into(), Origin::Flag("--no-trash"));
+        }
+        let trash_retention = l.duration(
+            "trash.retention",
+            None,
+            None,
+            file.trash.retention.as_deref(),
+            Duration::from_secs(7 * DAY),
+            (Duration::from_secs(3600), Duration::from_secs(10 * 365 * DAY)),
+        )?;
+
+        let trigger = TriggerConfig {
+            threshold: l.count(
+                "trigger.threshold",
+                flag(o.threshold, "--threshold"),
+                None,
+                file.trigger.threshold,
+                175,
+                THRESHOLD_BOUNDS,
+            )?,
+            emergency_threshold: l.count(
+                "trigger.emergency_threshold",
+                flag(o.emergency_threshold, "--emergency-threshold"),
+                None,
+                file.trigger.emergency_threshold,
+                185,
+                THRESHOLD_BOUNDS,
+            )?,
+            cooldown: l.duration(
+                "trigger.cooldown",
+                flag(o.cooldown, "--cooldown"),
+                None,
+                file.trigger.cooldown.as_deref(),
+                Duration::from_secs(6 * 3600),
+                (Duration::from_secs(60), Duration::from_secs(30 * DAY)),
+            )?,
+        };
+        rising(&[
+            ("trigger.threshold", trigger.threshold),
+            ("trigger.emergency_threshold", trigger.emergency_threshold),
+        ])?;
+        let notify = resolve_notify(&mut l, g, &file)?;
+        let monitor = resolve_monitor(&mut l, &file, &o)?;
+        // The monitor's levels must not contradict the trigger's: a company the trigger
+        // already cleans as an emergency cannot be merely "critical" for the monitor.
+        rising(&[
+            ("monitor.critical", monitor.critical),
+            ("trigger.emergency_threshold", trigger.emergency_threshold),
+        ])?;
+        if monitor.emergency > trigger.emergency_threshold {
+            return Err(usage(format!(
+                "config key monitor.emergency = {} must not be above trigger.emergency_threshold = {}",
+                monitor.emergency, trigger.emergency_threshold
+            )));
+        }
+
+        let dry_run = l.boolean(
+            "dry_run",
+            o.dry_run.then_some((true, "--dry-run")),
+            o.dry_run_env.then_some("DRY_RUN"),
+            None,
+            false,
+        )?;
+        let run = RunConfig {
+            dry_run,
+            notify_in_dry_run: o.notify,
+            ping_url: l.text(
+                "notify.ping_url",
+                flag(o.ping_url.clone(), "--ping-url"),
+                Some("BAILEYS_JANITOR_PING_URL"),
+                file.notify.ping_url.clone(),
+                true,
+            ),
+            metrics_file: l
+                .text(
+                    "metrics_file",
+                    flag(path_text(&o.metrics_file), "--metrics-file"),
+                    Some("BAILEYS_JANITOR_METRICS_FILE"),
+                    file.metrics_file.as_ref().map(|p| p.display().to_string()),
+                    false,
+                )
+                .map(PathBuf::from),
+        };
+        if let Some(u) = &run.ping_url {
+            check_url(u, "the ping URL")?;
+        }
+        Ok(Config {
+            config_file,
+            sessions_path,
+            single_tenant,
+            company_prefix,
+            state_dir,
+            allow_empty,
+            log_level,
+            log_format,
+            rules,
+            emergency_rules,
+            trash,
+            trash_retention,
+            trigger,
+            notify,
+            monitor,
+            run,
+            settings: l.settings,
+        })
+    }
+}
+
+const DAY: u64 = 86_400;
+const THRESHOLD_BOUNDS: (usize, usize) = (1, 10_000_000);
+
+/// The flags of the subcommand that override configuration.
+#[derive(Default)]
+struct Overrides {
+    dry_run: bool,
+    /// Whether `DRY_RUN` applies to this command.
+    dry_run_env: bool,
+    notify: bool,
+    no_trash: bool,
+    ping_url: Option<String>,
+    metrics_file: Option<PathBuf>,
+    threshold: Option<usize>,
+    emergency_threshold: Option<usize>,
+    cooldown: Option<Duration>,
+    interval: Option<Duration>,
+    auto_cleanup: bool,
+    health_url: Option<String>,
+}
+
+impl Overrides {
+    fn of(c: &Command) -> Overrides {
+        match c {
+            Command::Cleanup(a) => Overrides {
+                dry_run: a.dry_run,
+                dry_run_env: true,
+                notify: a.notify,
+                no_trash: a.no_trash,
+                ping_url: a.ping_url.clone(),
+                metrics_file: a.metrics_file.clone(),
+                ..Overrides::default()
+            },
+            Command::Trigger(a) => Overrides {
+                dry_run: a.dry_run,
+                dry_run_env: true,
+                notify: a.notify,
+                no_trash: a.no_trash,
+                ping_url: a.ping_url.clone(),
+                metrics_file: a.metrics_file.clone(),
+                threshold: a.threshold,
+                emergency_threshold: a.emergency_threshold,
+                cooldown: a.cooldown,
+                ..Overrides::default()
+            },
+            Command::Monitor(a) => Overrides {
+                metrics_file: a.metrics_file.clone(),
+                interval: a.interval,
+                auto_cleanup: a.auto_cleanup,
+                health_url: a.health_url.clone(),
+                ..Overrides::default()
+            },
+            Command::Restore(a) => Overrides {
+                dry_run: a.dry_run,
+                dry_run_env: true,
+                ..Overrides::default()
+            },
+            _ => Overrides::default(),
+        }
+    }
+}
+
+fn flag<T>(v: Option<T>, name: &'static str) -> Option<(T, &'static str)> {
+    v.map(|v| (v, name))
+}
+
+fn path_text(p: &Option<PathBuf>) -> Option<String> {
+    p.as_ref().map(|p| p.display().to_string())
+}
+
+struct RuleKeys {
+    session_max_age: &'static str,
+    sender_key_max_age: &'static str,
+    max_pre_keys: &'static str,
+    min_file_age: &'static str,
+    tmp_max_age: &'static str,
+}
+
+const RULE_KEYS_NORMAL: RuleKeys = RuleKeys {
+    session_max_age: "cleanup.session_max_age",
+    sender_key_max_age: "cleanup.sender_key_max_age",
+    max_pre_keys: "cleanup.max_pre_keys",
+    min_file_age: "cleanup.min_file_age",
+    tmp_max_age: "cleanup.tmp_max_age",
+};
+
+const RULE_KEYS_EMERGENCY: RuleKeys = RuleKeys {
+    session_max_age: "emergency.session_max_age",
+    sender_key_max_age: "emergency.sender_key_max_age",
+    max_pre_keys: "emergency.max_pre_keys",
+    min_file_age: "emergency.min_file_age",
+    tmp_max_age: "emergency.tmp_max_age",
+};
+
+fn resolve_rules(
+    l: &mut Layers,
+    base: Rules,
+    f: &FileRules,
+    keys: RuleKeys,
+) -> anyhow::Result<Rules> {
+    let ten_years = Duration::from_secs(10 * 365 * DAY);
+    let hour = Duration::from_secs(3600);
+    // The live-app guard can be moved, not switched off: Baileys caches keys for ~5 minutes.
+    let five_minutes = Duration::from_secs(5 * 60);
+    Ok(Rules {
+        session_max_age: l.duration(
+            keys.session_max_age,
+            None,
+            None,
+            f.session_max_age.as_deref(),
+            base.session_max_age,
+            (hour, ten_years),
+        )?,
+        sender_key_max_age: l.duration(
+            keys.sender_key_max_age,
+            None,
+            None,
+            f.sender_key_max_age.as_deref(),
+            base.sender_key_max_age,
+            (hour, ten_years),
+        )?,
+        max_pre_keys: l.count(
+            keys.max_pre_keys,
+            None,
+            None,
+            f.max_pre_keys,
+            base.max_pre_keys,
+            (0, 1_000_000),
+        )?,
+        min_age: l.duration(
+            keys.min_file_age,
+            None,
+            None,
+            f.min_file_age.as_deref(),
+            base.min_age,
+            (five_minutes, ten_years),
+        )?,
+        tmp_max_age: l.duration(
+            keys.tmp_max_age,
+            None,
+            None,
+            f.tmp_max_age.as_deref(),
+            base.tmp_max_age,
+            (five_minutes, ten_years),
+        )?,
+    })
+}
+
+/// Thresholds must be strictly rising; the error names both keys.
+fn rising(values: &[(&str, usize)]) -> anyhow::Result<()> {
+    for w in values.windows(2) {
+        if w[0].1 >= w[1].1 {
+            return Err(usage(format!(
+                "config key {} = {} must be below {} = {}",
+                w[0].0, w[0].1, w[1].0, w[1].1
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_monitor(l: &mut Layers, f: &FileConfig, o: &Overrides) -> anyhow::Result<MonitorConfig> {
+    let m = &f.monitor;
+    let second = Duration::from_secs(1);
+    let month = Duration::from_secs(30 * DAY);
+    let warning = l.count("monitor.warning", None, None, m.warning, 150, THRESHOLD_BOUNDS)?;
+    let critical = l.count("monitor.critical", None, None, m.critical, 170, THRESHOLD_BOUNDS)?;
+    let emergency = l.count("monitor.emergency", None, None, m.emergency, 180, THRESHOLD_BOUNDS)?;
+    rising(&[
+        ("monitor.warning", warning),
+        ("monitor.critical", critical),
+        ("monitor.emergency", emergency),
+    ])?;
+    Ok(MonitorConfig {
+        // Above 10ms: `--interval 0s` would spin a core and flood the log.
+        interval: l.duration(
+            "monitor.interval",
+            flag(o.interval, "--interval"),
+            None,
+            m.interval.as_deref(),
+            Duration::from_secs(60),
+            (Duration::from_millis(10), Duration::from_secs(DAY)),
+        )?,
+        warning,
+        critical,
+        emergency,
+        repeat_warning: l.duration(
+            "monitor.repeat_warning",
+            None,
+            None,
+            m.repeat_warning.as_deref(),
+            Duration::from_secs(6 * 3600),
+            (second, month),
+        )?,
+        repeat_critical: l.duration(
+            "monitor.repeat_critical",
+            None,
+            None,
+            m.repeat_critical.as_deref(),
+            Duration::from_secs(30 * 60),
+            (second, month),
+        )?,
+        repeat_emergency: l.duration(
+            "monitor.repeat_emergency",
+            None,
+            None,
+            m.repeat_emergency.as_deref(),
+            Duration::from_secs(5 * 60),
+            (second, month),
+        )?,
+        hysteresis: l.count("monitor.hysteresis", None, None, m.hysteresis, 5, (0, warning))?,
+        auto_cleanup: l.boolean(
+            "monitor.auto_cleanup",
+            o.auto_cleanup.then_some((true, "--auto-cleanup")),
+            Some("AUTO_CLEANUP"),
+            m.auto_cleanup,
+            false,
+        )?,
+        cleanup_stale_after: l.duration(
+            "monitor.cleanup_stale_after",
+            None,
+            None,
+            m.cleanup_stale_after.as_deref(),
+            Duration::from_secs(26 * 3600),
+            (second, month),
+        )?,
+        trigger_stale_after: l.duration(
+            "monitor.trigger_stale_after",
+            None,
+            None,
+            m.trigger_stale_after.as_deref(),
+            Duration::from_secs(2 * 3600),
+            (second, month),
+        )?,
+        health_failures: l.count(
+            "monitor.health_failures",
+            None,
+            None,
+            m.health_failures,
+            3,
+            (1, 1000),
+        )? as u32,
+        health_url: l.text(
+            "monitor.health_url",
+            flag(o.health_url.clone(), "--health-url"),
+            Some("BAILEYS_JANITOR_HEALTH_URL"),
+            None,
+            false,
+        ),
+        tick_failures: l.count(
+            "monitor.tick_failures",
+            None,
+            None,
+            m.tick_failures,
+            3,
+            (1, 1000),
+        )? as u32,
+    })
+}
+
+fn resolve_notify(
+    l: &mut Layers,
+    g: &crate::cli::GlobalArgs,
+    f: &FileConfig,
+) -> anyhow::Result<NotifyConfig> {
+    let d = NotifyConfig::default();
+    let n = &f.notify;
+    let timeout = l.duration(
+        "notify.timeout",
+        None,
+        None,
+        n.timeout.as_deref(),
+        d.timeout,
+        (Duration::from_secs(1), Duration::from_secs(60)),
+    )?;
+    let cfg = NotifyConfig {
+        webhook: l.text(
+            "notify.webhook",
+            flag(g.notification_webhook.clone(), "--notification-webhook"),
+            Some("NOTIFICATION_WEBHOOK"),
+            n.webhook.clone(),
+            true,
+        ),
+        telegram_token: l.text(
+            "notify.telegram_bot_token",
+            flag(g.telegram_bot_token.clone(), "--telegram-bot-token"),
+            Some("TELEGRAM_BOT_TOKEN"),
+            n.telegram_bot_token.clone(),
+            true,
+        ),
+        telegram_chat_id: l.text(
+            "notify.telegram_chat_id",
+            flag(g.telegram_chat_id.clone(), "--telegram-chat-id"),
+            Some("TELEGRAM_CHAT_ID"),
+            n.telegram_chat_id.clone(),
+            false,
+        ),
+        // Changed only by tests and proxies.
+        telegram_api: l
+            .env("BAILEYS_JANITOR_TELEGRAM_API")
+            .unwrap_or(d.telegram_api),
+        timeout,
+        retries: l.count("notify.retries", None, None, n.retries, d.retries as usize, (0, 10))?
+            as u32,
+        budget: l.duration(
+            "notify.budget",
+            None,
+            None,
+            n.budget.as_deref(),
+            d.budget,
+            (timeout, Duration::from_secs(300)),
+        )?,
+        pace: l.duration(
+            "notify.pace",
+            None,
+            None,
+            n.pace.as_deref(),
+            d.pace,
+            (Duration::ZERO, Duration::from_secs(60)),
+        )?,
+        max_retry_after: d.max_retry_after,
+    };
+    if let Some(w) = &cfg.webhook {
+        check_url(w, "the notification webhook")?;
+    }
+    Ok(cfg)
+}
+
+/// Never echoes the URL: it is a secret.
+fn check_url(u: &str, what: &str) -> anyhow::Result<()> {
+    if u.starts_with("http://") || u.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(usage(format!("{what} must be an http:// or https:// URL")))
+    }
+}
+
+/// `<sessions>/.janitor`, or for a single auth folder `<parent>/.janitor`: never inside an auth
+/// folder, and on the same file system so the trash is a rename.
+pub fn default_state_dir(sessions_path: &Path, single_tenant: bool) -> PathBuf {
+    if single_tenant {
+        let parent = sessions_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        parent.join(STATE_DIR_NAME)
+    } else {
+        sessions_path.join(STATE_DIR_NAME)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn load(args: &[&str], toml: Option<&str>) -> anyhow::Result<Config> {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut argv = vec!["baileys-janitor".to_string()];
+        if let Some(t) = toml {
+            let p = tmp.path().join("c.toml");
+            std::fs::write(&p, t).unwrap();
+            argv.push("--config".into());
+            argv.push(p.display().to_string());
+        }
+        argv.extend(args.iter().map(|s| s.to_string()));
+        argv.push("cleanup".into());
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        Config::resolve(&cli, &|_| None)
+    }
+
+    fn load_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let mut argv = vec!["baileys-janitor".to_string()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::resolve(&cli, &move |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn booleans_from_the_environment_as_operators_write_them() {
+        for v in ["1", "yes", "TRUE", "on"] {
+            let c = load_env(&["trigger"], &[("DRY_RUN", v)]).unwrap();
+            assert!(c.run.dry_run, "{v}");
+        }
+        let c = load_env(&["trigger"], &[("DRY_RUN", "off")]).unwrap();
+        assert!(!c.run.dry_run);
+        // Empty means unset, for every command.
+        let c = load_env(&["status"], &[("AUTO_CLEANUP", "")]).unwrap();
+        assert!(!c.monitor.auto_cleanup);
+        let e = load_env(&["monitor"], &[("AUTO_CLEANUP", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("AUTO_CLEANUP"), "{e}");
+        assert!(!e.to_string().contains("--"), "names the variable, not a flag: {e}");
+    }
+
+    #[test]
+    fn every_value_is_bounded_whatever_its_source() {
+        let e = load_env(&["monitor", "--interval", "0s"], &[]).unwrap_err();
+        assert!(e.to_string().contains("monitor.interval"), "{e}");
+        let e = load_env(&["monitor", "--interval", "400d"], &[]).unwrap_err();
+        assert!(e.to_string().contains("monitor.interval"), "{e}");
+        let e = load_env(&["trigger", "--cooldown", "1000000y"], &[]).unwrap_err();
+        assert!(e.to_string().contains("trigger.cooldown"), "{e}");
+        let e = load(&[], Some("[trash]\nretention = \"1000000y\"")).unwrap_err();
+        assert!(e.to_string().contains("trash.retention"), "{e}");
+    }
+
+    #[test]
+    fn monitor_levels_cannot_contradict_the_trigger() {
+        let e = load(&[], Some("[monitor]\ncritical = 178\nemergency = 190")).unwrap_err();
+        assert!(
+            e.to_string().contains("monitor.emergency") && e.to_string().contains("trigger.emergency_threshold"),
+            "{e}"
+        );
+        let e = load(&[], Some("[monitor]\ncritical = 186\nemergency = 190")).unwrap_err();
+        assert!(
+            e.to_string().contains("monitor.critical = 186") && e.to_string().contains("trigger.emergency_threshold = 185"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_value_says_where_it_came_from() {
+        let c = load_env(
+            &["--state-dir", "/flag", "trigger", "--threshold", "160"],
+            &[("BAILEYS_SESSIONS_PATH", "/env"), ("NOTIFICATION_WEBHOOK", "https://h.example/secret")],
+        )
+        .unwrap();
+        let get = |k: &str| c.settings.iter().find(|s| s.key == k).unwrap().clone();
+        assert_eq!(get("state_dir").origin, Origin::Flag("--state-dir"));
+        assert_eq!(get("sessions_path").origin, Origin::Env("BAILEYS_SESSIONS_PATH"));
+        assert_eq!(get("trigger.threshold").origin, Origin::Flag("--threshold"));
+        assert_eq!(get("trigger.cooldown").origin, Origin::Default);
+        assert!(!get("notify.webhook").value.contains("secret"));
+    }
+
+    #[test]
+    fn defaults_are_the_specs() {
+        let c = load(&[], None).unwrap();
+        assert_eq!(c.sessions_path, PathBuf::from(DEFAULT_SESSIONS_PATH));
+        assert_eq!(
+            c.state_dir,
+            PathBuf::from("/opt/ai-admin/baileys_sessions/.janitor")
+        );
+        assert_eq!(c.rules, Rules::NORMAL);
+        assert_eq!(c.emergency_rules, Rules::EMERGENCY);
+        assert!(c.trash);
+    }
+
+    #[test]
+    fn file_then_flag() {
+        let toml = r#"
+            sessions_path = "/srv/s"
+            [cleanup]
+            session_max_age = "21d"
+            max_pre_keys = 80
+            [emergency]
+            sender_key_max_age = "12h"
+        "#;
+        let c = load(&[], Some(toml)).unwrap();
+        assert_eq!(c.sessions_path, PathBuf::from("/srv/s"));
+        assert_eq!(c.rules.session_max_age, Duration::from_secs(21 * 86_400));
+        assert_eq!(c.rules.max_pre_keys, 80);
+        assert_eq!(c.rules.sender_key_max_age, Rules::NORMAL.sender_key_max_age);
+        assert_eq!(
+            c.emergency_rules.sender_key_max_age,
+            Duration::from_secs(12 * 3600)
+        );
+        let c = load(&["--sessions-path", "/flag"], Some(toml)).unwrap();
+        assert_eq!(c.sessions_path, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn bad_files_name_the_key() {
+        let err = |t: &str| load(&[], Some(t)).unwrap_err().to_string();
+        assert!(err("[cleanup]\nsession_max_ag = \"1d\"").contains("session_max_ag"));
+        assert!(err("[cleanup]\nsession_max_age = 14").contains("session_max_age"));
+        assert!(err("[cleanup]\nsession_max_age = \"fortnight\"").contains("fortnight"));
+        assert!(err("[cleanup]\nmax_pre_keys = -1").contains("max_pre_keys"));
+        assert!(err("[cleanup]\nmin_file_age = \"1s\"").contains("cleanup.min_file_age"));
+        assert!(
+            err("[cleanup]\nsession_max_age = \"100000d\"").contains("cleanup.session_max_age")
+        );
+        assert!(err("bogus = 1").contains("bogus"));
+        let e = load(&["--config", "/nonexistent/x.toml"], None).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn thresholds_must_rise() {
+        let e = load(
+            &[],
+            Some("[trigger]\nthreshold = 190\nemergency_threshold = 185"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("trigger.threshold = 190 must be below"),
+            "{e}"
+        );
+        let e = load(&[], Some("[trigger]\nthreshold = 0")).unwrap_err();
+        assert!(e.to_string().contains("trigger.threshold"), "{e}");
+        let c = load(&[], Some("[trigger]\ncooldown = \"1h\"")).unwrap();
+        assert_eq!(c.trigger.cooldown, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_bad_webhook_is_refused_without_echoing_it() {
+        let e = load(&[], Some("[notify]\nwebhook = \"ftp://secret-token\"")).unwrap_err();
+        assert!(!e.to_string().contains("secret-token"), "{e}");
+    }
+
+    #[test]
+    fn single_tenant_state_dir_is_beside_the_folder() {
+        let c = load(&["--single-tenant", "--sessions-path", "/srv/auth"], None).unwrap();
+        assert!(c.single_tenant);
+        assert_eq!(c.state_dir, PathBuf::from("/srv/.janitor"));
+    }
+}

@@ -1,0 +1,542 @@
+//! The monitor's work, one tick at a time: discover, count, step every company's alert state,
+//! auto-clean an emergency, watch the cron jobs and its own ticks, write metrics. The changes of
+//! one tick go out as one notification; every raise, repeat and resolve is logged whatever the
+//! channels. The loop, the signals and the printing stay in the command.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::core::alerts::{self, AlertPolicy, AlertState, Notice};
+use crate::core::classify::Kind;
+use crate::core::clean::{self, CleanSpec, clean_company};
+use crate::core::companies::Company;
+use crate::core::folder::Folder;
+use crate::core::level::Level;
+use crate::core::metrics::{self, Exposition};
+use crate::core::notify::{self, Event, Outbox};
+use crate::core::records::{self, Runs};
+use crate::core::report::Status;
+use crate::core::rules::Rules;
+use crate::core::state::{self, Loaded, StateDir};
+use crate::core::util::sanitize;
+
+/// Files per Baileys type in one folder.
+pub type TypeCounts = Vec<(Kind, usize)>;
+
+/// How the monitor runs (from the resolved configuration).
+#[derive(Clone, Debug)]
+pub struct MonitorSpec {
+    pub policy: AlertPolicy,
+    pub auto_cleanup: bool,
+    pub cooldown: chrono::Duration,
+    pub emergency_rules: Rules,
+    pub trash: bool,
+    pub cleanup_stale_after: Duration,
+    pub trigger_stale_after: Duration,
+    pub health_url: Option<String>,
+    pub health_failures: u32,
+    pub tick_failures: u32,
+    pub company_prefix: String,
+    pub metrics_file: Option<std::path::PathBuf>,
+    /// Keep alert state in `<state>/monitor.json` (for `--once` from cron).
+    pub persist_alerts: bool,
+}
+
+/// One company's line of a tick.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub company: String,
+    pub files: usize,
+    pub level: Level,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the monitor remembers of one company between ticks: a few words, dropped when the
+/// company's folder disappears.
+#[derive(Default)]
+struct Watch {
+    alert: AlertState,
+    health_failures: u32,
+    health_down: bool,
+    history_slot: Option<i64>,
+}
+
+/// The cron watch of one command (cleanup or trigger), and the watch on the monitor's own ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StaleWatch {
+    pub stale: bool,
+    pub last_sent: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleNotice {
+    Stale,
+    Recovered,
+}
+
+/// The cron watch, pure: is `last` (or the monitor's start, if nothing was recorded) older than
+/// `limit`? Notifies when it becomes stale, repeats every `repeat`, and once when it recovers.
+pub fn cron_step(
+    w: &mut StaleWatch,
+    last: Option<DateTime<Utc>>,
+    started: DateTime<Utc>,
+    limit: chrono::Duration,
+    repeat: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Option<StaleNotice> {
+    let stale = now - last.unwrap_or(started) > limit;
+    let notice = if stale && (!w.stale || w.last_sent.is_none_or(|t| now - t >= repeat)) {
+        Some(StaleNotice::Stale)
+    } else if !stale && w.stale {
+        Some(StaleNotice::Recovered)
+    } else {
+        None
+    };
+    w.stale = stale;
+    if notice.is_some() {
+        w.last_sent = Some(now);
+    }
+    notice
+}
+
+/// Alert states kept across `monitor --once` runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    #[serde(default)]
+    alerts: BTreeMap<String, AlertState>,
+}
+
+const MONITOR_FILE: &str = "monitor.json";
+
+pub struct Monitor<'a> {
+    state: &'a StateDir,
+    spec: MonitorSpec,
+    watches: HashMap<String, Watch>,
+    cleanup_stale: StaleWatch,
+    trigger_stale: StaleWatch,
+    ticks_failing: u32,
+    tick_alarm: bool,
+    started: DateTime<Utc>,
+    pub outbox: Outbox,
+    health: Option<reqwest::blocking::Client>,
+    first_tick: bool,
+    /// This tick's notifications, sent as one message at its end.
+    pending: Vec<Event>,
+}
+
+fn dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl<'a> Monitor<'a> {
+    pub fn new(state: &'a StateDir, spec: MonitorSpec, outbox: Outbox, now: DateTime<Utc>) -> Monitor<'a> {
+        let health = spec.health_url.as_ref().and_then(|_| {
+            reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .ok()
+        });
+        let mut m = Monitor {
+            state,
+            spec,
+            watches: HashMap::new(),
+            cleanup_stale: StaleWatch::default(),
+            trigger_stale: StaleWatch::default(),
+            ticks_failing: 0,
+            tick_alarm: false,
+            started: now,
+            outbox,
+            health,
+            first_tick: true,
+            pending: Vec::new(),
+        };
+        if m.spec.persist_alerts {
+            m.load_alerts();
+        }
+        m
+    }
+
+    fn load_alerts(&mut self) {
+        let Some(dir) = self.state.existing() else { return };
+        if let Loaded::Ok(p) = state::read_json::<Persisted>(dir, MONITOR_FILE) {
+            for (company, alert) in p.alerts {
+                self.watches.entry(company).or_default().alert = alert;
+            }
+        }
+    }
+
+    fn save_alerts(&self) {
+        let p = Persisted {
+            alerts: self
+                .watches
+                .iter()
+                .filter(|(_, w)| w.alert != AlertState::default())
+                .map(|(c, w)| (c.clone(), w.alert))
+                .collect(),
+        };
+        let result = self
+            .state
+            .folder()
+            .and_then(|d| state::write_json(d, MONITOR_FILE, &p));
+        if let Err(e) = result {
+            warn!(error = %e, "cannot remember the alerts sent; the next --once may repeat them");
+        }
+    }
+
+    /// A tick that could not even list the companies (sessions path gone): counted, and after
+    /// `tick_failures` in a row an alert of its own.
+    pub fn tick_failed(&mut self, error: &anyhow::Error, now: DateTime<Utc>) {
+        self.ticks_failing += 1;
+        warn!(error = %format!("{error:#}"), failures = self.ticks_failing, "tick failed");
+        if self.ticks_failing >= self.spec.tick_failures && !self.tick_alarm {
+            self.tick_alarm = true;
+            self.queue(Event::new(
+                "tick_failing",
+                Level::Emergency.as_str(),
+                format!(
+                    "the monitor failed {} ticks in a row: {error:#}",
+                    self.ticks_failing
+                ),
+            ));
+        }
+        self.flush(now);
+    }
+
+    /// Records a notification: logged now whatever the channels, sent at the tick's end.
+    fn queue(&mut self, ev: Event) {
+        let company = ev.company.as_deref().unwrap_or("-");
+        if ev.event == "level_raised" || ev.event.ends_with("_failed") || ev.event == "tick_failing" || ev.event == "cron_stale" {
+            warn!(event = ev.event, level = %ev.level, company, "{}", ev.message);
+        } else {
+            info!(event = ev.event, level = %ev.level, company, "{}", ev.message);
+        }
+        self.pending.push(ev);
+    }
+
+    fn flush(&mut self, _now: DateTime<Utc>) {
+        let events = std::mem::take(&mut self.pending);
+        if let Some(d) = notify::digest(events, "monitor") {
+            self.outbox.send(d);
+        }
+    }
+
+    /// One tick over `companies` (already discovered under `root`).
+    pub fn tick(&mut self, root: &Folder, companies: &[Company], now: DateTime<Utc>, stop: &dyn Fn() -> bool) -> Vec<Row> {
+        if self.tick_alarm {
+            self.tick_alarm = false;
+            self.queue(Event::new(
+                "tick_recovered",
+                Level::Healthy.as_str(),
+                "the monitor's ticks succeed again".to_string(),
+            ));
+        }
+        self.ticks_failing = 0;
+        let mut rows = Vec::with_capacity(companies.len());
+        let mut by_type: Vec<(String, TypeCounts)> = Vec::new();
+        // Forget vanished companies.
+        self.watches
+            .retain(|name, _| companies.iter().any(|c| &c.name == name));
+        for c in companies {
+            if stop() {
+                break; // abandon the tick: shutting down
+            }
+            let shown = sanitize(c.name.as_ref());
+            if !self.first_tick && !self.watches.contains_key(&c.name) {
+                info!(company = %shown, "watching a new company");
+            }
+            let (files, types) = match self.count(root, c) {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!(company = %shown, error = %e, "cannot count files");
+                    rows.push(Row {
+                        company: shown,
+                        files: 0,
+                        level: Level::Healthy,
+                        error: Some(e.to_string()),
+                    });
+                    continue;
+                }
+            };
+            let mut files = files;
+            if self.spec.auto_cleanup && files >= self.spec.policy.thresholds.emergency {
+                files = self.auto_clean(root, c, files, now).unwrap_or(files);
+            }
+            let level = self.spec.policy.thresholds.level(files);
+            self.alert(c, files, now);
+            self.history(c, files, now);
+            if let Some(url) = self.spec.health_url.clone() {
+                self.health_check(c, &url);
+            }
+            if let Some(t) = types {
+                by_type.push((shown.clone(), t));
+            }
+            rows.push(Row {
+                company: shown,
+                files,
+                level,
+                error: None,
+            });
+        }
+        if self.first_tick {
+            info!(companies = companies.len(), "watching companies");
+            self.first_tick = false;
+        }
+        // runs.json is read once a tick, for the cron check and the metrics.
+        let runs = records::read_runs(self.state);
+        self.watch_cron(&runs, now);
+        self.flush(now);
+        if self.spec.persist_alerts {
+            self.save_alerts();
+        }
+        if let Some(path) = &self.spec.metrics_file
+            && let Err(e) = self.metrics(&rows, &by_type, &runs, now).write(path)
+        {
+            warn!(path = %path.display(), error = %e, "cannot write the metrics file");
+        }
+        rows
+    }
+
+    /// Files, and files by type when metrics need them (names only: no stat either way).
+    fn count(&self, root: &Folder, c: &Company) -> std::io::Result<(usize, Option<TypeCounts>)> {
+        let dir = root.open_dir(&c.dir)?;
+        if self.spec.metrics_file.is_none() {
+            return Ok((dir.count_files()?, None));
+        }
+        let mut counts: BTreeMap<Kind, usize> = Default::default();
+        let mut files = 0;
+        for e in clean::scan(&dir)?.iter().filter(|e| clean::counted(e)) {
+            files += 1;
+            *counts.entry(e.kind).or_default() += 1;
+        }
+        Ok((files, Some(counts.into_iter().collect())))
+    }
+
+    fn alert(&mut self, c: &Company, files: usize, now: DateTime<Utc>) {
+        let policy = self.spec.policy;
+        let watch = self.watches.entry(c.name.clone()).or_default();
+        let Some(notice) = alerts::step(&mut watch.alert, files, &policy, now) else {
+            return;
+        };
+        let t = policy.thresholds;
+        let thresholds = json!({ "warning": t.warning, "critical": t.critical, "trigger": t.trigger, "emergency": t.emergency, "danger": t.danger });
+        // The level named is the company's real level, the same word status and the trigger use.
+        let level = t.level(files);
+        let name = sanitize(c.name.as_ref());
+        let ev = match notice {
+            Notice::Raised(_) => Event::new(
+                "level_raised",
+                level.as_str(),
+                format!("{name} reached {files} files: {level}"),
+            ),
+            Notice::Repeat(_) => Event::new(
+                "level_repeat",
+                level.as_str(),
+                format!("{name} is still {level} at {files} files"),
+            ),
+            Notice::Resolved => Event::new(
+                "resolved",
+                level.as_str(),
+                format!("{name} is healthy again at {files} files"),
+            ),
+        };
+        self.queue(ev.company(&name, files).thresholds(thresholds));
+    }
+
+    /// An emergency cleanup through the same path as `cleanup --emergency` (same lock), at most
+    /// once per trigger cooldown, remembered across restarts. Returns the new count.
+    fn auto_clean(&mut self, root: &Folder, c: &Company, files: usize, now: DateTime<Utc>) -> Option<usize> {
+        let name = sanitize(c.name.as_ref());
+        let record = match records::try_read_company(self.state, &c.name) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(company = %name, error = %e, "auto-cleanup skipped: cannot read the company's record");
+                return None;
+            }
+        };
+        if record
+            .auto_cleanup
+            .is_some_and(|t| t <= now && t + self.spec.cooldown > now)
+        {
+            return None;
+        }
+        let spec = CleanSpec {
+            rules: self.spec.emergency_rules,
+            dry_run: false,
+            trash: self.spec.trash,
+            verbose: false,
+            now: now.into(),
+            run_id: format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id()),
+            holder: crate::core::lock::holder_text("monitor", now),
+            pause_before_remove: None,
+        };
+        let report = clean_company(root, c, self.state, &spec);
+        if report.status == Status::Busy {
+            return None; // someone else is cleaning it right now
+        }
+        let recorded = records::record_cleanup(self.state, &report, "monitor", true, spec.trash, now)
+            .and_then(|_| records::update_company(self.state, &c.name, |r| r.auto_cleanup = Some(now)));
+        if let Err(e) = recorded {
+            warn!(company = %name, error = %e, "cannot record the auto-cleanup; it may run again next tick");
+        }
+        let level = self.spec.policy.thresholds.level(files);
+        let ev = if report.status == Status::Failed {
+            Event::new(
+                "cleanup_failed",
+                level.as_str(),
+                format!("auto-cleanup of {name} failed: {}", report.error.as_deref().unwrap_or("")),
+            )
+        } else {
+            Event::new(
+                "cleanup_finished",
+                level.as_str(),
+                format!("auto-cleanup of {name}: removed {} files, {} left", report.removed, report.files_after),
+            )
+            .details(json!({ "removed": report.removed, "remaining": report.files_after, "run_id": report.run_id }))
+        };
+        self.queue(ev.company(&name, files));
+        (report.status == Status::Ok).then_some(report.files_after)
+    }
+
+    /// One history point per slot (an hour), not one write per tick.
+    fn history(&mut self, c: &Company, files: usize, now: DateTime<Utc>) {
+        let slot = now.timestamp().div_euclid(records::HISTORY.resolution_secs);
+        let watch = self.watches.entry(c.name.clone()).or_default();
+        if watch.history_slot == Some(slot) {
+            return;
+        }
+        watch.history_slot = Some(slot);
+        let sample = records::Sample(now.timestamp(), files as u32);
+        if let Err(e) = records::update_company(self.state, &c.name, |r| {
+            records::add_sample(&mut r.history, sample, records::HISTORY)
+        }) {
+            warn!(company = %sanitize(c.name.as_ref()), error = %e, "cannot record history");
+        }
+    }
+
+    fn health_check(&mut self, c: &Company, url: &str) {
+        let Some(client) = &self.health else { return };
+        let id = c
+            .name
+            .strip_prefix(&self.spec.company_prefix)
+            .unwrap_or(&c.name);
+        let url = url.replace("{company}", &c.name).replace("{id}", id);
+        let ok = client
+            .get(&url)
+            .send()
+            .is_ok_and(|r| r.status().is_success());
+        let limit = self.spec.health_failures;
+        let name = sanitize(c.name.as_ref());
+        let watch = self.watches.entry(c.name.clone()).or_default();
+        let ev = if ok {
+            watch.health_failures = 0;
+            if !watch.health_down {
+                return;
+            }
+            watch.health_down = false;
+            Event::new(
+                "health_recovered",
+                Level::Healthy.as_str(),
+                format!("{name} connection check passes again"),
+            )
+        } else {
+            watch.health_failures += 1;
+            if watch.health_failures != limit {
+                return;
+            }
+            watch.health_down = true;
+            Event::new(
+                "health_failed",
+                Level::Critical.as_str(),
+                format!("{name} connection check failed {limit} times in a row"),
+            )
+        };
+        self.queue(ev.company(&name, 0));
+    }
+
+    /// Alerts when the daily cleanup or the trigger stopped running (cron broken).
+    fn watch_cron(&mut self, runs: &Runs, now: DateTime<Utc>) {
+        let repeat = dur(self.spec.policy.repeat_warning);
+        let checks = [
+            ("cleanup", runs.cleanup.last_success, self.spec.cleanup_stale_after),
+            (
+                "trigger",
+                runs.trigger.last_success.or(runs.trigger.last_start),
+                self.spec.trigger_stale_after,
+            ),
+        ];
+        for (name, last, limit) in checks {
+            let w = if name == "cleanup" {
+                &mut self.cleanup_stale
+            } else {
+                &mut self.trigger_stale
+            };
+            let ev = match cron_step(w, last, self.started, dur(limit), repeat, now) {
+                Some(StaleNotice::Stale) => {
+                    let when = last.map_or("never".to_owned(), |t| crate::core::util::fmt_time(t, now));
+                    Event::new(
+                        "cron_stale",
+                        Level::Warning.as_str(),
+                        format!("no successful {name} run since {when}: check cron"),
+                    )
+                }
+                Some(StaleNotice::Recovered) => Event::new(
+                    "cron_resolved",
+                    Level::Healthy.as_str(),
+                    format!("{name} is running again"),
+                ),
+                None => continue,
+            };
+            self.queue(ev.details(json!({ "command": name })));
+        }
+    }
+
+    fn metrics(&self, rows: &[Row], by_type: &[(String, TypeCounts)], runs: &Runs, now: DateTime<Utc>) -> Exposition {
+        metrics::monitor_metrics(&metrics::MonitorFacts {
+            rows,
+            by_type,
+            runs,
+            now,
+            sent: self.outbox.sent(),
+            failed: self.outbox.failed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + h * 3600, 0).unwrap()
+    }
+
+    #[test]
+    fn cron_watch_raises_repeats_and_recovers() {
+        let mut w = StaleWatch::default();
+        let limit = chrono::Duration::hours(26);
+        let repeat = chrono::Duration::hours(6);
+        // Nothing recorded: counted from the monitor's start.
+        assert_eq!(cron_step(&mut w, None, t(0), limit, repeat, t(25)), None);
+        assert_eq!(
+            cron_step(&mut w, None, t(0), limit, repeat, t(27)),
+            Some(StaleNotice::Stale)
+        );
+        assert_eq!(cron_step(&mut w, None, t(0), limit, repeat, t(30)), None);
+        assert_eq!(
+            cron_step(&mut w, None, t(0), limit, repeat, t(33)),
+            Some(StaleNotice::Stale),
+            "repeats"
+        );
+        assert_eq!(
+            cron_step(&mut w, Some(t(34)), t(0), limit, repeat, t(35)),
+            Some(StaleNotice::Recovered)
+        );
+        assert_eq!(cron_step(&mut w, Some(t(34)), t(0), limit, repeat, t(36)), None);
+    }
+}

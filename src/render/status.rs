@@ -1,0 +1,230 @@
+//! `status`'s table: the worst companies first (all of them with -v or --company), each with its
+//! counts by type, lock, problems and advice, then counts by level.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::core::inspect::CompanyStatus;
+use crate::core::level::Level;
+use crate::core::records::Sample;
+use crate::core::util::{fmt_bytes, fmt_duration, fmt_time, plural};
+use crate::render::{Paint, SUMMARY_ROWS, ago, fit, name};
+
+/// Lines are kept within this many columns (the by-type line is cut to fit).
+const WIDTH: usize = 120;
+
+pub struct StatusView<'a> {
+    pub rows: &'a [CompanyStatus],
+    pub now: DateTime<Utc>,
+    /// Every company, not only the worst.
+    pub all: bool,
+    pub history: bool,
+    /// Companies not shown because of `--level`.
+    pub filtered_out: usize,
+}
+
+pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io::Result<()> {
+    if json {
+        serde_json::to_writer(
+            &mut *out,
+            &json!({ "command": "status", "time": v.now, "companies": v.rows }),
+        )
+        .map_err(io::Error::other)?;
+        writeln!(out)?;
+        return out.flush();
+    }
+    let mut order: Vec<&CompanyStatus> = v.rows.iter().collect();
+    if !v.all && order.len() > SUMMARY_ROWS {
+        // The worst first: errors, then by level and files.
+        order.sort_by(|a, b| {
+            (b.error.is_some(), b.level, b.files)
+                .cmp(&(a.error.is_some(), a.level, a.files))
+                .then(a.company.cmp(&b.company))
+        });
+        order.truncate(SUMMARY_ROWS);
+    }
+    let w = order
+        .iter()
+        .map(|r| name(&r.company).chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    writeln!(
+        out,
+        "{}",
+        p.wrap(
+            "1",
+            &format!(
+                "{:w$}  {:>5}  {:<9}  {:<9}  {:<14}  {:<22}  {:<12}  {}",
+                "COMPANY", "FILES", "LEVEL", "CREDS", "CONNECTED", "LAST CLEANUP", "COOLDOWN", "TRASH"
+            )
+        )
+    )?;
+    let indent = w + 2;
+    for r in &order {
+        row(out, r, v, p, w, indent)?;
+    }
+    let hidden = v.rows.len() - order.len();
+    if hidden > 0 {
+        writeln!(
+            out,
+            "… and {} more (healthier); -v lists every company",
+            plural(hidden, "company")
+        )?;
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for r in v.rows {
+        *counts.entry(r.level).or_insert(0) += 1;
+    }
+    let mut summary: Vec<String> = counts
+        .iter()
+        .map(|(l, n)| format!("{n} {}", l.as_str()))
+        .collect();
+    let errors = v.rows.iter().filter(|r| r.error.is_some()).count();
+    if errors > 0 {
+        summary.insert(0, format!("{errors} unreadable"));
+    }
+    write!(out, "{}: {}", plural(v.rows.len(), "company"), summary.join(", "))?;
+    if v.filtered_out > 0 {
+        write!(out, " ({} below the --level asked for)", plural(v.filtered_out, "company"))?;
+    }
+    writeln!(out)?;
+    out.flush()
+}
+
+fn row(
+    out: &mut impl Write,
+    r: &CompanyStatus,
+    v: &StatusView,
+    p: &Paint,
+    w: usize,
+    indent: usize,
+) -> io::Result<()> {
+    let now = v.now;
+    let cleanup = match &r.last_cleanup {
+        Some(c) => format!("{}: -{} {}", ago(Some(c.time), now), c.removed, c.status),
+        None => "never".into(),
+    };
+    let cooldown = r
+        .cooldown_until
+        .map_or("-".into(), |u| format!("until {}", fmt_time(u, now)));
+    let trash = if r.trash_files == 0 {
+        "-".into()
+    } else {
+        format!("{}, {}", plural(r.trash_files, "file"), fmt_bytes(r.trash_bytes))
+    };
+    let files = if r.error.is_some() {
+        "?".to_owned()
+    } else {
+        r.files.to_string()
+    };
+    let level = if r.error.is_some() {
+        p.wrap("31", &format!("{:<9}", "error"))
+    } else {
+        p.level(r.level)
+    };
+    writeln!(
+        out,
+        "{:w$}  {:>5}  {}  {:<9}  {:<14}  {:<22}  {:<12}  {}",
+        name(&r.company),
+        files,
+        level,
+        r.creds,
+        ago(r.last_connected, now),
+        cleanup,
+        cooldown,
+        trash
+    )?;
+    let pad = " ".repeat(indent);
+    let types: Vec<String> = r.by_type.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    if !types.is_empty() {
+        writeln!(out, "{pad}{}", p.wrap("2", &fit(&types, WIDTH - indent)))?;
+    }
+    if let Some(h) = &r.lock_holder {
+        writeln!(out, "{pad}{}", p.wrap("36", &format!("locked: {h}")))?;
+    }
+    if let Some(e) = r.error.as_ref().or(r.creds_problem.as_ref()) {
+        writeln!(out, "{pad}{}", p.wrap("31", &format!("error: {e}")))?;
+    }
+    for a in &r.advice {
+        writeln!(out, "{pad}{}", p.wrap("33", &format!("advice: {a}")))?;
+    }
+    if v.history {
+        let mut values = downsample(&r.history, 48);
+        values.push(r.files as u32);
+        let first = r.history.first().map(|s| s.0);
+        let span = first.map_or("now".into(), |f| {
+            format!(
+                "{} ago",
+                fmt_duration(std::time::Duration::from_secs(
+                    (now.timestamp() - f).max(0) as u64
+                ))
+            )
+        });
+        writeln!(
+            out,
+            "{pad}{} {}  ({} → {} files, since {span})",
+            p.wrap("2", "trend"),
+            sparkline(&values),
+            values.first().unwrap_or(&0),
+            r.files
+        )?;
+    }
+    Ok(())
+}
+
+/// The exit code's view: a company at warning or above, or one that could not be read.
+pub fn needs_attention(rows: &[CompanyStatus]) -> bool {
+    rows.iter()
+        .any(|r| r.level >= Level::Warning || r.error.is_some())
+}
+
+/// One character per point, scaled between the row's min and max.
+pub fn sparkline(values: &[u32]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+        return String::new();
+    };
+    values
+        .iter()
+        .map(|&v| {
+            if max == min {
+                BARS[3]
+            } else {
+                BARS[((v - min) as usize * 7) / (max - min) as usize]
+            }
+        })
+        .collect()
+}
+
+/// The history as at most `width` points: the last sample of each bucket.
+fn downsample(h: &[Sample], width: usize) -> Vec<u32> {
+    if h.len() <= width {
+        return h.iter().map(|s| s.1).collect();
+    }
+    (0..width)
+        .map(|i| h[(i + 1) * h.len() / width - 1].1)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales() {
+        assert_eq!(sparkline(&[0, 7, 14]), "▁▄█");
+        assert_eq!(sparkline(&[5, 5]), "▄▄");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn downsample_keeps_width() {
+        let h: Vec<Sample> = (0..1000).map(|i| Sample(i, i as u32)).collect();
+        let d = downsample(&h, 48);
+        assert_eq!(d.len(), 48);
+        assert_eq!(*d.last().unwrap(), 999);
+    }
+}

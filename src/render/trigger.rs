@@ -1,0 +1,84 @@
+//! `trigger`'s report: the companies it acted on (and every company with -v), then a total.
+
+use std::io::{self, Write};
+
+use serde_json::json;
+
+use crate::core::trigger::{Action, Row};
+use crate::core::util::plural;
+
+pub struct TriggerView<'a> {
+    pub rows: &'a [Row],
+    pub run_id: &'a str,
+    pub dry_run: bool,
+    pub threshold: usize,
+    pub emergency_threshold: usize,
+    pub verbose: bool,
+}
+
+pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()> {
+    if json {
+        serde_json::to_writer(
+            &mut *out,
+            &json!({
+                "command": "trigger",
+                "run_id": v.run_id,
+                "dry_run": v.dry_run,
+                "thresholds": { "trigger": v.threshold, "emergency": v.emergency_threshold },
+                "companies": v.rows,
+            }),
+        )
+        .map_err(io::Error::other)?;
+        writeln!(out)?;
+        return out.flush();
+    }
+    let shown: Vec<&Row> = v
+        .rows
+        .iter()
+        .filter(|r| v.verbose || r.action != Action::None)
+        .collect();
+    let width = shown.iter().map(|r| r.company.len()).max().unwrap_or(7);
+    for r in &shown {
+        let files = r.files.map_or("?".to_owned(), |f| f.to_string());
+        let level = r.level.map_or("unknown", |l| l.as_str());
+        writeln!(
+            out,
+            "{:width$}  {files:>6} files  {level:<9}  {:<17}  {}",
+            r.company,
+            r.action.as_str(),
+            r.reason
+        )?;
+        if let Some(a) = &r.advice {
+            writeln!(out, "{:width$}  still above {}: {a}", "", v.threshold)?;
+        }
+    }
+    let count = |a: Action| v.rows.iter().filter(|r| r.action == a).count();
+    let cleaned = v.rows.iter().filter(|r| r.action.cleaned()).count();
+    let mut parts = vec![format!("{cleaned} cleaned")];
+    for (a, what) in [
+        (Action::Cooldown, "cooling down"),
+        (Action::Busy, "busy"),
+        (Action::Failed, "failed"),
+    ] {
+        let n = count(a);
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let below = count(Action::None);
+    if below > 0 && !v.verbose {
+        parts.push(format!("{below} below {} (-v lists them)", v.threshold));
+    }
+    writeln!(
+        out,
+        "total: {} checked, {}{}",
+        plural(v.rows.len(), "company"),
+        parts.join(", "),
+        if v.dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
+    )?;
+    out.flush()
+}
