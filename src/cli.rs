@@ -80,11 +80,21 @@ pub struct GlobalArgs {
     pub log_level: Option<String>,
 
     /// Webhook for notifications (Slack, Discord, or anything that takes JSON) [env: NOTIFICATION_WEBHOOK]
-    #[arg(long, global = true, value_name = "URL", help_heading = "Notifications")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Notifications"
+    )]
     pub notification_webhook: Option<String>,
 
     /// Telegram bot token for notifications (prefer the environment: flags show in `ps`) [env: TELEGRAM_BOT_TOKEN]
-    #[arg(long, global = true, value_name = "TOKEN", help_heading = "Notifications")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        help_heading = "Notifications"
+    )]
     pub telegram_bot_token: Option<String>,
 
     /// Telegram chat to notify [env: TELEGRAM_CHAT_ID]

@@ -42,6 +42,10 @@ mod tests {
     fn durations_need_units() {
         assert_eq!(parse_duration("14d"), Ok(Duration::from_secs(14 * 86_400)));
         assert!(parse_duration("14").is_err());
-        assert!(parse_duration("fortnight").unwrap_err().contains("fortnight"));
+        assert!(
+            parse_duration("fortnight")
+                .unwrap_err()
+                .contains("fortnight")
+        );
     }
 }

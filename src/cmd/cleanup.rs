@@ -105,7 +105,14 @@ impl Run for CleanupArgs {
             return Err(e.into());
         }
         printer.finish(t)?;
-        tracing::info!(companies = t.companies, removed = t.removed, bytes = t.bytes_freed, busy = t.busy, failed = t.failed, "cleanup finished");
+        tracing::info!(
+            companies = t.companies,
+            removed = t.removed,
+            bytes = t.bytes_freed,
+            busy = t.busy,
+            failed = t.failed,
+            "cleanup finished"
+        );
         Ok(outcome.exit)
     }
 }

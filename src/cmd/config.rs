@@ -14,7 +14,10 @@ impl Run for ConfigArgs {
         let settings = &ctx.config.settings;
         let mut out = crate::render::stdout();
         if self.json {
-            serde_json::to_writer(&mut out, &json!({ "command": "config", "settings": settings }))?;
+            serde_json::to_writer(
+                &mut out,
+                &json!({ "command": "config", "settings": settings }),
+            )?;
             writeln!(out)?;
         } else {
             let w = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);

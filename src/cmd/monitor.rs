@@ -74,9 +74,9 @@ impl Run for MonitorArgs {
             let rows = mon.tick(&root, &companies, chrono::Utc::now(), &stopped);
             crate::render::monitor::print(&mut crate::render::stdout(), &rows, self.json)?;
             mon.outbox.close(cfg.notify.budget);
-            let raised = rows.iter().any(|r| {
-                r.level >= crate::core::level::Level::Warning || r.error.is_some()
-            });
+            let raised = rows
+                .iter()
+                .any(|r| r.level >= crate::core::level::Level::Warning || r.error.is_some());
             return Ok(if raised { Exit::Failed } else { Exit::Ok });
         }
         let interval = m.interval;

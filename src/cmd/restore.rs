@@ -55,7 +55,14 @@ impl Run for RestoreArgs {
                     ),
                 },
             };
-            restore::restore_run(&root, &company, &ctx.state, &run, &self.file, ctx.config.run.dry_run)?
+            restore::restore_run(
+                &root,
+                &company,
+                &ctx.state,
+                &run,
+                &self.file,
+                ctx.config.run.dry_run,
+            )?
         };
         tracing::info!(
             company = %company.name,

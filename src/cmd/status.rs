@@ -43,7 +43,12 @@ impl Run for StatusArgs {
             history: self.history,
             filtered_out: before - rows.len(),
         };
-        print(&mut crate::render::stdout(), &view, self.json, &Paint::detect())?;
+        print(
+            &mut crate::render::stdout(),
+            &view,
+            self.json,
+            &Paint::detect(),
+        )?;
         Ok(if attention { Exit::Failed } else { Exit::Ok })
     }
 }

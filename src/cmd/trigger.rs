@@ -21,7 +21,10 @@ impl Run for TriggerArgs {
         let _guard = if dry_run {
             None
         } else {
-            match ctx.state.lock_host(TRIGGER_LOCK, &lock::holder_text("trigger", now))? {
+            match ctx
+                .state
+                .lock_host(TRIGGER_LOCK, &lock::holder_text("trigger", now))?
+            {
                 LockAttempt::Acquired(g) => Some(g),
                 LockAttempt::Busy(holder) => {
                     crate::say!(
@@ -53,7 +56,13 @@ impl Run for TriggerArgs {
             holder: lock::holder_text("trigger", now),
             now,
         };
-        tracing::info!(companies = companies.len(), threshold = cfg.trigger.threshold, emergency_threshold = cfg.trigger.emergency_threshold, dry_run, "trigger started");
+        tracing::info!(
+            companies = companies.len(),
+            threshold = cfg.trigger.threshold,
+            emergency_threshold = cfg.trigger.emergency_threshold,
+            dry_run,
+            "trigger started"
+        );
         let rows = trigger::run(&root, &companies, &ctx.state, &spec, &effects);
         let mut exit = Exit::Ok;
         for r in &rows {

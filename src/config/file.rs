@@ -116,9 +116,12 @@ fn describe(path: &Path, text: &str, e: &toml::de::Error) -> String {
         })
         .last();
     let key = line.split('=').next().map(str::trim).filter(|k| {
-        !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     });
-    let secret = key.is_some_and(|k| SECRET_KEYS.contains(&k)) || SECRET_KEYS.iter().any(|s| line.contains(s));
+    let secret = key.is_some_and(|k| SECRET_KEYS.contains(&k))
+        || SECRET_KEYS.iter().any(|s| line.contains(s));
     if secret {
         // Values appear in backticks or quotes in serde's messages: drop them.
         msg = msg
@@ -149,7 +152,10 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_line() {
         let e = err("[cleanup]\nsession_max_age = 14\n");
-        assert!(e.contains("line 2") && e.contains("cleanup.session_max_age"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("cleanup.session_max_age"),
+            "{e}"
+        );
         assert!(err("bogus = 1").contains("bogus"));
     }
 

@@ -100,8 +100,7 @@ impl<'a> Layers<'a> {
                 Some(x) => x,
                 None => match file {
                     Some(s) => (
-                        parse_duration(s)
-                            .map_err(|e| usage(format!("config key {key}: {e}")))?,
+                        parse_duration(s).map_err(|e| usage(format!("config key {key}: {e}")))?,
                         Origin::File,
                     ),
                     None => (default, Origin::Default),
@@ -196,7 +195,11 @@ impl<'a> Layers<'a> {
         };
         match &picked {
             Some((v, origin)) => {
-                let shown = if secret { REDACTED.to_owned() } else { v.clone() };
+                let shown = if secret {
+                    REDACTED.to_owned()
+                } else {
+                    v.clone()
+                };
                 self.note(key, shown, origin.clone());
             }
             None => self.note(key, "(not set)".into(), Origin::Default),
@@ -255,9 +258,19 @@ mod tests {
         let e = l
             .duration("a.b", None, Some("D"), None, Duration::from_secs(5), b)
             .unwrap_err();
-        assert!(e.to_string().contains("a.b") && e.to_string().contains("env D"), "{e}");
+        assert!(
+            e.to_string().contains("a.b") && e.to_string().contains("env D"),
+            "{e}"
+        );
         let e = l
-            .duration("a.b", Some((Duration::ZERO, "--b")), None, None, Duration::from_secs(5), b)
+            .duration(
+                "a.b",
+                Some((Duration::ZERO, "--b")),
+                None,
+                None,
+                Duration::from_secs(5),
+                b,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("flag --b"), "{e}");
         let e = l

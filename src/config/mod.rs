@@ -15,9 +15,9 @@ use crate::logging::LogFormat;
 mod file;
 pub mod layers;
 
-pub use layers::{EnvFn, Origin, Setting};
 use file::{FileConfig, FileRules};
 use layers::Layers;
+pub use layers::{EnvFn, Origin, Setting};
 
 pub const DEFAULT_SESSIONS_PATH: &str = "/opt/ai-admin/baileys_sessions";
 pub const DEFAULT_PREFIX: &str = "company_";
@@ -151,9 +151,10 @@ impl Config {
         );
         // ENABLE_MULTITENANCY=false is the spec's way of saying --single-tenant.
         let multitenancy = match l.env("ENABLE_MULTITENANCY") {
-            Some(v) => Some(crate::units::parse_bool(&v).map_err(|e| {
-                usage(format!("environment variable ENABLE_MULTITENANCY: {e}"))
-            })?),
+            Some(v) => Some(
+                crate::units::parse_bool(&v)
+                    .map_err(|e| usage(format!("environment variable ENABLE_MULTITENANCY: {e}")))?,
+            ),
             None => None,
         };
         let single_tenant = match multitenancy {
@@ -230,7 +231,11 @@ impl Config {
         }
         let log_format = match (g.log_format, l.env("BAILEYS_JANITOR_LOG_FORMAT")) {
             (Some(f), _) => {
-                l.record("log_format", f.as_str().into(), Origin::Flag("--log-format"));
+                l.record(
+                    "log_format",
+                    f.as_str().into(),
+                    Origin::Flag("--log-format"),
+                );
                 f
             }
             (None, Some(v)) => {
@@ -256,10 +261,14 @@ impl Config {
         };
 
         let rules = resolve_rules(&mut l, Rules::NORMAL, &file.cleanup, RULE_KEYS_NORMAL)?;
-        let emergency_rules =
-            resolve_rules(&mut l, Rules::EMERGENCY, &file.emergency, RULE_KEYS_EMERGENCY)?;
-        let trash = !o.no_trash
-            && l.boolean("trash.enabled", None, None, file.trash.enabled, true)?;
+        let emergency_rules = resolve_rules(
+            &mut l,
+            Rules::EMERGENCY,
+            &file.emergency,
+            RULE_KEYS_EMERGENCY,
+        )?;
+        let trash =
+            !o.no_trash && l.boolean("trash.enabled", None, None, file.trash.enabled, true)?;
         if o.no_trash {
             l.record("trash.enabled", "false".into(), Origin::Flag("--no-trash"));
         }
@@ -269,7 +278,10 @@ impl Config {
             None,
             file.trash.retention.as_deref(),
             Duration::from_secs(7 * DAY),
-            (Duration::from_secs(3600), Duration::from_secs(10 * 365 * DAY)),
+            (
+                Duration::from_secs(3600),
+                Duration::from_secs(10 * 365 * DAY),
+            ),
         )?;
 
         let trigger = TriggerConfig {
@@ -534,9 +546,30 @@ fn resolve_monitor(l: &mut Layers, f: &FileConfig, o: &Overrides) -> anyhow::Res
     let m = &f.monitor;
     let second = Duration::from_secs(1);
     let month = Duration::from_secs(30 * DAY);
-    let warning = l.count("monitor.warning", None, None, m.warning, 150, THRESHOLD_BOUNDS)?;
-    let critical = l.count("monitor.critical", None, None, m.critical, 170, THRESHOLD_BOUNDS)?;
-    let emergency = l.count("monitor.emergency", None, None, m.emergency, 180, THRESHOLD_BOUNDS)?;
+    let warning = l.count(
+        "monitor.warning",
+        None,
+        None,
+        m.warning,
+        150,
+        THRESHOLD_BOUNDS,
+    )?;
+    let critical = l.count(
+        "monitor.critical",
+        None,
+        None,
+        m.critical,
+        170,
+        THRESHOLD_BOUNDS,
+    )?;
+    let emergency = l.count(
+        "monitor.emergency",
+        None,
+        None,
+        m.emergency,
+        180,
+        THRESHOLD_BOUNDS,
+    )?;
     rising(&[
         ("monitor.warning", warning),
         ("monitor.critical", critical),
@@ -579,7 +612,14 @@ fn resolve_monitor(l: &mut Layers, f: &FileConfig, o: &Overrides) -> anyhow::Res
             Duration::from_secs(5 * 60),
             (second, month),
         )?,
-        hysteresis: l.count("monitor.hysteresis", None, None, m.hysteresis, 5, (0, warning))?,
+        hysteresis: l.count(
+            "monitor.hysteresis",
+            None,
+            None,
+            m.hysteresis,
+            5,
+            (0, warning),
+        )?,
         auto_cleanup: l.boolean(
             "monitor.auto_cleanup",
             o.auto_cleanup.then_some((true, "--auto-cleanup")),
@@ -671,8 +711,14 @@ fn resolve_notify(
             .env("BAILEYS_JANITOR_TELEGRAM_API")
             .unwrap_or(d.telegram_api),
         timeout,
-        retries: l.count("notify.retries", None, None, n.retries, d.retries as usize, (0, 10))?
-            as u32,
+        retries: l.count(
+            "notify.retries",
+            None,
+            None,
+            n.retries,
+            d.retries as usize,
+            (0, 10),
+        )? as u32,
         budget: l.duration(
             "notify.budget",
             None,
@@ -766,7 +812,10 @@ mod tests {
         assert!(!c.monitor.auto_cleanup);
         let e = load_env(&["monitor"], &[("AUTO_CLEANUP", "sometimes")]).unwrap_err();
         assert!(e.to_string().contains("AUTO_CLEANUP"), "{e}");
-        assert!(!e.to_string().contains("--"), "names the variable, not a flag: {e}");
+        assert!(
+            !e.to_string().contains("--"),
+            "names the variable, not a flag: {e}"
+        );
     }
 
     #[test]
@@ -785,12 +834,14 @@ mod tests {
     fn monitor_levels_cannot_contradict_the_trigger() {
         let e = load(&[], Some("[monitor]\ncritical = 178\nemergency = 190")).unwrap_err();
         assert!(
-            e.to_string().contains("monitor.emergency") && e.to_string().contains("trigger.emergency_threshold"),
+            e.to_string().contains("monitor.emergency")
+                && e.to_string().contains("trigger.emergency_threshold"),
             "{e}"
         );
         let e = load(&[], Some("[monitor]\ncritical = 186\nemergency = 190")).unwrap_err();
         assert!(
-            e.to_string().contains("monitor.critical = 186") && e.to_string().contains("trigger.emergency_threshold = 185"),
+            e.to_string().contains("monitor.critical = 186")
+                && e.to_string().contains("trigger.emergency_threshold = 185"),
             "{e}"
         );
     }
@@ -799,12 +850,18 @@ mod tests {
     fn each_value_says_where_it_came_from() {
         let c = load_env(
             &["--state-dir", "/flag", "trigger", "--threshold", "160"],
-            &[("BAILEYS_SESSIONS_PATH", "/env"), ("NOTIFICATION_WEBHOOK", "https://h.example/secret")],
+            &[
+                ("BAILEYS_SESSIONS_PATH", "/env"),
+                ("NOTIFICATION_WEBHOOK", "https://h.example/secret"),
+            ],
         )
         .unwrap();
         let get = |k: &str| c.settings.iter().find(|s| s.key == k).unwrap().clone();
         assert_eq!(get("state_dir").origin, Origin::Flag("--state-dir"));
-        assert_eq!(get("sessions_path").origin, Origin::Env("BAILEYS_SESSIONS_PATH"));
+        assert_eq!(
+            get("sessions_path").origin,
+            Origin::Env("BAILEYS_SESSIONS_PATH")
+        );
         assert_eq!(get("trigger.threshold").origin, Origin::Flag("--threshold"));
         assert_eq!(get("trigger.cooldown").origin, Origin::Default);
         assert!(!get("notify.webhook").value.contains("secret"));

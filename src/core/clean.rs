@@ -41,13 +41,14 @@ pub struct CleanSpec {
 /// Baileys rewrites creds.json in place on every connect, so a read can land mid-write and see
 /// an empty or half-written file. Only a file that stays unparsable over ~100 ms is corrupt.
 pub fn read_creds(dir: &Folder) -> Result<Creds, String> {
-    const TRIES: u32 = 5;
+    // Uneven waits (105 ms in all), so the re-reads cannot fall in step with a writer's period.
+    const WAITS_MS: [u64; 5] = [5, 10, 20, 30, 40];
     let mut creds = read_creds_once(dir)?;
-    for _ in 1..TRIES {
+    for wait in WAITS_MS {
         if !creds.is_corrupt() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(Duration::from_millis(wait));
         creds = read_creds_once(dir)?;
     }
     Ok(creds)
@@ -209,7 +210,9 @@ fn clean_inner(
         if let Some(pause) = spec.pause_before_remove {
             std::thread::sleep(pause);
         }
-        let trash = Trash::new(|| state.run_dir(crate::core::state::TRASH_DIR, &company.name, &spec.run_id));
+        let trash = Trash::new(|| {
+            state.run_dir(crate::core::state::TRASH_DIR, &company.name, &spec.run_id)
+        });
         let disposal = if spec.trash {
             Disposal::Trash(&trash)
         } else {
@@ -322,7 +325,12 @@ pub fn clean_fleet(
             let err = report
                 .error
                 .clone()
-                .or_else(|| report.failed_files.first().map(|f| format!("{}: {}", f.file, f.reason)))
+                .or_else(|| {
+                    report
+                        .failed_files
+                        .first()
+                        .map(|f| format!("{}: {}", f.file, f.reason))
+                })
                 .unwrap_or_default();
             effects.notify(
                 Event::new(

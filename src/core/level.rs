@@ -58,7 +58,9 @@ impl std::str::FromStr for Level {
             .into_iter()
             .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                format!("{s:?} is not a level (healthy, warning, critical, trigger, emergency, danger)")
+                format!(
+                    "{s:?} is not a level (healthy, warning, critical, trigger, emergency, danger)"
+                )
             })
     }
 }

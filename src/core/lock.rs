@@ -74,11 +74,10 @@ fn holder_alive(text: &str) -> bool {
     };
     let same_host = field("host=").is_some_and(|h| h == crate::core::util::hostname());
     match field("pid=").and_then(|p| p.parse::<i32>().ok()) {
-        Some(pid) if same_host => rustix::process::Pid::from_raw(pid)
-            .is_some_and(|p| {
-                // EPERM: alive, another user's. Only ESRCH means gone.
-                rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH)
-            }),
+        Some(pid) if same_host => rustix::process::Pid::from_raw(pid).is_some_and(|p| {
+            // EPERM: alive, another user's. Only ESRCH means gone.
+            rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH)
+        }),
         _ => true,
     }
 }

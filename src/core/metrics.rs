@@ -103,14 +103,22 @@ pub fn run_metrics(f: &RunFacts) -> Exposition {
             "gauge",
             "Files the last dry run would have removed.",
         )
-        .sample("baileys_janitor_run_would_remove_files", &l, f.removed as f64);
+        .sample(
+            "baileys_janitor_run_would_remove_files",
+            &l,
+            f.removed as f64,
+        );
     } else {
         e.family(
             "baileys_janitor_run_last_timestamp_seconds",
             "gauge",
             "When the command last ran (not a dry run).",
         )
-        .sample("baileys_janitor_run_last_timestamp_seconds", &l, f.when as f64);
+        .sample(
+            "baileys_janitor_run_last_timestamp_seconds",
+            &l,
+            f.when as f64,
+        );
         e.family(
             "baileys_janitor_run_success",
             "gauge",

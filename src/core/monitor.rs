@@ -135,7 +135,12 @@ fn dur(d: Duration) -> chrono::Duration {
 }
 
 impl<'a> Monitor<'a> {
-    pub fn new(state: &'a StateDir, spec: MonitorSpec, outbox: Outbox, now: DateTime<Utc>) -> Monitor<'a> {
+    pub fn new(
+        state: &'a StateDir,
+        spec: MonitorSpec,
+        outbox: Outbox,
+        now: DateTime<Utc>,
+    ) -> Monitor<'a> {
         let health = spec.health_url.as_ref().and_then(|_| {
             reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(2))
@@ -163,7 +168,9 @@ impl<'a> Monitor<'a> {
     }
 
     fn load_alerts(&mut self) {
-        let Some(dir) = self.state.existing() else { return };
+        let Some(dir) = self.state.existing() else {
+            return;
+        };
         if let Loaded::Ok(p) = state::read_json::<Persisted>(dir, MONITOR_FILE) {
             for (company, alert) in p.alerts {
                 self.watches.entry(company).or_default().alert = alert;
@@ -211,10 +218,14 @@ impl<'a> Monitor<'a> {
     /// Records a notification: logged now whatever the channels, sent at the tick's end.
     fn queue(&mut self, ev: Event) {
         let company = ev.company.as_deref().unwrap_or("-");
-        if ev.event == "level_raised" || ev.event.ends_with("_failed") || ev.event == "tick_failing" || ev.event == "cron_stale" {
-            warn!(event = ev.event, level = %ev.level, company, "{}", ev.message);
+        if ev.event == "level_raised"
+            || ev.event.ends_with("_failed")
+            || ev.event == "tick_failing"
+            || ev.event == "cron_stale"
+        {
+            warn!(event = ev.event, company_level = %ev.level, company, "{}", ev.message);
         } else {
-            info!(event = ev.event, level = %ev.level, company, "{}", ev.message);
+            info!(event = ev.event, company_level = %ev.level, company, "{}", ev.message);
         }
         self.pending.push(ev);
     }
@@ -227,7 +238,13 @@ impl<'a> Monitor<'a> {
     }
 
     /// One tick over `companies` (already discovered under `root`).
-    pub fn tick(&mut self, root: &Folder, companies: &[Company], now: DateTime<Utc>, stop: &dyn Fn() -> bool) -> Vec<Row> {
+    pub fn tick(
+        &mut self,
+        root: &Folder,
+        companies: &[Company],
+        now: DateTime<Utc>,
+        stop: &dyn Fn() -> bool,
+    ) -> Vec<Row> {
         if self.tick_alarm {
             self.tick_alarm = false;
             self.queue(Event::new(
@@ -350,7 +367,13 @@ impl<'a> Monitor<'a> {
 
     /// An emergency cleanup through the same path as `cleanup --emergency` (same lock), at most
     /// once per trigger cooldown, remembered across restarts. Returns the new count.
-    fn auto_clean(&mut self, root: &Folder, c: &Company, files: usize, now: DateTime<Utc>) -> Option<usize> {
+    fn auto_clean(
+        &mut self,
+        root: &Folder,
+        c: &Company,
+        files: usize,
+        now: DateTime<Utc>,
+    ) -> Option<usize> {
         let name = sanitize(c.name.as_ref());
         let record = match records::try_read_company(self.state, &c.name) {
             Ok(r) => r,
@@ -379,8 +402,11 @@ impl<'a> Monitor<'a> {
         if report.status == Status::Busy {
             return None; // someone else is cleaning it right now
         }
-        let recorded = records::record_cleanup(self.state, &report, "monitor", true, spec.trash, now)
-            .and_then(|_| records::update_company(self.state, &c.name, |r| r.auto_cleanup = Some(now)));
+        let recorded =
+            records::record_cleanup(self.state, &report, "monitor", true, spec.trash, now)
+                .and_then(|_| {
+                    records::update_company(self.state, &c.name, |r| r.auto_cleanup = Some(now))
+                });
         if let Err(e) = recorded {
             warn!(company = %name, error = %e, "cannot record the auto-cleanup; it may run again next tick");
         }
@@ -389,7 +415,10 @@ impl<'a> Monitor<'a> {
             Event::new(
                 "cleanup_failed",
                 level.as_str(),
-                format!("auto-cleanup of {name} failed: {}", report.error.as_deref().unwrap_or("")),
+                format!(
+                    "auto-cleanup of {name} failed: {}",
+                    report.error.as_deref().unwrap_or("")
+                ),
             )
         } else {
             Event::new(
@@ -463,7 +492,11 @@ impl<'a> Monitor<'a> {
     fn watch_cron(&mut self, runs: &Runs, now: DateTime<Utc>) {
         let repeat = dur(self.spec.policy.repeat_warning);
         let checks = [
-            ("cleanup", runs.cleanup.last_success, self.spec.cleanup_stale_after),
+            (
+                "cleanup",
+                runs.cleanup.last_success,
+                self.spec.cleanup_stale_after,
+            ),
             (
                 "trigger",
                 runs.trigger.last_success.or(runs.trigger.last_start),
@@ -478,7 +511,8 @@ impl<'a> Monitor<'a> {
             };
             let ev = match cron_step(w, last, self.started, dur(limit), repeat, now) {
                 Some(StaleNotice::Stale) => {
-                    let when = last.map_or("never".to_owned(), |t| crate::core::util::fmt_time(t, now));
+                    let when =
+                        last.map_or("never".to_owned(), |t| crate::core::util::fmt_time(t, now));
                     Event::new(
                         "cron_stale",
                         Level::Warning.as_str(),
@@ -496,7 +530,13 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    fn metrics(&self, rows: &[Row], by_type: &[(String, TypeCounts)], runs: &Runs, now: DateTime<Utc>) -> Exposition {
+    fn metrics(
+        &self,
+        rows: &[Row],
+        by_type: &[(String, TypeCounts)],
+        runs: &Runs,
+        now: DateTime<Utc>,
+    ) -> Exposition {
         metrics::monitor_metrics(&metrics::MonitorFacts {
             rows,
             by_type,
@@ -537,6 +577,9 @@ mod tests {
             cron_step(&mut w, Some(t(34)), t(0), limit, repeat, t(35)),
             Some(StaleNotice::Recovered)
         );
-        assert_eq!(cron_step(&mut w, Some(t(34)), t(0), limit, repeat, t(36)), None);
+        assert_eq!(
+            cron_step(&mut w, Some(t(34)), t(0), limit, repeat, t(36)),
+            None
+        );
     }
 }

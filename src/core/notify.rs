@@ -150,7 +150,7 @@ pub fn digest(mut events: Vec<Event>, what: &str) -> Option<Event> {
         }
         _ => {}
     }
-    events.sort_by(|a, b| urgency(b).cmp(&urgency(a)));
+    events.sort_by_key(|e| std::cmp::Reverse(urgency(e)));
     let companies: std::collections::BTreeSet<&str> =
         events.iter().filter_map(|e| e.company.as_deref()).collect();
     let mut by_event: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -315,7 +315,10 @@ impl Notifier {
         }
         if !self.pace(channel, deadline) {
             self.failed.fetch_add(1, Ordering::Relaxed);
-            warn!(channel, host, "notification dropped: the run's notification budget is used up");
+            warn!(
+                channel,
+                host, "notification dropped: the run's notification budget is used up"
+            );
             return;
         }
         let bytes = serde_json::to_vec(body).unwrap_or_default();
@@ -482,7 +485,11 @@ mod tests {
         assert_eq!(d.events.len(), 16);
         assert_eq!(d.events[0].company.as_deref(), Some("c99"));
         assert_eq!(d.level, "danger");
-        assert!(d.message.contains("16 events across 16 companies"), "{}", d.message);
+        assert!(
+            d.message.contains("16 events across 16 companies"),
+            "{}",
+            d.message
+        );
         assert!(d.message.contains("and 6 more"), "{}", d.message);
         let one = digest(vec![Event::new("x", "warning", "m")], "run").unwrap();
         assert_eq!(one.event, "x");

@@ -230,7 +230,12 @@ pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord
     let dir = match dir.open_dir(OsStr::new(COMPANIES_DIR)) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CompanyRecord::default()),
-        Err(e) => return Err(format!("cannot open {}/{COMPANIES_DIR}: {e}", state.path().display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot open {}/{COMPANIES_DIR}: {e}",
+                state.path().display()
+            ));
+        }
     };
     let name = company_file(company);
     match state::read_json(&dir, &name) {

@@ -6,14 +6,13 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::core::state::{BACKUPS_DIR, TRASH_DIR};
 use crate::core::companies::Company;
 use crate::core::folder::{EntryType, Folder};
 use crate::core::lock::{LockAttempt, LockGuard};
 use crate::core::report::FileNote;
 use crate::core::state::StateDir;
+use crate::core::state::{BACKUPS_DIR, TRASH_DIR};
 use crate::core::util::sanitize;
-
 
 #[derive(Debug, Serialize)]
 pub struct RestoreReport {

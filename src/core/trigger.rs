@@ -99,7 +99,13 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(c: &Company, files: Option<usize>, level: Option<Level>, action: Action, reason: String) -> Row {
+    fn new(
+        c: &Company,
+        files: Option<usize>,
+        level: Option<Level>,
+        action: Action,
+        reason: String,
+    ) -> Row {
         Row {
             company: crate::core::util::sanitize(c.name.as_ref()),
             files,
@@ -161,11 +167,23 @@ pub fn run(
         .collect()
 }
 
-fn one(root: &Folder, c: &Company, state: &StateDir, spec: &TriggerSpec, effects: &RunEffects) -> Row {
+fn one(
+    root: &Folder,
+    c: &Company,
+    state: &StateDir,
+    spec: &TriggerSpec,
+    effects: &RunEffects,
+) -> Row {
     let files = match root.open_dir(&c.dir).and_then(|d| d.count_files()) {
         Ok(n) => n,
         Err(e) => {
-            return Row::new(c, None, None, Action::Failed, format!("cannot count files: {e}"));
+            return Row::new(
+                c,
+                None,
+                None,
+                Action::Failed,
+                format!("cannot count files: {e}"),
+            );
         }
     };
     let level = spec.thresholds.level(files);
@@ -256,14 +274,18 @@ fn after_cleanup(
     effects: &RunEffects,
 ) -> Row {
     let name = crate::core::util::sanitize(c.name.as_ref());
-    let thresholds = json!({ "trigger": spec.threshold(), "emergency": spec.emergency_threshold() });
+    let thresholds =
+        json!({ "trigger": spec.threshold(), "emergency": spec.emergency_threshold() });
     match report.status {
         Status::Busy => Row::new(
             c,
             Some(files),
             Some(level),
             Action::Busy,
-            format!("lock busy: {}", report.lock_holder.clone().unwrap_or_default()),
+            format!(
+                "lock busy: {}",
+                report.lock_holder.clone().unwrap_or_default()
+            ),
         ),
         Status::Failed => {
             let err = report.error.clone().unwrap_or_default();
@@ -279,7 +301,11 @@ fn after_cleanup(
             Row::new(c, Some(files), Some(level), Action::Failed, err)
         }
         Status::Ok => {
-            let verb = if spec.dry_run { "would remove" } else { "removed" };
+            let verb = if spec.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
             let action = if emergency {
                 Action::EmergencyCleanup
             } else {
@@ -289,7 +315,11 @@ fn after_cleanup(
                 c,
                 Some(files),
                 Some(level),
-                if report.has_failure() { Action::Failed } else { action },
+                if report.has_failure() {
+                    Action::Failed
+                } else {
+                    action
+                },
                 format!("{verb} {}, {} left", report.removed, report.files_after),
             );
             r.removed = Some(report.removed);

@@ -46,7 +46,10 @@ pub fn fmt_bytes(n: u64) -> String {
 /// year, `2020-01-01 03:00` further away.
 pub fn fmt_time(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
     use chrono::Datelike;
-    let (t, now) = (t.with_timezone(&chrono::Local), now.with_timezone(&chrono::Local));
+    let (t, now) = (
+        t.with_timezone(&chrono::Local),
+        now.with_timezone(&chrono::Local),
+    );
     if t.date_naive() == now.date_naive() {
         t.format("%H:%M").to_string()
     } else if t.year() == now.year() {

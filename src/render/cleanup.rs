@@ -189,8 +189,8 @@ impl<W: Write> CleanupPrinter<W> {
             if self.unnamed > 0 {
                 writeln!(
                     self.out,
-                    "… and {} more (fewer or no files to remove); -v lists every company{}",
-                    plural(self.unnamed, "company"),
+                    "… and {} (fewer or no files to remove); -v lists every company{}",
+                    plural(self.unnamed, "more company"),
                     if self.dry_run { " and file" } else { "" }
                 )?;
             }

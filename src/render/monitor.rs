@@ -8,8 +8,11 @@ use crate::core::monitor::Row;
 
 pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
     if json {
-        serde_json::to_writer(&mut *out, &json!({ "command": "monitor", "companies": rows }))
-            .map_err(io::Error::other)?;
+        serde_json::to_writer(
+            &mut *out,
+            &json!({ "command": "monitor", "companies": rows }),
+        )
+        .map_err(io::Error::other)?;
         writeln!(out)?;
         return out.flush();
     }
@@ -23,7 +26,13 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
     for r in rows {
         match &r.error {
             Some(e) => writeln!(out, "{:w$}  {:>5}  error: {e}", r.company, "?")?,
-            None => writeln!(out, "{:w$}  {:>5}  {}", r.company, r.files, r.level.as_str())?,
+            None => writeln!(
+                out,
+                "{:w$}  {:>5}  {}",
+                r.company,
+                r.files,
+                r.level.as_str()
+            )?,
         }
     }
     out.flush()

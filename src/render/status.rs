@@ -58,7 +58,14 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
             "1",
             &format!(
                 "{:w$}  {:>5}  {:<9}  {:<9}  {:<14}  {:<22}  {:<12}  {}",
-                "COMPANY", "FILES", "LEVEL", "CREDS", "CONNECTED", "LAST CLEANUP", "COOLDOWN", "TRASH"
+                "COMPANY",
+                "FILES",
+                "LEVEL",
+                "CREDS",
+                "CONNECTED",
+                "LAST CLEANUP",
+                "COOLDOWN",
+                "TRASH"
             )
         )
     )?;
@@ -70,8 +77,8 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     if hidden > 0 {
         writeln!(
             out,
-            "… and {} more (healthier); -v lists every company",
-            plural(hidden, "company")
+            "… and {} (healthier); -v lists every company",
+            plural(hidden, "more company")
         )?;
     }
     let mut counts = std::collections::BTreeMap::new();
@@ -86,9 +93,18 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     if errors > 0 {
         summary.insert(0, format!("{errors} unreadable"));
     }
-    write!(out, "{}: {}", plural(v.rows.len(), "company"), summary.join(", "))?;
+    write!(
+        out,
+        "{}: {}",
+        plural(v.rows.len(), "company"),
+        summary.join(", ")
+    )?;
     if v.filtered_out > 0 {
-        write!(out, " ({} below the --level asked for)", plural(v.filtered_out, "company"))?;
+        write!(
+            out,
+            " ({} below the --level asked for)",
+            plural(v.filtered_out, "company")
+        )?;
     }
     writeln!(out)?;
     out.flush()
@@ -113,7 +129,11 @@ fn row(
     let trash = if r.trash_files == 0 {
         "-".into()
     } else {
-        format!("{}, {}", plural(r.trash_files, "file"), fmt_bytes(r.trash_bytes))
+        format!(
+            "{}, {}",
+            plural(r.trash_files, "file"),
+            fmt_bytes(r.trash_bytes)
+        )
     };
     let files = if r.error.is_some() {
         "?".to_owned()

@@ -3,6 +3,7 @@
 mod testenv;
 
 mod cleanup;
+mod fleet;
 mod hardening;
 mod install_cron;
 mod monitor;

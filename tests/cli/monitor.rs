@@ -3,18 +3,6 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// Waits until `cond` holds, for at most `secs`.
-fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    cond()
-}
-
 fn config(t: &Tree) -> std::path::PathBuf {
     let p = t.dir.path().join("monitor.toml");
     std::fs::write(
@@ -37,14 +25,6 @@ fn start(t: &Tree, args: &[&str], webhook: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn sigterm(child: &Child) {
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 fn set_count(t: &Tree, company: &str, n: usize) {

@@ -320,3 +320,41 @@ pub fn company_with(t: &Tree, company: &str, n: usize, removable_age: Duration) 
     }
     ""
 }
+
+/// Waits until `cond` holds, for at most `secs`.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    cond()
+}
+
+pub fn sigterm(child: &std::process::Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Runs the binary as an unprivileged user (nobody) through `setpriv`; `None` when that is not
+/// possible here (not root, no setpriv), so the caller can say it skipped.
+pub fn as_nobody(t: &Tree) -> Option<std::process::Command> {
+    let root = rustix::process::geteuid().is_root();
+    let setpriv = std::path::Path::new("/usr/bin/setpriv").exists();
+    if !root || !setpriv {
+        eprintln!("SKIPPED: needs root and /usr/bin/setpriv to run as another user");
+        return None;
+    }
+    let mut c = std::process::Command::new("/usr/bin/setpriv");
+    c.env_clear()
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .arg("--sessions-path")
+        .arg(t.root());
+    Some(c)
+}

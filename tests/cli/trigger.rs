@@ -54,7 +54,12 @@ fn cleans_only_companies_past_the_thresholds_and_holds_the_cooldown_across_runs(
     let digest = &bodies[0];
     assert_eq!(digest["event"], "digest");
     assert_eq!(digest["level"], "danger", "the worst first");
-    assert!(digest["text"].as_str().unwrap().contains("company_c: 190 files (danger)"));
+    assert!(
+        digest["text"]
+            .as_str()
+            .unwrap()
+            .contains("company_c: 190 files (danger)")
+    );
     assert_eq!(digest["content"], digest["text"]);
     assert!(digest["host"].is_string() && digest["time"].is_string());
     let events = sink.flat_events();
