@@ -20,7 +20,7 @@ impl Run for StatusArgs {
         let thresholds = ctx.config.thresholds();
         let cooldown = chrono::Duration::from_std(ctx.config.trigger.cooldown)?;
         let now = ctx.now_utc();
-        let mut rows: Vec<CompanyStatus> = companies
+        let rows: Vec<CompanyStatus> = companies
             .iter()
             .map(|c| {
                 let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, now);
@@ -32,16 +32,12 @@ impl Run for StatusArgs {
             .collect();
         // The exit code speaks for every company, also those --level hides.
         let attention = needs_attention(&rows);
-        let before = rows.len();
-        if let Some(min) = self.level {
-            rows.retain(|r| r.level >= min || r.error.is_some());
-        }
         let view = StatusView {
             rows: &rows,
             now,
             all: self.verbose || !self.company.is_empty(),
             history: self.history,
-            filtered_out: before - rows.len(),
+            min_level: self.level,
         };
         print(
             &mut crate::render::stdout(),

@@ -39,10 +39,11 @@ pub struct CleanSpec {
 /// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
 ///
 /// Baileys rewrites creds.json in place on every connect, so a read can land mid-write and see
-/// an empty or half-written file. Only a file that stays unparsable over ~100 ms is corrupt.
+/// an empty or half-written file. Only a file that stays unparsable over ~300 ms is corrupt.
 pub fn read_creds(dir: &Folder) -> Result<Creds, String> {
-    // Uneven waits (105 ms in all), so the re-reads cannot fall in step with a writer's period.
-    const WAITS_MS: [u64; 5] = [5, 10, 20, 30, 40];
+    // Growing waits (315 ms in all): the re-reads cannot fall in step with a writer's period,
+    // and a writer slowed down by a loaded machine still gets time to finish.
+    const WAITS_MS: [u64; 6] = [5, 10, 20, 40, 80, 160];
     let mut creds = read_creds_once(dir)?;
     for wait in WAITS_MS {
         if !creds.is_corrupt() {
@@ -158,7 +159,7 @@ fn clean_inner(
         return CompanyReport {
             status: Status::Failed,
             error: Some(format!(
-                "{problem} (still so after re-reading for 100 ms); company skipped, nothing changed. Leave creds.json as it is and check the app's log: it may be rewriting it"
+                "{problem} (still so after re-reading for 300 ms); company skipped, nothing changed. Leave creds.json as it is and check the app's log: it may be rewriting it"
             )),
             files_after: report.files_before,
             ..report

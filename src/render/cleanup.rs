@@ -217,13 +217,11 @@ impl<W: Write> CleanupPrinter<W> {
             if t.busy > 0 {
                 write!(self.out, ", {} busy", t.busy)?;
             }
-            if t.failed > 0 || t.failed_files > 0 {
-                write!(
-                    self.out,
-                    ", {} failed, {} failed",
-                    plural(t.failed, "company"),
-                    plural(t.failed_files, "file")
-                )?;
+            if t.failed > 0 {
+                write!(self.out, ", {} failed", plural(t.failed, "company"))?;
+            }
+            if t.failed_files > 0 {
+                write!(self.out, ", {} failed", plural(t.failed_files, "file"))?;
             }
             if t.skipped_files > 0 {
                 write!(

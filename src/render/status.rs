@@ -21,21 +21,30 @@ pub struct StatusView<'a> {
     /// Every company, not only the worst.
     pub all: bool,
     pub history: bool,
-    /// Companies not shown because of `--level`.
-    pub filtered_out: usize,
+    /// Only companies at this level or above (and unreadable ones) are listed; the counts
+    /// still cover every company.
+    pub min_level: Option<Level>,
 }
 
 pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io::Result<()> {
+    let mut order: Vec<&CompanyStatus> = v
+        .rows
+        .iter()
+        .filter(|r| {
+            v.min_level
+                .is_none_or(|m| r.level >= m || r.error.is_some())
+        })
+        .collect();
+    let filtered_out = v.rows.len() - order.len();
     if json {
         serde_json::to_writer(
             &mut *out,
-            &json!({ "command": "status", "time": v.now, "companies": v.rows }),
+            &json!({ "command": "status", "time": v.now, "companies": order }),
         )
         .map_err(io::Error::other)?;
         writeln!(out)?;
         return out.flush();
     }
-    let mut order: Vec<&CompanyStatus> = v.rows.iter().collect();
     if !v.all && order.len() > SUMMARY_ROWS {
         // The worst first: errors, then by level and files.
         order.sort_by(|a, b| {
@@ -73,7 +82,7 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     for r in &order {
         row(out, r, v, p, w, indent)?;
     }
-    let hidden = v.rows.len() - order.len();
+    let hidden = v.rows.len() - order.len() - filtered_out;
     if hidden > 0 {
         writeln!(
             out,
@@ -99,11 +108,11 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
         plural(v.rows.len(), "company"),
         summary.join(", ")
     )?;
-    if v.filtered_out > 0 {
+    if let Some(m) = v.min_level.filter(|_| filtered_out > 0) {
         write!(
             out,
-            " ({} below the --level asked for)",
-            plural(v.filtered_out, "company")
+            " ({} below {m} not listed)",
+            plural(filtered_out, "company")
         )?;
     }
     writeln!(out)?;
@@ -195,10 +204,11 @@ fn row(
     Ok(())
 }
 
-/// The exit code's view: a company at warning or above, or one that could not be read.
+/// The exit code's view: a company at warning or above, one that could not be read, or one
+/// whose creds.json is corrupt.
 pub fn needs_attention(rows: &[CompanyStatus]) -> bool {
     rows.iter()
-        .any(|r| r.level >= Level::Warning || r.error.is_some())
+        .any(|r| r.level >= Level::Warning || r.error.is_some() || r.creds == "corrupt")
 }
 
 /// One character per point, scaled between the row's min and max.

@@ -191,11 +191,12 @@ fn a_creds_json_rewritten_in_place_is_not_corruption() {
                     .truncate(true)
                     .open(&creds)
                     .unwrap();
-                // Empty for 1 ms of every 10: old code, reading once, failed ~1 run in 10.
-                std::thread::sleep(Duration::from_millis(1));
+                // Empty half the time, 20 ms at a stretch: a single read (the old code) fails
+                // about every other run; re-reads spread over 300 ms always find it whole.
+                std::thread::sleep(Duration::from_millis(20));
                 f.write_all(&good).unwrap();
                 drop(f);
-                std::thread::sleep(Duration::from_millis(9));
+                std::thread::sleep(Duration::from_millis(20));
             }
         })
     };

@@ -4,6 +4,7 @@ mod testenv;
 
 mod cleanup;
 mod fleet;
+mod golden;
 mod hardening;
 mod install_cron;
 mod monitor;

@@ -1,0 +1,164 @@
+//! What operators read, pinned (the tealdeer pattern): each command's human output on a fixed
+//! tree with a fixed clock (`BAILEYS_JANITOR_NOW`), compared with `tests/golden/*.txt`. A change
+//! to the output is a visible diff in review. `BLESS=1 cargo test golden` rewrites the files.
+
+use crate::testenv::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// 2026-01-15T03:00:00Z: the fixed "now" of every golden run.
+const NOW: &str = "2026-01-15T03:00:00Z";
+const NOW_SECS: u64 = 1_768_446_000;
+
+fn at(age: Duration) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW_SECS) - age
+}
+
+fn put(t: &Tree, rel: &str, content: &str, age: Duration) {
+    let p = t.path(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, content).unwrap();
+    filetime::set_file_mtime(&p, filetime::FileTime::from_system_time(at(age))).unwrap();
+}
+
+/// Four companies of different sizes and states, every file's age fixed against NOW.
+fn demo() -> Tree {
+    let t = Tree::new();
+    let creds = |next: u64| {
+        format!(
+            r#"{{"me":{{"id":"5511999999999:7@s.whatsapp.net","lid":"123456789012345:7@lid"}},"account":{{"details":"x"}},"nextPreKeyId":{next},"firstUnuploadedPreKeyId":{next}}}"#
+        )
+    };
+    for (company, sessions, pre_keys) in [
+        ("company_100", 20, 30),
+        ("company_200", 120, 40),
+        ("company_300", 150, 30),
+        ("company_400", 5, 3),
+    ] {
+        put(
+            &t,
+            &format!("{company}/creds.json"),
+            &creds(pre_keys + 1),
+            Duration::from_secs(5400),
+        );
+        put(
+            &t,
+            &format!("{company}/app-state-sync-key-AAAAAOb5.json"),
+            "{}",
+            days(90),
+        );
+        put(
+            &t,
+            &format!("{company}/lid-mapping-5511999999999.json"),
+            "{}",
+            days(90),
+        );
+        for i in 0..sessions {
+            put(
+                &t,
+                &format!("{company}/session-55119{i:08}.0.json"),
+                "{}",
+                days(2 + (i as u64 % 30)),
+            );
+        }
+        for i in 1..=pre_keys {
+            put(&t, &format!("{company}/pre-key-{i}.json"), "{}", days(40));
+        }
+        put(
+            &t,
+            &format!("{company}/sender-key-120363@g.us--5511888888888--0.json"),
+            "{}",
+            days(9),
+        );
+    }
+    std::fs::write(t.path("company_400/creds.json"), "").unwrap();
+    t
+}
+
+fn mask(s: &str, t: &Tree) -> String {
+    let root = t.dir.path().display().to_string();
+    s.replace(&root, "<TMP>")
+        .split('\n')
+        .map(|l| {
+            // Durations of the run itself vary: `12 ms`, `0.11 s`.
+            let mut out = Vec::new();
+            let words: Vec<&str> = l.split(' ').collect();
+            for (i, w) in words.iter().enumerate() {
+                let next = words.get(i + 1).copied();
+                if (next == Some("ms") || next == Some("s") || next == Some("s,"))
+                    && w.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && !w.is_empty()
+                {
+                    out.push("<N>");
+                } else {
+                    out.push(w);
+                }
+            }
+            out.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn golden(name: &str, t: &Tree, args: &[&str]) {
+    let out = t
+        .cmd()
+        .env("BAILEYS_JANITOR_NOW", NOW)
+        .env("BAILEYS_JANITOR_LOG", "off")
+        .env("TZ", "UTC")
+        .args(args)
+        .output()
+        .unwrap();
+    let got = format!(
+        "$ baileys-janitor {}\n{}[exit {}]\n",
+        args.join(" "),
+        mask(&text(&out.stdout), t),
+        code(&out)
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run BLESS=1 cargo test golden", path.display()));
+    if want != got {
+        panic!(
+            "{name}: output changed (BLESS=1 cargo test golden to accept)\n--- want\n{want}\n--- got\n{got}"
+        );
+    }
+}
+
+#[test]
+fn golden_cleanup_dry_run() {
+    let t = demo();
+    golden("cleanup-dry-run", &t, &["cleanup", "--dry-run"]);
+    golden(
+        "cleanup-dry-run-company",
+        &t,
+        &["cleanup", "--dry-run", "--company", "300"],
+    );
+}
+
+#[test]
+fn golden_status() {
+    let t = demo();
+    golden("status", &t, &["status"]);
+    golden("status-level", &t, &["status", "--level", "critical"]);
+}
+
+#[test]
+fn golden_trigger_and_monitor() {
+    let t = demo();
+    golden("trigger-dry-run", &t, &["trigger", "--dry-run", "-v"]);
+    golden("monitor-once", &t, &["monitor", "--once"]);
+}
+
+#[test]
+fn golden_cleanup_then_status() {
+    let t = demo();
+    golden("cleanup", &t, &["cleanup"]);
+    golden("status-after-cleanup", &t, &["status"]);
+}
