@@ -5,13 +5,13 @@
 //! the config file into one `Config`.
 
 pub mod cli;
-pub mod cmd;
-pub mod config;
+pub(crate) mod cmd;
+pub(crate) mod config;
 pub mod core;
-pub mod exit;
-pub mod logging;
-pub mod render;
-pub mod units;
+pub(crate) mod exit;
+pub(crate) mod logging;
+pub(crate) mod render;
+pub(crate) mod units;
 
 use crate::cli::{Cli, Command};
 use crate::cmd::{Context, Run};

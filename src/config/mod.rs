@@ -36,8 +36,6 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The config file read, if any, and why it was read.
-    pub config_file: Option<(PathBuf, Origin)>,
     pub sessions_path: PathBuf,
     pub single_tenant: bool,
     pub company_prefix: String,
@@ -360,7 +358,6 @@ impl Config {
             check_url(u, "the ping URL")?;
         }
         Ok(Config {
-            config_file,
             sessions_path,
             single_tenant,
             company_prefix,

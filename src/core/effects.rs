@@ -66,10 +66,6 @@ impl<'a> RunEffects<'a> {
         }
     }
 
-    pub fn dry_run(&self) -> bool {
-        self.spec.dry_run
-    }
-
     /// The run begins: the ping's `/start`.
     pub fn start(&self) {
         if let Some(url) = self.ping_url() {

@@ -81,6 +81,7 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    #[cfg(test)]
     pub const SPEC: Thresholds = Thresholds {
         warning: 150,
         critical: 170,
@@ -102,18 +103,6 @@ impl Thresholds {
             Level::Warning
         } else {
             Level::Healthy
-        }
-    }
-
-    /// The lowest file count of a level (for hysteresis).
-    pub fn floor(&self, level: Level) -> usize {
-        match level {
-            Level::Healthy => 0,
-            Level::Warning => self.warning,
-            Level::Critical => self.critical,
-            Level::Trigger => self.trigger,
-            Level::Emergency => self.emergency,
-            Level::Danger => self.danger,
         }
     }
 }

@@ -34,6 +34,7 @@ impl Exposition {
         self
     }
 
+    #[cfg(test)]
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -432,10 +432,6 @@ impl Outbox {
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.notifier.enabled()
-    }
-
     pub fn send(&self, ev: Event) {
         if !self.notifier.enabled() {
             return;

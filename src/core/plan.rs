@@ -177,6 +177,7 @@ impl Plan {
         order
     }
 
+    #[cfg(test)]
     pub fn removal_count(&self) -> usize {
         self.decisions.iter().filter(|d| d.removes()).count()
     }

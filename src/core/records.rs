@@ -211,16 +211,6 @@ fn company_file(company: &str) -> String {
     format!("{company}.json")
 }
 
-pub fn read_company(state: &StateDir, company: &str) -> CompanyRecord {
-    let Some(dir) = state.existing() else {
-        return CompanyRecord::default();
-    };
-    let Ok(dir) = dir.open_dir(OsStr::new(COMPANIES_DIR)) else {
-        return CompanyRecord::default();
-    };
-    load_or_rebuild(&dir, &company_file(company))
-}
-
 /// A company's record, or why it cannot be read (a file the user cannot read is not "never
 /// cleaned"). A missing state directory or record is an empty record; corrupt JSON is rebuilt.
 pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord, String> {
@@ -300,16 +290,24 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::new(tmp.path().join("state"));
         update_company(&state, "company_1", |r| r.auto_cleanup = Some(Utc::now())).unwrap();
-        assert!(read_company(&state, "company_1").auto_cleanup.is_some());
+        assert!(
+            try_read_company(&state, "company_1")
+                .unwrap()
+                .auto_cleanup
+                .is_some()
+        );
         std::fs::write(
             tmp.path().join("state/companies/company_1.json"),
             "{garbage",
         )
         .unwrap();
-        assert_eq!(read_company(&state, "company_1"), CompanyRecord::default());
+        assert_eq!(
+            try_read_company(&state, "company_1").unwrap(),
+            CompanyRecord::default()
+        );
         update_company(&state, "company_1", |r| r.history.push(Sample(1, 2))).unwrap();
         assert_eq!(
-            read_company(&state, "company_1").history,
+            try_read_company(&state, "company_1").unwrap().history,
             vec![Sample(1, 2)]
         );
         update_runs(&state, |r| r.trigger.summary = "x".into()).unwrap();

@@ -4,9 +4,6 @@
 
 use std::time::Duration;
 
-pub const DAY: Duration = Duration::from_secs(86_400);
-pub const MINUTE: Duration = Duration::from_secs(60);
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
     /// `session-*` older than this goes (with its `identity-key-*`).
