@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::core::trigger::{Action, Row};
 use crate::core::util::plural;
+use crate::render::SUMMARY_ROWS;
 
 pub struct TriggerView<'a> {
     pub rows: &'a [Row],
@@ -32,11 +33,21 @@ pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()
         writeln!(out)?;
         return out.flush();
     }
-    let shown: Vec<&Row> = v
+    let mut shown: Vec<&Row> = v
         .rows
         .iter()
         .filter(|r| v.verbose || r.action != Action::None)
         .collect();
+    let mut unnamed = 0;
+    if !v.verbose && shown.len() > SUMMARY_ROWS {
+        // Problems first, then the biggest folders.
+        shown.sort_by_key(|r| {
+            let problem = matches!(r.action, Action::Failed | Action::Busy);
+            std::cmp::Reverse((problem, r.files.unwrap_or(0)))
+        });
+        unnamed = shown.len() - SUMMARY_ROWS;
+        shown.truncate(SUMMARY_ROWS);
+    }
     let width = shown.iter().map(|r| r.company.len()).max().unwrap_or(7);
     for r in &shown {
         let files = r.files.map_or("?".to_owned(), |f| f.to_string());
@@ -51,6 +62,13 @@ pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()
         if let Some(a) = &r.advice {
             writeln!(out, "{:width$}  still above {}: {a}", "", v.threshold)?;
         }
+    }
+    if unnamed > 0 {
+        writeln!(
+            out,
+            "… and {} acted on (-v lists every company)",
+            plural(unnamed, "more company")
+        )?;
     }
     let count = |a: Action| v.rows.iter().filter(|r| r.action == a).count();
     let cleaned = v.rows.iter().filter(|r| r.action.cleaned()).count();
