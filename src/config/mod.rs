@@ -288,7 +288,7 @@ impl Config {
                 flag(o.threshold, "--threshold"),
                 None,
                 file.trigger.threshold,
-                175,
+                Thresholds::SPEC.trigger,
                 THRESHOLD_BOUNDS,
             )?,
             emergency_threshold: l.count(
@@ -296,7 +296,7 @@ impl Config {
                 flag(o.emergency_threshold, "--emergency-threshold"),
                 None,
                 file.trigger.emergency_threshold,
-                185,
+                Thresholds::SPEC.danger,
                 THRESHOLD_BOUNDS,
             )?,
             cooldown: l.duration(
@@ -548,7 +548,7 @@ fn resolve_monitor(l: &mut Layers, f: &FileConfig, o: &Overrides) -> anyhow::Res
         None,
         None,
         m.warning,
-        150,
+        Thresholds::SPEC.warning,
         THRESHOLD_BOUNDS,
     )?;
     let critical = l.count(
@@ -556,7 +556,7 @@ fn resolve_monitor(l: &mut Layers, f: &FileConfig, o: &Overrides) -> anyhow::Res
         None,
         None,
         m.critical,
-        170,
+        Thresholds::SPEC.critical,
         THRESHOLD_BOUNDS,
     )?;
     let emergency = l.count(
@@ -564,7 +564,7 @@ fn resolve_monitor(l: &mut Layers, f: &FileConfig, o: &Overrides) -> anyhow::Res
         None,
         None,
         m.emergency,
-        180,
+        Thresholds::SPEC.emergency,
         THRESHOLD_BOUNDS,
     )?;
     rising(&[

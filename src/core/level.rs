@@ -81,7 +81,7 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    #[cfg(test)]
+    /// The spec's table: the defaults, written once.
     pub const SPEC: Thresholds = Thresholds {
         warning: 150,
         critical: 170,
