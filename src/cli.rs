@@ -3,11 +3,20 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::core::level::Level;
 use crate::exit::EXIT_CODES_HELP;
 use crate::logging::LogFormat;
+
+/// `0.2.0 (commit 1a2b3c4d5e6f)`: the version and the commit the binary was built from
+/// (build.rs; "unknown" when built without git).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BAILEYS_JANITOR_COMMIT"),
+    ")"
+);
 
 /// Keeps Baileys (WhatsApp) multi-file auth folders small without breaking live sessions.
 ///
@@ -15,7 +24,7 @@ use crate::logging::LogFormat;
 /// baileys-janitor removes what is safe to remove (old sessions, old sender keys, surplus
 /// pre-keys) and never touches creds.json, app-state keys, lid-mappings or tctokens.
 #[derive(Debug, Parser)]
-#[command(name = "baileys-janitor", version, after_long_help = EXIT_CODES_HELP, after_help = EXIT_CODES_HELP)]
+#[command(name = "baileys-janitor", version = VERSION, after_long_help = EXIT_CODES_HELP, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -120,6 +129,37 @@ pub enum Command {
     Backup(BackupArgs),
     Monitor(MonitorArgs),
     Config(ConfigArgs),
+    Completions(CompletionsArgs),
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// Print a shell completion script on stdout.
+///
+/// bash: `baileys-janitor completions bash > /etc/bash_completion.d/baileys-janitor`;
+/// zsh: `… zsh > "${fpath[1]}/_baileys-janitor"`;
+/// fish: `… fish > ~/.config/fish/completions/baileys-janitor.fish`.
+/// The Debian package installs all three.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Write man pages for the binary and each subcommand (section 1) into a directory.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write `baileys-janitor.1` and `baileys-janitor-<command>.1` into
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Watch every company, alert when a level rises (runs under PM2 or systemd).

@@ -20,32 +20,49 @@ use crate::exit::Exit;
 
 /// Runs a parsed command line; every error becomes a one-line message and an exit code.
 pub fn main_with(cli: Cli) -> Exit {
-    let env = |k: &str| std::env::var(k).ok();
-    let config = match Config::resolve(&cli, &env) {
-        Ok(c) => c,
-        Err(e) => {
-            say!("baileys-janitor: {e:#}");
-            return Exit::Usage;
-        }
-    };
-    logging::init(&config.log_level, config.log_format);
-    let now = match fixed_clock(&env) {
-        Ok(t) => t,
-        Err(e) => {
-            say!("baileys-janitor: {e}");
-            return Exit::Usage;
-        }
-    };
-    let ctx = Context::new(config, now);
     let result = match &cli.command {
-        Command::Cleanup(a) => a.run(&ctx),
-        Command::Trigger(a) => a.run(&ctx),
-        Command::Status(a) => a.run(&ctx),
-        Command::Restore(a) => a.run(&ctx),
-        Command::Backup(a) => a.run(&ctx),
-        Command::Monitor(a) => a.run(&ctx),
-        Command::Config(a) => a.run(&ctx),
+        // Generated from the clap definitions alone: they work whatever the configuration says.
+        Command::Completions(a) => a.write(&mut std::io::stdout().lock()),
+        Command::Man(a) => a.write(),
+        command => {
+            let env = |k: &str| std::env::var(k).ok();
+            let config = match Config::resolve(&cli, &env) {
+                Ok(c) => c,
+                Err(e) => {
+                    say!("baileys-janitor: {e:#}");
+                    return Exit::Usage;
+                }
+            };
+            logging::init(&config.log_level, config.log_format);
+            let now = match fixed_clock(&env) {
+                Ok(t) => t,
+                Err(e) => {
+                    say!("baileys-janitor: {e}");
+                    return Exit::Usage;
+                }
+            };
+            run(command, &Context::new(config, now))
+        }
     };
+    finish(result)
+}
+
+fn run(command: &Command, ctx: &Context) -> anyhow::Result<Exit> {
+    match command {
+        Command::Cleanup(a) => a.run(ctx),
+        Command::Trigger(a) => a.run(ctx),
+        Command::Status(a) => a.run(ctx),
+        Command::Restore(a) => a.run(ctx),
+        Command::Backup(a) => a.run(ctx),
+        Command::Monitor(a) => a.run(ctx),
+        Command::Config(a) => a.run(ctx),
+        Command::Completions(a) => a.write(&mut std::io::stdout().lock()),
+        Command::Man(a) => a.write(),
+    }
+}
+
+/// A command's result as an exit code; errors become one line on stderr.
+fn finish(result: anyhow::Result<Exit>) -> Exit {
     match result {
         Ok(exit) => exit,
         // Output piped into `head`: the reader has what it wanted.

@@ -17,6 +17,7 @@ use crate::exit::Exit;
 
 pub mod backup;
 pub mod cleanup;
+pub mod completions;
 pub mod config;
 pub mod monitor;
 pub mod restore;

@@ -239,7 +239,7 @@ impl Config {
             (None, Some(v)) => {
                 let f = LogFormat::parse(&v).ok_or_else(|| {
                     usage(format!(
-                        "environment variable BAILEYS_JANITOR_LOG_FORMAT: {v:?} is not text or json"
+                        "environment variable BAILEYS_JANITOR_LOG_FORMAT: {v:?} is not text, json or journald"
                     ))
                 })?;
                 l.record(
