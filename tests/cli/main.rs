@@ -8,5 +8,6 @@ mod golden;
 mod hardening;
 mod install_cron;
 mod monitor;
+mod packaging;
 mod status_restore;
 mod trigger;
