@@ -7,6 +7,7 @@ mod fleet;
 mod golden;
 mod hardening;
 mod install_cron;
+mod logging;
 mod monitor;
 mod packaging;
 mod status_restore;
