@@ -5,33 +5,55 @@
 # Idempotent: running it twice leaves one copy of each line. Lines are recognised by a marker
 # comment, so --uninstall removes exactly them and nothing else.
 #
-#   scripts/install-cron.sh [--print | --uninstall] [--bin PATH] [--log-dir DIR] [--env 'K=V ...']
+#   scripts/install-cron.sh [--print | --uninstall] [--bin PATH] [--log-dir DIR | --syslog]
+#                           [--env 'K=V ...']
 #
-# CRONTAB_FILE=path makes it edit that file instead of the user's crontab (used by the tests).
+# Logs never grow forever: by default each line appends to DIR/*.log (/var/log/baileys-janitor)
+# and a logrotate rule covers DIR (the package's /etc/logrotate.d/baileys-janitor, or
+# /etc/logrotate.d/baileys-janitor-cron written here). --syslog sends them through logger(1) to
+# syslog / the journal instead, with each log line's priority (warnings stay warnings).
+#
+# CRONTAB_FILE=path makes it edit that file instead of the user's crontab, LOGROTATE_DIR=dir
+# write the logrotate rule there instead of /etc/logrotate.d (used by the tests).
 set -euo pipefail
 
-bin=$(command -v baileys-janitor || echo /usr/local/bin/baileys-janitor)
+bin=$(command -v baileys-janitor || echo /usr/bin/baileys-janitor)
 log_dir=/var/log/baileys-janitor
 env_prefix=""
 mode=install
+syslog=false
 marker="# baileys-janitor"
+logrotate_dir=${LOGROTATE_DIR:-/etc/logrotate.d}
+own_rule="$logrotate_dir/baileys-janitor-cron"
+package_rule="$logrotate_dir/baileys-janitor"
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --print) mode=print ;;
     --uninstall) mode=uninstall ;;
     --bin) bin=$2; shift ;;
-    --log-dir) log_dir=$2; shift ;;
+    --log-dir) log_dir=${2%/}; shift ;;
+    --syslog) syslog=true ;;
     --env) env_prefix="$2 "; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-cron.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+line() { # schedule command log-name
+  if $syslog; then
+    # <N> prefixes (--log-format journald) become each line's priority; the report lines,
+    # which have none, are logged as info.
+    echo "$1 ${env_prefix}$bin --log-format journald $2 2>&1 | logger -t baileys-janitor-$2 -p user.info --prio-prefix $marker $2"
+  else
+    echo "$1 ${env_prefix}$bin $2 >> $log_dir/$3 2>&1 $marker $2"
+  fi
+}
+
 lines() {
-  echo "0 3 * * * ${env_prefix}$bin cleanup >> $log_dir/baileys-cleanup.log 2>&1 $marker cleanup"
-  echo "*/30 * * * * ${env_prefix}$bin trigger >> $log_dir/auto-cleanup-trigger.log 2>&1 $marker trigger"
+  line "0 3 * * *" cleanup baileys-cleanup.log
+  line "*/30 * * * *" trigger auto-cleanup-trigger.log
 }
 
 read_crontab() {
@@ -47,14 +69,53 @@ write_crontab() {
   else crontab "$tmp"; rm -f "$tmp"; fi
 }
 
+# A logrotate rule for the log directory, unless the package's rule already covers it (two rules
+# for one file make logrotate refuse both).
+install_logrotate() {
+  if [ -f "$package_rule" ] && grep -qF "$log_dir/" "$package_rule"; then
+    rm -f "$own_rule"
+    echo "logs in $log_dir are rotated by $package_rule"
+    return
+  fi
+  if ! { [ -d "$logrotate_dir" ] && [ -w "$logrotate_dir" ]; }; then
+    echo "install-cron.sh: warning: cannot write $own_rule; $log_dir/*.log will grow until" \
+      "a logrotate rule covers it (run as root, or use --syslog)" >&2
+    return
+  fi
+  local tmp; tmp=$(mktemp)
+  cat > "$tmp" <<RULE
+# Written by baileys-janitor's install-cron.sh; removed by install-cron.sh --uninstall.
+$log_dir/*.log {
+	weekly
+	maxsize 20M
+	rotate 8
+	missingok
+	notifempty
+	nocreate
+	compress
+	delaycompress
+}
+RULE
+  chmod 0644 "$tmp"
+  mv "$tmp" "$own_rule"
+  echo "logs in $log_dir are rotated by $own_rule"
+}
+
 case "$mode" in
   print) lines ;;
   uninstall)
     read_crontab | { grep -vF "$marker" || true; } | write_crontab
+    if [ -f "$own_rule" ] && grep -qF "install-cron.sh" "$own_rule"; then rm -f "$own_rule"; fi
     echo "removed the baileys-janitor cron lines" ;;
   install)
     [ -x "$bin" ] || echo "install-cron.sh: warning: $bin is not an executable (yet)" >&2
-    mkdir -p "$log_dir"
+    if $syslog; then
+      command -v logger >/dev/null || { echo "install-cron.sh: --syslog needs logger(1) (bsdutils)" >&2; exit 2; }
+      if [ -f "$own_rule" ] && grep -qF "install-cron.sh" "$own_rule"; then rm -f "$own_rule"; fi
+    else
+      mkdir -p "$log_dir"
+      install_logrotate
+    fi
     { read_crontab | { grep -vF "$marker" || true; }; lines; } | write_crontab
     echo "installed:"; lines ;;
 esac

@@ -7,13 +7,17 @@ fn script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-cron.sh")
 }
 
+/// Runs the script on a temporary crontab; its logrotate rules go to `logrotate.d/` beside it.
 fn run(crontab: &std::path::Path, logs: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let rules = crontab.parent().unwrap().join("logrotate.d");
+    std::fs::create_dir_all(&rules).unwrap();
     Command::new("bash")
         .arg(script())
         .args(["--bin", "/usr/local/bin/baileys-janitor", "--log-dir"])
         .arg(logs)
         .args(args)
         .env("CRONTAB_FILE", crontab)
+        .env("LOGROTATE_DIR", rules)
         .output()
         .unwrap()
 }
@@ -53,4 +57,153 @@ fn print_shows_the_lines_and_changes_nothing() {
     assert_code(&out, 0);
     assert_eq!(text(&out.stdout).lines().count(), 2);
     assert!(!crontab.exists());
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn install_adds_a_logrotate_rule_that_rotates_the_cron_logs_and_uninstall_removes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    let logs = tmp.path().join("logs");
+    assert_code(&run(&crontab, &logs, &[]), 0);
+    let rule = tmp.path().join("logrotate.d/baileys-janitor-cron");
+    let text_of_rule = std::fs::read_to_string(&rule).unwrap();
+    assert!(
+        text_of_rule.contains(&format!("{}/*.log {{", logs.display())),
+        "{text_of_rule}"
+    );
+
+    if have("logrotate") {
+        std::fs::write(logs.join("baileys-cleanup.log"), "a run\n").unwrap();
+        let state = tmp.path().join("logrotate.state");
+        let out = Command::new("logrotate")
+            .arg("-f")
+            .arg("-s")
+            .arg(&state)
+            .arg(&rule)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        assert!(logs.join("baileys-cleanup.log.1").exists(), "rotated");
+        assert!(
+            !logs.join("baileys-cleanup.log").exists(),
+            "nocreate: cron makes it anew"
+        );
+    } else {
+        eprintln!("SKIPPED: logrotate is not installed; the rule was not exercised");
+    }
+
+    assert_code(&run(&crontab, &logs, &["--uninstall"]), 0);
+    assert!(!rule.exists());
+}
+
+#[test]
+fn the_packages_logrotate_rule_is_never_duplicated() {
+    // Two rules for one log make logrotate refuse both.
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    let logs = tmp.path().join("logs");
+    let rules = tmp.path().join("logrotate.d");
+    std::fs::create_dir_all(&rules).unwrap();
+    let package_rule = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/logrotate/baileys-janitor"),
+    )
+    .unwrap()
+    .replace("/var/log/baileys-janitor/", &format!("{}/", logs.display()));
+    std::fs::write(rules.join("baileys-janitor"), package_rule).unwrap();
+    let out = run(&crontab, &logs, &[]);
+    assert_code(&out, 0);
+    assert!(
+        text(&out.stdout).contains("rotated by"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!rules.join("baileys-janitor-cron").exists());
+}
+
+#[test]
+fn syslog_lines_go_through_logger_with_each_lines_priority() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    let logs = tmp.path().join("logs");
+    let t = Tree::new();
+    t.creds("company_1", 10, 10);
+    std::os::unix::fs::symlink(t.path("company_1"), t.path("company_2")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("baileys-janitor");
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("--bin")
+        .arg(&bin)
+        .args(["--syslog", "--env"])
+        .arg(format!("BAILEYS_SESSIONS_PATH={}", t.root().display()))
+        .env("CRONTAB_FILE", &crontab)
+        .env("LOGROTATE_DIR", tmp.path().join("logrotate.d"))
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let cron = std::fs::read_to_string(&crontab).unwrap();
+    assert!(!cron.contains(">>"), "{cron}");
+    assert!(!logs.exists(), "no log directory with --syslog");
+    let cleanup = cron
+        .lines()
+        .find(|l| l.contains("# baileys-janitor cleanup"))
+        .unwrap();
+    assert!(
+        cleanup.contains("| logger -t baileys-janitor-cleanup"),
+        "{cleanup}"
+    );
+
+    // Run the cron command as cron would, with a logger that records what it is given.
+    let fake = tmp.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    let seen = tmp.path().join("logger.out");
+    std::fs::write(
+        fake.join("logger"),
+        format!(
+            "#!/bin/sh\necho \"args: $*\" > {0}\ncat >> {0}\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        fake.join("logger"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let command = cleanup
+        .splitn(6, ' ')
+        .nth(5)
+        .unwrap()
+        .split(" # baileys-janitor")
+        .next()
+        .unwrap();
+    let status = Command::new("sh")
+        .args(["-c", command])
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", fake.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let got = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        got.contains("--prio-prefix") && got.contains("-p user.info"),
+        "{got}"
+    );
+    assert!(
+        got.lines()
+            .any(|l| l.starts_with("<4>") && l.contains("company_2")),
+        "{got}"
+    );
+    assert!(
+        got.lines()
+            .any(|l| l.starts_with("<6>") && l.contains("cleanup started")),
+        "{got}"
+    );
+    assert!(got.contains("total:"), "the report is logged too: {got}");
 }

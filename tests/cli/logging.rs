@@ -49,12 +49,18 @@ fn under_the_journal_every_log_line_carries_its_priority() {
     let lines: Vec<&str> = err.lines().collect();
     assert!(lines.len() >= 3, "{err}");
     assert!(
-        lines.iter().all(|l| l.starts_with("<6>") || l.starts_with("<4>")),
+        lines
+            .iter()
+            .all(|l| l.starts_with("<6>") || l.starts_with("<4>")),
         "{err}"
     );
     let warn = lines.iter().find(|l| l.contains("company_2")).unwrap();
     assert!(warn.starts_with("<4>"), "{warn}");
-    assert!(lines.iter().any(|l| l.starts_with("<6>") && l.contains("cleanup started")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("cleanup started"))
+    );
     // The journal stamps lines itself: no timestamp of ours.
     assert!(!err.contains("Z  INFO"), "{err}");
 
@@ -88,8 +94,16 @@ fn log_format_journald_prefixes_without_the_journal() {
     let out = t.run(&["--log-format", "journald", "cleanup"]);
     assert_code(&out, 0);
     let err = text(&out.stderr);
-    assert!(err.lines().any(|l| l.starts_with("<4>") && l.contains("company_2")), "{err}");
-    assert!(err.lines().any(|l| l.starts_with("<6>") && l.contains("cleanup started")), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("<4>") && l.contains("company_2")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("<6>") && l.contains("cleanup started")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -98,7 +112,10 @@ fn under_pm2_normal_output_goes_to_the_out_log_and_warnings_to_the_error_log() {
     let (out, err) = run_with_stderr_file(&t, &["cleanup"], &[("pm_id", "3".into())], false);
     assert!(out.contains("cleanup started"), "stdout: {out}");
     assert!(!out.contains("company_2"), "stdout: {out}");
-    assert!(err.contains("company_2") && err.contains("WARN"), "stderr: {err}");
+    assert!(
+        err.contains("company_2") && err.contains("WARN"),
+        "stderr: {err}"
+    );
     assert!(!err.contains("cleanup started"), "stderr: {err}");
     // The report itself stays on stdout.
     assert!(out.contains("total:"), "{out}");
@@ -106,7 +123,10 @@ fn under_pm2_normal_output_goes_to_the_out_log_and_warnings_to_the_error_log() {
     // Without PM2 everything logged goes to stderr.
     let (out, err) = run_with_stderr_file(&t, &["cleanup"], &[], false);
     assert!(!out.contains("cleanup started"), "{out}");
-    assert!(err.contains("cleanup started") && err.contains("company_2"), "{err}");
+    assert!(
+        err.contains("cleanup started") && err.contains("company_2"),
+        "{err}"
+    );
 }
 
 #[test]
