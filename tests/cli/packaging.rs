@@ -397,3 +397,23 @@ fn dashboard_and_alerts_query_only_metrics_the_binary_writes() {
         );
     }
 }
+
+#[test]
+fn completions_and_man_pages_need_no_configuration() {
+    // A broken or missing config must not keep the package build (or a shell) from them.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = bare_cmd()
+        .env("BAILEYS_JANITOR_CONFIG", tmp.path().join("missing.toml"))
+        .args(["completions", "zsh"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(text(&out.stdout).contains("#compdef baileys-janitor"));
+    let out = bare_cmd()
+        .args(["--log-level", "loud", "man", "--dir"])
+        .arg(tmp.path().join("man"))
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(tmp.path().join("man/baileys-janitor.1").exists());
+}
