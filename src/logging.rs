@@ -71,6 +71,8 @@ impl Supervisor {
     /// Reads `JOURNAL_STREAM` (checked against stderr's device and inode, as sd-daemon(3) asks:
     /// the variable is inherited by children whose stderr goes elsewhere) and `pm_id`.
     pub fn detect() -> Supervisor {
+        // st_dev / st_ino are u64 on x86_64 but not on every target.
+        #[allow(clippy::unnecessary_cast)]
         let journal = std::env::var("JOURNAL_STREAM").ok().is_some_and(|v| {
             rustix::fs::fstat(std::io::stderr())
                 .is_ok_and(|st| is_journal_stream(&v, st.st_dev as u64, st.st_ino as u64))

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use baileys_janitor::cli::Cli;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use crate::testenv::*;
 
@@ -223,36 +223,86 @@ fn version_names_the_version_and_the_commit() {
     }
 }
 
-fn load(config: Option<&Path>) -> baileys_janitor::config::Config {
-    let mut argv = vec!["baileys-janitor".to_owned()];
-    if let Some(c) = config {
-        argv.extend(["--config".to_owned(), c.display().to_string()]);
-    }
-    argv.push("status".into());
-    let cli = Cli::try_parse_from(argv).unwrap();
-    baileys_janitor::config::Config::load(&cli.global).unwrap()
+/// `baileys-janitor --config FILE config --json`: key → (value, source).
+fn effective(config: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let out = bare_cmd()
+        .arg("--config")
+        .arg(config)
+        .args(["config", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["key"] != "config")
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap().to_owned(),
+                (
+                    s["value"].as_str().unwrap().to_owned(),
+                    s["origin"]["source"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
 }
+
+/// Keys that are not config-file keys (flag or environment only).
+const NOT_IN_FILE: &[&str] = &["dry_run", "monitor.health_url"];
 
 #[test]
 fn example_config_parses_and_equals_the_defaults() {
-    let example = repo("deploy/config.toml");
+    // An empty file gives the defaults (and keeps /etc/baileys-janitor/config.toml out of it).
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let defaults = effective(&empty);
+    let example = effective(&repo("deploy/config.toml"));
     assert_eq!(
-        format!("{:#?}", load(Some(&example))),
-        format!("{:#?}", load(None))
+        defaults.keys().collect::<Vec<_>>(),
+        example.keys().collect::<Vec<_>>()
     );
-    // It is not an empty file that trivially equals the defaults: every table is set.
-    let text = std::fs::read_to_string(&example).unwrap();
-    let active: usize = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#') && l.contains(" = "))
-        .count();
-    assert!(active >= 30, "{active} active keys");
+    for (key, (value, _)) in &defaults {
+        assert_eq!(
+            &example[key].0, value,
+            "deploy/config.toml sets {key} to a non-default"
+        );
+    }
+    // It is not an empty file that trivially equals the defaults: it sets the values itself.
+    let from_file = example.values().filter(|(_, src)| src == "file").count();
+    assert!(
+        from_file >= 35,
+        "only {from_file} values come from the file"
+    );
+    // Every key the tool has is documented in it, set or commented out.
+    let text = std::fs::read_to_string(repo("deploy/config.toml")).unwrap();
+    for key in defaults
+        .keys()
+        .filter(|k| !NOT_IN_FILE.contains(&k.as_str()))
+    {
+        let (table, name) = key.split_once('.').unwrap_or(("", key));
+        let in_table = match text.find(&format!("[{table}]")) {
+            Some(i) if !table.is_empty() => &text[i..],
+            _ => &text[..text.find("\n[").unwrap_or(text.len())],
+        };
+        assert!(
+            in_table
+                .lines()
+                .take_while(|l| !l.starts_with('[') || l == &format!("[{table}]"))
+                .any(|l| l.starts_with(&format!("{name} = "))
+                    || l.starts_with(&format!("# {name} = "))),
+            "deploy/config.toml does not mention {key}"
+        );
+    }
 }
 
 #[test]
 fn example_config_commented_keys_are_real_keys() {
-    // Uncomment `# key = value` lines: they must parse (an unknown key is an error) and change
-    // what they say.
+    // Uncomment `# key = value` lines: they must parse (an unknown key is an error) and then
+    // come from the file.
     let text = std::fs::read_to_string(repo("deploy/config.toml")).unwrap();
     let uncommented: String = text
         .lines()
@@ -272,13 +322,19 @@ fn example_config_commented_keys_are_real_keys() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("config.toml");
     std::fs::write(&p, uncommented).unwrap();
-    let c = load(Some(&p));
-    assert_eq!(
-        c.state_dir,
-        PathBuf::from("/opt/ai-admin/baileys_sessions/.janitor")
-    );
-    assert!(c.notify.webhook.is_some());
-    assert!(c.notify.telegram_token.is_some() && c.notify.telegram_chat_id.is_some());
+    let c = effective(&p);
+    for key in [
+        "state_dir",
+        "metrics_file",
+        "notify.webhook",
+        "notify.telegram_bot_token",
+        "notify.telegram_chat_id",
+        "notify.ping_url",
+    ] {
+        assert_eq!(c[key].1, "file", "{key}: {:?}", c[key]);
+    }
+    // Secrets are never printed.
+    assert!(!c["notify.telegram_bot_token"].0.contains("ABC-DEF"));
 }
 
 /// Every `baileys_janitor_*` name in a text (PromQL, Prometheus exposition).
