@@ -99,8 +99,10 @@ for f in /etc/baileys-janitor/config.toml /etc/logrotate.d/baileys-janitor; do
 done
 mkdir -p "$work/sessions"
 python3 scripts/make-demo-tree.py "$work/sessions" --companies 3 --files 200 >/dev/null
-baileys-janitor --config /etc/baileys-janitor/config.toml --sessions-path "$work/sessions" \
-  cleanup --dry-run >/dev/null || fail "the installed config does not load"
+out=$(baileys-janitor --sessions-path "$work/sessions" cleanup --dry-run 2>&1) ||
+  fail "cleanup with the installed /etc/baileys-janitor/config.toml: $out"
+out=$(baileys-janitor config 2>&1) || fail "baileys-janitor config: $out"
+grep -q "/etc/baileys-janitor/config.toml" <<<"$out" || fail "the installed config is not read: $out"
 logrotate -d /etc/logrotate.d/baileys-janitor >/dev/null 2>&1 || fail "logrotate -d rejects the rule"
 getent passwd baileys-janitor >/dev/null || fail "no baileys-janitor user"
 
