@@ -352,7 +352,9 @@ impl Config {
                     file.metrics_file.as_ref().map(|p| p.display().to_string()),
                     false,
                 )
-                .map(PathBuf::from),
+                // One config file serves cleanup, trigger and monitor: `{command}` gives each
+                // its own metrics file instead of three commands overwriting one.
+                .map(|p| PathBuf::from(p.replace("{command}", command_name(&cli.command)))),
         };
         if let Some(u) = &run.ping_url {
             check_url(u, "the ping URL")?;
@@ -437,6 +439,18 @@ impl Overrides {
             },
             _ => Overrides::default(),
         }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Cleanup(_) => "cleanup",
+        Command::Trigger(_) => "trigger",
+        Command::Status(_) => "status",
+        Command::Restore(_) => "restore",
+        Command::Backup(_) => "backup",
+        Command::Monitor(_) => "monitor",
+        _ => "other",
     }
 }
 

@@ -143,27 +143,31 @@ pub fn run_metrics(f: &RunFacts) -> Exposition {
         "How long the last run took.",
     )
     .sample("baileys_janitor_run_duration_seconds", &l, f.duration_secs);
-    notifications(&mut e, f.notifications_sent, f.notifications_failed);
+    notifications(
+        &mut e,
+        f.command,
+        f.notifications_sent,
+        f.notifications_failed,
+    );
     e
 }
 
-/// `baileys_janitor_notifications_total{result="sent"|"failed"}`.
-pub fn notifications(e: &mut Exposition, sent: u64, failed: u64) {
+/// `baileys_janitor_notifications_total{command, result="sent"|"failed"}`.
+/// `command` tells a run's file from the monitor's: both can sit in one textfile directory
+/// without clashing series.
+pub fn notifications(e: &mut Exposition, command: &str, sent: u64, failed: u64) {
     e.family(
         "baileys_janitor_notifications_total",
         "counter",
         "Notifications sent and failed (by this run, or since the monitor started).",
     );
-    e.sample(
-        "baileys_janitor_notifications_total",
-        &[("result", "sent")],
-        sent as f64,
-    );
-    e.sample(
-        "baileys_janitor_notifications_total",
-        &[("result", "failed")],
-        failed as f64,
-    );
+    for (result, n) in [("sent", sent), ("failed", failed)] {
+        e.sample(
+            "baileys_janitor_notifications_total",
+            &[("command", command), ("result", result)],
+            n as f64,
+        );
+    }
 }
 
 /// What one monitor tick saw, for its metrics file.
@@ -246,7 +250,7 @@ pub fn monitor_metrics(f: &MonitorFacts) -> Exposition {
             t.map_or(0.0, |t| t.timestamp() as f64),
         );
     }
-    notifications(&mut e, f.sent, f.failed);
+    notifications(&mut e, "monitor", f.sent, f.failed);
     e
 }
 

@@ -405,17 +405,28 @@ fn sent_notifications_are_counted_in_the_metrics() {
     let t = Tree::new();
     company_with(&t, "company_a", 190, days(20));
     let sink = HttpSink::start(Answer::Ok);
-    let m = t.dir.path().join("run.prom");
+    // One config for every command: `{command}` gives each its own file.
+    let cfg = t.dir.path().join("c.toml");
+    let pattern = t.dir.path().join("janitor_{command}.prom");
+    std::fs::write(
+        &cfg,
+        format!("metrics_file = {:?}\n", pattern.display().to_string()),
+    )
+    .unwrap();
+    let m = t.dir.path().join("janitor_trigger.prom");
     let out = t
         .cmd()
+        .arg("--config")
+        .arg(&cfg)
         .env("NOTIFICATION_WEBHOOK", &sink.url)
-        .args(["trigger", "--metrics-file", m.to_str().unwrap()])
+        .args(["trigger"])
         .output()
         .unwrap();
     assert_code(&out, 0);
     let metrics = std::fs::read_to_string(&m).unwrap();
     assert!(
-        metrics.contains("baileys_janitor_notifications_total{result=\"sent\"} 1"),
+        metrics
+            .contains("baileys_janitor_notifications_total{command=\"trigger\",result=\"sent\"} 1"),
         "{metrics}"
     );
     assert!(
