@@ -234,8 +234,11 @@ pub struct StatusArgs {
 /// Put removed files back from the trash (or a whole folder back from a backup).
 ///
 /// Without --run, the files of the company's most recent run that has any in the trash. Files
-/// come back with their bytes and mtimes (a rename). A file that exists again in the folder
-/// (the app wrote a newer one) is never overwritten; it is reported.
+/// come back with their bytes, mtimes, owner and mode. A file that exists again in the folder
+/// (the app wrote a newer one) is never overwritten, and neither is its partner (a `.bak`, the
+/// session of an identity key, the memory of our own sender key): both are reported and the
+/// exit code is 1. A folder that re-paired since is refused (exit 1) unless --force. Restored
+/// files are on hold: no cleanup removes them again for `restore.hold` (default 7d).
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct RestoreArgs {
@@ -247,17 +250,26 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "RUN_ID", conflicts_with = "backup")]
     pub run: Option<String>,
 
-    /// Only these files; repeatable
+    /// Only these files (and their partners); repeatable
     #[arg(long, value_name = "NAME")]
     pub file: Vec<String>,
 
-    /// Restore the whole folder from `backup` (a time as listed by `backup --list`)
-    #[arg(long, value_name = "TIME")]
+    /// Restore from a backup: a name listed by `backup --list`, or `latest`
+    #[arg(long, value_name = "NAME")]
     pub backup: Option<String>,
 
-    /// With --backup: replace files that differ (the current ones go to the trash first)
+    /// With --backup: replace files that differ (each current one goes to the trash after its
+    /// replacement is in place)
     #[arg(long, requires = "backup")]
     pub overwrite: bool,
+
+    /// Restore even into a folder that re-paired since (another WhatsApp identity)
+    #[arg(long)]
+    pub force: bool,
+
+    /// End the hold on the company's restored files (cleanup may remove them again)
+    #[arg(long, conflicts_with_all = ["run", "backup", "file", "overwrite", "force"])]
+    pub release: bool,
 
     /// Show what would be restored, change nothing [env: DRY_RUN]
     #[arg(long)]
@@ -270,7 +282,9 @@ pub struct RestoreArgs {
 
 /// Copy a company folder into the state directory (the spec's "backup current session").
 ///
-/// The copy keeps every file's bytes and mtime, in `<state>/backups/<company>/<time>/`.
+/// The copy keeps every file's bytes and mtime, in `<state>/backups/<company>/<time>/`, with a
+/// manifest of every file's size, mtime, owner, mode and checksum. It is written under a hidden
+/// name and renamed into place only when complete; `--list` shows complete backups only.
 /// Refuses (exit 75) while the company is locked by a cleanup.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]

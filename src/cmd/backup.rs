@@ -6,9 +6,9 @@ use anyhow::Result;
 
 use crate::cli::BackupArgs;
 use crate::cmd::{Context, Run};
+use crate::core::backup;
 use crate::core::lock;
 use crate::core::restore;
-use crate::core::state::BACKUPS_DIR;
 use crate::exit::Exit;
 
 impl Run for BackupArgs {
@@ -19,19 +19,35 @@ impl Run for BackupArgs {
             let wanted: Vec<String> = self.company.iter().cloned().collect();
             let companies = ctx.select(all, &wanted)?;
             let mut listing = serde_json::Map::new();
+            let mut partial = 0;
             for c in &companies {
-                let backups = restore::list(&ctx.state, BACKUPS_DIR, &c.name);
+                let l = backup::list(&ctx.state, &c.name);
+                partial += l.partial.len();
                 if self.json {
-                    listing.insert(c.name.clone(), backups.into());
+                    listing.insert(c.name.clone(), serde_json::to_value(&l)?);
                 } else {
-                    for b in backups {
+                    for b in &l.complete {
                         writeln!(out, "{}  {b}", c.name)?;
+                    }
+                    for b in &l.partial {
+                        eprintln!(
+                            "baileys-janitor: {}: {b} is an incomplete backup (interrupted, or without a manifest): not listed, not restorable; remove it with: rm -r {}",
+                            c.name,
+                            ctx.state
+                                .path()
+                                .join(backup::BACKUPS_DIR)
+                                .join(&c.name)
+                                .join(b)
+                                .display()
+                        );
                     }
                 }
             }
             if self.json {
                 serde_json::to_writer(&mut out, &listing)?;
                 writeln!(out)?;
+            } else if partial > 0 {
+                writeln!(out, "({partial} incomplete backups not listed; see stderr)")?;
             }
             return Ok(Exit::Ok);
         }
@@ -53,7 +69,7 @@ impl Run for BackupArgs {
             }
         };
         let time = now.format("%Y%m%dT%H%M%SZ").to_string();
-        let report = restore::backup(&root, &company, &ctx.state, &time)?;
+        let report = backup::backup(&root, &company, &ctx.state, &time, now)?;
         tracing::info!(company = %company.name, files = report.files, bytes = report.bytes, path = %report.path, "backup written");
         if self.json {
             serde_json::to_writer(&mut out, &report)?;

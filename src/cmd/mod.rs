@@ -72,6 +72,16 @@ impl Context {
     pub fn fleet(&self) -> Result<(Folder, Vec<Company>)> {
         let path = &self.config.sessions_path;
         let root = Folder::open(path).map_err(|e| missing_path(path, &e))?;
+        // One state directory, one sessions root (core::binding).
+        let id = crate::core::binding::RootId::of(path, &root)
+            .map_err(|e| usage(format!("cannot stat sessions path {}: {e}", path.display())))?;
+        if let Some(state) = self.state.existing() {
+            crate::core::binding::check(state, &id).map_err(usage)?;
+            if let Err(e) = crate::core::binding::record(state, &id) {
+                tracing::warn!(error = %e, "cannot record the sessions root in the state directory");
+            }
+        }
+        self.state.bind_root(id);
         if self.config.single_tenant {
             let name = path
                 .file_name()

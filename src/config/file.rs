@@ -31,6 +31,14 @@ pub struct FileConfig {
     pub notify: FileNotify,
     #[serde(default)]
     pub monitor: FileMonitor,
+    #[serde(default)]
+    pub restore: FileRestore,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRestore {
+    pub hold: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

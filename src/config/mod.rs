@@ -48,6 +48,8 @@ pub struct Config {
     pub emergency_rules: Rules,
     pub trash: bool,
     pub trash_retention: Duration,
+    /// How long files put back by `restore` are kept from every cleanup.
+    pub restore_hold: Duration,
     pub trigger: TriggerConfig,
     pub notify: NotifyConfig,
     pub monitor: MonitorConfig,
@@ -281,6 +283,14 @@ impl Config {
                 Duration::from_secs(10 * 365 * DAY),
             ),
         )?;
+        let restore_hold = l.duration(
+            "restore.hold",
+            None,
+            None,
+            file.restore.hold.as_deref(),
+            Duration::from_secs(7 * DAY),
+            (Duration::ZERO, Duration::from_secs(365 * DAY)),
+        )?;
 
         let trigger = TriggerConfig {
             threshold: l.count(
@@ -371,6 +381,7 @@ impl Config {
             emergency_rules,
             trash,
             trash_retention,
+            restore_hold,
             trigger,
             notify,
             monitor,

@@ -150,6 +150,22 @@ fn clean_inner(
         Err(e) => return CompanyReport::failed(&company.name, e),
     };
     report.creds = Some(creds.state().as_str());
+    report.identity = creds::Identity::of(&creds);
+    // Files put back by `restore` stay until their hold ends.
+    let record = match crate::core::records::try_read_company(state, &company.name) {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::warn!(company = %company.name, problem = %why, "holds of restored files unknown");
+            Default::default()
+        }
+    };
+    if !record.holds.is_empty() {
+        for e in entries.iter_mut() {
+            if let Some(until) = e.name.to_str().and_then(|n| record.holds.get(n)) {
+                e.held_until = Some((*until).into());
+            }
+        }
+    }
     for e in entries.iter().filter(|e| counted(e)) {
         report.files_before += 1;
         *report.files_by_type.entry(e.kind).or_default() += 1;

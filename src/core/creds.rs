@@ -105,6 +105,42 @@ impl Creds {
     }
 }
 
+/// Which WhatsApp identity a folder holds (`me.id`, `me.lid`), recorded with every cleanup run
+/// and backup so a restore can tell that the company re-paired since.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub me_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub me_lid: Option<String>,
+}
+
+impl Identity {
+    /// None when creds.json names no identity (missing, unpaired, corrupt).
+    pub fn of(creds: &Creds) -> Option<Identity> {
+        (creds.me_id.is_some() || creds.me_lid.is_some()).then(|| Identity {
+            me_id: creds.me_id.clone(),
+            me_lid: creds.me_lid.clone(),
+        })
+    }
+
+    /// Another identity: an id known on both sides that differs. Unknown fields never count.
+    pub fn differs(&self, other: &Identity) -> bool {
+        let differ =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        differ(&self.me_id, &other.me_id) || differ(&self.me_lid, &other.me_lid)
+    }
+
+    pub fn describe(&self) -> String {
+        match (&self.me_id, &self.me_lid) {
+            (Some(id), Some(lid)) => format!("{id} / {lid}"),
+            (Some(id), None) => id.clone(),
+            (None, Some(lid)) => lid.clone(),
+            (None, None) => "none".into(),
+        }
+    }
+}
+
 /// `5511999999999:12@s.whatsapp.net` → `5511999999999`.
 pub fn jid_user(jid: &str) -> &str {
     let end = jid.find([':', '@']).unwrap_or(jid.len());
@@ -239,5 +275,27 @@ mod tests {
         assert_eq!(jid_user("5511999999999:12@s.whatsapp.net"), "5511999999999");
         assert_eq!(jid_user("123@lid"), "123");
         assert_eq!(jid_user("plain"), "plain");
+    }
+
+    #[test]
+    fn identity_differs_only_on_a_known_changed_id() {
+        let a = Identity::of(&parse(
+            br#"{"me":{"id":"1:2@s.whatsapp.net","lid":"9:2@lid"}}"#,
+        ))
+        .unwrap();
+        let same = Identity::of(&parse(br#"{"me":{"id":"1:2@s.whatsapp.net"}}"#)).unwrap();
+        let repaired = Identity::of(&parse(
+            br#"{"me":{"id":"1:5@s.whatsapp.net","lid":"9:5@lid"}}"#,
+        ))
+        .unwrap();
+        let lid_only = Identity {
+            me_id: None,
+            me_lid: Some("8:1@lid".into()),
+        };
+        assert!(!a.differs(&same));
+        assert!(a.differs(&repaired));
+        assert!(a.differs(&lid_only));
+        assert!(!same.differs(&lid_only));
+        assert_eq!(Identity::of(&Creds::missing()), None);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -329,10 +329,98 @@ impl Folder {
         )?)
     }
 
+    /// Owner, group and permission bits of an entry (no-follow stat).
+    pub fn owner(&self, name: &OsStr) -> io::Result<Owner> {
+        let st = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(Owner::of(&st))
+    }
+
+    /// Owner, group and permission bits of this folder itself.
+    pub fn own_owner(&self) -> io::Result<Owner> {
+        Ok(Owner::of(&rustix::fs::fstat(&self.fd)?))
+    }
+
+    /// Gives this folder itself an owner, group and mode.
+    pub fn set_own_owner(&self, o: Owner) -> io::Result<()> {
+        o.apply(&self.fd)
+    }
+
+    /// Creates a new regular file that must not exist yet (`O_EXCL`: never follows or opens a
+    /// symlink, FIFO or anything else planted under the name), mode 0600.
+    pub fn create_new(&self, name: &OsStr) -> io::Result<std::fs::File> {
+        self.open_at(name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, 0o600)
+    }
+
+    /// Swaps two names in this folder atomically (`RENAME_EXCHANGE`): at every moment both
+    /// names exist, so a reader never finds either missing.
+    pub fn exchange(&self, a: &OsStr, b: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::renameat_with(
+            &self.fd,
+            a,
+            &self.fd,
+            b,
+            RenameFlags::EXCHANGE,
+        )?)
+    }
+
+    /// Creates a sub-directory (mode 0700) that must not exist yet, and opens it.
+    pub fn create_dir_new(&self, name: &OsStr) -> io::Result<Folder> {
+        rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700))?;
+        self.open_dir(name)
+    }
+
+    /// Flushes every file written on this folder's file system (`syncfs`): one call after many
+    /// copies instead of an fsync each.
+    pub fn sync_fs(&self) -> io::Result<()> {
+        Ok(rustix::fs::syncfs(&self.fd)?)
+    }
+
     /// Flushes the directory itself, so a rename inside it survives a crash.
     pub fn sync(&self) -> io::Result<()> {
         Ok(rustix::fs::fsync(&self.fd)?)
     }
+}
+
+/// Who owns a file and its permission bits, as `backup` records them and `restore` puts back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits only (`0o7777`).
+    pub mode: u32,
+}
+
+impl Owner {
+    fn of(st: &rustix::fs::Stat) -> Owner {
+        Owner {
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+        }
+    }
+
+    /// Sets owner, group and mode on an open file or folder (ownership first: `chown` clears
+    /// set-id bits, the `chmod` after it puts them back).
+    pub fn apply(&self, fd: impl AsFd) -> io::Result<()> {
+        let fd = fd.as_fd();
+        rustix::fs::fchown(
+            fd,
+            Some(rustix::fs::Uid::from_raw(self.uid)),
+            Some(rustix::fs::Gid::from_raw(self.gid)),
+        )?;
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(self.mode))?;
+        Ok(())
+    }
+}
+
+/// Sets an open file's access and modification times.
+pub fn set_file_mtime(file: &std::fs::File, mtime: SystemTime) -> io::Result<()> {
+    let ts = timespec(mtime);
+    let times = rustix::fs::Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    };
+    Ok(rustix::fs::futimens(file, &times)?)
 }
 
 fn timespec(t: SystemTime) -> rustix::fs::Timespec {
@@ -412,6 +500,38 @@ mod tests {
         let f = Folder::open(tmp.path()).unwrap();
         assert!(f.read_file(OsStr::new("big"), 99).is_err());
         assert_eq!(f.read_file(OsStr::new("big"), 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn create_new_never_opens_what_is_planted_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "keep").unwrap();
+        symlink(&outside, tmp.path().join(".x.tmp")).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            tmp.path().join(".y.tmp"),
+            Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let f = Folder::open(tmp.path()).unwrap();
+        for name in [".x.tmp", ".y.tmp"] {
+            let e = f.create_new(OsStr::new(name)).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{name}");
+        }
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        // A new name works, and the exchange swaps two names atomically.
+        std::fs::write(tmp.path().join("a"), "old").unwrap();
+        std::io::Write::write_all(&mut f.create_new(OsStr::new("b")).unwrap(), b"new").unwrap();
+        f.exchange(OsStr::new("b"), OsStr::new("a")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("a")).unwrap(),
+            "new"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("b")).unwrap(),
+            "old"
+        );
     }
 
     #[test]

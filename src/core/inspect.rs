@@ -32,6 +32,10 @@ pub struct CompanyStatus {
     pub lock_holder: Option<String>,
     pub trash_bytes: u64,
     pub trash_files: usize,
+    /// Files put back by `restore` that no cleanup removes before `on_hold_until`.
+    pub on_hold: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_hold_until: Option<DateTime<Utc>>,
     pub advice: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Sample>,
@@ -113,6 +117,8 @@ pub fn inspect(
         lock_holder,
         trash_bytes,
         trash_files,
+        on_hold: record.active_holds(now).count(),
+        on_hold_until: record.active_holds(now).map(|(_, u)| *u).max(),
         advice: Vec::new(),
         history: record.history.clone(),
         error: record_error,
@@ -167,6 +173,7 @@ mod tests {
             after,
             removed,
             trashed: true,
+            identity: None,
         }
     }
 

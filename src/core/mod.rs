@@ -2,6 +2,8 @@
 //! exits. Commands in `crate::cmd` are thin layers over these modules.
 
 pub(crate) mod alerts;
+pub(crate) mod backup;
+pub(crate) mod binding;
 pub mod classify;
 pub(crate) mod clean;
 pub(crate) mod companies;
@@ -11,9 +13,11 @@ pub(crate) mod folder;
 pub(crate) mod inspect;
 pub(crate) mod level;
 pub(crate) mod lock;
+pub(crate) mod manifest;
 pub(crate) mod metrics;
 pub(crate) mod monitor;
 pub(crate) mod notify;
+pub(crate) mod pairs;
 pub(crate) mod parallel;
 pub(crate) mod plan;
 pub(crate) mod records;

@@ -22,6 +22,8 @@ pub struct Entry {
     pub kind: Kind,
     /// Filled in only where a rule needs the age (see [`wants_meta`]).
     pub meta: Option<Meta>,
+    /// Restored by `restore`: not removed before this time.
+    pub held_until: Option<SystemTime>,
 }
 
 impl Entry {
@@ -33,6 +35,7 @@ impl Entry {
             entry_type,
             kind,
             meta: None,
+            held_until: None,
         }
     }
 
@@ -55,11 +58,24 @@ pub enum Reason {
     NotRegular(EntryType),
     NoMeta,
     HardLinked(u64),
-    Fresh { age: Duration, min: Duration },
-    Young { age: Duration, max: Duration },
-    Old { age: Duration, max: Duration },
-    PreKeyNewest { keep: usize },
-    PreKeyBeyondNewest { keep: usize },
+    Fresh {
+        age: Duration,
+        min: Duration,
+    },
+    Young {
+        age: Duration,
+        max: Duration,
+    },
+    Old {
+        age: Duration,
+        max: Duration,
+    },
+    PreKeyNewest {
+        keep: usize,
+    },
+    PreKeyBeyondNewest {
+        keep: usize,
+    },
     PreKeyNotUploaded,
     PreKeyLastMinted,
     PreKeyNoCounters,
@@ -72,8 +88,15 @@ pub enum Reason {
     BackupOfKept,
     OrphanBackup,
     BackupStays,
-    TempStale { age: Duration, max: Duration },
+    TempStale {
+        age: Duration,
+        max: Duration,
+    },
     TempOfProtected,
+    /// Put back by `restore`; kept until the hold ends.
+    OnHold {
+        left: Duration,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -122,6 +145,11 @@ impl fmt::Display for Reason {
             Reason::TempOfProtected => {
                 f.write_str("temp file of a protected file: kept for recovery")
             }
+            Reason::OnHold { left } => write!(
+                f,
+                "restored: on hold for {} more (restore --release ends it)",
+                d(left)
+            ),
         }
     }
 }
@@ -294,6 +322,12 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
             Decision::keep(Reason::Unknown)
         } else if e.kind.is_protected() {
             Decision::keep(Reason::Protected(e.kind))
+        } else if let Some(left) = e
+            .held_until
+            .and_then(|until| until.duration_since(now).ok())
+            .filter(|left| !left.is_zero())
+        {
+            Decision::keep(Reason::OnHold { left })
         } else {
             match e.kind {
                 Kind::Session => by_age(e, rules, now, rules.session_max_age),

@@ -52,6 +52,10 @@ pub struct CleanupMark {
     /// Whether the removed files went to the trash (and so can be restored).
     #[serde(default)]
     pub trashed: bool,
+    /// Whose files these were (creds `me.id` / `me.lid` at the time): a restore into a folder
+    /// that re-paired since is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::core::creds::Identity>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +85,9 @@ pub struct CompanyRecord {
     pub auto_cleanup: Option<DateTime<Utc>>,
     #[serde(default)]
     pub history: Vec<Sample>,
+    /// Restored files no cleanup may remove before the given time (file name → until).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub holds: std::collections::BTreeMap<String, DateTime<Utc>>,
 }
 
 impl CompanyRecord {
@@ -94,6 +101,22 @@ impl CompanyRecord {
 
     pub fn last_cleanup(&self) -> Option<&CleanupMark> {
         self.cleanups.last()
+    }
+
+    /// Puts files on hold until `until`, and forgets holds that ended before `now`.
+    pub fn hold(&mut self, files: &[String], until: DateTime<Utc>, now: DateTime<Utc>) {
+        self.holds.retain(|_, u| *u > now);
+        for f in files {
+            self.holds.insert(f.clone(), until);
+        }
+    }
+
+    /// Holds still running at `now`.
+    pub fn active_holds(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = (&String, &DateTime<Utc>)> {
+        self.holds.iter().filter(move |(_, u)| **u > now)
     }
 }
 
@@ -156,6 +179,7 @@ pub fn record_cleanup(
             after: r.files_after,
             removed: r.removed,
             trashed,
+            identity: r.identity.clone(),
         });
         if r.status == Status::Ok {
             add_sample(
@@ -328,9 +352,21 @@ mod tests {
                 after: 1,
                 removed: 0,
                 trashed: true,
+                identity: None,
             });
         }
         assert_eq!(r.cleanups.len(), MAX_CLEANUPS);
         assert_eq!(r.last_cleanup().unwrap().run_id, "49");
+    }
+
+    #[test]
+    fn holds_expire_and_renew() {
+        let t = |h: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + h * 3600, 0).unwrap();
+        let mut r = CompanyRecord::default();
+        r.hold(&["a".into(), "b".into()], t(10), t(0));
+        assert_eq!(r.active_holds(t(5)).count(), 2);
+        assert_eq!(r.active_holds(t(10)).count(), 0);
+        r.hold(&["c".into()], t(30), t(20));
+        assert_eq!(r.holds.keys().collect::<Vec<_>>(), vec!["c"]);
     }
 }

@@ -60,6 +60,9 @@ pub struct CompanyReport {
     pub files_by_type: BTreeMap<Kind, usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<FileDecision>,
+    /// The identity creds.json held (recorded with the run, not printed).
+    #[serde(skip)]
+    pub identity: Option<crate::core::creds::Identity>,
 }
 
 impl CompanyReport {
@@ -82,6 +85,7 @@ impl CompanyReport {
             failed_files: Vec::new(),
             files_by_type: BTreeMap::new(),
             decisions: Vec::new(),
+            identity: None,
         }
     }
 

@@ -1,18 +1,57 @@
-//! Undo: files back from the trash, and whole folders into and out of backups.
-//! All of it under the company's lock, so it never races a cleanup.
+//! Undo: files back from the trash, or a folder back from a backup. All of it under the
+//! company's lock, so it never races a cleanup; and none of it makes a folder worse:
+//!
+//! - it refuses a folder that re-paired since (another WhatsApp identity) unless forced;
+//! - it never removes a file before its replacement is complete: a copy goes to a temporary name
+//!   (`O_EXCL`), is fsync'd with the recorded owner, mode and mtime, and is swapped in atomically;
+//!   only then does the old version go to the trash;
+//! - it keeps the pairs cleanup keeps (`core::pairs`);
+//! - what it puts back is on hold: no cleanup removes it again for a while.
 
-use std::ffi::{OsStr, OsString};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::io;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::core::backup::{self, Unusable, copy_new, regular_files};
+use crate::core::clean::read_creds;
+use crate::core::state::TRASH_DIR;
 use crate::core::companies::Company;
+use crate::core::creds::{Creds, Identity};
 use crate::core::folder::{EntryType, Folder};
 use crate::core::lock::{LockAttempt, LockGuard};
+use crate::core::manifest::{self, Manifest};
+use crate::core::pairs::{self, Fate};
+use crate::core::records;
 use crate::core::report::FileNote;
 use crate::core::state::StateDir;
-use crate::core::state::{BACKUPS_DIR, TRASH_DIR};
-use crate::core::util::sanitize;
+use crate::core::trash;
+
+/// Why a restore did not start. Nothing was changed in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The operator named something that does not exist (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// It exists, but restoring it would make things worse (exit 1).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl From<Unusable> for RestoreError {
+    fn from(u: Unusable) -> RestoreError {
+        match u {
+            Unusable::Unknown(m) => RestoreError::Usage(m),
+            Unusable::Refused(m) => RestoreError::Refused(m),
+            Unusable::Io(e) => RestoreError::Io(e),
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct RestoreReport {
@@ -20,8 +59,19 @@ pub struct RestoreReport {
     pub source: String,
     pub dry_run: bool,
     pub restored: Vec<String>,
+    /// Already in the folder with the same contents: nothing to do.
+    pub identical: usize,
+    /// Not put back because the folder holds something else now (and why): the run fails.
     pub skipped: Vec<FileNote>,
     pub failed: Vec<FileNote>,
+    /// Partners `--file` brought along.
+    pub brought_along: Vec<FileNote>,
+    /// Restored files are not cleaned up again before this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_hold_until: Option<DateTime<Utc>>,
+    /// Why the restore stopped early (a full disk), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl RestoreReport {
@@ -31,10 +81,36 @@ impl RestoreReport {
             source,
             dry_run,
             restored: Vec::new(),
+            identical: 0,
             skipped: Vec::new(),
             failed: Vec::new(),
+            brought_along: Vec::new(),
+            on_hold_until: None,
+            stopped: None,
         }
     }
+
+    /// Everything asked for is in the folder as asked.
+    pub fn complete(&self) -> bool {
+        self.skipped.is_empty() && self.failed.is_empty() && self.stopped.is_none()
+    }
+}
+
+/// How to restore.
+#[derive(Clone, Debug)]
+pub struct RestoreOptions<'a> {
+    /// Only these files (and their partners); empty = all.
+    pub only: &'a [String],
+    /// From a backup: replace files that differ (the current version goes to the trash).
+    pub overwrite: bool,
+    /// Restore into a folder that re-paired since.
+    pub force: bool,
+    pub dry_run: bool,
+    /// Where replaced files go in the trash.
+    pub run_id: &'a str,
+    pub now: DateTime<Utc>,
+    /// How long restored files stay on hold.
+    pub hold: Duration,
 }
 
 /// Takes the company's lock, or says who holds it.
@@ -49,10 +125,9 @@ pub fn lock_company(
     })
 }
 
-/// Names of the sub-folders of `<state>/<kind>/<company>/`, sorted (run ids and backup times sort
-/// by time).
-pub fn list(state: &StateDir, kind: &str, company: &str) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(state.path().join(kind).join(company)) else {
+/// Run ids of a company's trash, sorted (they sort by time).
+pub fn runs(state: &StateDir, company: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(state.path().join(TRASH_DIR).join(company)) else {
         return Vec::new();
     };
     let mut v: Vec<String> = dir
@@ -66,38 +141,89 @@ pub fn list(state: &StateDir, kind: &str, company: &str) -> Vec<String> {
 
 /// The most recent run of a company that still has files in the trash.
 pub fn latest_run(state: &StateDir, company: &str) -> Option<String> {
-    list(state, TRASH_DIR, company)
-        .into_iter()
-        .rev()
-        .find(|run| {
-            std::fs::read_dir(state.path().join(TRASH_DIR).join(company).join(run))
-                .is_ok_and(|mut d| d.next().is_some())
-        })
+    runs(state, company).into_iter().rev().find(|run| {
+        std::fs::read_dir(state.path().join(TRASH_DIR).join(company).join(run))
+            .is_ok_and(|mut d| d.next().is_some())
+    })
 }
 
-fn sub(state: &StateDir, kind: &str, company: &str, name: &str) -> io::Result<Folder> {
-    if name.contains('/') || name == ".." || name == "." || name.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{name:?} is not a valid name"),
-        ));
+fn valid_name(name: &str) -> bool {
+    !(name.contains('/') || name == ".." || name == "." || name.is_empty())
+}
+
+/// Refuses a restore into a folder whose identity differs from the source's, unless forced.
+fn check_identity(
+    company: &str,
+    source: &str,
+    then: Option<&Identity>,
+    now: &Creds,
+    force: bool,
+) -> Result<(), RestoreError> {
+    let (Some(then), Some(current)) = (then, Identity::of(now)) else {
+        return Ok(());
+    };
+    if then.differs(&current) && !force {
+        return Err(RestoreError::Refused(format!(
+            "{company} re-paired since {source} (then {}, now {}): its old sessions and keys belong to another WhatsApp identity; nothing was changed (--force restores anyway)",
+            then.describe(),
+            current.describe()
+        )));
     }
-    state
-        .folder()?
-        .open_dir(OsStr::new(kind))?
-        .open_dir(OsStr::new(company))?
-        .open_dir(OsStr::new(name))
+    Ok(())
 }
 
-fn regular_files(dir: &Folder) -> io::Result<Vec<OsString>> {
-    let mut v: Vec<OsString> = dir
-        .entries()?
+/// Our own users, from the folder's creds or else from the source's identity.
+fn own_users(creds: &Creds, then: Option<&Identity>) -> Vec<String> {
+    let mut own: Vec<String> = creds.own_users().into_iter().map(str::to_owned).collect();
+    if own.is_empty()
+        && let Some(t) = then
+    {
+        for jid in [&t.me_id, &t.me_lid].into_iter().flatten() {
+            let u = crate::core::creds::jid_user(jid);
+            if !u.is_empty() {
+                own.push(u.to_owned());
+            }
+        }
+    }
+    own
+}
+
+/// Regular files of the folder, by name (UTF-8 names only: the others are never ours).
+fn names_in(dir: &Folder) -> io::Result<BTreeSet<String>> {
+    Ok(regular_files(dir)?
         .into_iter()
-        .filter(|e| e.entry_type == EntryType::File)
-        .map(|e| e.name)
-        .collect();
-    v.sort();
-    Ok(v)
+        .filter_map(|n| n.into_string().ok())
+        .collect())
+}
+
+/// The files to consider: all of the source, or `--file` names plus their partners. Names
+/// the source does not have are failures.
+fn candidates(
+    source: &BTreeSet<String>,
+    only: &[String],
+    own: &[&str],
+    what: &str,
+    report: &mut RestoreReport,
+) -> BTreeSet<String> {
+    if only.is_empty() {
+        return source.clone();
+    }
+    for w in only {
+        if !source.contains(w) {
+            report.failed.push(FileNote {
+                file: crate::core::util::sanitize(OsStr::new(w)),
+                reason: format!("not in {what}"),
+            });
+        }
+    }
+    let (chosen, added) = pairs::with_partners(only, source, own);
+    for (p, because) in added {
+        report.brought_along.push(FileNote {
+            file: p,
+            reason: format!("restored together with {because}"),
+        });
+    }
+    chosen.into_iter().filter(|n| source.contains(n)).collect()
 }
 
 /// Moves files of `run` from the trash back into the company folder. Never overwrites.
@@ -106,189 +232,396 @@ pub fn restore_run(
     company: &Company,
     state: &StateDir,
     run: &str,
-    only: &[String],
-    dry_run: bool,
-) -> io::Result<RestoreReport> {
+    opts: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
     let dir = root.open_dir(&company.dir)?;
-    let trash = sub(state, TRASH_DIR, &company.name, run).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("no run {run:?} in the trash of {}: {e}", company.name),
-        )
-    })?;
-    let mut report = RestoreReport::new(company, run.to_owned(), dry_run);
-    let files = regular_files(&trash)?;
-    for wanted in only {
-        if !files.iter().any(|f| f == OsStr::new(wanted)) {
-            report.failed.push(FileNote {
-                file: wanted.clone(),
-                reason: format!("not in the trash of run {run}"),
-            });
-        }
-    }
-    for name in files {
-        if !only.is_empty() && !only.iter().any(|w| OsStr::new(w) == name) {
-            continue;
-        }
-        let shown = sanitize(&name);
-        if dir.stat(&name).is_ok() {
-            report.skipped.push(FileNote {
-                file: shown,
-                reason: "exists again in the folder (the app wrote a newer one): not overwritten"
-                    .into(),
-            });
-            continue;
-        }
-        if dry_run {
-            report.restored.push(shown);
-            continue;
-        }
-        // RENAME_NOREPLACE: if the app creates the file in between, the rename fails, nothing lost.
-        match trash.move_to(&name, &dir, &name) {
-            Ok(()) => report.restored.push(shown),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => report.skipped.push(FileNote {
-                file: shown,
-                reason: "exists again in the folder: not overwritten".into(),
-            }),
-            Err(e) => report.failed.push(FileNote {
-                file: shown,
-                reason: e.to_string(),
-            }),
-        }
-    }
-    if !dry_run && regular_files(&trash)?.is_empty() {
-        let company_trash = state
-            .folder()?
-            .open_dir(OsStr::new(TRASH_DIR))?
-            .open_dir(OsStr::new(&company.name))?;
-        let _ = company_trash.remove_dir(OsStr::new(run));
-    }
-    Ok(report)
-}
-
-/// Copies a regular file between folders, keeping its mtime; never follows a symlink.
-/// Writes to a temp name and renames into place, so a reader never sees half a file.
-fn copy_file(from: &Folder, name: &OsStr, to: &Folder, replace: bool) -> io::Result<u64> {
-    let meta = from.stat(name)?;
-    let mut src = from.open_file(name)?;
-    let mut tmp = OsString::from(".");
-    tmp.push(name);
-    tmp.push(".janitor-copy");
-    let mut dst = to.create_file(&tmp)?;
-    let result = (|| {
-        let n = io::copy(&mut src, &mut dst)?;
-        dst.sync_all()?;
-        to.set_mtime(&tmp, meta.mtime)?;
-        if replace {
-            to.rename(&tmp, name)?
+    let known = runs(state, &company.name);
+    if !valid_name(run) || !known.iter().any(|r| r == run) {
+        let list = if known.is_empty() {
+            "the trash is empty".to_owned()
         } else {
-            to.move_to(&tmp, to, name)?
+            format!("runs in the trash: {}", known.join(", "))
+        };
+        return Err(RestoreError::Usage(format!(
+            "no run {run:?} in the trash of {}; {list}",
+            company.name
+        )));
+    }
+    let trash = state
+        .folder()?
+        .open_dir(OsStr::new(TRASH_DIR))?
+        .open_dir(OsStr::new(&company.name))?
+        .open_dir(OsStr::new(run))?;
+    let creds = read_creds(&dir).map_err(RestoreError::Refused)?;
+    let record = records::try_read_company(state, &company.name).unwrap_or_default();
+    let then = record
+        .cleanups
+        .iter()
+        .rev()
+        .find(|m| m.run_id == run)
+        .and_then(|m| m.identity.clone());
+    check_identity(
+        &company.name,
+        &format!("run {run}"),
+        then.as_ref(),
+        &creds,
+        opts.force,
+    )?;
+    let own = own_users(&creds, then.as_ref());
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    let mut report = RestoreReport::new(company, run.to_owned(), opts.dry_run);
+    let source = names_in(&trash)?;
+    let wanted = candidates(
+        &source,
+        opts.only,
+        &own,
+        &format!("the trash of run {run}"),
+        &mut report,
+    );
+    let folder = names_in(&dir)?;
+    let mut fates: BTreeMap<String, Fate> = BTreeMap::new();
+    for name in &wanted {
+        let fate = match dir.stat(OsStr::new(name)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Fate::Restore,
+            Err(e) => Fate::Kept(format!("cannot stat the folder's copy: {e}")),
+            Ok(_) if same_bytes(&dir, &trash, name) => Fate::Same,
+            Ok(_) => {
+                Fate::Kept("exists again in the folder (the app wrote a newer one): kept".into())
+            }
+        };
+        fates.insert(name.clone(), fate);
+    }
+    let since = trash::run_time(run);
+    pairs::keep_pairs(&mut fates, &folder, |p| written_after(&dir, p, since), &own);
+    for (name, fate) in fates {
+        let os = OsStr::new(&name);
+        match fate {
+            Fate::Same => report.identical += 1,
+            Fate::Kept(reason) => report.skipped.push(FileNote { file: name, reason }),
+            Fate::Restore if opts.dry_run => report.restored.push(name),
+            // RENAME_NOREPLACE: if the app creates the file in between, the rename fails.
+            Fate::Restore => match trash.move_to(os, &dir, os) {
+                Ok(()) => report.restored.push(name),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    report.skipped.push(FileNote {
+                        file: name,
+                        reason: "appeared in the folder meanwhile: kept".into(),
+                    })
+                }
+                Err(e) => report.failed.push(FileNote {
+                    file: name,
+                    reason: e.to_string(),
+                }),
+            },
         }
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = to.unlink(&tmp);
     }
-    result
-}
-
-#[derive(Debug, Serialize)]
-pub struct BackupReport {
-    pub company: String,
-    pub backup: String,
-    pub path: String,
-    pub files: usize,
-    pub bytes: u64,
-}
-
-/// Copies every regular file of a company folder into `<state>/backups/<company>/<time>/`.
-pub fn backup(
-    root: &Folder,
-    company: &Company,
-    state: &StateDir,
-    time: &str,
-) -> io::Result<BackupReport> {
-    let dir = root.open_dir(&company.dir)?;
-    let dest = state.run_dir(BACKUPS_DIR, &company.name, time)?;
-    let mut report = BackupReport {
-        company: company.name.clone(),
-        backup: time.to_owned(),
-        path: dest.path().display().to_string(),
-        files: 0,
-        bytes: 0,
-    };
-    for name in regular_files(&dir)? {
-        report.bytes += copy_file(&dir, &name, &dest, false)?;
-        report.files += 1;
+    if !opts.dry_run {
+        dir.sync()?;
+        if regular_files(&trash)?.is_empty() {
+            let company_trash = state
+                .folder()?
+                .open_dir(OsStr::new(TRASH_DIR))?
+                .open_dir(OsStr::new(&company.name))?;
+            let _ = company_trash.remove_dir(OsStr::new(run));
+        }
     }
-    dest.sync()?;
+    hold(state, company, &mut report, opts)?;
     Ok(report)
 }
 
-/// Puts files back from a backup. Missing files are copied; identical ones skipped; different
-/// ones kept unless `overwrite`, in which case the current file first goes to the trash under
-/// `run_id`.
+/// Same size and bytes (files the app keeps are small; a large one is simply "different").
+fn same_bytes(a: &Folder, b: &Folder, name: &str) -> bool {
+    let n = OsStr::new(name);
+    matches!((a.read_file(n, 64 << 20), b.read_file(n, 64 << 20)), (Ok(x), Ok(y)) if x == y)
+}
+
+/// The folder's `name` changed after `since` (unknown time: assume it did).
+fn written_after(dir: &Folder, name: &str, since: Option<DateTime<Utc>>) -> bool {
+    match (dir.stat(OsStr::new(name)), since) {
+        (Ok(m), Some(t)) => DateTime::<Utc>::from(m.mtime) > t,
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    }
+}
+
+/// Puts the restored files on hold in the company's record.
+fn hold(
+    state: &StateDir,
+    company: &Company,
+    report: &mut RestoreReport,
+    opts: &RestoreOptions,
+) -> io::Result<()> {
+    if report.restored.is_empty() || opts.hold.is_zero() {
+        return Ok(());
+    }
+    let until =
+        opts.now + chrono::Duration::from_std(opts.hold).unwrap_or(chrono::Duration::days(3650));
+    report.on_hold_until = Some(until);
+    if opts.dry_run {
+        return Ok(());
+    }
+    records::update_company(state, &company.name, |rec| {
+        rec.hold(&report.restored, until, opts.now)
+    })
+}
+
+/// Ends every hold of a company; returns how many files were on hold.
+pub fn release(state: &StateDir, company: &str, now: DateTime<Utc>) -> io::Result<usize> {
+    let mut n = 0;
+    if records::try_read_company(state, company).unwrap_or_default().holds.is_empty() {
+        return Ok(0);
+    }
+    records::update_company(state, company, |rec| {
+        n = rec.active_holds(now).count();
+        rec.holds.clear();
+    })?;
+    Ok(n)
+}
+
+/// What a backup's file is, next to the folder's.
+enum Current {
+    Missing,
+    Same,
+    Differs,
+    Other(EntryType),
+}
+
+fn current(dir: &Folder, f: &manifest::FileRecord) -> io::Result<Current> {
+    let name = OsStr::new(&f.name);
+    let meta = match dir.stat(name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Current::Missing),
+        Err(e) => return Err(e),
+        Ok(m) => m,
+    };
+    if meta.entry_type != EntryType::File {
+        return Ok(Current::Other(meta.entry_type));
+    }
+    if meta.size != f.size {
+        return Ok(Current::Differs);
+    }
+    let (_, sum) = manifest::checksum(dir.open_file(name)?)?;
+    Ok(if sum == f.fnv1a64 {
+        Current::Same
+    } else {
+        Current::Differs
+    })
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || e.kind() == io::ErrorKind::QuotaExceeded
+        || e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
+}
+
+/// Puts files back from a backup. Missing files are copied; identical ones left; different
+/// ones kept unless `overwrite`. The manifest is verified before anything is touched.
 pub fn restore_backup(
     root: &Folder,
     company: &Company,
     state: &StateDir,
-    time: &str,
-    overwrite: bool,
-    run_id: &str,
-    dry_run: bool,
-) -> io::Result<RestoreReport> {
+    wanted_name: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport, RestoreError> {
     let dir = root.open_dir(&company.dir)?;
-    let src = sub(state, BACKUPS_DIR, &company.name, time).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("no backup {time:?} of {}: {e}", company.name),
-        )
-    })?;
-    let mut report = RestoreReport::new(company, format!("backup {time}"), dry_run);
-    let trash = crate::core::remove::Trash::new(|| state.run_dir(TRASH_DIR, &company.name, run_id));
-    for name in regular_files(&src)? {
-        let shown = sanitize(&name);
-        let exists = dir.stat(&name).is_ok();
-        if exists {
-            let same = match (
-                dir.read_file(&name, 64 << 20),
-                src.read_file(&name, 64 << 20),
-            ) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => false,
-            };
-            if same {
-                report.skipped.push(FileNote {
-                    file: shown,
-                    reason: "identical".into(),
-                });
-                continue;
+    let name = backup::resolve(state, &company.name, wanted_name)?;
+    if !valid_name(&name) {
+        return Err(RestoreError::Usage(format!(
+            "{name:?} is not a backup name"
+        )));
+    }
+    let (src, m): (Folder, Manifest) = backup::open_verified(state, &company.name, &name)?;
+    let creds = read_creds(&dir).map_err(RestoreError::Refused)?;
+    check_identity(
+        &company.name,
+        &format!("backup {name}"),
+        m.identity.as_ref(),
+        &creds,
+        opts.force,
+    )?;
+    let own = own_users(&creds, m.identity.as_ref());
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    let mut report = RestoreReport::new(company, format!("backup {name}"), opts.dry_run);
+    let by_name: BTreeMap<&str, &manifest::FileRecord> =
+        m.files.iter().map(|f| (f.name.as_str(), f)).collect();
+    let source: BTreeSet<String> = by_name.keys().map(|s| s.to_string()).collect();
+    let wanted = candidates(
+        &source,
+        opts.only,
+        &own,
+        &format!("backup {name}"),
+        &mut report,
+    );
+    let folder = names_in(&dir)?;
+    let mut fates: BTreeMap<String, Fate> = BTreeMap::new();
+    let mut replaces: BTreeSet<String> = BTreeSet::new();
+    for n in &wanted {
+        let fate = match current(&dir, by_name[n.as_str()]) {
+            Ok(Current::Missing) => Fate::Restore,
+            Ok(Current::Same) => Fate::Same,
+            Ok(Current::Differs) if opts.overwrite => {
+                replaces.insert(n.clone());
+                Fate::Restore
             }
-            if !overwrite {
-                report.skipped.push(FileNote {
-                    file: shown,
-                    reason: "differs: kept (use --overwrite)".into(),
-                });
-                continue;
+            Ok(Current::Differs) => Fate::Kept("differs: kept (--overwrite replaces it)".into()),
+            Ok(Current::Other(t)) => {
+                Fate::Kept(format!("is a {} in the folder: not touched", t.as_str()))
             }
-        }
-        if dry_run {
-            report.restored.push(shown);
-            continue;
-        }
-        let result = (|| {
-            if exists {
-                dir.move_to(&name, trash.folder()?, &name)?;
+            Err(e) => Fate::Kept(format!("cannot read the folder's copy: {e}")),
+        };
+        fates.insert(n.clone(), fate);
+    }
+    pairs::keep_pairs(
+        &mut fates,
+        &folder,
+        |p| written_after(&dir, p, Some(m.created)),
+        &own,
+    );
+    let trash =
+        crate::core::remove::Trash::new(|| state.run_dir(TRASH_DIR, &company.name, opts.run_id));
+    let todo: Vec<(String, Fate)> = fates.into_iter().collect();
+    let total_restore = todo.iter().filter(|(_, f)| *f == Fate::Restore).count();
+    let mut done_restore = 0;
+    for (n, fate) in todo {
+        match fate {
+            Fate::Same => {
+                report.identical += 1;
+                // Same bytes, wrong owner or mode (say, put back by hand as root): fix those.
+                let f = by_name[n.as_str()];
+                if !opts.dry_run
+                    && dir.owner(OsStr::new(&n)).is_ok_and(|o| o != f.owner)
+                    && let Err(e) = dir
+                        .open_file(OsStr::new(&n))
+                        .and_then(|file| f.owner.apply(&file))
+                {
+                    report.failed.push(FileNote {
+                        file: n,
+                        reason: format!(
+                            "identical, but cannot give it its owner and mode back: {e}"
+                        ),
+                    });
+                }
             }
-            copy_file(&src, &name, &dir, false)
-        })();
-        match result {
-            Ok(_) => report.restored.push(shown),
-            Err(e) => report.failed.push(FileNote {
-                file: shown,
-                reason: e.to_string(),
-            }),
+            Fate::Kept(reason) => report.skipped.push(FileNote { file: n, reason }),
+            Fate::Restore if opts.dry_run || report.stopped.is_some() => {
+                if report.stopped.is_some() {
+                    report.skipped.push(FileNote {
+                        file: n,
+                        reason: "not restored: the restore stopped (disk full)".into(),
+                    });
+                } else {
+                    report.restored.push(n);
+                }
+            }
+            Fate::Restore => {
+                let f = by_name[n.as_str()];
+                match put_back(&src, f, &dir, replaces.contains(&n), &trash) {
+                    Ok(Put::Done) => report.restored.push(n),
+                    Ok(Put::DoneOldLeft(why)) => {
+                        report.failed.push(FileNote {
+                            file: n.clone(),
+                            reason: why,
+                        });
+                        report.restored.push(n);
+                    }
+                    Ok(Put::Appeared) => report.skipped.push(FileNote {
+                        file: n,
+                        reason: "appeared in the folder meanwhile: kept".into(),
+                    }),
+                    Err(e) if is_disk_full(&e) => {
+                        report.stopped = Some(format!(
+                            "no space left on the device while copying {n}; it and the {} files after it were not restored, and the folder's own copies of them are unchanged",
+                            total_restore - done_restore - 1
+                        ));
+                        report.failed.push(FileNote {
+                            file: n,
+                            reason: format!("{e}: not restored, the folder's copy is unchanged"),
+                        });
+                    }
+                    Err(e) => report.failed.push(FileNote {
+                        file: n,
+                        reason: format!("{e}: not restored, the folder's copy is unchanged"),
+                    }),
+                }
+                done_restore += 1;
+            }
         }
     }
+    if !opts.dry_run {
+        dir.sync()?;
+        if opts.only.is_empty()
+            && dir.own_owner()? != m.folder
+            && let Err(e) = dir.set_own_owner(m.folder)
+        {
+            report.failed.push(FileNote {
+                file: ".".into(),
+                reason: format!("cannot give the folder its owner and mode back: {e}"),
+            });
+        }
+    }
+    hold(state, company, &mut report, opts)?;
     Ok(report)
+}
+
+enum Put {
+    Done,
+    /// Restored, but the replaced version could not go to the trash: where it is.
+    DoneOldLeft(String),
+    /// The app created the file since it was found missing: left alone.
+    Appeared,
+}
+
+/// Copies `f` from the backup into the folder: a temporary name (`O_EXCL`), the recorded owner,
+/// mode and mtime, fsync, then an atomic rename (missing file) or exchange (replacement). The
+/// folder has a complete `f.name` at every moment; an error before the rename leaves it as it was.
+fn put_back(
+    src: &Folder,
+    f: &manifest::FileRecord,
+    dir: &Folder,
+    replace: bool,
+    trash: &crate::core::remove::Trash,
+) -> io::Result<Put> {
+    let name = OsStr::new(&f.name);
+    let tmp = format!(".{}.janitor-restore-{}", f.name, std::process::id());
+    let tmp = OsStr::new(&tmp);
+    if replace {
+        // The old version must be able to reach the trash by rename before anything changes.
+        let t = trash.folder()?;
+        if t.meta()?.dev != dir.meta()?.dev {
+            return Err(io::Error::other(
+                "the trash is on another file system, so the current version could not be kept; not replaced",
+            ));
+        }
+    }
+    let (_, size, sum) = copy_new(src, name, dir, tmp, Some(f.owner), Some(f.mtime()))?;
+    if size != f.size || sum != f.fnv1a64 {
+        let _ = dir.unlink(tmp);
+        return Err(io::Error::other(
+            "the backup's copy changed since it was verified; not restored",
+        ));
+    }
+    if !replace {
+        return match dir.move_to(tmp, dir, name) {
+            Ok(()) => Ok(Put::Done),
+            Err(e) => {
+                let _ = dir.unlink(tmp);
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Ok(Put::Appeared)
+                } else {
+                    Err(e)
+                }
+            }
+        };
+    }
+    if let Err(e) = dir.exchange(tmp, name) {
+        let _ = dir.unlink(tmp);
+        return Err(e);
+    }
+    // `tmp` now holds the replaced version.
+    match trash.folder().and_then(|t| dir.move_to(tmp, t, name)) {
+        Ok(()) => Ok(Put::Done),
+        Err(e) => Ok(Put::DoneOldLeft(format!(
+            "restored, but the replaced version could not go to the trash ({e}); it is still in the folder as {}",
+            tmp.to_string_lossy()
+        ))),
+    }
 }

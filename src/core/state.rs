@@ -36,6 +36,8 @@ pub const MONITOR_LOCK: &str = "monitor.lock";
 pub struct StateDir {
     path: PathBuf,
     folder: OnceLock<Folder>,
+    /// The sessions root this run works on, recorded when the state folder is created.
+    root: OnceLock<crate::core::binding::RootId>,
 }
 
 impl StateDir {
@@ -43,7 +45,13 @@ impl StateDir {
         StateDir {
             path: path.into(),
             folder: OnceLock::new(),
+            root: OnceLock::new(),
         }
+    }
+
+    /// Says which sessions root this run works on (see `core::binding`).
+    pub fn bind_root(&self, root: crate::core::binding::RootId) {
+        let _ = self.root.set(root);
     }
 
     pub fn path(&self) -> &Path {
@@ -63,7 +71,14 @@ impl StateDir {
                     .mode(0o700)
                     .create(&self.path)
                     .map_err(|e| with_path(e, &self.path, "cannot create state directory"))?;
-                Folder::open(&self.path)?
+                let f = Folder::open(&self.path)?;
+                if let Some(root) = self.root.get()
+                    && let Err(e) = crate::core::binding::record(&f, root)
+                {
+                    // Not fatal: the next run that can write records it.
+                    tracing::warn!(error = %e, "cannot record the sessions root in the state directory");
+                }
+                f
             }
             Err(e) => return Err(with_path(e, &self.path, "cannot open state directory")),
         };

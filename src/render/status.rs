@@ -171,6 +171,15 @@ fn row(
     if !types.is_empty() {
         writeln!(out, "{pad}{}", p.wrap("2", &fit(&types, WIDTH - indent)))?;
     }
+    if let Some(until) = r.on_hold_until {
+        let line = format!(
+            "on hold: {} restored files kept from cleanup until {} (end it: restore --company {} --release)",
+            r.on_hold,
+            until.format("%Y-%m-%d %H:%M UTC"),
+            name(&r.company)
+        );
+        writeln!(out, "{pad}{}", p.wrap("36", &line))?;
+    }
     if let Some(h) = &r.lock_holder {
         writeln!(out, "{pad}{}", p.wrap("36", &format!("locked: {h}")))?;
     }

@@ -12,3 +12,4 @@ mod monitor;
 mod packaging;
 mod status_restore;
 mod trigger;
+mod undo;

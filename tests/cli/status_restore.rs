@@ -158,7 +158,8 @@ fn restore_never_overwrites_a_newer_file() {
     // The app writes a new session-1 meanwhile.
     t.file_with("company_1/session-1.0.json", "new", mins(1));
     let (out, r) = t.json(&["restore", "--company", "company_1", "--run", &run, "--json"]);
-    assert_code(&out, 0);
+    // A file not put back is a restore that did not fully happen: exit 1.
+    assert_code(&out, 1);
     assert_eq!(r["restored"], serde_json::json!(["session-2.0.json"]));
     assert_eq!(r["skipped"][0]["file"], "session-1.0.json");
     assert_eq!(
@@ -233,9 +234,12 @@ fn backup_and_restore_from_backup() {
     std::fs::remove_file(t.path("company_1/session-1.0.json")).unwrap();
     std::fs::write(t.path("company_1/creds.json"), "{}").unwrap();
     let (out, r) = t.json(&["restore", "--company", "1", "--backup", &time, "--json"]);
-    assert_code(&out, 0);
+    assert_code(&out, 1);
     assert_eq!(r["restored"], serde_json::json!(["session-1.0.json"]));
-    assert_eq!(r["skipped"][0]["reason"], "differs: kept (use --overwrite)");
+    assert_eq!(
+        r["skipped"][0]["reason"],
+        "differs: kept (--overwrite replaces it)"
+    );
     let (out, _) = t.json(&[
         "restore",
         "--company",

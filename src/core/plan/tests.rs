@@ -540,3 +540,53 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn restored_files_on_hold_stay_and_keep_their_partners() {
+    let c = paired(1, 1);
+    let old = days(30.0);
+    let files = [
+        ("session-1.0.json", old),
+        ("identity-key-1.0.json", old),
+        ("session-2.0.json", old),
+        ("sender-key-memory-A@g.us.json", old),
+        ("sender-key-A@g.us--5511999999999--0.json", old),
+    ];
+    let mut e = entries(&files);
+    let hold = |e: &mut Vec<Entry>, name: &str, until: SystemTime| {
+        e.iter_mut()
+            .find(|x| x.name_str() == Some(name))
+            .unwrap()
+            .held_until = Some(until);
+    };
+    hold(&mut e, "session-1.0.json", now() + days(2.0));
+    hold(&mut e, "sender-key-memory-A@g.us.json", now() + days(2.0));
+    // A hold that ended is no hold.
+    hold(&mut e, "session-2.0.json", now() - mins(1));
+    let p = plan(&e, &c, &N, now());
+    let d = |n: &str| decision(&e, &p, n).clone();
+    assert_eq!(
+        d("session-1.0.json").reason,
+        Reason::OnHold { left: days(2.0) }
+    );
+    assert_eq!(
+        d("session-1.0.json").reason.to_string(),
+        "restored: on hold for 2d more (restore --release ends it)"
+    );
+    assert_eq!(
+        d("identity-key-1.0.json").reason,
+        Reason::IdentitySessionStays
+    );
+    assert_eq!(
+        d("sender-key-A@g.us--5511999999999--0.json").reason,
+        Reason::OwnSenderKeyMemoryStays
+    );
+    assert!(d("session-2.0.json").removes());
+    // Zero rules cannot override a hold.
+    let zero = Rules {
+        session_max_age: Duration::ZERO,
+        sender_key_max_age: Duration::ZERO,
+        ..N
+    };
+    assert!(!plan(&e, &c, &zero, now()).decisions[0].removes());
+}
