@@ -18,7 +18,6 @@ use serde::Serialize;
 
 use crate::core::backup::{self, Unusable, copy_new, regular_files};
 use crate::core::clean::read_creds;
-use crate::core::state::TRASH_DIR;
 use crate::core::companies::Company;
 use crate::core::creds::{Creds, Identity};
 use crate::core::folder::{EntryType, Folder};
@@ -28,6 +27,7 @@ use crate::core::pairs::{self, Fate};
 use crate::core::records;
 use crate::core::report::FileNote;
 use crate::core::state::StateDir;
+use crate::core::state::TRASH_DIR;
 use crate::core::trash;
 
 /// Why a restore did not start. Nothing was changed in any of these cases.

@@ -481,9 +481,17 @@ fn restored_files_are_on_hold_until_released() {
     let (_, v) = t.json(&["cleanup", "--json", "--verbose"]);
     assert_eq!(removed_files(&v, "company_1"), Vec::<String>::new());
     assert!(v.to_string().contains("on hold"), "{v}");
-    let out = t.run(&["trigger", "--threshold", "2", "--emergency-threshold", "3"]);
+    // 185 files: the trigger gives the company an emergency cleanup.
+    for i in 0..180 {
+        t.file(&format!("company_1/lid-mapping-{i}.json"), days(3));
+    }
+    let (out, v) = t.json(&["trigger", "--json"]);
     assert_code(&out, 0);
-    assert_eq!(t.names("company_1").len(), 5);
+    assert_eq!(row(&v, "company_1")["action"], "emergency-cleanup", "{v}");
+    assert_eq!(row(&v, "company_1")["removed"], 0, "{v}");
+    for i in 0..4 {
+        assert!(t.exists(&format!("company_1/session-{i}.0.json")), "{v}");
+    }
     let out = t.run(&["status"]);
     assert!(
         stdout(&out).contains("on hold: 4 restored files"),
