@@ -152,7 +152,7 @@ pub fn backup(
         }
         // One flush of the file system for all the copies (an fsync per file costs minutes on a
         // 37,000-file folder); the manifest, written after it, vouches only for durable files.
-        rustix::fs::syncfs(dest.as_fd())?;
+        dest.sync_fs()?;
         let manifest = Manifest {
             version: manifest::VERSION,
             company: company.name.clone(),

@@ -268,12 +268,7 @@ impl Folder {
         )?))
     }
 
-    /// Creates (or truncates) a regular file without following a symlink, mode 0600.
-    pub fn create_file(&self, name: &OsStr) -> io::Result<std::fs::File> {
-        self.create_file_mode(name, 0o600)
-    }
-
-    /// Like [`Folder::create_file`] with a mode of its own (the umask still applies).
+    /// Creates (or truncates) a regular file without following a symlink, with this mode (the umask still applies).
     pub fn create_file_mode(&self, name: &OsStr, mode: u32) -> io::Result<std::fs::File> {
         self.open_at(name, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, mode)
     }
@@ -315,6 +310,7 @@ impl Folder {
     }
 
     /// Sets a file's access and modification times, without following a symlink.
+    #[cfg(test)]
     pub fn set_mtime(&self, name: &OsStr, mtime: SystemTime) -> io::Result<()> {
         let ts = timespec(mtime);
         let times = rustix::fs::Timestamps {

@@ -82,6 +82,7 @@ impl FileRecord {
         system_time(self.mtime, self.mtime_nsec)
     }
 
+    #[cfg(test)]
     pub fn split_mtime(t: SystemTime) -> (i64, u32) {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),

@@ -368,7 +368,11 @@ fn hold(
 /// Ends every hold of a company; returns how many files were on hold.
 pub fn release(state: &StateDir, company: &str, now: DateTime<Utc>) -> io::Result<usize> {
     let mut n = 0;
-    if records::try_read_company(state, company).unwrap_or_default().holds.is_empty() {
+    if records::try_read_company(state, company)
+        .unwrap_or_default()
+        .holds
+        .is_empty()
+    {
         return Ok(0);
     }
     records::update_company(state, company, |rec| {
@@ -537,7 +541,7 @@ pub fn restore_backup(
     // One flush for all copies (an fsync per file costs minutes on a 37,000-file folder), then
     // stage 2: each copy renamed (or exchanged) into place.
     if !staged.is_empty()
-        && let Err(e) = rustix::fs::syncfs(dir.as_fd())
+        && let Err(e) = dir.sync_fs()
     {
         for (n, tmp) in staged.drain(..) {
             let _ = dir.unlink(OsStr::new(&tmp));
