@@ -154,9 +154,12 @@ fn clean_inner(
     // Files put back by `restore` stay until their hold ends.
     let record = match crate::core::records::try_read_company(state, &company.name) {
         Ok(r) => r,
+        // Without the record the holds are unknown: cleaning could remove restored files.
         Err(why) => {
-            tracing::warn!(company = %company.name, problem = %why, "holds of restored files unknown");
-            Default::default()
+            return CompanyReport::failed(
+                &company.name,
+                format!("{why}; holds of restored files unknown, nothing changed"),
+            );
         }
     };
     if !record.holds.is_empty() {
