@@ -150,6 +150,7 @@ fn clean_inner(
         Err(e) => return CompanyReport::failed(&company.name, e),
     };
     report.creds = Some(creds.state().as_str());
+    report.next_pre_key_id = creds.next_pre_key_id;
     for e in entries.iter().filter(|e| counted(e)) {
         report.files_before += 1;
         *report.files_by_type.entry(e.kind).or_default() += 1;

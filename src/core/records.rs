@@ -52,6 +52,9 @@ pub struct CleanupMark {
     /// Whether the removed files went to the trash (and so can be restored).
     #[serde(default)]
     pub trashed: bool,
+    /// creds.json's `nextPreKeyId` at the time: how fast pre-keys grow (docs/prekeys.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_pre_key_id: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +159,7 @@ pub fn record_cleanup(
             after: r.files_after,
             removed: r.removed,
             trashed,
+            next_pre_key_id: r.next_pre_key_id,
         });
         if r.status == Status::Ok {
             add_sample(
@@ -328,6 +332,7 @@ mod tests {
                 after: 1,
                 removed: 0,
                 trashed: true,
+                next_pre_key_id: None,
             });
         }
         assert_eq!(r.cleanups.len(), MAX_CLEANUPS);

@@ -58,6 +58,9 @@ pub struct CompanyReport {
     pub failed_files: Vec<FileNote>,
     /// Files per type before the run.
     pub files_by_type: BTreeMap<Kind, usize>,
+    /// creds.json's `nextPreKeyId`, recorded so `status` can tell how fast pre-keys grow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_pre_key_id: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<FileDecision>,
 }
@@ -81,6 +84,7 @@ impl CompanyReport {
             skipped_files: Vec::new(),
             failed_files: Vec::new(),
             files_by_type: BTreeMap::new(),
+            next_pre_key_id: None,
             decisions: Vec::new(),
         }
     }

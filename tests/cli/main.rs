@@ -10,5 +10,6 @@ mod install_cron;
 mod logging;
 mod monitor;
 mod packaging;
+mod prekeys;
 mod status_restore;
 mod trigger;
