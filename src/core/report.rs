@@ -122,7 +122,7 @@ impl CompanyReport {
             )
         } else if pre_keys * 2 >= self.files_after {
             format!(
-                "{pre_keys} of {} files are pre-keys that are protected (not uploaded yet, or the newest kept): this is normal for Baileys v7, which uploads ~812 pre-keys",
+                "{pre_keys} of {} files are pre-keys the server may still hand out (or not uploaded yet): this is normal for Baileys v7, which uploads 812 at once (docs/prekeys.md)",
                 self.files_after
             )
         } else {
