@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::cli::{Cli, Command};
 use crate::core::level::Thresholds;
 use crate::core::notify::NotifyConfig;
-use crate::core::rules::{PreKeyRule, Rules, DEFAULT_PRE_KEY_MARGIN};
+use crate::core::rules::{DEFAULT_PRE_KEY_MARGIN, PreKeyRule, Rules};
 use crate::logging::LogFormat;
 
 mod file;
@@ -571,9 +571,7 @@ fn resolve_pre_keys(
         (0, 100_000),
     )? as u64;
     Ok(match keep {
-        Some(_) => {
-            PreKeyRule::KeepNewest(l.count(key, None, None, keep, 0, (0, 1_000_000))?)
-        }
+        Some(_) => PreKeyRule::KeepNewest(l.count(key, None, None, keep, 0, (0, 1_000_000))?),
         None => {
             l.record("pre_keys.keep", "server window".into(), Origin::Default);
             PreKeyRule::ServerWindow { margin }
@@ -969,7 +967,9 @@ mod tests {
         assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(10));
         assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 100 });
         let err = |t: &str| load(&[], Some(t)).unwrap_err().to_string();
-        assert!(err("[pre_keys]\nkeep = 50\n[cleanup]\nmax_pre_keys = 50").contains("pre_keys.keep"));
+        assert!(
+            err("[pre_keys]\nkeep = 50\n[cleanup]\nmax_pre_keys = 50").contains("pre_keys.keep")
+        );
         assert!(err("[pre_keys]\nmargin = 100001").contains("pre_keys.margin"));
         assert!(err("[pre_keys]\nkeep = -1").contains("keep"));
         assert!(err("[pre_keys]\nwindow = 1").contains("window"));

@@ -14,8 +14,8 @@ use crate::core::folder::Folder;
 use crate::core::level::{Level, Thresholds};
 use crate::core::plan::Entry;
 use crate::core::prekeys::{self, PreKeyCounts};
-use crate::core::rules::{DEFAULT_PRE_KEY_MARGIN, PreKeyRule};
 use crate::core::records::{self, CleanupMark, Sample};
+use crate::core::rules::{DEFAULT_PRE_KEY_MARGIN, PreKeyRule};
 use crate::core::state::StateDir;
 use crate::core::trash;
 

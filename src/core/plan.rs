@@ -55,15 +55,32 @@ pub enum Reason {
     NotRegular(EntryType),
     NoMeta,
     HardLinked(u64),
-    Fresh { age: Duration, min: Duration },
-    Young { age: Duration, max: Duration },
-    Old { age: Duration, max: Duration },
-    PreKeyNewest { keep: usize },
-    PreKeyBeyondNewest { keep: usize },
+    Fresh {
+        age: Duration,
+        min: Duration,
+    },
+    Young {
+        age: Duration,
+        max: Duration,
+    },
+    Old {
+        age: Duration,
+        max: Duration,
+    },
+    PreKeyNewest {
+        keep: usize,
+    },
+    PreKeyBeyondNewest {
+        keep: usize,
+    },
     /// The server may still hand it out: `id >= floor` (`nextPreKeyId - 812 - margin`).
-    PreKeyInServerWindow { floor: u64 },
+    PreKeyInServerWindow {
+        floor: u64,
+    },
     /// Below every id the server may still hand out (docs/prekeys.md).
-    PreKeyBelowServerWindow { floor: u64 },
+    PreKeyBelowServerWindow {
+        floor: u64,
+    },
     PreKeyNotUploaded,
     PreKeyLastMinted,
     PreKeyNoCounters,
@@ -76,7 +93,10 @@ pub enum Reason {
     BackupOfKept,
     OrphanBackup,
     BackupStays,
-    TempStale { age: Duration, max: Duration },
+    TempStale {
+        age: Duration,
+        max: Duration,
+    },
     TempOfProtected,
 }
 

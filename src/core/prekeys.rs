@@ -83,13 +83,8 @@ pub fn growth(
     let from_files = || {
         let (id, t) = oldest_file?;
         let d = days(t);
-        (t <= now && d >= MIN_SPAN_DAYS && id < next).then(|| {
-            (
-                (next - id).saturating_sub(INITIAL_PREKEY_COUNT),
-                d,
-                "files",
-            )
-        })
+        (t <= now && d >= MIN_SPAN_DAYS && id < next)
+            .then(|| ((next - id).saturating_sub(INITIAL_PREKEY_COUNT), d, "files"))
     };
     let (ids, days, from) = from_marks.or_else(from_files)?;
     Some(Growth {
@@ -193,7 +188,10 @@ mod tests {
         };
         let a = advice(&c);
         assert_eq!(a.len(), 2, "{a:?}");
-        assert!(a[0].starts_with("pre-keys grow ~111 a day (4429 minted"), "{a:?}");
+        assert!(
+            a[0].starts_with("pre-keys grow ~111 a day (4429 minted"),
+            "{a:?}"
+        );
         assert_eq!(
             a[1],
             "2 pre-keys are below what the server can still hand out: cleanup removes them"

@@ -178,9 +178,14 @@ fn row(
         writeln!(out, "{pad}{}", p.wrap("31", &format!("error: {e}")))?;
     }
     if let Some(k) = r.pre_keys.as_ref().filter(|k| k.may_hand_out + k.waste > 0) {
+        let window = if k.server_window_floor > 0 {
+            format!(" (ids >= {})", k.server_window_floor)
+        } else {
+            String::new()
+        };
         let mut line = format!(
-            "pre-keys: {} the server may hand out (ids >= {}), {} waste",
-            k.may_hand_out, k.server_window_floor, k.waste
+            "pre-keys: {} the server may hand out{window}, {} waste",
+            k.may_hand_out, k.waste
         );
         if k.not_uploaded > 0 {
             line.push_str(&format!(", {} not uploaded", k.not_uploaded));

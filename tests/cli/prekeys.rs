@@ -38,7 +38,7 @@ fn default_keeps_the_server_window_and_says_so() {
     assert_code(&out, 0);
     let gone = removed_files(&v, "company_1");
     // Floor 2001 - 812 - 100 = 1089.
-    assert_eq!(gone.len(), 1088);
+    assert_eq!(gone.len(), 1088, "stderr: {}", text(&out.stderr));
     assert!(gone.contains(&"pre-key-1088.json".to_string()));
     assert!(!gone.contains(&"pre-key-1089.json".to_string()));
     assert_eq!(
@@ -97,15 +97,23 @@ fn status_counts_waste_and_points_at_a_reconnect_loop() {
     assert_eq!(k["growth"]["from"], "files");
     let advice = row(&v, "company_1")["advice"].to_string();
     // (5242 - 1 - 812) / 40 days
-    assert!(advice.contains("pre-keys grow ~111 a day (4429 minted in 40.0 days)"), "{advice}");
+    assert!(
+        advice.contains("pre-keys grow ~111 a day (4429 minted in 40.0 days)"),
+        "{advice}"
+    );
     assert!(advice.contains("80 pre-keys are below"), "{advice}");
     let healthy = row(&v, "company_2");
     assert_eq!(healthy["pre_keys"]["waste"], 0);
     assert_eq!(healthy["pre_keys"]["may_hand_out"], 912);
-    assert!(!healthy["advice"].to_string().contains("pre-keys"), "{healthy}");
+    assert!(
+        !healthy["advice"].to_string().contains("pre-keys"),
+        "{healthy}"
+    );
     let s = text(&t.run(&["status", "-v"]).stdout);
     assert!(
-        s.contains("pre-keys: 912 the server may hand out (ids >= 4330), 80 waste, ~111 minted a day"),
+        s.contains(
+            "pre-keys: 912 the server may hand out (ids >= 4330), 80 waste, ~111 minted a day"
+        ),
         "{s}"
     );
 }

@@ -537,8 +537,14 @@ fn verbose_reasons_name_the_rule_that_decided() {
     let (e, p) = run(&as_refs(&files), &paired(1001, 1001), &N);
     let gone = decision(&e, &p, "pre-key-1.json").reason.to_string();
     let kept = decision(&e, &p, "pre-key-500.json").reason.to_string();
-    assert!(gone.contains("id < 89") && gone.contains("no longer"), "{gone}");
-    assert!(kept.contains("id >= 89") && kept.contains("may still"), "{kept}");
+    assert!(
+        gone.contains("id < 89") && gone.contains("no longer"),
+        "{gone}"
+    );
+    assert!(
+        kept.contains("id >= 89") && kept.contains("may still"),
+        "{kept}"
+    );
     let (e, p) = run(&as_refs(&files), &paired(1001, 1001), &K50);
     let gone = decision(&e, &p, "pre-key-1.json").reason.to_string();
     assert_eq!(gone, "older than the newest 50 pre-keys");
