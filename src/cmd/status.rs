@@ -23,7 +23,8 @@ impl Run for StatusArgs {
         let rows: Vec<CompanyStatus> = companies
             .iter()
             .map(|c| {
-                let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, now);
+                let pre_keys = ctx.config.rules.pre_keys;
+                let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, pre_keys, now);
                 if !self.history {
                     s.history.clear();
                 }

@@ -24,6 +24,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub emergency: FileRules,
     #[serde(default)]
+    pub pre_keys: FilePreKeys,
+    #[serde(default)]
     pub trash: FileTrash,
     #[serde(default)]
     pub trigger: FileTrigger,
@@ -88,6 +90,16 @@ pub struct FileRules {
     pub max_pre_keys: Option<usize>,
     pub min_file_age: Option<String>,
     pub tmp_max_age: Option<String>,
+}
+
+/// `[pre_keys]`: the daily cleanup's pre-key rule (docs/prekeys.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePreKeys {
+    /// Keep the newest N instead of the server window (the spec's rule).
+    pub keep: Option<usize>,
+    /// Ids kept below `nextPreKeyId - 812`.
+    pub margin: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

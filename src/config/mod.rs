@@ -9,13 +9,13 @@ use std::time::Duration;
 use crate::cli::{Cli, Command};
 use crate::core::level::Thresholds;
 use crate::core::notify::NotifyConfig;
-use crate::core::rules::Rules;
+use crate::core::rules::{DEFAULT_PRE_KEY_MARGIN, PreKeyRule, Rules};
 use crate::logging::LogFormat;
 
 mod file;
 pub mod layers;
 
-use file::{FileConfig, FileRules};
+use file::{FileConfig, FilePreKeys, FileRules};
 use layers::Layers;
 pub use layers::{EnvFn, Origin, Setting};
 
@@ -260,7 +260,8 @@ impl Config {
             }
         };
 
-        let rules = resolve_rules(&mut l, Rules::NORMAL, &file.cleanup, RULE_KEYS_NORMAL)?;
+        let mut rules = resolve_rules(&mut l, Rules::NORMAL, &file.cleanup, RULE_KEYS_NORMAL)?;
+        rules.pre_keys = resolve_pre_keys(&mut l, &file.cleanup, &file.pre_keys)?;
         let emergency_rules = resolve_rules(
             &mut l,
             Rules::EMERGENCY,
@@ -524,14 +525,18 @@ fn resolve_rules(
             base.sender_key_max_age,
             (hour, ten_years),
         )?,
-        max_pre_keys: l.count(
-            keys.max_pre_keys,
-            None,
-            None,
-            f.max_pre_keys,
-            base.max_pre_keys,
-            (0, 1_000_000),
-        )?,
+        pre_keys: match base.pre_keys {
+            PreKeyRule::KeepNewest(n) => PreKeyRule::KeepNewest(l.count(
+                keys.max_pre_keys,
+                None,
+                None,
+                f.max_pre_keys,
+                n,
+                (0, 1_000_000),
+            )?),
+            // The daily set: decided by `resolve_pre_keys`.
+            other => other,
+        },
         min_age: l.duration(
             keys.min_file_age,
             None,
@@ -548,6 +553,40 @@ fn resolve_rules(
             base.tmp_max_age,
             (five_minutes, ten_years),
         )?,
+    })
+}
+
+/// The daily pre-key rule: `pre_keys.keep = N` (or its older spelling `cleanup.max_pre_keys`)
+/// keeps the newest N; otherwise the server window with `pre_keys.margin`.
+fn resolve_pre_keys(
+    l: &mut Layers,
+    cleanup: &FileRules,
+    f: &FilePreKeys,
+) -> anyhow::Result<PreKeyRule> {
+    let (keep, key) = match (f.keep, cleanup.max_pre_keys) {
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "config keys pre_keys.keep and cleanup.max_pre_keys say the same thing: set only pre_keys.keep",
+            ));
+        }
+        (Some(n), None) => (Some(n), "pre_keys.keep"),
+        (None, Some(n)) => (Some(n), "cleanup.max_pre_keys"),
+        (None, None) => (None, "pre_keys.keep"),
+    };
+    let margin = l.count(
+        "pre_keys.margin",
+        None,
+        None,
+        f.margin,
+        DEFAULT_PRE_KEY_MARGIN as usize,
+        (0, 100_000),
+    )? as u64;
+    Ok(match keep {
+        Some(_) => PreKeyRule::KeepNewest(l.count(key, None, None, keep, 0, (0, 1_000_000))?),
+        None => {
+            l.record("pre_keys.keep", "server window".into(), Origin::Default);
+            PreKeyRule::ServerWindow { margin }
+        }
     })
 }
 
@@ -915,7 +954,7 @@ mod tests {
         let c = load(&[], Some(toml)).unwrap();
         assert_eq!(c.sessions_path, PathBuf::from("/srv/s"));
         assert_eq!(c.rules.session_max_age, Duration::from_secs(21 * 86_400));
-        assert_eq!(c.rules.max_pre_keys, 80);
+        assert_eq!(c.rules.pre_keys, PreKeyRule::KeepNewest(80));
         assert_eq!(c.rules.sender_key_max_age, Rules::NORMAL.sender_key_max_age);
         assert_eq!(
             c.emergency_rules.sender_key_max_age,
@@ -923,6 +962,28 @@ mod tests {
         );
         let c = load(&["--sessions-path", "/flag"], Some(toml)).unwrap();
         assert_eq!(c.sessions_path, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn pre_keys_default_to_the_server_window_and_keep_n_opts_out() {
+        let c = load(&[], None).unwrap();
+        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 100 });
+        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(30));
+        let c = load(&[], Some("[pre_keys]\nkeep = 50")).unwrap();
+        assert_eq!(c.rules.pre_keys, PreKeyRule::KeepNewest(50));
+        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(30));
+        let c = load(&[], Some("[pre_keys]\nmargin = 0")).unwrap();
+        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 0 });
+        let c = load(&[], Some("[emergency]\nmax_pre_keys = 10")).unwrap();
+        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(10));
+        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 100 });
+        let err = |t: &str| load(&[], Some(t)).unwrap_err().to_string();
+        assert!(
+            err("[pre_keys]\nkeep = 50\n[cleanup]\nmax_pre_keys = 50").contains("pre_keys.keep")
+        );
+        assert!(err("[pre_keys]\nmargin = 100001").contains("pre_keys.margin"));
+        assert!(err("[pre_keys]\nkeep = -1").contains("keep"));
+        assert!(err("[pre_keys]\nwindow = 1").contains("window"));
     }
 
     #[test]

@@ -169,6 +169,7 @@ fn clean_inner(
             }
         }
     }
+    report.next_pre_key_id = creds.next_pre_key_id;
     for e in entries.iter().filter(|e| counted(e)) {
         report.files_before += 1;
         *report.files_by_type.entry(e.kind).or_default() += 1;

@@ -7,12 +7,15 @@ use std::ffi::OsStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::core::classify::Kind;
+use crate::core::classify::{self, Kind};
 use crate::core::clean;
 use crate::core::companies::Company;
 use crate::core::folder::Folder;
 use crate::core::level::{Level, Thresholds};
+use crate::core::plan::Entry;
+use crate::core::prekeys::{self, PreKeyCounts};
 use crate::core::records::{self, CleanupMark, Sample};
+use crate::core::rules::{DEFAULT_PRE_KEY_MARGIN, PreKeyRule};
 use crate::core::state::StateDir;
 use crate::core::trash;
 
@@ -36,6 +39,9 @@ pub struct CompanyStatus {
     pub on_hold: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_hold_until: Option<DateTime<Utc>>,
+    /// Pre-keys the server may still hand out versus the waste; none without readable counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_keys: Option<PreKeyCounts>,
     pub advice: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Sample>,
@@ -89,6 +95,7 @@ pub fn inspect(
     state: &StateDir,
     thresholds: &Thresholds,
     cooldown: chrono::Duration,
+    pre_key_rule: PreKeyRule,
     now: DateTime<Utc>,
 ) -> CompanyStatus {
     let (record, record_error) = match records::try_read_company(state, &company.name) {
@@ -119,6 +126,7 @@ pub fn inspect(
         trash_files,
         on_hold: record.active_holds(now).count(),
         on_hold_until: record.active_holds(now).map(|(_, u)| *u).max(),
+        pre_keys: None,
         advice: Vec::new(),
         history: record.history.clone(),
         error: record_error,
@@ -130,8 +138,10 @@ pub fn inspect(
             return st;
         }
     };
+    let mut entries = Vec::new();
     match clean::scan(&dir) {
-        Ok(entries) => {
+        Ok(all) => {
+            entries = all;
             for e in entries.iter().filter(|e| clean::counted(e)) {
                 st.files += 1;
                 *st.by_type.entry(e.kind).or_default() += 1;
@@ -144,6 +154,16 @@ pub fn inspect(
         Ok(c) => {
             st.creds = c.state().as_str();
             st.creds_problem = c.problem.clone();
+            if let Some(guard) = c.pre_key_guard() {
+                st.pre_keys = Some(pre_key_counts(
+                    &dir,
+                    &entries,
+                    guard,
+                    pre_key_rule,
+                    &record.cleanups,
+                    now,
+                ));
+            }
         }
         Err(e) => {
             st.creds = "unreadable";
@@ -155,7 +175,50 @@ pub fn inspect(
         .ok()
         .map(|m| m.mtime.into());
     st.advice = advice(st.files, &st.by_type, &record.cleanups, thresholds.critical);
+    if let Some(c) = &st.pre_keys {
+        st.advice.extend(prekeys::advice(c));
+    }
     st
+}
+
+/// The server window is a fact about the server, so `pre_keys.keep = N` does not change what
+/// counts as waste: it uses the configured margin, or the default one.
+fn pre_key_counts(
+    dir: &Folder,
+    entries: &[Entry],
+    guard: crate::core::creds::PreKeyGuard,
+    rule: PreKeyRule,
+    cleanups: &[CleanupMark],
+    now: DateTime<Utc>,
+) -> PreKeyCounts {
+    let margin = match rule {
+        PreKeyRule::ServerWindow { margin } => margin,
+        PreKeyRule::KeepNewest(_) => DEFAULT_PRE_KEY_MARGIN,
+    };
+    let ids: Vec<(u64, &Entry)> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::PreKey && clean::counted(e))
+        .filter_map(|e| Some((e.name_str().and_then(classify::pre_key_id)?, e)))
+        .collect();
+    let just_ids: Vec<u64> = ids.iter().map(|(id, _)| *id).collect();
+    let mut counts = prekeys::count(&just_ids, guard, margin);
+    let marks: Vec<(DateTime<Utc>, u64)> = cleanups
+        .iter()
+        .filter_map(|c| Some((c.time, c.next_pre_key_id?)))
+        .collect();
+    // One stat: the oldest pre-key's mtime is when it was minted.
+    let oldest = ids
+        .iter()
+        .min_by_key(|(id, _)| *id)
+        .and_then(|(id, e)| Some((*id, dir.stat(&e.name).ok()?.mtime.into())));
+    counts.growth = prekeys::growth(
+        guard.next_pre_key_id,
+        &marks,
+        oldest,
+        now,
+        chrono::Duration::days(7),
+    );
+    counts
 }
 
 #[cfg(test)]
@@ -174,6 +237,7 @@ mod tests {
             removed,
             trashed: true,
             identity: None,
+            next_pre_key_id: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub(crate) mod notify;
 pub(crate) mod pairs;
 pub(crate) mod parallel;
 pub(crate) mod plan;
+pub(crate) mod prekeys;
 pub(crate) mod records;
 pub(crate) mod remove;
 pub(crate) mod report;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use crate::core::classify::{self, Kind};
 use crate::core::creds::Creds;
 use crate::core::folder::{EntryType, Meta};
-use crate::core::rules::Rules;
+use crate::core::rules::{PreKeyRule, Rules};
 use crate::core::util::fmt_duration;
 
 /// A file of a company folder as the planner sees it.
@@ -76,6 +76,14 @@ pub enum Reason {
     PreKeyBeyondNewest {
         keep: usize,
     },
+    /// The server may still hand it out: `id >= floor` (`nextPreKeyId - 812 - margin`).
+    PreKeyInServerWindow {
+        floor: u64,
+    },
+    /// Below every id the server may still hand out (docs/prekeys.md).
+    PreKeyBelowServerWindow {
+        floor: u64,
+    },
     PreKeyNotUploaded,
     PreKeyLastMinted,
     PreKeyNoCounters,
@@ -115,6 +123,14 @@ impl fmt::Display for Reason {
             Reason::PreKeyBeyondNewest { keep } => {
                 write!(f, "older than the newest {keep} pre-keys")
             }
+            Reason::PreKeyInServerWindow { floor } => write!(
+                f,
+                "id >= {floor} (nextPreKeyId - 812 - margin): the server may still hand it out"
+            ),
+            Reason::PreKeyBelowServerWindow { floor } => write!(
+                f,
+                "id < {floor} (nextPreKeyId - 812 - margin): the server can no longer hand it out"
+            ),
             Reason::PreKeyNotUploaded => {
                 f.write_str("id >= firstUnuploadedPreKeyId: not uploaded yet")
             }
@@ -211,8 +227,8 @@ impl Plan {
     }
 }
 
-/// Pre-keys sorted by the rule: which are among the newest N, protected by the counters, or
-/// candidates for removal. Shared by [`wants_meta`] and [`plan`] so they agree.
+/// Pre-keys decided by the rule: kept by the server window or among the newest N, protected by
+/// the counters, or candidates for removal. Shared by [`wants_meta`] and [`plan`] so they agree.
 fn pre_key_decisions(entries: &[Entry], creds: &Creds, rules: &Rules) -> HashMap<usize, Decision> {
     let mut out = HashMap::new();
     let mut ids: Vec<(u64, usize)> = Vec::new();
@@ -234,16 +250,26 @@ fn pre_key_decisions(entries: &[Entry], creds: &Creds, rules: &Rules) -> HashMap
         return out;
     };
     ids.sort_unstable_by(|a, b| b.cmp(a));
-    let keep = rules.max_pre_keys;
     for (rank, (id, i)) in ids.into_iter().enumerate() {
-        let d = if rank < keep {
-            Decision::keep(Reason::PreKeyNewest { keep })
-        } else if id >= guard.first_unuploaded_pre_key_id {
-            Decision::keep(Reason::PreKeyNotUploaded)
-        } else if guard.protects(id) {
-            Decision::keep(Reason::PreKeyLastMinted)
-        } else {
-            Decision::remove(Reason::PreKeyBeyondNewest { keep })
+        let by_rule = match rules.pre_keys {
+            PreKeyRule::ServerWindow { margin } => {
+                let floor = PreKeyRule::window_floor(guard.next_pre_key_id, margin);
+                if id >= floor {
+                    Err(Reason::PreKeyInServerWindow { floor })
+                } else {
+                    Ok(Reason::PreKeyBelowServerWindow { floor })
+                }
+            }
+            PreKeyRule::KeepNewest(keep) if rank < keep => Err(Reason::PreKeyNewest { keep }),
+            PreKeyRule::KeepNewest(keep) => Ok(Reason::PreKeyBeyondNewest { keep }),
+        };
+        let d = match by_rule {
+            Err(kept) => Decision::keep(kept),
+            Ok(_) if id >= guard.first_unuploaded_pre_key_id => {
+                Decision::keep(Reason::PreKeyNotUploaded)
+            }
+            Ok(_) if guard.protects(id) => Decision::keep(Reason::PreKeyLastMinted),
+            Ok(gone) => Decision::remove(gone),
         };
         out.insert(i, d);
     }

@@ -56,6 +56,9 @@ pub struct CleanupMark {
     /// that re-paired since is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<crate::core::creds::Identity>,
+    /// creds.json's `nextPreKeyId` at the time: how fast pre-keys grow (docs/prekeys.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_pre_key_id: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +183,7 @@ pub fn record_cleanup(
             removed: r.removed,
             trashed,
             identity: r.identity.clone(),
+            next_pre_key_id: r.next_pre_key_id,
         });
         if r.status == Status::Ok {
             add_sample(
@@ -353,6 +357,7 @@ mod tests {
                 removed: 0,
                 trashed: true,
                 identity: None,
+                next_pre_key_id: None,
             });
         }
         assert_eq!(r.cleanups.len(), MAX_CLEANUPS);

@@ -58,6 +58,9 @@ pub struct CompanyReport {
     pub failed_files: Vec<FileNote>,
     /// Files per type before the run.
     pub files_by_type: BTreeMap<Kind, usize>,
+    /// creds.json's `nextPreKeyId`, recorded so `status` can tell how fast pre-keys grow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_pre_key_id: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<FileDecision>,
     /// The identity creds.json held (recorded with the run, not printed).
@@ -84,6 +87,7 @@ impl CompanyReport {
             skipped_files: Vec::new(),
             failed_files: Vec::new(),
             files_by_type: BTreeMap::new(),
+            next_pre_key_id: None,
             decisions: Vec::new(),
             identity: None,
         }
@@ -122,7 +126,7 @@ impl CompanyReport {
             )
         } else if pre_keys * 2 >= self.files_after {
             format!(
-                "{pre_keys} of {} files are pre-keys that are protected (not uploaded yet, or the newest kept): this is normal for Baileys v7, which uploads ~812 pre-keys",
+                "{pre_keys} of {} files are pre-keys the server may still hand out (or not uploaded yet): this is normal for Baileys v7, which uploads 812 at once (docs/prekeys.md)",
                 self.files_after
             )
         } else {

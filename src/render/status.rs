@@ -186,6 +186,24 @@ fn row(
     if let Some(e) = r.error.as_ref().or(r.creds_problem.as_ref()) {
         writeln!(out, "{pad}{}", p.wrap("31", &format!("error: {e}")))?;
     }
+    if let Some(k) = r.pre_keys.as_ref().filter(|k| k.may_hand_out + k.waste > 0) {
+        let window = if k.server_window_floor > 0 {
+            format!(" (ids >= {})", k.server_window_floor)
+        } else {
+            String::new()
+        };
+        let mut line = format!(
+            "pre-keys: {} the server may hand out{window}, {} waste",
+            k.may_hand_out, k.waste
+        );
+        if k.not_uploaded > 0 {
+            line.push_str(&format!(", {} not uploaded", k.not_uploaded));
+        }
+        if let Some(g) = k.growth.as_ref().filter(|g| g.per_day >= 1.0) {
+            line.push_str(&format!(", ~{:.0} minted a day", g.per_day));
+        }
+        writeln!(out, "{pad}{}", p.wrap("2", &line))?;
+    }
     for a in &r.advice {
         writeln!(out, "{pad}{}", p.wrap("33", &format!("advice: {a}")))?;
     }

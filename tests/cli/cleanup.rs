@@ -1,9 +1,11 @@
 use crate::testenv::*;
 use std::os::unix::fs::symlink;
 
-/// A company with something of every kind, old and new.
+/// A company with something of every kind, old and new. Its counters put the pre-key server
+/// window's floor (nextPreKeyId - 812 - 100) at id 71: ids 1..=70 go, as under the spec's
+/// keep-50 with next 121.
 fn mixed(t: &Tree, c: &str) {
-    t.creds(c, 121, 121);
+    t.creds(c, 71 + 912, 71 + 912);
     for id in 1..=120 {
         t.file(&format!("{c}/pre-key-{id}.json"), days(200 - id));
     }
@@ -356,7 +358,8 @@ fn config_file_env_and_flag_precedence() {
 #[test]
 fn emergency_rules_are_stricter() {
     let t = Tree::new();
-    t.creds("company_1", 101, 101);
+    // Floor 51: the server window keeps the newest 50 of these 100, as keep-50 would.
+    t.creds("company_1", 51 + 912, 51 + 912);
     for id in 1..=100 {
         t.file(&format!("company_1/pre-key-{id}.json"), days(30));
     }

@@ -10,6 +10,7 @@ mod install_cron;
 mod logging;
 mod monitor;
 mod packaging;
+mod prekeys;
 mod status_restore;
 mod trigger;
 mod undo;

@@ -117,7 +117,8 @@ fn contents(t: &Tree, c: &str) -> Vec<(String, Vec<u8>, std::time::SystemTime)> 
 #[test]
 fn cleanup_then_restore_returns_every_file_byte_for_byte_with_its_mtime() {
     let t = Tree::new();
-    t.creds("company_1", 100, 100);
+    // Floor 50 (nextPreKeyId - 812 - 100): ids 1..=49 go.
+    t.creds("company_1", 50 + 912, 50 + 912);
     for i in 1..100 {
         t.file_with(
             &format!("company_1/pre-key-{i}.json"),

@@ -28,4 +28,20 @@ for mode in normal emergency; do
   [ "$removed" -gt 0 ] || { echo "FAIL: the $mode cleanup removed nothing: the test would prove nothing"; exit 1; }
   node check.mjs after "$manifest" "$work/$mode"
 done
+
+# Pre-keys: a new contact's first message after a cleanup (docs/prekeys.md). The default rule must
+# keep the pre-key the server handed out; the spec's keep-50 must lose it, or the test proves nothing.
+node prekeys.mjs make "$work/pk" "$work/pk-msg.json"
+company=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['company'])" "$work/pk-msg.json")
+printf '[pre_keys]\nkeep = 50\n' > "$work/keep50.toml"
+for rule in default keep50; do
+  cp -a "$work/pk" "$work/pk-$rule"
+  cfg=(); [ "$rule" = keep50 ] && cfg=(--config "$work/keep50.toml")
+  "$bin" "${cfg[@]}" --sessions-path "$work/pk-$rule" cleanup --json > "$work/pk-$rule.json"
+  removed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['companies'][0]['removed_by_type'].get('pre-key', 0))" "$work/pk-$rule.json")
+  echo "cleanup (pre-keys, $rule rule) removed $removed pre-keys"
+  [ "$removed" -gt 0 ] || { echo "FAIL: the $rule rule removed no pre-key: the test would prove nothing"; exit 1; }
+done
+node prekeys.mjs receive "$work/pk-default/$company" "$work/pk-msg.json" ok
+node prekeys.mjs receive "$work/pk-keep50/$company" "$work/pk-msg.json" fail
 echo "Baileys compatibility: ok ($(node -p "require('./node_modules/baileys/package.json').version"))"

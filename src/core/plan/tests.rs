@@ -69,6 +69,11 @@ fn decision<'a>(e: &[Entry], p: &'a Plan, name: &str) -> &'a Decision {
 }
 
 const N: Rules = Rules::NORMAL;
+/// The spec's rule, `pre_keys.keep = 50`.
+const K50: Rules = Rules {
+    pre_keys: PreKeyRule::KeepNewest(50),
+    ..Rules::NORMAL
+};
 
 #[test]
 fn session_age_boundary_13d_14d_15d() {
@@ -132,14 +137,14 @@ fn as_refs(v: &[(String, Duration)]) -> Vec<(&str, Duration)> {
 #[test]
 fn exactly_fifty_pre_keys_are_all_kept() {
     let files = pre_keys(1..=50);
-    assert!(removed(&as_refs(&files), &paired(51, 51), &N).is_empty());
+    assert!(removed(&as_refs(&files), &paired(51, 51), &K50).is_empty());
 }
 
 #[test]
 fn fifty_one_pre_keys_lose_the_lowest_id() {
     let files = pre_keys(1..=51);
     assert_eq!(
-        removed(&as_refs(&files), &paired(52, 52), &N),
+        removed(&as_refs(&files), &paired(52, 52), &K50),
         vec!["pre-key-1.json"]
     );
 }
@@ -149,7 +154,7 @@ fn newest_by_id_not_by_name_order() {
     // Lexical order would call 9 newer than 10; the rule is numeric.
     let files = pre_keys([9, 10, 100, 2]);
     let rules = Rules {
-        max_pre_keys: 2,
+        pre_keys: PreKeyRule::KeepNewest(2),
         ..N
     };
     assert_eq!(
@@ -163,7 +168,7 @@ fn unuploaded_and_last_minted_pre_keys_survive_any_limit() {
     // ids 1..=20, first unuploaded 15, next 21: 15..=20 not uploaded, 20 is next-1 too.
     let files = pre_keys(1..=20);
     let rules = Rules {
-        max_pre_keys: 0,
+        pre_keys: PreKeyRule::KeepNewest(0),
         ..N
     };
     let got = removed(&as_refs(&files), &paired(21, 15), &rules);
@@ -216,7 +221,7 @@ fn fresh_files_are_never_removed() {
         &c,
         &Rules {
             session_max_age: Duration::ZERO,
-            ..N
+            ..K50
         },
     );
     assert_eq!(got.len(), 9, "{got:?}");
@@ -251,7 +256,7 @@ fn protected_types_survive_a_year() {
     let zero = Rules {
         session_max_age: Duration::ZERO,
         sender_key_max_age: Duration::ZERO,
-        max_pre_keys: 0,
+        pre_keys: PreKeyRule::KeepNewest(0),
         min_age: Duration::ZERO,
         tmp_max_age: Duration::ZERO,
     };
@@ -442,7 +447,7 @@ fn wants_meta_skips_what_no_rule_can_remove() {
     files.push(("session-1.0.json", days(1.0)));
     files.push(("creds.json.bak", days(1.0)));
     let e = entries(&files);
-    let want = wants_meta(&e, &paired(61, 61), &N);
+    let want = wants_meta(&e, &paired(61, 61), &K50);
     let statted: Vec<&str> = e
         .iter()
         .zip(&want)
@@ -452,6 +457,97 @@ fn wants_meta_skips_what_no_rule_can_remove() {
     assert_eq!(statted.len(), 11, "{statted:?}"); // 10 pre-keys beyond the newest 50 + 1 session
     assert!(statted.contains(&"session-1.0.json"));
     assert!(!statted.contains(&"pre-key-60.json"));
+}
+
+fn window(margin: u64) -> Rules {
+    Rules {
+        pre_keys: PreKeyRule::ServerWindow { margin },
+        ..N
+    }
+}
+
+#[test]
+fn the_default_keeps_a_whole_812_upload() {
+    // Right after pairing: ids 1..=812 uploaded, next 813. The server holds all 812.
+    let files = pre_keys(1..=812);
+    assert!(removed(&as_refs(&files), &paired(813, 813), &N).is_empty());
+    // The spec's keep-50 would have removed 762 keys the server still hands out.
+    assert_eq!(
+        removed(&as_refs(&files), &paired(813, 813), &K50).len(),
+        762
+    );
+}
+
+#[test]
+fn server_window_boundary_is_next_minus_812_minus_margin() {
+    // next 2001, margin 100: floor 1089. 1088 goes, 1089 stays.
+    let files = pre_keys(1000..=2000);
+    let (e, p) = run(&as_refs(&files), &paired(2001, 2001), &N);
+    let floor = 2001 - 812 - 100;
+    assert_eq!(
+        decision(&e, &p, "pre-key-1088.json").reason,
+        Reason::PreKeyBelowServerWindow { floor }
+    );
+    assert!(decision(&e, &p, "pre-key-1088.json").removes());
+    assert_eq!(
+        decision(&e, &p, "pre-key-1089.json").reason,
+        Reason::PreKeyInServerWindow { floor }
+    );
+    assert!(!decision(&e, &p, "pre-key-1089.json").removes());
+    assert_eq!(p.removal_count(), 89); // 1000..=1088
+    // Margin 0: exactly the last 812 ids stay.
+    let got = removed(&as_refs(&files), &paired(2001, 2001), &window(0));
+    assert_eq!(got.len(), 1189 - 1000);
+    assert!(got.contains(&"pre-key-1188.json".to_string()));
+    assert!(!got.contains(&"pre-key-1189.json".to_string()));
+}
+
+#[test]
+fn server_window_keeps_unuploaded_and_last_minted_below_the_floor() {
+    // Counters that moved oddly (a restored creds.json): next - 1 and >= first unuploaded stay.
+    let files = pre_keys([1, 2, 3, 4]);
+    let c = paired(2000, 3);
+    let (e, p) = run(&as_refs(&files), &c, &window(0));
+    assert!(decision(&e, &p, "pre-key-1.json").removes());
+    assert!(decision(&e, &p, "pre-key-2.json").removes());
+    assert_eq!(
+        decision(&e, &p, "pre-key-3.json").reason,
+        Reason::PreKeyNotUploaded
+    );
+    let files = pre_keys([5, 1999]);
+    let (e, p) = run(&as_refs(&files), &paired(2000, 2000), &window(0));
+    assert!(decision(&e, &p, "pre-key-5.json").removes());
+    assert!(!decision(&e, &p, "pre-key-1999.json").removes());
+}
+
+#[test]
+fn server_window_without_counters_removes_nothing() {
+    let files = pre_keys(1..=2000);
+    let (e, p) = run(&as_refs(&files), &Creds::missing(), &N);
+    assert_eq!(p.removal_count(), 0);
+    assert_eq!(
+        decision(&e, &p, "pre-key-1.json").reason,
+        Reason::PreKeyNoCounters
+    );
+}
+
+#[test]
+fn verbose_reasons_name_the_rule_that_decided() {
+    let files = pre_keys(1..=1000);
+    let (e, p) = run(&as_refs(&files), &paired(1001, 1001), &N);
+    let gone = decision(&e, &p, "pre-key-1.json").reason.to_string();
+    let kept = decision(&e, &p, "pre-key-500.json").reason.to_string();
+    assert!(
+        gone.contains("id < 89") && gone.contains("no longer"),
+        "{gone}"
+    );
+    assert!(
+        kept.contains("id >= 89") && kept.contains("may still"),
+        "{kept}"
+    );
+    let (e, p) = run(&as_refs(&files), &paired(1001, 1001), &K50);
+    let gone = decision(&e, &p, "pre-key-1.json").reason.to_string();
+    assert_eq!(gone, "older than the newest 50 pre-keys");
 }
 
 mod properties {
@@ -472,7 +568,7 @@ mod properties {
             id.prop_map(|i| format!("identity-key-{i}.json")),
             id.prop_map(|i| format!("sender-key-{i}.json")),
             id.prop_map(|i| format!("sender-key-memory-{i}.json")),
-            (0u64..200).prop_map(|i| format!("pre-key-{i}.json")),
+            (0u64..2000).prop_map(|i| format!("pre-key-{i}.json")),
             (
                 prop_oneof![
                     Just("creds"),
@@ -491,14 +587,17 @@ mod properties {
         (
             0u64..30 * 86_400,
             0u64..30 * 86_400,
-            0usize..100,
+            prop_oneof![
+                (0usize..100).prop_map(PreKeyRule::KeepNewest),
+                (0u64..300).prop_map(|margin| PreKeyRule::ServerWindow { margin }),
+            ],
             0u64..3600,
             0u64..3600,
         )
             .prop_map(|(s, k, p, m, t)| Rules {
                 session_max_age: Duration::from_secs(s),
                 sender_key_max_age: Duration::from_secs(k),
-                max_pre_keys: p,
+                pre_keys: p,
                 min_age: Duration::from_secs(m),
                 tmp_max_age: Duration::from_secs(t),
             })
@@ -511,8 +610,8 @@ mod properties {
         fn never_selects_a_protected_or_unknown_file(
             files in prop::collection::vec((name(), 0u64..400 * 86_400), 0..60),
             rules in rules(),
-            next in 0u64..250,
-            first in 0u64..250,
+            next in 0u64..2500,
+            first in 0u64..2500,
             have_creds in any::<bool>(),
         ) {
             let refs: Vec<(&str, Duration)> = files.iter().map(|(n, a)| (n.as_str(), Duration::from_secs(*a))).collect();
@@ -532,10 +631,116 @@ mod properties {
                 prop_assert!(age >= rules.min_age, "{name} is fresh ({age:?})");
                 if let Some(id) = classify::pre_key_id(name) {
                     prop_assert!(have_creds && id < first && Some(id) != next.checked_sub(1), "pre-key {id} selected");
+                    if let PreKeyRule::ServerWindow { margin } = rules.pre_keys {
+                        prop_assert!(id < PreKeyRule::window_floor(next, margin), "pre-key {id} in the window");
+                    }
                 }
                 for &r in &d.requires {
                     prop_assert!(p.decisions[r].removes(), "{name} requires a kept file");
                 }
+            }
+        }
+    }
+
+    /// What Baileys 7 and the server do to a folder's pre-keys (docs/prekeys.md, "Model").
+    #[derive(Clone, Debug)]
+    enum Event {
+        /// `CB:success`: 812 when the server holds none, 5 when it holds <= 5.
+        Connect,
+        /// A pre-key-low notification: 5 when the server holds < 5.
+        Notify,
+        /// A failed digest check: 5, whatever the server holds.
+        DigestFailed,
+        /// A retry receipt carries one fresh key straight to the contact.
+        RetryReceipt,
+        /// A new contact fetches our bundle: the server hands out one key (the `usize` picks
+        /// which when the order is not lowest-first); its message arrives and libsignal deletes
+        /// the key (`removePreKey`) when `delivered`.
+        HandOut(usize, bool),
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            2 => Just(Event::Connect),
+            1 => Just(Event::Notify),
+            1 => Just(Event::DigestFailed),
+            1 => Just(Event::RetryReceipt),
+            12 => (any::<usize>(), any::<bool>()).prop_map(|(i, d)| Event::HandOut(i, d)),
+        ]
+    }
+
+    /// Baileys' `getNextPreKeys` for an upload: ids [next, next + n), both counters move.
+    fn mint(n: u64, next: &mut u64, local: &mut std::collections::BTreeSet<u64>) -> Vec<u64> {
+        let ids: Vec<u64> = (*next..*next + n).collect();
+        local.extend(&ids);
+        *next += n;
+        ids
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// The default rule never removes a key the server still holds, whatever order the
+        /// server hands keys out in, as long as at most `margin` ids were minted beyond a full
+        /// batch since the server last ran dry (top-ups, failed digests, retry receipts: the
+        /// margin's reason, docs/prekeys.md).
+        #[test]
+        fn server_window_never_removes_a_key_the_server_still_holds(
+            events in prop::collection::vec(event(), 1..400),
+            lowest_first in any::<bool>(),
+        ) {
+            use std::collections::BTreeSet;
+            let mut next = 1u64;
+            let mut local: BTreeSet<u64> = BTreeSet::new();
+            let mut server: BTreeSet<u64> = BTreeSet::new();
+            // `nextPreKeyId` when the server was last refilled from empty.
+            let mut dry_start = 1u64;
+            // Pairing: the first connect finds an empty server.
+            let mut all = vec![Event::Connect];
+            all.extend(events);
+            for ev in all {
+                let upload = match ev {
+                    Event::Connect if server.is_empty() => 812,
+                    Event::Connect if server.len() <= 5 => 5,
+                    Event::Notify if server.len() < 5 => 5,
+                    Event::DigestFailed => 5,
+                    Event::RetryReceipt => {
+                        mint(1, &mut next, &mut local);
+                        0
+                    }
+                    Event::HandOut(pick, delivered) => {
+                        let taken = if lowest_first {
+                            server.iter().next().copied()
+                        } else if server.is_empty() {
+                            None
+                        } else {
+                            server.iter().nth(pick % server.len()).copied()
+                        };
+                        if let Some(id) = taken {
+                            server.remove(&id);
+                            if delivered {
+                                local.remove(&id);
+                            }
+                        }
+                        0
+                    }
+                    _ => 0,
+                };
+                if upload > 0 {
+                    if server.is_empty() {
+                        dry_start = next;
+                    }
+                    server.extend(mint(upload, &mut next, &mut local));
+                }
+            }
+            let margin = crate::core::rules::DEFAULT_PRE_KEY_MARGIN;
+            prop_assume!(next - dry_start <= crate::core::rules::INITIAL_PREKEY_COUNT + margin);
+            let files: Vec<(String, Duration)> = local.iter().map(|i| (format!("pre-key-{i}.json"), days(2.0))).collect();
+            let e = entries(&as_refs(&files));
+            let p = plan(&e, &paired(next, next), &N, now());
+            for (entry, d) in e.iter().zip(&p.decisions) {
+                let id = classify::pre_key_id(entry.name_str().unwrap()).unwrap();
+                prop_assert!(!(d.removes() && server.contains(&id)), "pre-key {id} is on the server but was removed (next {next})");
             }
         }
     }
