@@ -14,7 +14,7 @@ use crate::exit::Exit;
 impl Run for BackupArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
         let (root, all) = ctx.fleet()?;
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::render::stdout();
         if self.list {
             let wanted: Vec<String> = self.company.iter().cloned().collect();
             let companies = ctx.select(all, &wanted)?;
@@ -30,7 +30,7 @@ impl Run for BackupArgs {
                         writeln!(out, "{}  {b}", c.name)?;
                     }
                     for b in &l.partial {
-                        eprintln!(
+                        crate::say!(
                             "baileys-janitor: {}: {b} is an incomplete backup (interrupted, or without a manifest): not listed, not restorable; remove it with: rm -r {}",
                             c.name,
                             ctx.state
@@ -61,7 +61,7 @@ impl Run for BackupArgs {
         )? {
             Ok(g) => g,
             Err(holder) => {
-                eprintln!(
+                crate::say!(
                     "baileys-janitor: {} is locked by {holder}; try again when it is done",
                     company.name
                 );
@@ -71,21 +71,7 @@ impl Run for BackupArgs {
         let time = now.format("%Y%m%dT%H%M%SZ").to_string();
         let report = backup::backup(&root, &company, &ctx.state, &time, now)?;
         tracing::info!(company = %company.name, files = report.files, bytes = report.bytes, path = %report.path, "backup written");
-        if self.json {
-            serde_json::to_writer(&mut out, &report)?;
-            writeln!(out)?;
-        } else {
-            writeln!(
-                out,
-                "{}: {} files ({} bytes) copied to {}\nrestore with: baileys-janitor restore --company {} --backup {}",
-                report.company,
-                report.files,
-                report.bytes,
-                report.path,
-                report.company,
-                report.backup
-            )?;
-        }
+        crate::render::restore::backup(&mut out, &report, self.json)?;
         Ok(Exit::Ok)
     }
 }

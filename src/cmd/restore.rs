@@ -9,7 +9,7 @@ use crate::cli::RestoreArgs;
 use crate::cmd::{Context, Run};
 use crate::config::usage;
 use crate::core::lock;
-use crate::core::restore::{self, RestoreError, RestoreOptions, RestoreReport};
+use crate::core::restore::{self, RestoreError, RestoreOptions};
 use crate::exit::Exit;
 
 impl Run for RestoreArgs {
@@ -29,7 +29,7 @@ impl Run for RestoreArgs {
             )? {
                 Ok(g) => Some(g),
                 Err(holder) => {
-                    eprintln!(
+                    crate::say!(
                         "baileys-janitor: {} is locked by {holder}; try again when it is done",
                         company.name
                     );
@@ -44,7 +44,7 @@ impl Run for RestoreArgs {
                 restore::release(&ctx.state, &company.name, now)?
             };
             writeln!(
-                std::io::stdout().lock(),
+                crate::render::stdout(),
                 "{}: released {n} files from hold; cleanup may remove them again",
                 company.name
             )?;
@@ -89,65 +89,16 @@ impl Run for RestoreArgs {
             failed = report.failed.len(),
             "restore finished"
         );
-        print(&report, &company.name, self.json)?;
+        crate::render::restore::print(
+            &mut crate::render::stdout(),
+            &report,
+            &company.name,
+            self.json,
+        )?;
         Ok(if report.complete() {
             Exit::Ok
         } else {
             Exit::Failed
         })
     }
-}
-
-fn print(r: &RestoreReport, company: &str, json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer(&mut out, r)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    let verb = if r.dry_run {
-        "would restore"
-    } else {
-        "restored"
-    };
-    for f in &r.restored {
-        writeln!(out, "  {verb} {f}")?;
-    }
-    for n in &r.brought_along {
-        writeln!(out, "  with {}: {}", n.file, n.reason)?;
-    }
-    for n in &r.skipped {
-        writeln!(out, "  NOT RESTORED {}: {}", n.file, n.reason)?;
-    }
-    for n in &r.failed {
-        writeln!(out, "  FAILED {}: {}", n.file, n.reason)?;
-    }
-    writeln!(
-        out,
-        "{}: {verb} {} files from {}, {} already identical, {} not restored (kept as they are), {} failed",
-        r.company,
-        r.restored.len(),
-        r.source,
-        r.identical,
-        r.skipped.len(),
-        r.failed.len()
-    )?;
-    if let Some(why) = &r.stopped {
-        writeln!(out, "STOPPED: {why}")?;
-    }
-    if !r.skipped.is_empty() {
-        writeln!(
-            out,
-            "{} files were NOT restored because the folder holds something else now (listed above); exit code 1",
-            r.skipped.len()
-        )?;
-    }
-    if let Some(until) = r.on_hold_until {
-        writeln!(
-            out,
-            "on hold until {}: no cleanup removes them before (end it with: baileys-janitor restore --company {company} --release)",
-            until.format("%Y-%m-%d %H:%M UTC")
-        )?;
-    }
-    Ok(())
 }

@@ -11,6 +11,7 @@ use crate::core::util::fmt_duration;
 
 pub mod cleanup;
 pub mod monitor;
+pub mod restore;
 pub mod status;
 pub mod trigger;
 
