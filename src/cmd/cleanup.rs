@@ -33,6 +33,7 @@ impl Run for CleanupArgs {
                 failed: true,
                 summary: "no company folder found".into(),
                 whole_fleet,
+                skip_record: ctx.skip_record_for_empty_fleet(),
                 ..RunEnd::default()
             })?;
             return Ok(exit);
@@ -96,6 +97,7 @@ impl Run for CleanupArgs {
             removed: t.removed,
             summary: format!("{} companies, {} files removed", t.companies, t.removed),
             whole_fleet,
+            skip_record: false,
         };
         if let Err(e) = effects.finish(&end) {
             crate::say!("baileys-janitor: {e:#}");

@@ -28,7 +28,13 @@ impl Run for ConfigArgs {
                 .unwrap_or(0)
                 .min(60);
             for s in settings {
-                writeln!(out, "{:w$}  {:v$}  ({})", s.key, s.value, s.origin)?;
+                writeln!(
+                    out,
+                    "{:w$}  {:v$}  ({})",
+                    s.key,
+                    crate::render::name(&s.value),
+                    s.origin
+                )?;
             }
         }
         out.flush()?;

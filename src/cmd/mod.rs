@@ -112,6 +112,13 @@ impl Context {
         Some(Exit::Failed)
     }
 
+    /// Whether a run that found no company may write its failure to the state directory: yes
+    /// when it exists or lives outside the sessions path; no when creating it would put a
+    /// `.janitor` inside whatever folder a mistyped `--sessions-path` names.
+    pub fn skip_record_for_empty_fleet(&self) -> bool {
+        self.state.existing().is_none() && self.state.path().starts_with(&self.config.sessions_path)
+    }
+
     /// The companies named by `--company`, or all of them.
     pub fn select(&self, all: Vec<Company>, wanted: &[String]) -> Result<Vec<Company>> {
         if wanted.is_empty() {

@@ -21,6 +21,14 @@ impl Run for MonitorArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
         let cfg = &ctx.config;
         let m = &cfg.monitor;
+        // A missing sessions path is an error before anything is written (the state directory
+        // defaults to inside it and is never created with its parents).
+        let first = ctx.fleet()?;
+        if self.once
+            && let Some(exit) = ctx.empty_fleet(&first.1)
+        {
+            return Ok(exit);
+        }
         // Two monitors on one state directory would send every alert twice.
         let _guard = match ctx
             .state
@@ -67,10 +75,7 @@ impl Run for MonitorArgs {
         let mut mon = Monitor::new(&ctx.state, spec, outbox, ctx.now_utc());
         let stopped = || stop.load(Ordering::SeqCst);
         if self.once {
-            let (root, companies) = ctx.fleet()?;
-            if let Some(exit) = ctx.empty_fleet(&companies) {
-                return Ok(exit);
-            }
+            let (root, companies) = first;
             let rows = mon.tick(&root, &companies, chrono::Utc::now(), &stopped);
             crate::render::monitor::print(&mut crate::render::stdout(), &rows, self.json)?;
             mon.outbox.close(cfg.notify.budget);

@@ -32,7 +32,13 @@ impl Run for StatusArgs {
             })
             .collect();
         // The exit code speaks for every company, also those --level hides.
-        let attention = needs_attention(&rows);
+        let mut attention = needs_attention(&rows);
+        if let Some(why) = ctx.state.unreadable() {
+            crate::say!(
+                "baileys-janitor: warning: {why}; last cleanups, cooldowns and locks are unknown"
+            );
+            attention = true;
+        }
         let view = StatusView {
             rows: &rows,
             now,

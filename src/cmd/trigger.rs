@@ -17,6 +17,17 @@ impl Run for TriggerArgs {
         let now = ctx.now_utc();
         let (root, companies) = ctx.fleet()?;
         let dry_run = cfg.run.dry_run;
+        if let Some(exit) = ctx.empty_fleet(&companies) {
+            let effects = ctx.effects("trigger");
+            effects.finish(&RunEnd {
+                failed: true,
+                summary: "no company folder found".into(),
+                skip_record: ctx.skip_record_for_empty_fleet(),
+                ..RunEnd::default()
+            })?;
+            return Ok(exit);
+        }
+        let effects = ctx.effects("trigger");
         // One trigger at a time on a host. A dry run writes nothing, not even the lock file.
         let _guard = if dry_run {
             None
@@ -35,15 +46,6 @@ impl Run for TriggerArgs {
                 }
             }
         };
-        let effects = ctx.effects("trigger");
-        if let Some(exit) = ctx.empty_fleet(&companies) {
-            effects.finish(&RunEnd {
-                failed: true,
-                summary: "no company folder found".into(),
-                ..RunEnd::default()
-            })?;
-            return Ok(exit);
-        }
         effects.start();
         let spec = TriggerSpec {
             thresholds: cfg.thresholds(),
@@ -78,6 +80,7 @@ impl Run for TriggerArgs {
             removed: rows.iter().filter_map(|r| r.removed).sum(),
             summary: format!("{} companies checked, {cleaned} cleaned", rows.len()),
             whole_fleet: true,
+            skip_record: false,
         };
         if let Err(e) = effects.finish(&end) {
             crate::say!("baileys-janitor: {e:#}");

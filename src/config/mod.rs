@@ -120,9 +120,16 @@ impl Config {
         let config_file = match (&g.config, l.env("BAILEYS_JANITOR_CONFIG")) {
             (Some(p), _) => Some((p.clone(), Origin::Flag("--config"))),
             (None, Some(p)) => Some((PathBuf::from(p), Origin::Env("BAILEYS_JANITOR_CONFIG"))),
-            (None, None) => Path::new(SYSTEM_CONFIG)
-                .exists()
-                .then(|| (PathBuf::from(SYSTEM_CONFIG), Origin::Default)),
+            (None, None) => {
+                // Packagers and tests can move the system file (tests must never read the
+                // machine's own /etc/baileys-janitor/config.toml).
+                let system = l
+                    .env("BAILEYS_JANITOR_SYSTEM_CONFIG")
+                    .unwrap_or_else(|| SYSTEM_CONFIG.to_owned());
+                Path::new(&system)
+                    .exists()
+                    .then(|| (PathBuf::from(system), Origin::Default))
+            }
         };
         let file = match &config_file {
             Some((p, _)) => file::read(p)?,
@@ -442,6 +449,11 @@ impl Overrides {
                 interval: a.interval,
                 auto_cleanup: a.auto_cleanup,
                 health_url: a.health_url.clone(),
+                ..Overrides::default()
+            },
+            // `config` shows (and checks) what cron's DRY_RUN would do.
+            Command::Config(_) => Overrides {
+                dry_run_env: true,
                 ..Overrides::default()
             },
             Command::Restore(a) => Overrides {
@@ -801,6 +813,12 @@ fn resolve_notify(
     if let Some(w) = &cfg.webhook {
         check_url(w, "the notification webhook")?;
     }
+    // Half a Telegram set-up would send nothing, silently.
+    if cfg.telegram_token.is_some() != cfg.telegram_chat_id.is_some() {
+        return Err(usage(
+            "notify.telegram_bot_token (TELEGRAM_BOT_TOKEN) and notify.telegram_chat_id (TELEGRAM_CHAT_ID) go together: set both or neither",
+        ));
+    }
     Ok(cfg)
 }
 
@@ -844,7 +862,12 @@ mod tests {
         argv.extend(args.iter().map(|s| s.to_string()));
         argv.push("cleanup".into());
         let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
-        Config::resolve(&cli, &|_| None)
+        Config::resolve(&cli, &no_system_config)
+    }
+
+    /// Unit tests never read the machine's /etc/baileys-janitor/config.toml.
+    fn no_system_config(k: &str) -> Option<String> {
+        (k == "BAILEYS_JANITOR_SYSTEM_CONFIG").then(|| "/nonexistent/config.toml".to_owned())
     }
 
     fn load_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Config> {
@@ -856,7 +879,10 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::resolve(&cli, &move |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| no_system_config(k))
         })
     }
 

@@ -89,7 +89,7 @@ pub fn clean_company(
     report.duration_ms = started.elapsed().as_millis() as u64;
     match report.status {
         Status::Ok => info!(
-            company = %company.name,
+            company = %sanitize(company.name.as_ref()),
             before = report.files_before,
             after = report.files_after,
             removed = report.removed,
@@ -98,10 +98,10 @@ pub fn clean_company(
             "company cleaned"
         ),
         Status::Busy => {
-            warn!(company = %company.name, holder = report.lock_holder.as_deref().unwrap_or("unknown"), "company skipped: lock busy")
+            warn!(company = %sanitize(company.name.as_ref()), holder = report.lock_holder.as_deref().unwrap_or("unknown"), "company skipped: lock busy")
         }
         Status::Failed => {
-            warn!(company = %company.name, error = report.error.as_deref().unwrap_or(""), "company failed")
+            warn!(company = %sanitize(company.name.as_ref()), error = report.error.as_deref().unwrap_or(""), "company failed")
         }
     }
     report
@@ -258,7 +258,7 @@ fn clean_inner(
             gone[i] = outcome.is_gone();
             match outcome {
                 Outcome::Removed { bytes } => {
-                    debug!(company = %company.name, file = %sanitize(&e.name), reason = %d.reason, "removed");
+                    debug!(company = %sanitize(company.name.as_ref()), file = %sanitize(&e.name), reason = %d.reason, "removed");
                     record_removed(&mut report, e, bytes);
                 }
                 Outcome::Vanished => report.skipped_files.push(FileNote {
@@ -270,7 +270,7 @@ fn clean_inner(
                     reason: why.into(),
                 }),
                 Outcome::Failed(err) => {
-                    warn!(company = %company.name, file = %sanitize(&e.name), error = %err, "removal failed; file left in place");
+                    warn!(company = %sanitize(company.name.as_ref()), file = %sanitize(&e.name), error = %err, "removal failed; file left in place");
                     report.failed_files.push(FileNote {
                         file: sanitize(&e.name),
                         reason: err.to_string(),

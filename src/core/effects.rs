@@ -38,6 +38,9 @@ pub struct RunEnd {
     pub summary: String,
     /// Only a run over the whole fleet counts as the daily cleanup the monitor watches for.
     pub whole_fleet: bool,
+    /// Record nothing in the state directory (it does not exist, and the run found no company:
+    /// creating it would put a `.janitor` inside whatever folder a mistyped path names).
+    pub skip_record: bool,
 }
 
 pub struct RunEffects<'a> {
@@ -136,7 +139,10 @@ impl<'a> RunEffects<'a> {
     /// The run is over: record it, send the digest, ping, write the metrics file.
     pub fn finish(self, end: &RunEnd) -> anyhow::Result<()> {
         let mut record_error = None;
-        if !self.spec.dry_run && (end.whole_fleet || self.spec.command != "cleanup") {
+        if !self.spec.dry_run
+            && !end.skip_record
+            && (end.whole_fleet || self.spec.command != "cleanup")
+        {
             let now = Utc::now();
             let (command, started, summary) = (self.spec.command, self.started_at, &end.summary);
             let result = records::update_runs(self.state, |runs| {

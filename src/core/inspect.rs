@@ -23,7 +23,8 @@ use crate::core::trash;
 pub struct CompanyStatus {
     pub company: String,
     pub files: usize,
-    pub level: Level,
+    /// `None` when the folder could not be read: never "healthy" by default.
+    pub level: Option<Level>,
     pub by_type: BTreeMap<Kind, usize>,
     pub creds: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,7 +115,7 @@ pub fn inspect(
     let mut st = CompanyStatus {
         company: company.name.clone(),
         files: 0,
-        level: Level::Healthy,
+        level: None,
         by_type: BTreeMap::new(),
         creds: "unknown",
         creds_problem: None,
@@ -149,7 +150,9 @@ pub fn inspect(
         }
         Err(e) => st.error = Some(format!("cannot read the folder: {e}")),
     }
-    st.level = thresholds.level(st.files);
+    if st.error.is_none() {
+        st.level = Some(thresholds.level(st.files));
+    }
     match clean::read_creds(&dir) {
         Ok(c) => {
             st.creds = c.state().as_str();

@@ -66,8 +66,10 @@ impl StateDir {
         let f = match Folder::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Only the state directory itself: a missing parent (a mistyped sessions path)
+                // is an error, never created.
                 std::fs::DirBuilder::new()
-                    .recursive(true)
+                    .recursive(false)
                     .mode(0o700)
                     .create(&self.path)
                     .map_err(|e| with_path(e, &self.path, "cannot create state directory"))?;
@@ -92,6 +94,20 @@ impl StateDir {
         }
         let f = Folder::open(&self.path).ok()?;
         Some(self.folder.get_or_init(|| f))
+    }
+
+    /// Why the state directory exists but cannot be opened (permissions), if so: then
+    /// "never cleaned" would be a lie.
+    pub fn unreadable(&self) -> Option<String> {
+        if self.existing().is_some() || std::fs::symlink_metadata(&self.path).is_err() {
+            return None;
+        }
+        Folder::open(&self.path).err().map(|e| {
+            format!(
+                "cannot open the state directory {}: {e}",
+                self.path.display()
+            )
+        })
     }
 
     /// `<state>/<kind>/<company>/<name>/` (a run's trash, a backup), created if missing.
@@ -223,10 +239,14 @@ mod tests {
     #[test]
     fn state_dir_is_created_on_demand_only() {
         let tmp = tempfile::tempdir().unwrap();
-        let s = StateDir::new(tmp.path().join("a/b"));
+        let s = StateDir::new(tmp.path().join("a"));
         assert!(s.existing().is_none());
         assert!(!tmp.path().join("a").exists());
         s.subdir("locks").unwrap();
-        assert!(tmp.path().join("a/b/locks").is_dir());
+        assert!(tmp.path().join("a/locks").is_dir());
+        // A missing parent is never created.
+        let s = StateDir::new(tmp.path().join("missing/state"));
+        assert!(s.subdir("locks").is_err());
+        assert!(!tmp.path().join("missing").exists());
     }
 }

@@ -186,7 +186,13 @@ impl<W: Write> CleanupPrinter<W> {
             for r in &worst {
                 self.line(r)?;
             }
-            if self.unnamed > 0 {
+            if self.unnamed > 0 && worst.is_empty() {
+                writeln!(
+                    self.out,
+                    "{}: nothing to remove; -v lists every company",
+                    plural(self.unnamed, "company")
+                )?;
+            } else if self.unnamed > 0 {
                 writeln!(
                     self.out,
                     "… and {} (fewer or no files to remove); -v lists every company{}",

@@ -30,10 +30,7 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     let mut order: Vec<&CompanyStatus> = v
         .rows
         .iter()
-        .filter(|r| {
-            v.min_level
-                .is_none_or(|m| r.level >= m || r.error.is_some())
-        })
+        .filter(|r| v.min_level.is_none_or(|m| r.level.is_none_or(|l| l >= m)))
         .collect();
     let filtered_out = v.rows.len() - order.len();
     if json {
@@ -92,7 +89,9 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     }
     let mut counts = std::collections::BTreeMap::new();
     for r in v.rows {
-        *counts.entry(r.level).or_insert(0) += 1;
+        if let Some(l) = r.level {
+            *counts.entry(l).or_insert(0) += 1;
+        }
     }
     let mut summary: Vec<String> = counts
         .iter()
@@ -149,10 +148,9 @@ fn row(
     } else {
         r.files.to_string()
     };
-    let level = if r.error.is_some() {
-        p.wrap("31", &format!("{:<9}", "error"))
-    } else {
-        p.level(r.level)
+    let level = match r.level {
+        Some(l) => p.level(l),
+        None => p.wrap("31", &format!("{:<9}", "error")),
     };
     writeln!(
         out,
@@ -234,8 +232,9 @@ fn row(
 /// The exit code's view: a company at warning or above, one that could not be read, or one
 /// whose creds.json is corrupt.
 pub fn needs_attention(rows: &[CompanyStatus]) -> bool {
-    rows.iter()
-        .any(|r| r.level >= Level::Warning || r.error.is_some() || r.creds == "corrupt")
+    rows.iter().any(|r| {
+        r.level.is_none_or(|l| l >= Level::Warning) || r.error.is_some() || r.creds == "corrupt"
+    })
 }
 
 /// One character per point, scaled between the row's min and max.

@@ -34,6 +34,41 @@ fn a_wrong_sessions_path_is_a_failed_run_not_success() {
         serde_json::from_slice(&std::fs::read(state.join("runs.json")).unwrap()).unwrap();
     assert!(runs["cleanup"]["last_failure"].is_string(), "{runs}");
     assert!(runs["cleanup"]["last_success"].is_null(), "{runs}");
+    // Nothing is created inside the auth folder a mistyped path names.
+    for cmd in [
+        &["cleanup"][..],
+        &["trigger"][..],
+        &["monitor", "--once"][..],
+    ] {
+        let out = bare_cmd()
+            .arg("--sessions-path")
+            .arg(&deep)
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert_code(&out, 1);
+    }
+    assert!(
+        !deep.join(".janitor").exists(),
+        "a state directory inside a company folder"
+    );
+    // A path that does not exist is never created, by any command.
+    let missing = t.dir.path().join("nope/sessions");
+    for cmd in [
+        &["cleanup"][..],
+        &["trigger"][..],
+        &["monitor", "--once"][..],
+        &["status"][..],
+    ] {
+        let out = bare_cmd()
+            .arg("--sessions-path")
+            .arg(&missing)
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert_code(&out, 2);
+    }
+    assert!(!t.dir.path().join("nope").exists());
     // A wrong prefix, likewise; trigger and status too.
     for cmd in ["trigger", "status"] {
         let out = t.run(&["--company-prefix", "tenant_", cmd]);
@@ -99,6 +134,16 @@ fn an_unreadable_company_is_an_error_row_in_status_and_monitor() {
         );
         assert!(company_report(&v, "company_a")["error"].is_null());
     }
+    // JSON never calls it healthy either.
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(company_report(&v, "company_b")["level"].is_null(), "{v}");
     // The table says "error", not "healthy".
     let Some(mut c) = as_nobody(&t) else { return };
     let out = c
@@ -110,7 +155,16 @@ fn an_unreadable_company_is_an_error_row_in_status_and_monitor() {
     let s = text(&out.stdout);
     let line = s.lines().find(|l| l.starts_with("company_b")).unwrap();
     assert!(line.contains("error") && !line.contains("healthy"), "{s}");
-    assert!(s.contains("1 unreadable"), "{s}");
+    assert!(s.contains("1 unreadable, 1 healthy"), "{s}");
+    // A state directory the user cannot read is said, not shown as "never cleaned".
+    let Some(mut c) = as_nobody(&t) else { return };
+    assert_code(&t.run(&["cleanup", "--company", "a"]), 0);
+    std::fs::set_permissions(t.state(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(t.path("company_b"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = c.arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot open the state directory"), "{err}");
 }
 
 #[test]
@@ -554,6 +608,45 @@ fn booleans_and_durations_as_operators_write_them() {
         err.contains("monitor.critical") && err.contains("trigger.emergency_threshold"),
         "{err}"
     );
+}
+
+#[test]
+fn half_a_telegram_setup_is_a_configuration_error() {
+    let t = Tree::new();
+    company_with(&t, "company_a", 10, days(1));
+    let out = t
+        .cmd()
+        .env("TELEGRAM_BOT_TOKEN", "123:SECRETTOKEN")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("TELEGRAM_CHAT_ID") && !err.contains("SECRETTOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_single_tenant_folder_name_cannot_forge_log_lines() {
+    let t = Tree::new();
+    let name = "auth\u{1b}[2J\nFAKE LINE\u{202e}";
+    company_with(&t, name, 10, days(20));
+    let out = bare_cmd()
+        .arg("--single-tenant")
+        .arg("--sessions-path")
+        .arg(t.path(name))
+        .args(["cleanup", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        !all.contains('\u{1b}') && !all.contains('\u{202e}'),
+        "{all:?}"
+    );
+    assert!(!all.lines().any(|l| l.starts_with("FAKE LINE")), "{all}");
 }
 
 #[test]

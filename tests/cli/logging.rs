@@ -134,6 +134,10 @@ fn the_monitor_under_pm2_logs_its_ticks_to_the_out_log() {
     let t = tree();
     let out = Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
         .env_clear()
+        .env(
+            "BAILEYS_JANITOR_SYSTEM_CONFIG",
+            crate::testenv::NO_SYSTEM_CONFIG,
+        )
         .env("pm_id", "0")
         .arg("--sessions-path")
         .arg(t.root())

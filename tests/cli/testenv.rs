@@ -116,7 +116,10 @@ impl Tree {
     /// The same, as a `std::process::Command`, for runs started in the background.
     pub fn spawn_cmd(&self) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"));
-        c.env_clear().arg("--sessions-path").arg(self.root());
+        c.env_clear()
+            .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG)
+            .arg("--sessions-path")
+            .arg(self.root());
         c
     }
 
@@ -189,9 +192,14 @@ pub fn row<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value
 /// The binary with a cleared environment and no `--sessions-path`.
 pub fn bare_cmd() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("baileys-janitor").unwrap();
-    c.env_clear();
+    c.env_clear()
+        .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG);
     c
 }
+
+/// Tests never read the machine's /etc/baileys-janitor/config.toml (a package test may have
+/// installed one).
+pub const NO_SYSTEM_CONFIG: &str = "/nonexistent/baileys-janitor-test/config.toml";
 
 pub fn company_report<'a>(v: &'a serde_json::Value, company: &str) -> &'a serde_json::Value {
     v["companies"]
@@ -352,6 +360,7 @@ pub fn as_nobody(t: &Tree) -> Option<std::process::Command> {
     }
     let mut c = std::process::Command::new("/usr/bin/setpriv");
     c.env_clear()
+        .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG)
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(assert_cmd::cargo::cargo_bin("baileys-janitor"))
         .arg("--sessions-path")
