@@ -143,18 +143,28 @@ pub fn run_metrics(f: &RunFacts) -> Exposition {
         "How long the last run took.",
     )
     .sample("baileys_janitor_run_duration_seconds", &l, f.duration_secs);
-    notifications(
-        &mut e,
-        f.command,
-        f.notifications_sent,
-        f.notifications_failed,
+    // A gauge of this run's sends, not a counter: each run rewrites the file, so a counter would
+    // restart at every run and `increase()` would miss every failure after the first.
+    e.family(
+        "baileys_janitor_run_notifications",
+        "gauge",
+        "Notifications the last run sent and failed to send.",
     );
+    for (result, n) in [
+        ("sent", f.notifications_sent),
+        ("failed", f.notifications_failed),
+    ] {
+        e.sample(
+            "baileys_janitor_run_notifications",
+            &[("command", f.command), ("result", result)],
+            n as f64,
+        );
+    }
     e
 }
 
-/// `baileys_janitor_notifications_total{command, result="sent"|"failed"}`.
-/// `command` tells a run's file from the monitor's: both can sit in one textfile directory
-/// without clashing series.
+/// `baileys_janitor_notifications_total{command="monitor", result="sent"|"failed"}`: the
+/// monitor's counters since it started.
 pub fn notifications(e: &mut Exposition, command: &str, sent: u64, failed: u64) {
     e.family(
         "baileys_janitor_notifications_total",

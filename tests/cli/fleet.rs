@@ -480,7 +480,7 @@ fn sent_notifications_are_counted_in_the_metrics() {
     let metrics = std::fs::read_to_string(&m).unwrap();
     assert!(
         metrics
-            .contains("baileys_janitor_notifications_total{command=\"trigger\",result=\"sent\"} 1"),
+            .contains("baileys_janitor_run_notifications{command=\"trigger\",result=\"sent\"} 1"),
         "{metrics}"
     );
     assert!(
