@@ -27,6 +27,7 @@ pub(crate) mod report;
 pub(crate) mod restore;
 pub(crate) mod rules;
 pub(crate) mod state;
+pub(crate) mod store;
 pub(crate) mod trash;
 pub(crate) mod trigger;
 pub(crate) mod util;

@@ -66,6 +66,9 @@ pub struct CompanyReport {
     /// The identity creds.json held (recorded with the run, not printed).
     #[serde(skip)]
     pub identity: Option<crate::core::creds::Identity>,
+    /// Database stores: the longest removal transaction, what the app could have waited on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longest_transaction_us: Option<u64>,
 }
 
 impl CompanyReport {
@@ -90,6 +93,7 @@ impl CompanyReport {
             next_pre_key_id: None,
             decisions: Vec::new(),
             identity: None,
+            longest_transaction_us: None,
         }
     }
 

@@ -1,0 +1,626 @@
+//! Cleaning one tenant of a database store with the folder planner's rules:
+//! lock → creds → stream rows (ages from a column, the value, or the ledger) → plan → remove in
+//! small re-checked transactions, trash first → ledger → report.
+//!
+//! Each row becomes the planner [`Entry`] Baileys' file store would have written for it
+//! (`<type>-<fixFileName(id)>.json`), so classification, pre-key guards, identity/session and
+//! own-sender-key/memory pairs are the folder rules, unchanged.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::ledger::Ledger;
+use super::{KeyRef, Planned, RemoveOutcome, RestoreOutcome, Store, TenantLock, Token, TrashRow};
+use crate::core::classify::{self, Kind};
+use crate::core::clean::{CleanSpec, LOCKS_DIR, TRASH_DIR};
+use crate::core::creds::{self, Creds};
+use crate::core::folder::{EntryType, Meta};
+use crate::core::lock::{self, LockAttempt, LockGuard};
+use crate::core::plan::{self, Action, Entry};
+use crate::core::report::{CompanyReport, FileDecision, FileNote, Status};
+use crate::core::restore::RestoreReport;
+use crate::core::state::StateDir;
+use crate::core::util::sanitize;
+
+/// Rows per removal transaction: small, so the app never waits long for a row we hold.
+pub const BATCH: usize = 100;
+/// The trash file of a store run, in `<state>/trash/<tenant>/<run>/`.
+pub const TRASH_ROWS: &str = "rows.jsonl";
+
+/// What decided a row's age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The layout's `updated_at` column.
+    UpdatedAt,
+    /// A timestamp inside the value (a session's newest `indexInfo.used`).
+    Value,
+    /// The janitor's ledger: unchanged since we first saw it (or saw it change).
+    Ledger,
+    /// An identity key: its session's clock.
+    Session,
+}
+
+impl Clock {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Clock::UpdatedAt => "updated_at column",
+            Clock::Value => "session's last use",
+            Clock::Ledger => "unchanged in the janitor's ledger",
+            Clock::Session => "its session's last use",
+        }
+    }
+}
+
+/// How to clean a store, beyond the folder [`CleanSpec`].
+#[derive(Clone, Debug)]
+pub struct StoreCleanSpec {
+    pub clean: CleanSpec,
+    /// A secret-free key naming the store in the state directory (ledger, locks).
+    pub store_key: String,
+    /// Also remove per-type rows whose key_type Baileys never reads (`app`, `lid`, `pre`, …).
+    pub remove_legacy: bool,
+    pub batch: usize,
+}
+
+struct RowInfo {
+    key: KeyRef,
+    token: Token,
+    clock: Clock,
+    legacy: bool,
+}
+
+/// The newest `_sessions[*].indexInfo.used` of a libsignal session record (ms since the epoch).
+pub fn session_last_used(value: &str) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Rec {
+        #[serde(rename = "_sessions")]
+        sessions: HashMap<String, Sess>,
+    }
+    #[derive(Deserialize)]
+    struct Sess {
+        #[serde(rename = "indexInfo")]
+        index_info: Info,
+    }
+    #[derive(Deserialize)]
+    struct Info {
+        used: Option<f64>,
+        created: Option<f64>,
+    }
+    let rec: Rec = serde_json::from_str(value).ok()?;
+    rec.sessions
+        .values()
+        .filter_map(|s| s.index_info.used.or(s.index_info.created))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(|v| v as i64)
+        .max()
+}
+
+/// The planner's name for a row, or `None` when the row is not a Baileys key of a known type
+/// (the name must classify back to the same type, so an odd id can never pose as another type).
+pub fn planner_name(key_type: &str, id: &str) -> Option<String> {
+    let name = format!("{key_type}-{}.json", super::fix_file_name(id));
+    let kind = classify::classify(&name);
+    (kind != Kind::Unknown
+        && kind != Kind::Backup
+        && kind != Kind::Temp
+        && kind.as_str() == key_type)
+        .then_some(name)
+}
+
+/// One of the ten key types of Baileys' `SignalDataTypeMap`.
+pub fn is_baileys_type(t: &str) -> bool {
+    classify::ALL_KINDS.iter().any(|k| {
+        k.as_str() == t && !matches!(k, Kind::Creds | Kind::Backup | Kind::Temp | Kind::Unknown)
+    })
+}
+
+fn secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn at_micros(us: i64) -> SystemTime {
+    if us >= 0 {
+        UNIX_EPOCH + Duration::from_micros(us as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+/// Cleans one tenant. Never panics on bad data; every problem ends up in the report.
+pub fn clean_tenant(
+    store: &mut dyn Store,
+    tenant: &str,
+    state: &StateDir,
+    spec: &StoreCleanSpec,
+) -> CompanyReport {
+    let started = Instant::now();
+    let mut report = CompanyReport::new(tenant);
+    // A dry run takes no lock and writes nothing.
+    let _local = if spec.clean.dry_run {
+        None
+    } else {
+        match local_lock(state, &spec.store_key, tenant, &spec.clean.holder) {
+            Ok(Ok(g)) => Some(g),
+            Ok(Err(holder)) => {
+                report.status = Status::Busy;
+                report.lock_holder = Some(holder);
+                return report;
+            }
+            Err(e) => return CompanyReport::failed(tenant, e),
+        }
+    };
+    if !spec.clean.dry_run {
+        match store.lock_tenant(tenant) {
+            Ok(TenantLock::Acquired) => {}
+            Ok(TenantLock::Busy(holder)) => {
+                report.status = Status::Busy;
+                report.lock_holder = Some(holder);
+                return report;
+            }
+            Err(e) => return CompanyReport::failed(tenant, e.to_string()),
+        }
+    }
+    clean_locked(store, tenant, state, spec, &mut report);
+    if !spec.clean.dry_run {
+        store.unlock_tenant(tenant);
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    match report.status {
+        Status::Ok => info!(
+            company = %tenant,
+            before = report.files_before,
+            after = report.files_after,
+            removed = report.removed,
+            dry_run = spec.clean.dry_run,
+            "tenant cleaned"
+        ),
+        _ => {
+            warn!(company = %tenant, error = report.error.as_deref().unwrap_or(""), "tenant not cleaned")
+        }
+    }
+    report
+}
+
+fn local_lock(
+    state: &StateDir,
+    store_key: &str,
+    tenant: &str,
+    holder: &str,
+) -> Result<Result<LockGuard, String>, String> {
+    let locks = state
+        .subdir(LOCKS_DIR)
+        .map_err(|e| format!("cannot open the lock folder: {e}"))?;
+    let name = format!("{store_key}-{}", super::ledger::file_name(tenant));
+    let name = name.trim_end_matches(".jsonl").to_owned() + ".lock";
+    match lock::try_lock(&locks, OsStr::new(&name), holder) {
+        Ok(LockAttempt::Acquired(g)) => Ok(Ok(g)),
+        Ok(LockAttempt::Busy(h)) => Ok(Err(h.unwrap_or_else(|| "unknown".into()))),
+        Err(e) => Err(format!("cannot take the lock: {e}")),
+    }
+}
+
+fn clean_locked(
+    store: &mut dyn Store,
+    tenant: &str,
+    state: &StateDir,
+    spec: &StoreCleanSpec,
+    report: &mut CompanyReport,
+) {
+    let now = spec.clean.now;
+    let creds = match store.creds(tenant) {
+        Ok(Some(bytes)) => creds::parse(&bytes),
+        Ok(None) => Creds::missing(),
+        Err(e) => {
+            *report = CompanyReport::failed(tenant, e.to_string());
+            return;
+        }
+    };
+    report.creds = Some(creds.state().as_str());
+    if creds.present {
+        report.files_before += 1;
+        *report.files_by_type.entry(Kind::Creds).or_default() += 1;
+    }
+
+    let mut ledger = Ledger::load(state, &spec.store_key, tenant);
+    let legacy_aware = store.reports_legacy_rows();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut infos: Vec<RowInfo> = Vec::new();
+    let now_s = secs(now);
+    let scanned = store.scan(tenant, &mut |row| {
+        let token = Token::of(row.value, row.updated_at_us);
+        let name = planner_name(row.key_type, row.id);
+        let legacy = name.is_none() && legacy_aware && !is_baileys_type(row.key_type);
+        let (mtime, clock) = if let Some(us) = row.updated_at_us {
+            (at_micros(us), Clock::UpdatedAt)
+        } else if let Some(ms) = (row.key_type == "session")
+            .then(|| session_last_used(row.value))
+            .flatten()
+        {
+            (at_micros(ms.saturating_mul(1000)), Clock::Value)
+        } else {
+            let seen = ledger.observe(row.key_type, row.id, token.hash, now_s);
+            (
+                UNIX_EPOCH + Duration::from_secs(seen.last_changed.max(0) as u64),
+                Clock::Ledger,
+            )
+        };
+        if clock != Clock::Ledger {
+            // Keep the ledger complete, so a row that loses its clock still has a history.
+            ledger.observe(row.key_type, row.id, token.hash, now_s);
+        }
+        let mut entry = match &name {
+            Some(n) => Entry::new(n.as_str(), EntryType::File),
+            None => {
+                let mut e = Entry::new(
+                    format!("{}-{}", row.key_type, row.id).as_str(),
+                    EntryType::File,
+                );
+                e.kind = Kind::Unknown;
+                e
+            }
+        };
+        entry.meta = Some(Meta {
+            entry_type: EntryType::File,
+            size: row.value.len() as u64,
+            mtime,
+            dev: 0,
+            ino: 0,
+            nlink: 1,
+        });
+        entries.push(entry);
+        infos.push(RowInfo {
+            key: KeyRef {
+                key_type: row.key_type.to_owned(),
+                id: row.id.to_owned(),
+            },
+            token,
+            clock,
+            legacy,
+        });
+    });
+    if let Err(e) = scanned {
+        *report = CompanyReport::failed(tenant, e.to_string());
+        return;
+    }
+    // An identity key is saved when its session is made: without a clock of its own it is as old
+    // as the session of the same address (it goes only with that session anyway).
+    let sessions: HashMap<&str, usize> = infos
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.key.key_type == "session")
+        .map(|(i, r)| (r.key.id.as_str(), i))
+        .collect();
+    let mut borrowed = Vec::new();
+    for (i, r) in infos.iter().enumerate() {
+        if r.key.key_type == "identity-key" && r.clock == Clock::Ledger {
+            if let Some(&s) = sessions.get(r.key.id.as_str()) {
+                if infos[s].clock != Clock::Ledger {
+                    borrowed.push((i, s));
+                }
+            }
+        }
+    }
+    for (i, s) in borrowed {
+        entries[i].meta = entries[s].meta.map(|m| Meta {
+            size: entries[i].meta.map_or(0, |x| x.size),
+            ..m
+        });
+        infos[i].clock = Clock::Session;
+    }
+    for (e, info) in entries.iter().zip(&infos) {
+        report.files_before += 1;
+        let kind = if info.legacy { Kind::Unknown } else { e.kind };
+        *report.files_by_type.entry(kind).or_default() += 1;
+    }
+    if creds.is_corrupt() {
+        let problem = creds.problem.clone().unwrap_or_default();
+        report.status = Status::Failed;
+        report.error = Some(format!(
+            "{problem}; tenant skipped, nothing changed (restore the creds row or re-pair)"
+        ));
+        report.files_after = report.files_before;
+        return;
+    }
+
+    let plan = plan::plan(&entries, &creds, &spec.clean.rules, now);
+    let mut order = plan.removal_order(&entries);
+    let legacy_rows: Vec<usize> = (0..infos.len()).filter(|&i| infos[i].legacy).collect();
+    if spec.remove_legacy {
+        order.extend(&legacy_rows);
+    }
+    let shown = |i: usize| -> String {
+        let k = &infos[i].key;
+        if k.key_type.is_empty() {
+            sanitize(OsStr::new(&k.id))
+        } else {
+            sanitize(OsStr::new(&format!("{}-{}", k.key_type, k.id)))
+        }
+    };
+    if spec.clean.verbose {
+        report.decisions = (0..entries.len())
+            .map(|i| {
+                let d = &plan.decisions[i];
+                let (action, reason) = if infos[i].legacy {
+                    let why = format!(
+                        "key_type {:?} is a leftover Baileys never reads",
+                        infos[i].key.key_type
+                    );
+                    if spec.remove_legacy {
+                        ("remove", format!("{why} (--legacy-rows)"))
+                    } else {
+                        ("keep", format!("{why}: kept (remove with --legacy-rows)"))
+                    }
+                } else {
+                    let action = match d.action {
+                        Action::Keep => "keep",
+                        Action::Remove => "remove",
+                    };
+                    let clocked =
+                        !matches!(d.reason, plan::Reason::Protected(_) | plan::Reason::Unknown)
+                            && entries[i].kind != Kind::PreKey;
+                    if clocked {
+                        (
+                            action,
+                            format!("{} [age: {}]", d.reason, infos[i].clock.as_str()),
+                        )
+                    } else {
+                        (action, d.reason.to_string())
+                    }
+                };
+                FileDecision {
+                    file: shown(i),
+                    kind: if infos[i].legacy {
+                        Kind::Unknown
+                    } else {
+                        entries[i].kind
+                    },
+                    action,
+                    reason,
+                }
+            })
+            .collect();
+    }
+    report.run_id = Some(spec.clean.run_id.clone());
+
+    let record = |report: &mut CompanyReport, i: usize, bytes: u64| {
+        report.removed += 1;
+        report.bytes_freed += bytes;
+        let kind = if infos[i].legacy {
+            Kind::Unknown
+        } else {
+            entries[i].kind
+        };
+        *report.removed_by_type.entry(kind).or_default() += 1;
+        report.removed_files.push(shown(i));
+    };
+
+    if spec.clean.dry_run {
+        for &i in &order {
+            record(report, i, entries[i].meta.map_or(0, |m| m.size));
+        }
+        report.files_after = report.files_before.saturating_sub(report.removed);
+        return;
+    }
+
+    if let Some(pause) = spec.clean.pause_before_remove {
+        std::thread::sleep(pause);
+    }
+    let mut trash = TrashWriter::new(state, tenant, &spec.clean.run_id, spec.clean.trash);
+    let mut gone = vec![false; entries.len()];
+    let mut longest = Duration::ZERO;
+    // Batches never mix ranks, so a row's requirement (a session before its identity key, a
+    // memory before our own sender key) is settled before the row is tried.
+    let rank = |i: usize| match entries[i].kind {
+        Kind::IdentityKey | Kind::SenderKey => 1,
+        _ => 0,
+    };
+    let mut idx = 0;
+    while idx < order.len() {
+        let r = rank(order[idx]);
+        let mut batch_idx = Vec::new();
+        while idx < order.len() && rank(order[idx]) == r && batch_idx.len() < spec.batch.max(1) {
+            let i = order[idx];
+            idx += 1;
+            if let Some(&req) = plan.decisions[i].requires.iter().find(|&&q| !gone[q]) {
+                report.skipped_files.push(FileNote {
+                    file: shown(i),
+                    reason: format!("kept because {} was not removed", shown(req)),
+                });
+                continue;
+            }
+            batch_idx.push(i);
+        }
+        if batch_idx.is_empty() {
+            continue;
+        }
+        let batch: Vec<Planned> = batch_idx
+            .iter()
+            .map(|&i| Planned {
+                key: infos[i].key.clone(),
+                token: infos[i].token,
+            })
+            .collect();
+        let t0 = Instant::now();
+        let result = store.remove(tenant, &batch, &mut |rows| trash.write(rows));
+        longest = longest.max(t0.elapsed());
+        match result {
+            Ok(outcomes) => {
+                for (&i, outcome) in batch_idx.iter().zip(outcomes) {
+                    match outcome {
+                        RemoveOutcome::Removed { bytes } => {
+                            gone[i] = true;
+                            ledger.forget(&infos[i].key.key_type, &infos[i].key.id);
+                            record(report, i, bytes);
+                        }
+                        RemoveOutcome::Changed => report.skipped_files.push(FileNote {
+                            file: shown(i),
+                            reason: "changed since planning: kept".into(),
+                        }),
+                        RemoveOutcome::Vanished => {
+                            gone[i] = true;
+                            ledger.forget(&infos[i].key.key_type, &infos[i].key.id);
+                            report.skipped_files.push(FileNote {
+                                file: shown(i),
+                                reason: "already gone".into(),
+                            })
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(company = %tenant, error = %e, "batch rolled back; rows left in place");
+                for &i in &batch_idx {
+                    report.failed_files.push(FileNote {
+                        file: shown(i),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    report.longest_transaction_us = Some(longest.as_micros() as u64);
+    report.files_after = report.files_before.saturating_sub(report.removed);
+    if let Err(e) = ledger.save(state, &spec.store_key, tenant) {
+        warn!(company = %tenant, error = %e, "cannot write the ledger; ages restart next run");
+    }
+}
+
+/// Appends removed rows to `<state>/trash/<tenant>/<run>/rows.jsonl`, fsync'd before the store
+/// commits. Without trash (`--no-trash`) nothing is written.
+struct TrashWriter<'a> {
+    state: &'a StateDir,
+    tenant: &'a str,
+    run_id: &'a str,
+    enabled: bool,
+    file: Option<std::fs::File>,
+}
+
+impl<'a> TrashWriter<'a> {
+    fn new(state: &'a StateDir, tenant: &'a str, run_id: &'a str, enabled: bool) -> Self {
+        TrashWriter {
+            state,
+            tenant,
+            run_id,
+            enabled,
+            file: None,
+        }
+    }
+
+    fn write(&mut self, rows: &[TrashRow]) -> std::io::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let dir = self.state.run_dir(TRASH_DIR, self.tenant, self.run_id)?;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(dir.path().join(TRASH_ROWS))?;
+            self.file = Some(f);
+        }
+        let f = self.file.as_mut().expect("opened");
+        let mut buf = Vec::with_capacity(rows.len() * 256);
+        for r in rows {
+            serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
+            buf.push(b'\n');
+        }
+        f.write_all(&buf)?;
+        f.sync_data()
+    }
+}
+
+/// Puts the rows of a trash run back into the store, never overwriting a row that exists again.
+/// Rows restored are removed from the trash file; the rest stay there.
+pub fn restore_tenant_run(
+    store: &mut dyn Store,
+    state: &StateDir,
+    tenant: &str,
+    run: &str,
+    only: &[String],
+    dry_run: bool,
+) -> Result<RestoreReport, String> {
+    if run.contains('/') || run == ".." || run == "." || run.is_empty() {
+        return Err(format!("{run:?} is not a valid run id"));
+    }
+    let dir = state.path().join(TRASH_DIR).join(tenant).join(run);
+    let path = dir.join(TRASH_ROWS);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no run {run:?} in the trash of {tenant}: {e}"))?;
+    let mut rows: Vec<TrashRow> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        rows.push(
+            serde_json::from_str(line)
+                .map_err(|e| format!("{}: line {}: {e}", path.display(), n + 1))?,
+        );
+    }
+    let name = |r: &TrashRow| format!("{}-{}", r.key_type, r.id);
+    let mut report = RestoreReport {
+        company: tenant.to_owned(),
+        source: run.to_owned(),
+        dry_run,
+        restored: Vec::new(),
+        skipped: Vec::new(),
+        failed: Vec::new(),
+    };
+    for w in only {
+        if !rows.iter().any(|r| &name(r) == w) {
+            report.failed.push(FileNote {
+                file: w.clone(),
+                reason: format!("not in the trash of run {run}"),
+            });
+        }
+    }
+    let wanted: Vec<TrashRow> = rows
+        .iter()
+        .filter(|r| only.is_empty() || only.contains(&name(r)))
+        .cloned()
+        .collect();
+    if dry_run {
+        report.restored = wanted.iter().map(name).collect();
+        return Ok(report);
+    }
+    let outcomes = store.restore(tenant, &wanted).map_err(|e| e.to_string())?;
+    let mut restored = std::collections::HashSet::new();
+    for (r, o) in wanted.iter().zip(outcomes) {
+        match o {
+            RestoreOutcome::Restored => {
+                restored.insert(r.key());
+                report.restored.push(name(r));
+            }
+            RestoreOutcome::Exists => report.skipped.push(FileNote {
+                file: name(r),
+                reason: "exists again in the store (the app wrote a newer one): not overwritten"
+                    .into(),
+            }),
+        }
+    }
+    let left: Vec<&TrashRow> = rows
+        .iter()
+        .filter(|r| !restored.contains(&r.key()))
+        .collect();
+    if left.is_empty() {
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&dir);
+    } else if !restored.is_empty() {
+        let mut out = Vec::new();
+        for r in left {
+            serde_json::to_writer(&mut out, r).map_err(|e| e.to_string())?;
+            out.push(b'\n');
+        }
+        let folder = crate::core::folder::Folder::open(&dir).map_err(|e| e.to_string())?;
+        crate::core::state::write_atomic(&folder, TRASH_ROWS, &out).map_err(|e| e.to_string())?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! The janitor's own clock for rows that carry none (sender keys, pre-keys, memories in stores
+//! without `updated_at`): per tenant, each key's value fingerprint, when we first saw it and when
+//! we last saw it change. "3 days old" then means "unchanged for 3 days of our observation".
+//!
+//! One small JSON-lines file per tenant under `<state>/ledger/<store>/`, rewritten atomically
+//! after each real run. A key we have never seen is 0 seconds old, so nothing is removed by the
+//! ledger's clock before it has watched the key for the rule's whole age.
+
+use std::collections::HashMap;
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::state::{self, StateDir};
+
+pub const LEDGER_DIR: &str = "ledger";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub hash: u64,
+    /// Seconds since the epoch.
+    pub first_seen: i64,
+    pub last_changed: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Line {
+    t: String,
+    i: String,
+    h: String,
+    f: i64,
+    c: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    rows: HashMap<(String, String), Seen>,
+    next: HashMap<(String, String), Seen>,
+}
+
+/// A file name for a tenant: safe characters kept, everything else `%XX`.
+pub fn file_name(tenant: &str) -> String {
+    let mut s = String::with_capacity(tenant.len() + 6);
+    for b in tenant.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !s.is_empty()) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s.push_str(".jsonl");
+    s
+}
+
+impl Ledger {
+    /// Loads a tenant's ledger; missing or unreadable lines mean "never seen" (younger, so safer).
+    pub fn load(state: &StateDir, store_key: &str, tenant: &str) -> Ledger {
+        let path = state
+            .path()
+            .join(LEDGER_DIR)
+            .join(store_key)
+            .join(file_name(tenant));
+        let mut rows = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                let Ok(l) = serde_json::from_str::<Line>(line) else {
+                    continue;
+                };
+                let Ok(hash) = u64::from_str_radix(&l.h, 16) else {
+                    continue;
+                };
+                rows.insert(
+                    (l.t, l.i),
+                    Seen {
+                        hash,
+                        first_seen: l.f,
+                        last_changed: l.c,
+                    },
+                );
+            }
+        }
+        Ledger {
+            rows,
+            next: HashMap::new(),
+        }
+    }
+
+    /// Records this run's sight of a key and returns what the ledger now knows of it.
+    pub fn observe(&mut self, key_type: &str, id: &str, hash: u64, now: i64) -> Seen {
+        let k = (key_type.to_owned(), id.to_owned());
+        let seen = match self.rows.get(&k) {
+            Some(s) if s.hash == hash => *s,
+            Some(s) => Seen {
+                hash,
+                first_seen: s.first_seen,
+                last_changed: now,
+            },
+            None => Seen {
+                hash,
+                first_seen: now,
+                last_changed: now,
+            },
+        };
+        self.next.insert(k, seen);
+        seen
+    }
+
+    /// Forgets a key (it was removed).
+    pub fn forget(&mut self, key_type: &str, id: &str) {
+        self.next.remove(&(key_type.to_owned(), id.to_owned()));
+    }
+
+    /// Writes what this run observed (keys no longer there are dropped), atomically.
+    pub fn save(&self, state: &StateDir, store_key: &str, tenant: &str) -> io::Result<()> {
+        let dir = state.subdir(LEDGER_DIR)?.ensure_dir(store_key.as_ref())?;
+        let mut keys: Vec<_> = self.next.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = String::with_capacity(keys.len() * 80);
+        for ((t, i), s) in keys {
+            let line = Line {
+                t: t.clone(),
+                i: i.clone(),
+                h: format!("{:016x}", s.hash),
+                f: s.first_seen,
+                c: s.last_changed,
+            };
+            out.push_str(&serde_json::to_string(&line).map_err(io::Error::other)?);
+            out.push('\n');
+        }
+        state::write_atomic(&dir, &file_name(tenant), out.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_keys_age_and_changed_ones_start_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let mut l = Ledger::load(&state, "s", "t/1");
+        assert_eq!(l.observe("sender-key", "g::u::0", 7, 100).last_changed, 100);
+        l.observe("pre-key", "5", 9, 100);
+        l.save(&state, "s", "t/1").unwrap();
+
+        let mut l = Ledger::load(&state, "s", "t/1");
+        let same = l.observe("sender-key", "g::u::0", 7, 500);
+        assert_eq!((same.first_seen, same.last_changed), (100, 100));
+        let changed = l.observe("pre-key", "5", 10, 500);
+        assert_eq!((changed.first_seen, changed.last_changed), (100, 500));
+        l.save(&state, "s", "t/1").unwrap();
+
+        // A key not seen in a run is dropped; seen again later it starts from zero.
+        let mut l = Ledger::load(&state, "s", "t/1");
+        l.save(&state, "s", "t/1").unwrap();
+        let mut l2 = Ledger::load(&state, "s", "t/1");
+        assert_eq!(l2.observe("pre-key", "5", 10, 900).last_changed, 900);
+        let _ = &mut l;
+    }
+
+    #[test]
+    fn tenant_file_names_cannot_escape() {
+        assert_eq!(file_name("company_1"), "company_1.jsonl");
+        assert_eq!(file_name("../x"), "%2E.%2Fx.jsonl");
+        assert_eq!(file_name("a b"), "a%20b.jsonl");
+    }
+}

@@ -1,0 +1,145 @@
+//! Auth state kept in a database instead of a folder: Baileys' SQLite store and PostgreSQL
+//! tables (the per-type `whatsapp_keys` layout and key-value layouts such as WAHA's).
+//!
+//! The seam: a [`Store`] lists tenants, reads a tenant's creds, streams its key rows, removes a
+//! batch of planned rows in one transaction (each re-checked, written to the trash before the
+//! commit) and puts trashed rows back without overwriting. Everything that decides lives above
+//! it ([`clean`]), and the rules are the folder planner's own: each row is shown to the planner as
+//! the file Baileys' file store would have written for it (`<type>-<fixFileName(id)>.json`), with
+//! an age found from a column, the value, or the janitor's ledger.
+
+pub mod clean;
+pub mod ledger;
+pub mod postgres;
+pub mod row;
+pub mod spec;
+pub mod sqlite;
+
+use std::fmt;
+
+pub use row::{KeyRef, Planned, RawRow, RemoveOutcome, RestoreOutcome, Token, TrashRow};
+pub use spec::{Layout, StoreSpec};
+
+/// What went wrong talking to a store. Messages never contain a password or a full
+/// connection string: only the redacted target the store was opened with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or opened (server down, file unreadable): exit 1.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store is not what the layout says (missing table or column, wrong type): exit 2.
+    #[error("{0}")]
+    Schema(String),
+    /// A query failed while working (lock timeout, serialization failure, …): exit 1.
+    #[error("{0}")]
+    Query(String),
+}
+
+impl StoreError {
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, StoreError::Schema(_))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Whether a lock was taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantLock {
+    Acquired,
+    /// Someone else holds it; who, as far as the store can tell.
+    Busy(String),
+}
+
+impl fmt::Display for TenantLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TenantLock::Acquired => f.write_str("acquired"),
+            TenantLock::Busy(h) => write!(f, "busy ({h})"),
+        }
+    }
+}
+
+/// One place auth state lives. Implementations stream rows and never hold more than one batch
+/// of values in memory.
+pub trait Store {
+    /// A short, secret-free description (`sqlite:/srv/auth`, `postgres://app@db:5432/wa`).
+    fn describe(&self) -> String;
+
+    /// Tenant names, sorted.
+    fn tenants(&mut self) -> Result<Vec<String>>;
+
+    /// The tenant's creds as Baileys stored them (`None`: no creds row).
+    fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Every key row of the tenant, one at a time.
+    fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()>;
+
+    /// Removes `batch` in one short transaction: each row is read again and removed only if its
+    /// token still matches. `before_commit` receives the rows about to go (exact values) and must
+    /// have made them durable (the trash) before it returns `Ok`; an error rolls back.
+    fn remove(
+        &mut self,
+        tenant: &str,
+        batch: &[Planned],
+        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+    ) -> Result<Vec<RemoveOutcome>>;
+
+    /// Puts rows back exactly as they were; a row that exists again is left alone.
+    fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>>;
+
+    /// Takes the tenant's lock without waiting (PostgreSQL: an advisory lock every host sees).
+    /// SQLite files are local: the caller's state-directory file lock is the tenant lock there,
+    /// so this always succeeds. Released by [`Store::unlock_tenant`] or when the process ends.
+    fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock>;
+
+    fn unlock_tenant(&mut self, tenant: &str);
+
+    /// The store-wide lock a trigger run holds (PostgreSQL: one advisory lock for all hosts).
+    fn lock_global(&mut self) -> Result<TenantLock> {
+        Ok(TenantLock::Acquired)
+    }
+
+    /// True for layouts whose unknown key types are leftovers worth reporting (per-type tables).
+    fn reports_legacy_rows(&self) -> bool {
+        false
+    }
+}
+
+/// Baileys' `fixFileName`: `/` → `__`, `:` → `-`.
+pub fn fix_file_name(id: &str) -> String {
+    id.replace('/', "__").replace(':', "-")
+}
+
+/// 64-bit FNV-1a: a stable fingerprint of a value for the ledger and the re-check. Not a
+/// security boundary: the removal itself compares the exact value read inside the transaction.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fix_file_name_matches_baileys() {
+        assert_eq!(
+            fix_file_name("120363@g.us::123_1::0"),
+            "120363@g.us--123_1--0"
+        );
+        assert_eq!(fix_file_name("AAAA/b+c"), "AAAA__b+c");
+        assert_eq!(fix_file_name("5511.0"), "5511.0");
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_sensitive() {
+        assert_eq!(fingerprint(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fingerprint(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(fingerprint(b"{\"a\":1}"), fingerprint(b"{\"a\":2}"));
+    }
+}

@@ -1,0 +1,586 @@
+//! PostgreSQL: the per-type layout (`whatsapp_auth` / `whatsapp_keys`) and key-value layouts
+//! (WAHA `waha_auth`, postgres-baileys `auth_data`, Prisma `Session`), behind one SQL builder.
+//!
+//! Safety in a shared, live database:
+//! - removals go in small batches, each one transaction: the batch's rows are read again
+//!   `FOR UPDATE`, compared with what was planned (value fingerprint, and `updated_at` where the
+//!   layout has it), only the unchanged ones are deleted, and the trash is written before the
+//!   commit;
+//! - `lock_timeout` and `statement_timeout` bound how long we wait for the app and how long the
+//!   app can wait for us;
+//! - per-tenant advisory locks (`pg_try_advisory_lock(CLASS, hashtext(tenant))`) keep two
+//!   janitors on two hosts off the same tenant; one more advisory lock is the trigger's.
+
+use std::time::Duration;
+
+use postgres::{Client, NoTls};
+
+use super::spec::{KvLayout, Layout, PerTypeLayout, TenantIn, redact_postgres, split_kv_key};
+use super::{
+    Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
+    TrashRow, fingerprint,
+};
+
+/// Advisory lock classes: "JANI" and the next value (the trigger's lock).
+pub const LOCK_CLASS_TENANT: i32 = 0x4A41_4E49;
+pub const LOCK_CLASS_GLOBAL: i32 = 0x4A41_4E4A;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct PgStore {
+    client: Client,
+    target: String,
+    sql: Sql,
+    layout: Layout,
+}
+
+/// Every statement a layout needs, built once from quoted identifiers.
+struct Sql {
+    tenants: String,
+    creds: String,
+    scan: String,
+    /// `$1` tenant, `$2` keys (text[]) → key, value, updated_us, extra columns …
+    select_for_update: String,
+    /// `$1` tenant, `$2` keys (text[]).
+    delete: String,
+    /// `$1` tenant, `$2` key, `$3` value text, then the extra columns as micros.
+    insert: String,
+    extra: Vec<String>,
+}
+
+fn q(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn micros(col: &str) -> String {
+    format!("(extract(epoch from {}) * 1000000)::int8", q(col))
+}
+
+fn from_micros(param: usize) -> String {
+    format!("('epoch'::timestamptz + ${param}::int8 * interval '1 microsecond')")
+}
+
+impl PgStore {
+    /// Connects and checks that the layout's tables and columns exist. Errors name the redacted
+    /// target, never the password.
+    pub fn connect(url: &str, layout: &Layout, app_name: &str) -> Result<PgStore> {
+        let target = redact_postgres(url);
+        let mut config: postgres::Config = url.parse().map_err(|_| {
+            StoreError::Schema("store: the postgres connection string is not valid".into())
+        })?;
+        config.application_name(app_name);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let mut client = config.connect(NoTls).map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to {target}: {}", pg_message(&e)))
+        })?;
+        client
+            .batch_execute("SET lock_timeout = '2s'; SET statement_timeout = '30s'")
+            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
+        let sql = match layout {
+            Layout::PerType(l) => {
+                check_columns(
+                    &mut client,
+                    &target,
+                    &l.creds_table,
+                    &[&l.tenant_column, &l.creds_column],
+                )?;
+                let mut cols = vec![
+                    l.tenant_column.as_str(),
+                    &l.type_column,
+                    &l.id_column,
+                    &l.value_column,
+                ];
+                cols.extend(l.updated_column.as_deref());
+                cols.extend(l.extra_columns.iter().map(String::as_str));
+                let types = check_columns(&mut client, &target, &l.keys_table, &cols)?;
+                per_type_sql(l, &types[3])
+            }
+            Layout::Kv(l) => {
+                let mut cols = vec![l.key_column.as_str(), &l.value_column];
+                if let TenantIn::Column(c) = &l.tenant {
+                    cols.push(c);
+                }
+                let types = check_columns(&mut client, &target, &l.table, &cols)?;
+                kv_sql(l, &types[1])
+            }
+        };
+        Ok(PgStore {
+            client,
+            target,
+            sql,
+            layout: layout.clone(),
+        })
+    }
+
+    fn err(&self, e: postgres::Error) -> StoreError {
+        StoreError::Query(format!("{}: {}", self.target, pg_message(&e)))
+    }
+
+    /// The key column's value for a row of `tenant` (key-value layouts), or the id.
+    fn key_of(&self, tenant: &str, key_type: &str, id: &str) -> String {
+        match &self.layout {
+            Layout::PerType(_) => id.to_owned(),
+            Layout::Kv(l) => {
+                let key = if key_type.is_empty() {
+                    id.to_owned()
+                } else {
+                    format!("{key_type}-{id}")
+                };
+                match l.tenant {
+                    TenantIn::Column(_) => key,
+                    TenantIn::KeyPrefix(sep) => format!("{tenant}{sep}{key}"),
+                }
+            }
+        }
+    }
+
+    fn tenant_param(&self, tenant: &str) -> String {
+        match &self.layout {
+            Layout::Kv(KvLayout {
+                tenant: TenantIn::KeyPrefix(sep),
+                ..
+            }) => format!("{tenant}{sep}"),
+            _ => tenant.to_owned(),
+        }
+    }
+}
+
+/// Splits a key column value back into (type, id); unknown keys get an empty type.
+fn split_key<'a>(layout: &Layout, tenant: &str, key: &'a str) -> (&'a str, &'a str) {
+    let key = match layout {
+        Layout::Kv(KvLayout {
+            tenant: TenantIn::KeyPrefix(sep),
+            ..
+        }) => key
+            .strip_prefix(tenant)
+            .and_then(|k| k.strip_prefix(*sep))
+            .unwrap_or(key),
+        _ => key,
+    };
+    match split_kv_key(key) {
+        Some((t, id)) => (t, id),
+        None => ("", key),
+    }
+}
+
+fn emit(layout: &Layout, tenant: &str, r: &postgres::Row, f: &mut dyn FnMut(RawRow<'_>)) {
+    match layout {
+        Layout::PerType(_) => {
+            let (Some(t), Some(id), Some(v)) = (
+                r.get::<_, Option<&str>>(0),
+                r.get::<_, Option<&str>>(1),
+                r.get::<_, Option<&str>>(2),
+            ) else {
+                return;
+            };
+            f(RawRow {
+                key_type: t,
+                id,
+                value: v,
+                updated_at_us: r.get(3),
+            });
+        }
+        Layout::Kv(_) => {
+            let (Some(k), Some(v)) = (r.get::<_, Option<&str>>(0), r.get::<_, Option<&str>>(1))
+            else {
+                return;
+            };
+            let (key_type, id) = split_key(layout, tenant, k);
+            f(RawRow {
+                key_type,
+                id,
+                value: v,
+                updated_at_us: None,
+            });
+        }
+    }
+}
+
+/// The server's own message for database errors (no connection details in them), the error's
+/// text otherwise.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
+
+/// Checks `table` has `columns`; returns each column's SQL type (`jsonb`, `text`, …).
+fn check_columns(
+    client: &mut Client,
+    target: &str,
+    table: &str,
+    columns: &[&str],
+) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&q(table)],
+        )
+        .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
+    if rows.is_empty() {
+        return Err(StoreError::Schema(format!(
+            "{target}: table {table} not found (wrong database or layout? see docs/stores/postgres.md)"
+        )));
+    }
+    columns
+        .iter()
+        .map(|c| {
+            rows.iter()
+                .find(|r| r.get::<_, String>(0) == *c)
+                .map(|r| r.get::<_, String>(1))
+                .ok_or_else(|| {
+                    StoreError::Schema(format!(
+                        "{target}: table {table} has no column {c} (wrong layout? see docs/stores/postgres.md)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The cast that turns a text parameter into the value column's type.
+fn value_cast(sql_type: &str) -> &'static str {
+    match sql_type {
+        "jsonb" => "::jsonb",
+        "json" => "::json",
+        _ => "",
+    }
+}
+
+fn per_type_sql(l: &PerTypeLayout, value_type: &str) -> Sql {
+    let (t, ty, id, v) = (
+        q(&l.tenant_column),
+        q(&l.type_column),
+        q(&l.id_column),
+        q(&l.value_column),
+    );
+    let keys = q(&l.keys_table);
+    let upd = l
+        .updated_column
+        .as_deref()
+        .map_or("NULL::int8".to_owned(), micros);
+    let extra: Vec<String> = l
+        .updated_column
+        .iter()
+        .chain(&l.extra_columns)
+        .cloned()
+        .collect();
+    let extra_sel: String = extra.iter().map(|c| format!(", {}", micros(c))).collect();
+    let extra_cols: String = extra.iter().map(|c| format!(", {}", q(c))).collect();
+    let extra_vals: String = (0..extra.len())
+        .map(|i| format!(", {}", from_micros(4 + i)))
+        .collect();
+    // Per-type keys are (type, id): the key parameter is `type || chr(31) || id`.
+    let pair = format!("{ty} || chr(31) || {id}");
+    Sql {
+        tenants: format!(
+            "SELECT x FROM (SELECT {t}::text AS x FROM {keys} UNION SELECT {ct}::text FROM {creds}) s ORDER BY 1",
+            ct = q(&l.tenant_column),
+            creds = q(&l.creds_table)
+        ),
+        creds: format!(
+            "SELECT {c}::text FROM {creds} WHERE {t} = $1",
+            c = q(&l.creds_column),
+            creds = q(&l.creds_table)
+        ),
+        scan: format!("SELECT {ty}::text, {id}::text, {v}::text, {upd} FROM {keys} WHERE {t} = $1"),
+        select_for_update: format!(
+            "SELECT {pair}, {v}::text, {upd}{extra_sel} FROM {keys} WHERE {t} = $1 AND {pair} = ANY($2) FOR UPDATE"
+        ),
+        delete: format!("DELETE FROM {keys} WHERE {t} = $1 AND {pair} = ANY($2)"),
+        insert: format!(
+            "INSERT INTO {keys} ({t}, {ty}, {id}, {v}{extra_cols}) \
+             SELECT $1, split_part($2, chr(31), 1), substr($2, length(split_part($2, chr(31), 1)) + 2), $3::text{cast}{extra_vals} \
+             WHERE NOT EXISTS (SELECT 1 FROM {keys} WHERE {t} = $1 AND {pair} = $2) ON CONFLICT DO NOTHING",
+            cast = value_cast(value_type)
+        ),
+        extra,
+    }
+}
+
+fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
+    let (table, k, v) = (q(&l.table), q(&l.key_column), q(&l.value_column));
+    let cast = value_cast(value_type);
+    match &l.tenant {
+        TenantIn::Column(tc) => {
+            let t = q(tc);
+            Sql {
+                tenants: format!("SELECT DISTINCT {t}::text FROM {table} ORDER BY 1"),
+                creds: format!("SELECT {v}::text FROM {table} WHERE {t} = $1 AND {k} = $2"),
+                scan: format!(
+                    "SELECT {k}::text, {v}::text FROM {table} WHERE {t} = $1 AND {k} <> $2"
+                ),
+                select_for_update: format!(
+                    "SELECT {k}::text, {v}::text, NULL::int8 FROM {table} WHERE {t} = $1 AND {k} = ANY($2) FOR UPDATE"
+                ),
+                delete: format!("DELETE FROM {table} WHERE {t} = $1 AND {k} = ANY($2)"),
+                insert: format!(
+                    "INSERT INTO {table} ({t}, {k}, {v}) SELECT $1, $2, $3::text{cast} \
+                     WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {t} = $1 AND {k} = $2) ON CONFLICT DO NOTHING"
+                ),
+                extra: Vec::new(),
+            }
+        }
+        TenantIn::KeyPrefix(sep) => Sql {
+            tenants: format!(
+                "SELECT DISTINCT split_part({k}, {s}, 1) FROM {table} WHERE strpos({k}, {s}) > 0 ORDER BY 1",
+                s = sql_literal(&sep.to_string())
+            ),
+            // `$1` is `<tenant><sep>`: creds and keys are found by the full key.
+            creds: format!("SELECT {v}::text FROM {table} WHERE {k} = $1 || $2"),
+            scan: format!(
+                "SELECT {k}::text, {v}::text FROM {table} WHERE starts_with({k}, $1) AND {k} <> $1 || $2"
+            ),
+            select_for_update: format!(
+                "SELECT {k}::text, {v}::text, NULL::int8 FROM {table} WHERE $1 <> '' AND {k} = ANY($2) FOR UPDATE"
+            ),
+            delete: format!("DELETE FROM {table} WHERE $1 <> '' AND {k} = ANY($2)"),
+            insert: format!(
+                "INSERT INTO {table} ({k}, {v}) SELECT $2, $3::text{cast} WHERE $1 <> '' \
+                 AND NOT EXISTS (SELECT 1 FROM {table} WHERE {k} = $2) ON CONFLICT DO NOTHING"
+            ),
+            extra: Vec::new(),
+        },
+    }
+}
+
+fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl Store for PgStore {
+    fn describe(&self) -> String {
+        format!("{} ({})", self.target, self.layout.name())
+    }
+
+    fn tenants(&mut self) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(self.sql.tenants.as_str(), &[])
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<_, Option<String>>(0))
+            .collect())
+    }
+
+    fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>> {
+        let param = self.tenant_param(tenant);
+        let rows = match &self.layout {
+            Layout::PerType(_) => self.client.query(self.sql.creds.as_str(), &[&param]),
+            Layout::Kv(l) => self
+                .client
+                .query(self.sql.creds.as_str(), &[&param, &l.creds_key]),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get::<_, Option<String>>(0))
+            .map(String::into_bytes))
+    }
+
+    fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let param = self.tenant_param(tenant);
+        let creds_key = match &self.layout {
+            Layout::Kv(l) => Some(l.creds_key.clone()),
+            Layout::PerType(_) => None,
+        };
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = match &creds_key {
+            Some(c) => vec![&param, c],
+            None => vec![&param],
+        };
+        // Streamed: one row in memory at a time, whatever the tenant's size.
+        let target = &self.target;
+        let layout = &self.layout;
+        let mut rows = self
+            .client
+            .query_raw(self.sql.scan.as_str(), params)
+            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
+        while let Some(r) = rows
+            .next()
+            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?
+        {
+            emit(layout, tenant, &r, f);
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &mut self,
+        tenant: &str,
+        batch: &[Planned],
+        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+    ) -> Result<Vec<RemoveOutcome>> {
+        let param = self.tenant_param(tenant);
+        let per_type = matches!(self.layout, Layout::PerType(_));
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|p| {
+                if per_type {
+                    format!("{}\u{1f}{}", p.key.key_type, p.key.id)
+                } else {
+                    self.key_of(tenant, &p.key.key_type, &p.key.id)
+                }
+            })
+            .collect();
+        let target = self.target.clone();
+        let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
+        let mut tx = self.client.transaction().map_err(err)?;
+        let rows = tx
+            .query(self.sql.select_for_update.as_str(), &[&param, &keys])
+            .map_err(err)?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: String = r.get(0);
+            found.insert(key, r);
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        let mut doomed: Vec<&str> = Vec::new();
+        let mut trash = Vec::new();
+        for (p, key) in batch.iter().zip(&keys) {
+            let Some(r) = found.get(key) else {
+                out.push(RemoveOutcome::Vanished);
+                continue;
+            };
+            let value: String = r.get(1);
+            let updated: Option<i64> = r.get(2);
+            if fingerprint(value.as_bytes()) != p.token.hash || updated != p.token.updated_at_us {
+                out.push(RemoveOutcome::Changed);
+                continue;
+            }
+            out.push(RemoveOutcome::Removed {
+                bytes: value.len() as u64,
+            });
+            doomed.push(key);
+            let columns = self
+                .sql
+                .extra
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), r.get::<_, Option<i64>>(3 + i)))
+                .collect();
+            trash.push(TrashRow {
+                key_type: p.key.key_type.clone(),
+                id: p.key.id.clone(),
+                value,
+                columns,
+            });
+        }
+        if !doomed.is_empty() {
+            let n = tx
+                .execute(self.sql.delete.as_str(), &[&param, &doomed])
+                .map_err(err)?;
+            if n as usize != doomed.len() {
+                // Cannot happen under FOR UPDATE; never commit a surprise.
+                return Err(StoreError::Query(format!(
+                    "{target}: deleted {n} rows, expected {}: rolled back",
+                    doomed.len()
+                )));
+            }
+            before_commit(&trash)
+                .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
+        let param = self.tenant_param(tenant);
+        let per_type = matches!(self.layout, Layout::PerType(_));
+        let target = self.target.clone();
+        let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                if per_type {
+                    format!("{}\u{1f}{}", r.key_type, r.id)
+                } else {
+                    self.key_of(tenant, &r.key_type, &r.id)
+                }
+            })
+            .collect();
+        let extra = self.sql.extra.clone();
+        let mut tx = self.client.transaction().map_err(err)?;
+        let stmt = tx.prepare(self.sql.insert.as_str()).map_err(err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (r, key) in rows.iter().zip(&keys) {
+            let cols: Vec<Option<i64>> = extra
+                .iter()
+                .map(|c| r.columns.get(c).copied().flatten())
+                .collect();
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&param, key, &r.value];
+            for c in &cols {
+                params.push(c);
+            }
+            let n = tx.execute(&stmt, &params).map_err(err)?;
+            out.push(if n == 1 {
+                RestoreOutcome::Restored
+            } else {
+                RestoreOutcome::Exists
+            });
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock> {
+        self.try_advisory(LOCK_CLASS_TENANT, Some(tenant))
+    }
+
+    fn unlock_tenant(&mut self, tenant: &str) {
+        let _ = self.client.execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&LOCK_CLASS_TENANT, &tenant],
+        );
+    }
+
+    fn lock_global(&mut self) -> Result<TenantLock> {
+        self.try_advisory(LOCK_CLASS_GLOBAL, None)
+    }
+
+    fn reports_legacy_rows(&self) -> bool {
+        matches!(self.layout, Layout::PerType(_))
+    }
+}
+
+impl PgStore {
+    fn try_advisory(&mut self, class: i32, tenant: Option<&str>) -> Result<TenantLock> {
+        let key = tenant.unwrap_or("");
+        let got: bool = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, CASE WHEN $2 = '' THEN 0 ELSE hashtext($2) END)",
+                &[&class, &key],
+            )
+            .map_err(|e| self.err(e))?
+            .get(0);
+        if got {
+            return Ok(TenantLock::Acquired);
+        }
+        let holder = self
+            .client
+            .query(
+                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local') \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int8 = ($1::int8 & 4294967295) \
+                 AND l.objid::int8 = ((CASE WHEN $2 = '' THEN 0 ELSE hashtext($2) END)::int8 & 4294967295) LIMIT 1",
+                &[&class, &key],
+            )
+            .ok()
+            .and_then(|rows| {
+                rows.first().map(|r| {
+                    format!(
+                        "{} (server pid {}, from {})",
+                        r.get::<_, String>(1),
+                        r.get::<_, i32>(0),
+                        r.get::<_, String>(2)
+                    )
+                })
+            })
+            .unwrap_or_else(|| "another janitor".into());
+        Ok(TenantLock::Busy(holder))
+    }
+}

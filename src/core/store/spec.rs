@@ -1,0 +1,273 @@
+//! Which store, and how its tables are laid out: parsed from `--store`, `[store]` or
+//! `BAILEYS_JANITOR_STORE`. Connection strings are kept out of every message.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where auth state lives.
+#[derive(Clone)]
+pub enum StoreSpec {
+    /// The default: a root of company folders (the existing code path).
+    Folder,
+    /// Baileys' `useSqliteAuthState`: one `.db` file, or a folder of them (one per account).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server; the connection string is secret.
+    Postgres { url: String, layout: Layout },
+}
+
+impl fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl StoreSpec {
+    /// Parses `sqlite:PATH`, `postgres://…` / `postgresql://…` or `folder`. The error never
+    /// repeats the input (it may hold a password).
+    pub fn parse(s: &str, layout: Layout) -> Result<StoreSpec, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "folder" || s == "folders" {
+            return Ok(StoreSpec::Folder);
+        }
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(
+                    "store sqlite: needs a path (sqlite:/srv/auth or sqlite:/srv/auth/account.db)"
+                        .into(),
+                );
+            }
+            return Ok(StoreSpec::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s.parse::<postgres::Config>().map_err(|_| {
+                "store: the postgres connection string is not valid (expected postgres://user[:password]@host[:port]/database)".to_string()
+            })?;
+            return Ok(StoreSpec::Postgres {
+                url: s.to_owned(),
+                layout,
+            });
+        }
+        Err("store: unknown kind (expected folder, sqlite:PATH or postgres://…)".into())
+    }
+
+    pub fn is_folder(&self) -> bool {
+        matches!(self, StoreSpec::Folder)
+    }
+
+    /// A secret-free description for logs, errors, reports and state.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSpec::Folder => "folder".into(),
+            StoreSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
+            StoreSpec::Postgres { url, layout } => {
+                format!("{} ({})", redact_postgres(url), layout.name())
+            }
+        }
+    }
+}
+
+/// `postgres://user@host:port/db`: what the connection string points at, without a password or
+/// any option (options such as `password=` can carry secrets too).
+pub fn redact_postgres(url: &str) -> String {
+    let Ok(c) = url.parse::<postgres::Config>() else {
+        return "postgres://(invalid)".into();
+    };
+    let host = c
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = c.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = c.get_dbname().unwrap_or("");
+    format!("postgres://{user}{host}:{port}/{db}")
+}
+
+/// How a PostgreSQL database keeps Baileys keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One row per key with type and id columns, creds in their own table, `updated_at` kept
+    /// (`whatsapp_auth` / `whatsapp_keys`).
+    PerType(PerTypeLayout),
+    /// One row per key named `<type>-<id>` (WAHA, postgres-baileys, Prisma stores).
+    Kv(KvLayout),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerTypeLayout {
+    pub creds_table: String,
+    pub keys_table: String,
+    pub tenant_column: String,
+    pub creds_column: String,
+    pub type_column: String,
+    pub id_column: String,
+    pub value_column: String,
+    pub updated_column: Option<String>,
+    /// Kept in the trash and restored as they were.
+    pub extra_columns: Vec<String>,
+}
+
+/// Where a key-value table keeps the tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantIn {
+    /// Its own column (`session_id`, `"sessionId"`).
+    Column(String),
+    /// The key column starts with `<tenant><separator>` (postgres-baileys: `<sid>:<type>-<id>`).
+    KeyPrefix(char),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvLayout {
+    pub name: String,
+    pub table: String,
+    pub tenant: TenantIn,
+    pub key_column: String,
+    pub value_column: String,
+    /// The key of the creds row (`creds`, `auth_creds`).
+    pub creds_key: String,
+}
+
+impl Layout {
+    pub const PRESETS: [&'static str; 4] = ["per-type", "waha", "postgres-baileys", "prisma"];
+
+    pub fn preset(name: &str) -> Option<Layout> {
+        let kv =
+            |name: &str, table: &str, tenant: TenantIn, key: &str, value: &str, creds: &str| {
+                Layout::Kv(KvLayout {
+                    name: name.into(),
+                    table: table.into(),
+                    tenant,
+                    key_column: key.into(),
+                    value_column: value.into(),
+                    creds_key: creds.into(),
+                })
+            };
+        Some(match name {
+            "per-type" | "whatsapp_keys" => Layout::PerType(PerTypeLayout {
+                creds_table: "whatsapp_auth".into(),
+                keys_table: "whatsapp_keys".into(),
+                tenant_column: "company_id".into(),
+                creds_column: "creds".into(),
+                type_column: "key_type".into(),
+                id_column: "key_id".into(),
+                value_column: "value".into(),
+                updated_column: Some("updated_at".into()),
+                extra_columns: vec!["created_at".into(), "expires_at".into()],
+            }),
+            "waha" => kv(
+                "waha",
+                "waha_auth",
+                TenantIn::Column("session_id".into()),
+                "key",
+                "value",
+                "creds",
+            ),
+            "postgres-baileys" => kv(
+                "postgres-baileys",
+                "auth_data",
+                TenantIn::KeyPrefix(':'),
+                "session_key",
+                "data",
+                "auth_creds",
+            ),
+            "prisma" => kv(
+                "prisma",
+                "Session",
+                TenantIn::Column("sessionId".into()),
+                "id",
+                "data",
+                "creds",
+            ),
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Layout::PerType(_) => "per-type",
+            Layout::Kv(k) => &k.name,
+        }
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout::preset("per-type").expect("per-type preset")
+    }
+}
+
+/// Splits a key-value key `<type>-<id>` into Baileys' type and raw id, by the longest known
+/// type prefix. `None` for anything else (kept as unknown).
+pub fn split_kv_key(key: &str) -> Option<(&'static str, &str)> {
+    const TYPES: [&str; 10] = [
+        "sender-key-memory",
+        "app-state-sync-version",
+        "app-state-sync-key",
+        "identity-key",
+        "device-list",
+        "lid-mapping",
+        "sender-key",
+        "pre-key",
+        "session",
+        "tctoken",
+    ];
+    TYPES.iter().find_map(|t| {
+        let id = key.strip_prefix(t)?.strip_prefix('-')?;
+        (!id.is_empty()).then_some((*t, id))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_and_never_echoes_a_password() {
+        assert!(StoreSpec::parse("", Layout::default()).unwrap().is_folder());
+        match StoreSpec::parse("sqlite:/srv/a.db", Layout::default()).unwrap() {
+            StoreSpec::Sqlite(p) => assert_eq!(p, PathBuf::from("/srv/a.db")),
+            other => panic!("{other:?}"),
+        }
+        let url = "postgres://app:s3cret@db.example:6432/wa?password=other";
+        let s = StoreSpec::parse(url, Layout::preset("waha").unwrap()).unwrap();
+        let shown = format!("{} {:?}", s.describe(), s);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert_eq!(s.describe(), "postgres://app@db.example:6432/wa (waha)");
+        let err = StoreSpec::parse("postgres://app:s3cret@db:notaport/wa", Layout::default())
+            .unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(StoreSpec::parse("mysql://x", Layout::default()).is_err());
+        assert!(StoreSpec::parse("sqlite:", Layout::default()).is_err());
+    }
+
+    #[test]
+    fn kv_keys_split_by_the_longest_type() {
+        assert_eq!(
+            split_kv_key("sender-key-memory-120363@g.us"),
+            Some(("sender-key-memory", "120363@g.us"))
+        );
+        assert_eq!(
+            split_kv_key("sender-key-120363@g.us::55::0"),
+            Some(("sender-key", "120363@g.us::55::0"))
+        );
+        assert_eq!(split_kv_key("pre-key-12"), Some(("pre-key", "12")));
+        assert_eq!(split_kv_key("creds"), None);
+        assert_eq!(split_kv_key("session-"), None);
+        assert_eq!(split_kv_key("contacts"), None);
+    }
+
+    #[test]
+    fn presets_exist() {
+        for p in Layout::PRESETS {
+            assert_eq!(Layout::preset(p).unwrap().name(), p);
+        }
+        assert!(Layout::preset("nope").is_none());
+    }
+}

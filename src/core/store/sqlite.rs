@@ -1,0 +1,267 @@
+//! Baileys' own SQLite store (`useSqliteAuthState`, develop branch): one database file per
+//! account, `creds(key, value)` with the row `__creds__`, `signal_keys(type, id, value)`, values
+//! in `BufferJSON` text, WAL mode, no timestamps. A folder of `*.db` files is a fleet.
+//!
+//! The app holds the same file: every write here is one short `BEGIN IMMEDIATE` transaction
+//! with a busy timeout, so the app waits at most one batch for us and we wait for it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::{
+    Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
+    TrashRow, fingerprint,
+};
+
+pub const CREDS_ROW: &str = "__creds__";
+/// How long a statement waits for the app's write lock before giving up on this batch.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct SqliteStore {
+    /// A folder of `*.db` files, or one file.
+    path: PathBuf,
+    single: bool,
+    read_only: bool,
+    open: Option<(String, Connection)>,
+}
+
+impl SqliteStore {
+    /// Opens a store at `path`; nothing is created. `read_only` for dry runs and `status`.
+    pub fn open(path: &Path, read_only: bool) -> Result<SqliteStore> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            StoreError::Unavailable(format!("sqlite store {}: {e}", path.display()))
+        })?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            single: meta.is_file(),
+            read_only,
+            open: None,
+        })
+    }
+
+    fn file_of(&self, tenant: &str) -> PathBuf {
+        if self.single {
+            self.path.clone()
+        } else {
+            self.path.join(format!("{tenant}.db"))
+        }
+    }
+
+    fn conn(&mut self, tenant: &str) -> Result<&mut Connection> {
+        if self.open.as_ref().is_none_or(|(t, _)| t != tenant) {
+            self.open = None;
+            let file = self.file_of(tenant);
+            let flags = if self.read_only {
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+            } else {
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+            } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let c = Connection::open_with_flags(&file, flags).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", file.display()))
+            })?;
+            c.busy_timeout(BUSY_TIMEOUT)
+                .map_err(|e| StoreError::Query(e.to_string()))?;
+            check_schema(&c, &file)?;
+            self.open = Some((tenant.to_owned(), c));
+        }
+        Ok(&mut self.open.as_mut().expect("just opened").1)
+    }
+}
+
+fn check_schema(c: &Connection, file: &Path) -> Result<()> {
+    let has = |table: &str| -> Result<bool> {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(|e| {
+            StoreError::Schema(format!("{} is not a SQLite database: {e}", file.display()))
+        })
+    };
+    for table in ["creds", "signal_keys"] {
+        if !has(table)? {
+            return Err(StoreError::Schema(format!(
+                "{} is not a Baileys SQLite auth store: no table {table}",
+                file.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn query_err(file: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Query(format!("{file}: busy (the app held the write lock)"))
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("no such column") => {
+            StoreError::Schema(format!("{file}: not a Baileys SQLite auth store: {msg}"))
+        }
+        e => StoreError::Query(format!("{file}: {e}")),
+    }
+}
+
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn tenants(&mut self) -> Result<Vec<String>> {
+        if self.single {
+            let stem = self
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "default".into());
+            return Ok(vec![stem]);
+        }
+        let rd = std::fs::read_dir(&self.path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot list {}: {e}", self.path.display()))
+        })?;
+        let mut out: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".db")?;
+                (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_owned())
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>> {
+        let c = self.conn(tenant)?;
+        c.query_row("SELECT value FROM creds WHERE key = ?1", [CREDS_ROW], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .map(|v| v.map(String::into_bytes))
+        .map_err(query_err(tenant))
+    }
+
+    fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
+        let c = self.conn(tenant)?;
+        let mut stmt = c
+            .prepare("SELECT type, id, value FROM signal_keys")
+            .map_err(query_err(tenant))?;
+        let mut rows = stmt.query([]).map_err(query_err(tenant))?;
+        while let Some(r) = rows.next().map_err(query_err(tenant))? {
+            let (Ok(t), Ok(id), Ok(v)) = (
+                r.get_ref(0).and_then(|v| Ok(v.as_str()?)),
+                r.get_ref(1).and_then(|v| Ok(v.as_str()?)),
+                r.get_ref(2).and_then(|v| Ok(v.as_str()?)),
+            ) else {
+                // Not text: not something Baileys wrote; never planned.
+                continue;
+            };
+            f(RawRow {
+                key_type: t,
+                id,
+                value: v,
+                updated_at_us: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &mut self,
+        tenant: &str,
+        batch: &[Planned],
+        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+    ) -> Result<Vec<RemoveOutcome>> {
+        let c = self.conn(tenant)?;
+        let tx = c
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(query_err(tenant))?;
+        let mut out = Vec::with_capacity(batch.len());
+        let mut trash = Vec::new();
+        {
+            let mut select = tx
+                .prepare_cached("SELECT value FROM signal_keys WHERE type = ?1 AND id = ?2")
+                .map_err(query_err(tenant))?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM signal_keys WHERE type = ?1 AND id = ?2")
+                .map_err(query_err(tenant))?;
+            for p in batch {
+                let now: Option<String> = select
+                    .query_row(params![p.key.key_type, p.key.id], |r| r.get(0))
+                    .optional()
+                    .map_err(query_err(tenant))?;
+                match now {
+                    None => out.push(RemoveOutcome::Vanished),
+                    Some(v) if fingerprint(v.as_bytes()) != p.token.hash => {
+                        out.push(RemoveOutcome::Changed)
+                    }
+                    Some(v) => {
+                        delete
+                            .execute(params![p.key.key_type, p.key.id])
+                            .map_err(query_err(tenant))?;
+                        out.push(RemoveOutcome::Removed {
+                            bytes: v.len() as u64,
+                        });
+                        trash.push(TrashRow {
+                            key_type: p.key.key_type.clone(),
+                            id: p.key.id.clone(),
+                            value: v,
+                            columns: Default::default(),
+                        });
+                    }
+                }
+            }
+        }
+        if !trash.is_empty() {
+            // Durable in the trash first; an error here rolls the deletes back.
+            before_commit(&trash)
+                .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+        }
+        tx.commit().map_err(query_err(tenant))?;
+        Ok(out)
+    }
+
+    fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
+        let c = self.conn(tenant)?;
+        let tx = c
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(query_err(tenant))?;
+        let mut out = Vec::with_capacity(rows.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO signal_keys (type, id, value) VALUES (?1, ?2, ?3) ON CONFLICT (type, id) DO NOTHING",
+                )
+                .map_err(query_err(tenant))?;
+            for r in rows {
+                let n = insert
+                    .execute(params![r.key_type, r.id, r.value])
+                    .map_err(query_err(tenant))?;
+                out.push(if n == 1 {
+                    RestoreOutcome::Restored
+                } else {
+                    RestoreOutcome::Exists
+                });
+            }
+        }
+        tx.commit().map_err(query_err(tenant))?;
+        Ok(out)
+    }
+
+    fn lock_tenant(&mut self, _tenant: &str) -> Result<TenantLock> {
+        // SQLite files are local: the state directory's file lock (taken by the caller) is the
+        // tenant lock, and SQLite's own locking keeps each transaction whole.
+        Ok(TenantLock::Acquired)
+    }
+
+    fn unlock_tenant(&mut self, _tenant: &str) {}
+}
