@@ -62,6 +62,16 @@ pub struct GlobalArgs {
     )]
     pub state_dir: Option<PathBuf>,
 
+    /// Where auth state lives: a folder root (default), sqlite:PATH (a .db file or a folder of
+    /// them), or postgres://user@host/db [env: BAILEYS_JANITOR_STORE]
+    #[arg(long, global = true, value_name = "STORE", help_heading = "Global options")]
+    pub store: Option<String>,
+
+    /// PostgreSQL table layout: per-type (whatsapp_auth/whatsapp_keys), waha, postgres-baileys
+    /// or prisma [env: BAILEYS_JANITOR_STORE_LAYOUT]
+    #[arg(long, global = true, value_name = "LAYOUT", help_heading = "Global options")]
+    pub layout: Option<String>,
+
     /// The sessions path is one auth folder, not a root of company folders [env: ENABLE_MULTITENANCY=false]
     #[arg(long, global = true, help_heading = "Global options")]
     pub single_tenant: bool,
@@ -401,6 +411,11 @@ pub struct CleanupArgs {
     /// Unlink files instead of moving them to the trash
     #[arg(long)]
     pub no_trash: bool,
+
+    /// Database stores: also remove per-type rows whose key_type Baileys never reads (app, lid,
+    /// pre, sender: leftovers of a bad migration); without it they are only reported
+    #[arg(long)]
+    pub legacy_rows: bool,
 
     /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure [env: BAILEYS_JANITOR_PING_URL]
     #[arg(long, value_name = "URL")]

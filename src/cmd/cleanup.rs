@@ -23,6 +23,9 @@ struct Header<'a> {
 
 impl Run for CleanupArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
+        if !ctx.config.store.is_folder() {
+            return crate::cmd::store::cleanup(self, ctx);
+        }
         let cfg = &ctx.config;
         let (root, all) = ctx.fleet()?;
         let whole_fleet = self.company.is_empty();

@@ -22,6 +22,7 @@ pub mod config;
 pub mod monitor;
 pub mod restore;
 pub mod status;
+pub mod store;
 pub mod trigger;
 
 /// What every command gets: the resolved configuration and the time the run started.

@@ -14,6 +14,9 @@ use crate::exit::Exit;
 
 impl Run for RestoreArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
+        if !ctx.config.store.is_folder() {
+            return crate::cmd::store::restore(self, ctx);
+        }
         let (root, all) = ctx.fleet()?;
         let company = ctx
             .select(all, std::slice::from_ref(&self.company))?

@@ -12,6 +12,9 @@ use crate::render::status::{StatusView, needs_attention, print};
 
 impl Run for StatusArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
+        if !ctx.config.store.is_folder() {
+            return crate::cmd::store::status(self, ctx);
+        }
         let (root, all) = ctx.fleet()?;
         let companies = ctx.select(all, &self.company)?;
         if let Some(exit) = ctx.empty_fleet(&companies) {

@@ -35,12 +35,22 @@ pub struct FileConfig {
     pub monitor: FileMonitor,
     #[serde(default)]
     pub restore: FileRestore,
+    #[serde(default)]
+    pub store: FileStore,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRestore {
     pub hold: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStore {
+    /// `sqlite:PATH` or `postgres://…` (secret: may hold a password).
+    pub url: Option<String>,
+    pub layout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

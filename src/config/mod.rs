@@ -40,6 +40,8 @@ pub struct Config {
     pub single_tenant: bool,
     pub company_prefix: String,
     pub state_dir: PathBuf,
+    /// Where auth state lives (folders unless `--store` says otherwise).
+    pub store: crate::core::store::StoreSpec,
     /// Finding no company folder is fine (a fresh install), not a failed run.
     pub allow_empty: bool,
     pub log_level: String,
@@ -198,6 +200,7 @@ impl Config {
                 "company prefix {company_prefix:?} must contain no '/' or control characters"
             )));
         }
+        let store = resolve_store(&mut l, g, &file)?;
         let state_dir = match l.text(
             "state_dir",
             flag(path_text(&g.state_dir), "--state-dir"),
@@ -207,7 +210,12 @@ impl Config {
         ) {
             Some(s) => PathBuf::from(s),
             None => {
-                let d = default_state_dir(&sessions_path, single_tenant);
+                let d = match &store {
+                    crate::core::store::StoreSpec::Sqlite(p) => {
+                        default_state_dir(p, p.extension().is_some_and(|e| e == "db"))
+                    }
+                    _ => default_state_dir(&sessions_path, single_tenant),
+                };
                 l.record("state_dir", d.display().to_string(), Origin::Default);
                 d
             }
@@ -382,6 +390,7 @@ impl Config {
             single_tenant,
             company_prefix,
             state_dir,
+            store,
             allow_empty,
             log_level,
             log_format,
@@ -833,6 +842,43 @@ fn check_url(u: &str, what: &str) -> anyhow::Result<()> {
 
 /// `<sessions>/.janitor`, or for a single auth folder `<parent>/.janitor`: never inside an auth
 /// folder, and on the same file system so the trash is a rename.
+/// `--store` / `BAILEYS_JANITOR_STORE` / `[store] url`, and the PostgreSQL layout.
+fn resolve_store(
+    l: &mut Layers,
+    g: &crate::cli::GlobalArgs,
+    file: &FileConfig,
+) -> anyhow::Result<crate::core::store::StoreSpec> {
+    use crate::core::store::{Layout, StoreSpec};
+    let layout_name = l.text(
+        "store_layout",
+        flag(g.layout.clone(), "--layout"),
+        Some("BAILEYS_JANITOR_STORE_LAYOUT"),
+        file.store.layout.clone(),
+        false,
+    );
+    let layout = match &layout_name {
+        None => Layout::default(),
+        Some(n) => Layout::preset(n.trim()).ok_or_else(|| {
+            usage(format!(
+                "store layout {:?} is not one of {}",
+                n,
+                Layout::PRESETS.join(", ")
+            ))
+        })?,
+    };
+    let url = l.text(
+        "store",
+        flag(g.store.clone(), "--store"),
+        Some("BAILEYS_JANITOR_STORE"),
+        file.store.url.clone(),
+        true,
+    );
+    match url {
+        None => Ok(StoreSpec::Folder),
+        Some(u) => StoreSpec::parse(&u, layout).map_err(usage),
+    }
+}
+
 pub fn default_state_dir(sessions_path: &Path, single_tenant: bool) -> PathBuf {
     if single_tenant {
         let parent = sessions_path

@@ -13,6 +13,7 @@ pub mod cleanup;
 pub mod monitor;
 pub mod restore;
 pub mod status;
+pub mod store;
 pub mod trigger;
 
 /// How many companies a summary names before it only counts the rest.

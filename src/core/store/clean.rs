@@ -17,7 +17,8 @@ use tracing::{info, warn};
 use super::ledger::Ledger;
 use super::{KeyRef, Planned, RemoveOutcome, RestoreOutcome, Store, TenantLock, Token, TrashRow};
 use crate::core::classify::{self, Kind};
-use crate::core::clean::{CleanSpec, LOCKS_DIR, TRASH_DIR};
+use crate::core::clean::CleanSpec;
+use crate::core::state::{LOCKS_DIR, TRASH_DIR};
 use crate::core::creds::{self, Creds};
 use crate::core::folder::{EntryType, Meta};
 use crate::core::lock::{self, LockAttempt, LockGuard};
@@ -119,6 +120,16 @@ pub fn is_baileys_type(t: &str) -> bool {
     })
 }
 
+/// Tenant names become folder names in the state directory (trash, records).
+pub fn safe_tenant_name(t: &str) -> bool {
+    !t.is_empty()
+        && t != "."
+        && t != ".."
+        && !t.contains('/')
+        && !t.chars().any(char::is_control)
+        && t.len() <= 200
+}
+
 fn secs(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -140,6 +151,12 @@ pub fn clean_tenant(
     spec: &StoreCleanSpec,
 ) -> CompanyReport {
     let started = Instant::now();
+    if !safe_tenant_name(tenant) {
+        return CompanyReport::failed(
+            &sanitize(OsStr::new(tenant)),
+            "tenant name cannot be used as a folder name in the state directory: skipped",
+        );
+    }
     let mut report = CompanyReport::new(tenant);
     // A dry run takes no lock and writes nothing.
     let _local = if spec.clean.dry_run {
@@ -624,3 +641,43 @@ pub fn restore_tenant_run(
 
 #[cfg(test)]
 mod tests;
+
+/// Cleans `tenants` one after the other on one connection, records each through `effects`, and
+/// hands each report to `each`. Then, in a real run, purges trash older than `trash_retention`.
+#[allow(clippy::too_many_arguments)]
+pub fn clean_tenants(
+    store: &mut dyn Store,
+    tenants: &[String],
+    state: &StateDir,
+    spec: &StoreCleanSpec,
+    emergency: bool,
+    trash_retention: Duration,
+    effects: &crate::core::effects::RunEffects,
+    mut each: impl FnMut(&CompanyReport),
+) -> crate::core::clean::FleetOutcome {
+    use crate::exit::Exit;
+    let mut out = crate::core::clean::FleetOutcome::default();
+    for tenant in tenants {
+        let mut report = clean_tenant(store, tenant, state, spec);
+        if let Err(e) = effects.record_cleanup(&report, emergency, spec.clean.trash) {
+            report.failed_files.push(FileNote {
+                file: "(state directory)".into(),
+                reason: format!("cannot record the cleanup: {e}"),
+            });
+        }
+        out.totals.add(&report);
+        if report.has_failure() {
+            out.exit = out.exit.worst(Exit::Failed);
+        } else if report.status == Status::Busy {
+            out.exit = out.exit.worst(Exit::Busy);
+        }
+        each(&report);
+    }
+    if !spec.clean.dry_run {
+        if let Err(e) = crate::core::trash::purge(state.path(), trash_retention, spec.clean.now.into()) {
+            warn!(error = %e, "cannot purge the trash");
+            out.exit = out.exit.worst(Exit::Failed);
+        }
+    }
+    out
+}

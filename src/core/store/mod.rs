@@ -41,6 +41,9 @@ impl StoreError {
     }
 }
 
+/// Rows per removal transaction.
+pub const BATCH_DEFAULT: usize = clean::BATCH;
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Whether a lock was taken.
@@ -104,6 +107,31 @@ pub trait Store {
     fn reports_legacy_rows(&self) -> bool {
         false
     }
+}
+
+/// Opens the store `spec` names (not for [`StoreSpec::Folder`], which has its own code path).
+/// `read_only` for dry runs and `status`: SQLite files are opened read-only.
+pub fn open(spec: &StoreSpec, read_only: bool) -> Result<Box<dyn Store>> {
+    match spec {
+        StoreSpec::Folder => Err(StoreError::Schema(
+            "folders are not a database store".into(),
+        )),
+        StoreSpec::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path, read_only)?)),
+        StoreSpec::Postgres { url, layout } => {
+            let app = format!("baileys-janitor@{}", crate::core::util::hostname());
+            Ok(Box::new(postgres::PgStore::connect(url, layout, &app)?))
+        }
+    }
+}
+
+/// A short, secret-free name for the store in the state directory (ledger, locks).
+pub fn state_key(spec: &StoreSpec) -> String {
+    let kind = match spec {
+        StoreSpec::Folder => "folder",
+        StoreSpec::Sqlite(_) => "sqlite",
+        StoreSpec::Postgres { .. } => "pg",
+    };
+    format!("{kind}-{:016x}", fingerprint(spec.describe().as_bytes()))
 }
 
 /// Baileys' `fixFileName`: `/` → `__`, `:` → `-`.

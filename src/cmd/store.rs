@@ -1,0 +1,219 @@
+//! The database stores (`--store sqlite:…` / `postgres://…`): the same commands, wired to
+//! `core::store` instead of the folder code path.
+
+use anyhow::{Result, anyhow};
+use serde::Serialize;
+
+use crate::cli::{CleanupArgs, RestoreArgs, StatusArgs};
+use crate::cmd::Context;
+use crate::config::usage;
+use crate::core::clean::CleanSpec;
+use crate::core::effects::RunEnd;
+use crate::core::lock;
+use crate::core::store::clean::{StoreCleanSpec, clean_tenant, clean_tenants, restore_tenant_run};
+use crate::core::store::{self, BATCH_DEFAULT, Store, StoreError};
+use crate::exit::Exit;
+use crate::render::cleanup::CleanupPrinter;
+
+/// A store error as the CLI reports it: a wrong schema is a configuration error (exit 2), an
+/// unreachable server a failed run (exit 1). Neither ever carries a password.
+fn to_anyhow(e: StoreError) -> anyhow::Error {
+    if e.is_configuration() {
+        usage(e.to_string())
+    } else {
+        anyhow!("{e}")
+    }
+}
+
+fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
+    store::open(&ctx.config.store, read_only).map_err(to_anyhow)
+}
+
+/// The tenants named by `--company` (exact, or with the company prefix), or all of them.
+fn select(ctx: &Context, all: Vec<String>, wanted: &[String]) -> Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for w in wanted {
+        let prefixed = format!("{}{w}", ctx.config.company_prefix);
+        match all.iter().find(|t| *t == w || **t == prefixed) {
+            Some(t) if !out.contains(t) => out.push(t.clone()),
+            Some(_) => {}
+            None => {
+                let shown: Vec<&str> = all.iter().take(20).map(String::as_str).collect();
+                return Err(usage(format!(
+                    "no tenant {:?} in {}; known tenants: {}{}",
+                    crate::render::name(w),
+                    ctx.config.store.describe(),
+                    if shown.is_empty() { "there are none".into() } else { shown.join(", ") },
+                    if all.len() > 20 { format!(" … ({} in all)", all.len()) } else { String::new() }
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    command: &'static str,
+    run_id: &'a str,
+    dry_run: bool,
+    emergency: bool,
+    store: String,
+}
+
+pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
+    let cfg = &ctx.config;
+    let mut store = open(ctx, cfg.run.dry_run)?;
+    let tenants = select(ctx, store.tenants().map_err(to_anyhow)?, &args.company)?;
+    let whole_fleet = args.company.is_empty();
+    let effects = ctx.effects("cleanup");
+    if tenants.is_empty() && !cfg.allow_empty {
+        crate::say!(
+            "baileys-janitor: warning: no tenant in {}; check --store and --layout, or pass --allow-empty for a fresh install",
+            cfg.store.describe()
+        );
+        return Ok(Exit::Failed);
+    }
+    effects.start();
+    let run_id = ctx.run_id();
+    let spec = StoreCleanSpec {
+        clean: CleanSpec {
+            rules: if args.emergency { cfg.emergency_rules } else { cfg.rules },
+            dry_run: cfg.run.dry_run,
+            trash: cfg.trash,
+            verbose: args.verbose,
+            now: ctx.now,
+            run_id: run_id.clone(),
+            holder: lock::holder_text("cleanup", ctx.now_utc()),
+            pause_before_remove: args.debug_pause_before_remove,
+        },
+        store_key: store::state_key(&cfg.store),
+        remove_legacy: args.legacy_rows,
+        batch: BATCH_DEFAULT,
+    };
+    tracing::info!(store = %cfg.store.describe(), tenants = tenants.len(), dry_run = spec.clean.dry_run, run_id = %run_id, "cleanup started");
+    let header = Header {
+        command: "cleanup",
+        run_id: &run_id,
+        dry_run: spec.clean.dry_run,
+        emergency: args.emergency,
+        store: cfg.store.describe(),
+    };
+    let detail = !whole_fleet || tenants.len() == 1;
+    let mut printer = CleanupPrinter::start(
+        crate::render::stdout(),
+        args.json,
+        detail,
+        args.verbose,
+        spec.clean.dry_run,
+        header,
+    )?;
+    let mut output_error: Option<std::io::Error> = None;
+    let started = std::time::Instant::now();
+    let mut outcome = clean_tenants(
+        store.as_mut(),
+        &tenants,
+        &ctx.state,
+        &spec,
+        args.emergency,
+        cfg.trash_retention,
+        &effects,
+        |report| {
+            if let Err(e) = printer.company(report) {
+                output_error.get_or_insert(e);
+            }
+        },
+    );
+    outcome.totals.duration_ms = started.elapsed().as_millis() as u64;
+    let t = &outcome.totals;
+    let end = RunEnd {
+        failed: outcome.exit == Exit::Failed,
+        removed: t.removed,
+        summary: format!("{} tenants, {} keys removed", t.companies, t.removed),
+        whole_fleet,
+    };
+    if let Err(e) = effects.finish(&end) {
+        crate::say!("baileys-janitor: {e:#}");
+        outcome.exit = outcome.exit.worst(Exit::Failed);
+    }
+    if let Some(e) = output_error {
+        return Err(e.into());
+    }
+    printer.finish(t)?;
+    Ok(outcome.exit)
+}
+
+pub fn restore(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
+    if args.backup.is_some() {
+        return Err(usage(
+            "restore --backup works on folders only; database stores restore from the trash (--run)",
+        ));
+    }
+    let dry_run = ctx.config.run.dry_run;
+    let mut store = open(ctx, dry_run)?;
+    let tenant = select(ctx, store.tenants().map_err(to_anyhow)?, std::slice::from_ref(&args.company))
+        // A tenant whose rows were all removed is no longer listed: its trash still counts.
+        .or_else(|_| Ok::<_, anyhow::Error>(vec![args.company.clone()]))?
+        .remove(0);
+    if !dry_run {
+        match store.lock_tenant(&tenant).map_err(to_anyhow)? {
+            store::TenantLock::Acquired => {}
+            store::TenantLock::Busy(holder) => {
+                crate::say!("baileys-janitor: {tenant} is locked by {holder}; try again when it is done");
+                return Ok(Exit::Busy);
+            }
+        }
+    }
+    let run = match &args.run {
+        Some(r) => r.clone(),
+        None => crate::core::restore::latest_run(&ctx.state, &tenant).ok_or_else(|| {
+            anyhow!("nothing in the trash of {tenant} (was it cleaned with --no-trash, or purged?)")
+        })?,
+    };
+    let report = restore_tenant_run(store.as_mut(), &ctx.state, &tenant, &run, &args.file, dry_run)
+        .map_err(|e| anyhow!(e));
+    if !dry_run {
+        store.unlock_tenant(&tenant);
+    }
+    let report = report?;
+    tracing::info!(company = %tenant, source = %report.source, restored = report.restored.len(), skipped = report.skipped.len(), "restore finished");
+    crate::cmd::restore::print(&report, args.json)?;
+    Ok(if report.failed.is_empty() { Exit::Ok } else { Exit::Failed })
+}
+
+pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
+    let cfg = &ctx.config;
+    let mut store = open(ctx, true)?;
+    let tenants = select(ctx, store.tenants().map_err(to_anyhow)?, &args.company)?;
+    let spec = StoreCleanSpec {
+        clean: CleanSpec {
+            rules: cfg.rules,
+            dry_run: true,
+            trash: false,
+            verbose: false,
+            now: ctx.now,
+            run_id: ctx.run_id(),
+            holder: String::new(),
+            pause_before_remove: None,
+        },
+        store_key: store::state_key(&cfg.store),
+        remove_legacy: false,
+        batch: BATCH_DEFAULT,
+    };
+    let rows: Vec<_> = tenants
+        .iter()
+        .map(|t| clean_tenant(store.as_mut(), t, &ctx.state, &spec))
+        .collect();
+    crate::render::store::print_status(
+        &mut crate::render::stdout(),
+        &cfg.store.describe(),
+        &rows,
+        &ctx.config.thresholds(),
+        args.json,
+    )?;
+    let failed = rows.iter().any(|r| r.has_failure());
+    Ok(if failed { Exit::Failed } else { Exit::Ok })
+}
