@@ -64,12 +64,22 @@ pub struct GlobalArgs {
 
     /// Where auth state lives: a folder root (default), sqlite:PATH (a .db file or a folder of
     /// them), or postgres://user@host/db [env: BAILEYS_JANITOR_STORE]
-    #[arg(long, global = true, value_name = "STORE", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "STORE",
+        help_heading = "Global options"
+    )]
     pub store: Option<String>,
 
     /// PostgreSQL table layout: per-type (whatsapp_auth/whatsapp_keys), waha, postgres-baileys
     /// or prisma [env: BAILEYS_JANITOR_STORE_LAYOUT]
-    #[arg(long, global = true, value_name = "LAYOUT", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "LAYOUT",
+        help_heading = "Global options"
+    )]
     pub layout: Option<String>,
 
     /// The sessions path is one auth folder, not a root of company folders [env: ENABLE_MULTITENANCY=false]

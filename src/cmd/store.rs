@@ -46,8 +46,16 @@ fn select(ctx: &Context, all: Vec<String>, wanted: &[String]) -> Result<Vec<Stri
                     "no tenant {:?} in {}; known tenants: {}{}",
                     crate::render::name(w),
                     ctx.config.store.describe(),
-                    if shown.is_empty() { "there are none".into() } else { shown.join(", ") },
-                    if all.len() > 20 { format!(" … ({} in all)", all.len()) } else { String::new() }
+                    if shown.is_empty() {
+                        "there are none".into()
+                    } else {
+                        shown.join(", ")
+                    },
+                    if all.len() > 20 {
+                        format!(" … ({} in all)", all.len())
+                    } else {
+                        String::new()
+                    }
                 )));
             }
         }
@@ -81,7 +89,11 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
     let run_id = ctx.run_id();
     let spec = StoreCleanSpec {
         clean: CleanSpec {
-            rules: if args.emergency { cfg.emergency_rules } else { cfg.rules },
+            rules: if args.emergency {
+                cfg.emergency_rules
+            } else {
+                cfg.rules
+            },
             dry_run: cfg.run.dry_run,
             trash: cfg.trash,
             verbose: args.verbose,
@@ -154,15 +166,21 @@ pub fn restore(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     }
     let dry_run = ctx.config.run.dry_run;
     let mut store = open(ctx, dry_run)?;
-    let tenant = select(ctx, store.tenants().map_err(to_anyhow)?, std::slice::from_ref(&args.company))
-        // A tenant whose rows were all removed is no longer listed: its trash still counts.
-        .or_else(|_| Ok::<_, anyhow::Error>(vec![args.company.clone()]))?
-        .remove(0);
+    let tenant = select(
+        ctx,
+        store.tenants().map_err(to_anyhow)?,
+        std::slice::from_ref(&args.company),
+    )
+    // A tenant whose rows were all removed is no longer listed: its trash still counts.
+    .or_else(|_| Ok::<_, anyhow::Error>(vec![args.company.clone()]))?
+    .remove(0);
     if !dry_run {
         match store.lock_tenant(&tenant).map_err(to_anyhow)? {
             store::TenantLock::Acquired => {}
             store::TenantLock::Busy(holder) => {
-                crate::say!("baileys-janitor: {tenant} is locked by {holder}; try again when it is done");
+                crate::say!(
+                    "baileys-janitor: {tenant} is locked by {holder}; try again when it is done"
+                );
                 return Ok(Exit::Busy);
             }
         }
@@ -173,15 +191,26 @@ pub fn restore(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
             anyhow!("nothing in the trash of {tenant} (was it cleaned with --no-trash, or purged?)")
         })?,
     };
-    let report = restore_tenant_run(store.as_mut(), &ctx.state, &tenant, &run, &args.file, dry_run)
-        .map_err(|e| anyhow!(e));
+    let report = restore_tenant_run(
+        store.as_mut(),
+        &ctx.state,
+        &tenant,
+        &run,
+        &args.file,
+        dry_run,
+    )
+    .map_err(|e| anyhow!(e));
     if !dry_run {
         store.unlock_tenant(&tenant);
     }
     let report = report?;
     tracing::info!(company = %tenant, source = %report.source, restored = report.restored.len(), skipped = report.skipped.len(), "restore finished");
     crate::cmd::restore::print(&report, args.json)?;
-    Ok(if report.failed.is_empty() { Exit::Ok } else { Exit::Failed })
+    Ok(if report.failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
 }
 
 pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {

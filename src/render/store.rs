@@ -40,12 +40,19 @@ pub fn print_status(
         })
         .collect();
     if json {
-        serde_json::to_writer(&mut *out, &serde_json::json!({ "store": store, "tenants": rows }))?;
+        serde_json::to_writer(
+            &mut *out,
+            &serde_json::json!({ "store": store, "tenants": rows }),
+        )?;
         writeln!(out)?;
         return out.flush();
     }
     writeln!(out, "store {store}: {} tenants", rows.len())?;
-    writeln!(out, "{:<40} {:>8} {:>10} {:>9}  creds", "tenant", "keys", "level", "removable")?;
+    writeln!(
+        out,
+        "{:<40} {:>8} {:>10} {:>9}  creds",
+        "tenant", "keys", "level", "removable"
+    )?;
     for r in &rows {
         writeln!(
             out,

@@ -12,5 +12,6 @@ mod monitor;
 mod packaging;
 mod prekeys;
 mod status_restore;
+mod stores;
 mod trigger;
 mod undo;

@@ -18,7 +18,6 @@ use super::ledger::Ledger;
 use super::{KeyRef, Planned, RemoveOutcome, RestoreOutcome, Store, TenantLock, Token, TrashRow};
 use crate::core::classify::{self, Kind};
 use crate::core::clean::CleanSpec;
-use crate::core::state::{LOCKS_DIR, TRASH_DIR};
 use crate::core::creds::{self, Creds};
 use crate::core::folder::{EntryType, Meta};
 use crate::core::lock::{self, LockAttempt, LockGuard};
@@ -26,6 +25,7 @@ use crate::core::plan::{self, Action, Entry};
 use crate::core::report::{CompanyReport, FileDecision, FileNote, Status};
 use crate::core::restore::RestoreReport;
 use crate::core::state::StateDir;
+use crate::core::state::{LOCKS_DIR, TRASH_DIR};
 use crate::core::util::sanitize;
 
 /// Rows per removal transaction: small, so the app never waits long for a row we hold.
@@ -353,7 +353,10 @@ fn clean_locked(
     }
     let shown = |i: usize| -> String {
         let k = &infos[i].key;
-        if k.key_type.is_empty() {
+        if infos[i].legacy {
+            // Not `<type>-<id>`: `pre` + `key-5` would read as the real pre-key 5.
+            sanitize(OsStr::new(&format!("{}/{}", k.key_type, k.id)))
+        } else if k.key_type.is_empty() {
             sanitize(OsStr::new(&k.id))
         } else {
             sanitize(OsStr::new(&format!("{}-{}", k.key_type, k.id)))
@@ -674,7 +677,9 @@ pub fn clean_tenants(
         each(&report);
     }
     if !spec.clean.dry_run {
-        if let Err(e) = crate::core::trash::purge(state.path(), trash_retention, spec.clean.now.into()) {
+        if let Err(e) =
+            crate::core::trash::purge(state.path(), trash_retention, spec.clean.now.into())
+        {
             warn!(error = %e, "cannot purge the trash");
             out.exit = out.exit.worst(Exit::Failed);
         }

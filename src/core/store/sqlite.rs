@@ -33,12 +33,18 @@ impl SqliteStore {
         let meta = std::fs::metadata(path).map_err(|e| {
             StoreError::Unavailable(format!("sqlite store {}: {e}", path.display()))
         })?;
-        Ok(SqliteStore {
+        let mut store = SqliteStore {
             path: path.to_owned(),
             single: meta.is_file(),
             read_only,
             open: None,
-        })
+        };
+        if store.single {
+            // One file named on the command line: not a Baileys store is a configuration error.
+            let tenant = store.tenants()?.remove(0);
+            store.conn(&tenant)?;
+        }
+        Ok(store)
     }
 
     fn file_of(&self, tenant: &str) -> PathBuf {

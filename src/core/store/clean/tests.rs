@@ -394,8 +394,7 @@ fn not_a_baileys_store_is_a_schema_error() {
         .unwrap()
         .execute_batch("CREATE TABLE other (x)")
         .unwrap();
-    let mut store = SqliteStore::open(&db, false).unwrap();
-    let e = store.creds("a").unwrap_err();
+    let e = SqliteStore::open(&db, false).err().unwrap();
     assert!(e.is_configuration(), "{e}");
     assert!(e.to_string().contains("no table creds"), "{e}");
 }
