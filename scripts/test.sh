@@ -1,8 +1,46 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, binary-level tests, the Baileys compatibility test, the alert
 # rules (promtool) and the Debian package install test.
+# PostgreSQL tests use BAILEYS_JANITOR_TEST_PG (default: the server on 127.0.0.1:5432, user
+# postgres). When none answers, a throwaway cluster is started with initdb/pg_ctl on a free
+# port if the PostgreSQL binaries exist; otherwise those tests say SKIPPED loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pg_url=${BAILEYS_JANITOR_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_tmp=""
+run_as() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+cleanup_pg() {
+  if [ -n "$pg_tmp" ]; then
+    run_as "'$pg_bin/pg_ctl' -D '$pg_tmp/data' -m immediate stop" >/dev/null 2>&1 || true
+    rm -rf "$pg_tmp"
+  fi
+}
+trap cleanup_pg EXIT
+pg_answers() { python3 - "$1" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((u.hostname or "127.0.0.1", u.port or 5432)); sys.exit(0)
+except OSError:
+    sys.exit(1)
+PY
+}
+if ! pg_answers "$pg_url"; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; then
+    pg_tmp=$(mktemp -d)
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    if [ "$(id -u)" = 0 ]; then chown postgres "$pg_tmp"; fi
+    run_as "'$pg_bin/initdb' -D '$pg_tmp/data' -U postgres -A trust >/dev/null"
+    run_as "'$pg_bin/pg_ctl' -D '$pg_tmp/data' -o '-p $port -k $pg_tmp -c listen_addresses=127.0.0.1' -l '$pg_tmp/log' -w start >/dev/null"
+    pg_url="postgres://postgres@127.0.0.1:$port/postgres"
+    echo "started a throwaway PostgreSQL cluster on port $port"
+  else
+    echo "!!! SKIPPED: postgres tests (no server at $pg_url and no initdb/pg_ctl to start one) !!!"
+  fi
+fi
+export BAILEYS_JANITOR_TEST_PG="$pg_url"
 cargo test --all-targets
 if [ -x tests/compat/run.sh ]; then
   tests/compat/run.sh
