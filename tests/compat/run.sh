@@ -44,4 +44,17 @@ for rule in default keep50; do
 done
 node prekeys.mjs receive "$work/pk-default/$company" "$work/pk-msg.json" ok
 node prekeys.mjs receive "$work/pk-keep50/$company" "$work/pk-msg.json" fail
+
+# The same accounts in Baileys' SQLite layout (develop's useSqliteAuthState schema, values as
+# Baileys serialised them). Rows carry no mtime: a first run starts the ledger, a second run
+# 20 days later (BAILEYS_JANITOR_NOW) cleans; then every row left must read back through Baileys.
+python3 sqlite.py to-db "$manifest" "$work/base" "$work/sqlite"
+"$bin" --store "sqlite:$work/sqlite" --state-dir "$work/sqlite-state" cleanup --json > "$work/sqlite-1.json"
+later=$(python3 -c "import datetime; print((datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=20)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+BAILEYS_JANITOR_NOW=$later "$bin" --store "sqlite:$work/sqlite" --state-dir "$work/sqlite-state" cleanup --json > "$work/sqlite-2.json"
+removed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['removed'])" "$work/sqlite-2.json")
+echo "cleanup (sqlite) removed $removed rows"
+[ "$removed" -gt 0 ] || { echo "FAIL: the sqlite cleanup removed nothing: the test would prove nothing"; exit 1; }
+python3 sqlite.py to-dir "$manifest" "$work/sqlite" "$work/sqlite-dirs"
+node check.mjs after "$manifest" "$work/sqlite-dirs"
 echo "Baileys compatibility: ok ($(node -p "require('./node_modules/baileys/package.json').version"))"
