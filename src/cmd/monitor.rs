@@ -23,9 +23,15 @@ impl Run for MonitorArgs {
         let m = &cfg.monitor;
         // A missing sessions path is an error before anything is written (the state directory
         // defaults to inside it and is never created with its parents).
-        let first = ctx.fleet()?;
+        // (Database stores have no sessions path: their tenants are listed each tick.)
+        let first = if cfg.store.is_folder() {
+            Some(ctx.fleet()?)
+        } else {
+            None
+        };
         if self.once
-            && let Some(exit) = ctx.empty_fleet(&first.1)
+            && let Some((_, companies)) = &first
+            && let Some(exit) = ctx.empty_fleet(companies)
         {
             return Ok(exit);
         }
@@ -74,9 +80,33 @@ impl Run for MonitorArgs {
         let outbox = Outbox::start(Notifier::new(cfg.notify.clone()));
         let mut mon = Monitor::new(&ctx.state, spec, outbox, ctx.now_utc());
         let stopped = || stop.load(Ordering::SeqCst);
+        // Database stores: tenants are companies; one connection, reopened after a failed tick.
+        let mut store: Option<crate::core::store::clean::StoreSource> = None;
+        let mut store_tick = |mon: &mut Monitor, now| -> Result<Vec<crate::core::monitor::Row>> {
+            let src = match store.as_mut() {
+                Some(s) => s,
+                None => store.insert(crate::cmd::store::source(ctx)?),
+            };
+            match src.store.tenants() {
+                Ok(t) => {
+                    let companies: Vec<_> = t
+                        .iter()
+                        .map(|t| crate::core::companies::single(t))
+                        .collect();
+                    Ok(mon.tick_from(src, &companies, now, &stopped))
+                }
+                Err(e) => {
+                    store = None;
+                    Err(anyhow::anyhow!("{e}"))
+                }
+            }
+        };
         if self.once {
-            let (root, companies) = first;
-            let rows = mon.tick(&root, &companies, chrono::Utc::now(), &stopped);
+            let rows = if let Some((root, companies)) = first {
+                mon.tick(&root, &companies, chrono::Utc::now(), &stopped)
+            } else {
+                store_tick(&mut mon, chrono::Utc::now())?
+            };
             crate::render::monitor::print(&mut crate::render::stdout(), &rows, self.json)?;
             mon.outbox.close(cfg.notify.budget);
             let raised = rows
@@ -92,14 +122,20 @@ impl Run for MonitorArgs {
         while !stopped() {
             let began = Instant::now();
             let now = chrono::Utc::now();
-            match ctx.fleet() {
-                Ok((root, companies)) => {
-                    if companies.is_empty() && !cfg.allow_empty {
-                        warn!(path = %cfg.sessions_path.display(), prefix = %cfg.company_prefix, "no company folder found");
-                    }
-                    mon.tick(&root, &companies, now, &stopped);
+            if !cfg.store.is_folder() {
+                if let Err(e) = store_tick(&mut mon, now) {
+                    mon.tick_failed(&e, now);
                 }
-                Err(e) => mon.tick_failed(&e, now),
+            } else {
+                match ctx.fleet() {
+                    Ok((root, companies)) => {
+                        if companies.is_empty() && !cfg.allow_empty {
+                            warn!(path = %cfg.sessions_path.display(), prefix = %cfg.company_prefix, "no company folder found");
+                        }
+                        mon.tick(&root, &companies, now, &stopped);
+                    }
+                    Err(e) => mon.tick_failed(&e, now),
+                }
             }
             ticks += 1;
             if self.max_ticks.is_some_and(|max| ticks >= max) {

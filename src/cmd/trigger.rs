@@ -13,6 +13,9 @@ use crate::render::trigger::{TriggerView, print};
 
 impl Run for TriggerArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
+        if !ctx.config.store.is_folder() {
+            return crate::cmd::store::trigger(self, ctx);
+        }
         let cfg = &ctx.config;
         let now = ctx.now_utc();
         let (root, companies) = ctx.fleet()?;

@@ -80,6 +80,52 @@ pub enum StaleNotice {
     Recovered,
 }
 
+/// Where the monitor counts and cleans: a folder root, or a database store's tenants.
+pub trait Source {
+    /// Files (keys) of a company, and by type when `by_type` (for the metrics).
+    fn count(&mut self, c: &Company, by_type: bool)
+    -> std::io::Result<(usize, Option<TypeCounts>)>;
+    /// Cleans one company with `spec`, through the same path as `cleanup`.
+    fn clean(
+        &mut self,
+        c: &Company,
+        state: &StateDir,
+        spec: &CleanSpec,
+    ) -> crate::core::report::CompanyReport;
+}
+
+/// Company folders under a root: names only, no stat.
+pub struct FolderSource<'a>(pub &'a Folder);
+
+impl Source for FolderSource<'_> {
+    fn count(
+        &mut self,
+        c: &Company,
+        by_type: bool,
+    ) -> std::io::Result<(usize, Option<TypeCounts>)> {
+        let dir = self.0.open_dir(&c.dir)?;
+        if !by_type {
+            return Ok((dir.count_files()?, None));
+        }
+        let mut counts: BTreeMap<Kind, usize> = Default::default();
+        let mut files = 0;
+        for e in clean::scan(&dir)?.iter().filter(|e| clean::counted(e)) {
+            files += 1;
+            *counts.entry(e.kind).or_default() += 1;
+        }
+        Ok((files, Some(counts.into_iter().collect())))
+    }
+
+    fn clean(
+        &mut self,
+        c: &Company,
+        state: &StateDir,
+        spec: &CleanSpec,
+    ) -> crate::core::report::CompanyReport {
+        clean_company(self.0, c, state, spec)
+    }
+}
+
 /// The cron watch, pure: is `last` (or the monitor's start, if nothing was recorded) older than
 /// `limit`? Notifies when it becomes stale, repeats every `repeat`, and once when it recovers.
 pub fn cron_step(
@@ -245,6 +291,17 @@ impl<'a> Monitor<'a> {
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
     ) -> Vec<Row> {
+        self.tick_from(&mut FolderSource(root), companies, now, stop)
+    }
+
+    /// One tick over `companies` of any [`Source`] (folders, or a database store's tenants).
+    pub fn tick_from(
+        &mut self,
+        source: &mut dyn Source,
+        companies: &[Company],
+        now: DateTime<Utc>,
+        stop: &dyn Fn() -> bool,
+    ) -> Vec<Row> {
         if self.tick_alarm {
             self.tick_alarm = false;
             self.queue(Event::new(
@@ -267,7 +324,7 @@ impl<'a> Monitor<'a> {
             if !self.first_tick && !self.watches.contains_key(&c.name) {
                 info!(company = %shown, "watching a new company");
             }
-            let (files, types) = match self.count(root, c) {
+            let (files, types) = match source.count(c, self.spec.metrics_file.is_some()) {
                 Ok(x) => x,
                 Err(e) => {
                     warn!(company = %shown, error = %e, "cannot count files");
@@ -282,7 +339,7 @@ impl<'a> Monitor<'a> {
             };
             let mut files = files;
             if self.spec.auto_cleanup && files >= self.spec.policy.thresholds.emergency {
-                files = self.auto_clean(root, c, files, now).unwrap_or(files);
+                files = self.auto_clean(source, c, files, now).unwrap_or(files);
             }
             let level = self.spec.policy.thresholds.level(files);
             self.alert(c, files, now);
@@ -317,21 +374,6 @@ impl<'a> Monitor<'a> {
             warn!(path = %path.display(), error = %e, "cannot write the metrics file");
         }
         rows
-    }
-
-    /// Files, and files by type when metrics need them (names only: no stat either way).
-    fn count(&self, root: &Folder, c: &Company) -> std::io::Result<(usize, Option<TypeCounts>)> {
-        let dir = root.open_dir(&c.dir)?;
-        if self.spec.metrics_file.is_none() {
-            return Ok((dir.count_files()?, None));
-        }
-        let mut counts: BTreeMap<Kind, usize> = Default::default();
-        let mut files = 0;
-        for e in clean::scan(&dir)?.iter().filter(|e| clean::counted(e)) {
-            files += 1;
-            *counts.entry(e.kind).or_default() += 1;
-        }
-        Ok((files, Some(counts.into_iter().collect())))
     }
 
     fn alert(&mut self, c: &Company, files: usize, now: DateTime<Utc>) {
@@ -369,7 +411,7 @@ impl<'a> Monitor<'a> {
     /// once per trigger cooldown, remembered across restarts. Returns the new count.
     fn auto_clean(
         &mut self,
-        root: &Folder,
+        source: &mut dyn Source,
         c: &Company,
         files: usize,
         now: DateTime<Utc>,
@@ -398,7 +440,7 @@ impl<'a> Monitor<'a> {
             holder: crate::core::lock::holder_text("monitor", now),
             pause_before_remove: None,
         };
-        let report = clean_company(root, c, self.state, &spec);
+        let report = source.clean(c, self.state, &spec);
         if report.status == Status::Busy {
             return None; // someone else is cleaning it right now
         }

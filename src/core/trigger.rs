@@ -161,29 +161,48 @@ pub fn run(
     spec: &TriggerSpec,
     effects: &RunEffects,
 ) -> Vec<Row> {
+    run_with(
+        companies,
+        |c| {
+            root.open_dir(&c.dir)
+                .and_then(|d| d.count_files())
+                .map_err(|e| format!("cannot count files: {e}"))
+        },
+        |c, clean| clean_company(root, c, state, clean),
+        state,
+        spec,
+        effects,
+    )
+}
+
+/// The trigger over any store: `count` says how many files (keys) a company has, `clean` cleans
+/// it with the spec it is given. Folders and database stores share every rule above.
+pub fn run_with(
+    companies: &[Company],
+    mut count: impl FnMut(&Company) -> Result<usize, String>,
+    mut clean: impl FnMut(&Company, &CleanSpec) -> CompanyReport,
+    state: &StateDir,
+    spec: &TriggerSpec,
+    effects: &RunEffects,
+) -> Vec<Row> {
     companies
         .iter()
-        .map(|c| one(root, c, state, spec, effects))
+        .map(|c| one(c, &mut count, &mut clean, state, spec, effects))
         .collect()
 }
 
 fn one(
-    root: &Folder,
     c: &Company,
+    count: &mut impl FnMut(&Company) -> Result<usize, String>,
+    clean_with: &mut impl FnMut(&Company, &CleanSpec) -> CompanyReport,
     state: &StateDir,
     spec: &TriggerSpec,
     effects: &RunEffects,
 ) -> Row {
-    let files = match root.open_dir(&c.dir).and_then(|d| d.count_files()) {
+    let files = match count(c) {
         Ok(n) => n,
         Err(e) => {
-            return Row::new(
-                c,
-                None,
-                None,
-                Action::Failed,
-                format!("cannot count files: {e}"),
-            );
+            return Row::new(c, None, None, Action::Failed, e);
         }
     };
     let level = spec.thresholds.level(files);
@@ -243,7 +262,7 @@ fn one(
                 holder: spec.holder.clone(),
                 pause_before_remove: None,
             };
-            let report = clean_company(root, c, state, &clean);
+            let report = clean_with(c, &clean);
             let mut row = after_cleanup(c, files, level, emergency, spec, &report, effects);
             if let Err(e) = effects.record_cleanup(&report, emergency, spec.trash) {
                 row.action = Action::Failed;

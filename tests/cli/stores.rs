@@ -651,3 +651,70 @@ fn postgres_unreachable_is_one_line_without_the_password() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_no_secret(dir.path(), &[&out]);
 }
+
+#[test]
+fn trigger_and_monitor_count_keys_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("auth");
+    std::fs::create_dir(&fleet).unwrap();
+    make_sqlite(&fleet.join("big.db"), CREDS);
+    let small = fleet.join("small.db");
+    make_sqlite(&small, CREDS);
+    rusqlite::Connection::open(&small)
+        .unwrap()
+        .execute("DELETE FROM signal_keys WHERE type = 'pre-key'", [])
+        .unwrap();
+    let keys = account_rows().len() + 1;
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .arg("--store")
+            .arg(format!("sqlite:{}", fleet.display()))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let mon = run(&["monitor", "--once", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&mon.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&mon.stdout), text(&mon.stderr)));
+    let files = |v: &serde_json::Value, name: &str| {
+        v.as_array()
+            .or_else(|| v["companies"].as_array())
+            .unwrap()
+            .iter()
+            .find(|r| r["company"] == name)
+            .unwrap()["files"]
+            .clone()
+    };
+    assert_eq!(files(&v, "big"), keys);
+    assert_eq!(files(&v, "small"), keys - 120);
+
+    let trig = run(&[
+        "trigger",
+        "--threshold",
+        "100",
+        "--emergency-threshold",
+        "1000",
+        "--json",
+    ]);
+    assert_code(&trig, 0);
+    let v: serde_json::Value = serde_json::from_slice(&trig.stdout).unwrap();
+    let rows = v["companies"]
+        .as_array()
+        .or_else(|| v["rows"].as_array())
+        .unwrap();
+    let big = rows.iter().find(|r| r["company"] == "big").unwrap();
+    assert_eq!(big["action"], "cleanup", "{big}");
+    assert_eq!(big["removed"], 2, "{big}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["company"] == "small" && r["action"] == "cleanup")
+    );
+    assert_eq!(
+        sqlite_rows(&fleet.join("big.db")).len(),
+        account_rows().len() - 2
+    );
+}

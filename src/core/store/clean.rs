@@ -686,3 +686,50 @@ pub fn clean_tenants(
     }
     out
 }
+
+/// A database store as the monitor sees it: tenants are companies, keys are files.
+pub struct StoreSource {
+    pub store: Box<dyn Store>,
+    pub store_key: String,
+}
+
+impl crate::core::monitor::Source for StoreSource {
+    fn count(
+        &mut self,
+        c: &crate::core::companies::Company,
+        by_type: bool,
+    ) -> std::io::Result<(usize, Option<crate::core::monitor::TypeCounts>)> {
+        let io = |e: super::StoreError| std::io::Error::other(e.to_string());
+        if !by_type {
+            return Ok((self.store.count(&c.name).map_err(io)?, None));
+        }
+        let mut counts: std::collections::BTreeMap<Kind, usize> = Default::default();
+        if self.store.creds(&c.name).map_err(io)?.is_some() {
+            *counts.entry(Kind::Creds).or_default() += 1;
+        }
+        self.store
+            .scan(&c.name, &mut |row| {
+                let kind = planner_name(row.key_type, row.id)
+                    .map_or(Kind::Unknown, |n| classify::classify(&n));
+                *counts.entry(kind).or_default() += 1;
+            })
+            .map_err(io)?;
+        let files = counts.values().sum();
+        Ok((files, Some(counts.into_iter().collect())))
+    }
+
+    fn clean(
+        &mut self,
+        c: &crate::core::companies::Company,
+        state: &StateDir,
+        spec: &CleanSpec,
+    ) -> CompanyReport {
+        let s = StoreCleanSpec {
+            clean: spec.clone(),
+            store_key: self.store_key.clone(),
+            remove_legacy: false,
+            batch: BATCH,
+        };
+        clean_tenant(self.store.as_mut(), &c.name, state, &s)
+    }
+}

@@ -75,6 +75,13 @@ pub trait Store {
     /// The tenant's creds as Baileys stored them (`None`: no creds row).
     fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>>;
 
+    /// How many rows the tenant has, creds included: what the thresholds count.
+    fn count(&mut self, tenant: &str) -> Result<usize> {
+        let mut n = usize::from(self.creds(tenant)?.is_some());
+        self.scan(tenant, &mut |_| n += 1)?;
+        Ok(n)
+    }
+
     /// Every key row of the tenant, one at a time.
     fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()>;
 

@@ -36,6 +36,8 @@ pub struct PgStore {
 /// Every statement a layout needs, built once from quoted identifiers.
 struct Sql {
     tenants: String,
+    /// `$1` tenant (or `<tenant><sep>`) → rows, creds included.
+    count: String,
     creds: String,
     scan: String,
     /// `$1` tenant, `$2` keys (text[]) → key, value, updated_us, extra columns …
@@ -280,6 +282,11 @@ fn per_type_sql(l: &PerTypeLayout, value_type: &str) -> Sql {
             ct = q(&l.tenant_column),
             creds = q(&l.creds_table)
         ),
+        count: format!(
+            "SELECT (SELECT count(*) FROM {keys} WHERE {t} = $1) + (SELECT count(*) FROM {creds} WHERE {ct} = $1)",
+            ct = q(&l.tenant_column),
+            creds = q(&l.creds_table)
+        ),
         creds: format!(
             "SELECT {c}::text FROM {creds} WHERE {t} = $1",
             c = q(&l.creds_column),
@@ -308,6 +315,7 @@ fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
             let t = q(tc);
             Sql {
                 tenants: format!("SELECT DISTINCT {t}::text FROM {table} ORDER BY 1"),
+                count: format!("SELECT count(*) FROM {table} WHERE {t} = $1"),
                 creds: format!("SELECT {v}::text FROM {table} WHERE {t} = $1 AND {k} = $2"),
                 scan: format!(
                     "SELECT {k}::text, {v}::text FROM {table} WHERE {t} = $1 AND {k} <> $2"
@@ -328,6 +336,7 @@ fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
                 "SELECT DISTINCT split_part({k}, {s}, 1) FROM {table} WHERE strpos({k}, {s}) > 0 ORDER BY 1",
                 s = sql_literal(&sep.to_string())
             ),
+            count: format!("SELECT count(*) FROM {table} WHERE starts_with({k}, $1)"),
             // `$1` is `<tenant><sep>`: creds and keys are found by the full key.
             creds: format!("SELECT {v}::text FROM {table} WHERE {k} = $1 || $2"),
             scan: format!(
@@ -364,6 +373,16 @@ impl Store for PgStore {
             .iter()
             .filter_map(|r| r.get::<_, Option<String>>(0))
             .collect())
+    }
+
+    fn count(&mut self, tenant: &str) -> Result<usize> {
+        let param = self.tenant_param(tenant);
+        let n: i64 = self
+            .client
+            .query_one(self.sql.count.as_str(), &[&param])
+            .map_err(|e| self.err(e))?
+            .get(0);
+        Ok(n as usize)
     }
 
     fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>> {

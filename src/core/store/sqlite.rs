@@ -156,6 +156,17 @@ impl Store for SqliteStore {
         .map_err(query_err(tenant))
     }
 
+    fn count(&mut self, tenant: &str) -> Result<usize> {
+        let c = self.conn(tenant)?;
+        c.query_row(
+            "SELECT (SELECT count(*) FROM signal_keys) + (SELECT count(*) FROM creds WHERE key = ?1)",
+            [CREDS_ROW],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as usize)
+        .map_err(query_err(tenant))
+    }
+
     fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
         let c = self.conn(tenant)?;
         let mut stmt = c
