@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Builds the release binary and runs the side-by-side benchmarks (see scripts/bench.py).
-#   scripts/bench.sh [--runs 5] [--big]
+#   scripts/bench.sh [--runs 5] [--big]     folders, then the store section
+#   scripts/bench.sh --stores [--tenants N]  the store section only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(df -T . | awk 'NR==2 {print $2}')"
-exec python3 scripts/bench.py "$PWD/target/release/baileys-janitor" "$@"
+if [ "${1:-}" = "--stores" ]; then
+  shift
+  exec python3 scripts/bench_stores.py "$PWD/target/release/baileys-janitor" "$@"
+fi
+python3 scripts/bench.py "$PWD/target/release/baileys-janitor" "$@"
+# The store section: 1,000 tenants x 400 keys in PostgreSQL and SQLite (scripts/bench_stores.py).
+python3 scripts/bench_stores.py "$PWD/target/release/baileys-janitor"

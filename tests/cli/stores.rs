@@ -649,7 +649,24 @@ fn postgres_unreachable_is_one_line_without_the_password() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert_no_secret(dir.path(), &[&out]);
+    // From the environment too, and `config` shows it redacted.
+    let shown = bare_cmd()
+        .env(
+            "BAILEYS_JANITOR_STORE",
+            "postgres://app:hunter2-secret@127.0.0.1:1/wa",
+        )
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["config"])
+        .output()
+        .unwrap();
+    assert_code(&shown, 0);
+    assert!(
+        text(&shown.stdout).contains("BAILEYS_JANITOR_STORE"),
+        "{}",
+        text(&shown.stdout)
+    );
+    assert_no_secret(dir.path(), &[&out, &shown]);
 }
 
 #[test]
