@@ -30,7 +30,17 @@ pub struct PgStore {
     client: Client,
     target: String,
     sql: Sql,
+    /// The per-tenant statements, prepared once: one round trip per query, not two.
+    prepared: Prepared,
     layout: Layout,
+}
+
+struct Prepared {
+    count: postgres::Statement,
+    creds: postgres::Statement,
+    scan: postgres::Statement,
+    select_for_update: postgres::Statement,
+    delete: postgres::Statement,
 }
 
 /// Every statement a layout needs, built once from quoted identifiers.
@@ -107,10 +117,23 @@ impl PgStore {
                 kv_sql(l, &types[1])
             }
         };
+        let prep = |client: &mut Client, q: &str| {
+            client
+                .prepare(q)
+                .map_err(|e| StoreError::Schema(format!("{target}: {}", pg_message(&e))))
+        };
+        let prepared = Prepared {
+            count: prep(&mut client, &sql.count)?,
+            creds: prep(&mut client, &sql.creds)?,
+            scan: prep(&mut client, &sql.scan)?,
+            select_for_update: prep(&mut client, &sql.select_for_update)?,
+            delete: prep(&mut client, &sql.delete)?,
+        };
         Ok(PgStore {
             client,
             target,
             sql,
+            prepared,
             layout: layout.clone(),
         })
     }
@@ -379,7 +402,7 @@ impl Store for PgStore {
         let param = self.tenant_param(tenant);
         let n: i64 = self
             .client
-            .query_one(self.sql.count.as_str(), &[&param])
+            .query_one(&self.prepared.count, &[&param])
             .map_err(|e| self.err(e))?
             .get(0);
         Ok(n as usize)
@@ -388,10 +411,10 @@ impl Store for PgStore {
     fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>> {
         let param = self.tenant_param(tenant);
         let rows = match &self.layout {
-            Layout::PerType(_) => self.client.query(self.sql.creds.as_str(), &[&param]),
+            Layout::PerType(_) => self.client.query(&self.prepared.creds, &[&param]),
             Layout::Kv(l) => self
                 .client
-                .query(self.sql.creds.as_str(), &[&param, &l.creds_key]),
+                .query(&self.prepared.creds, &[&param, &l.creds_key]),
         }
         .map_err(|e| self.err(e))?;
         Ok(rows
@@ -416,7 +439,7 @@ impl Store for PgStore {
         let layout = &self.layout;
         let mut rows = self
             .client
-            .query_raw(self.sql.scan.as_str(), params)
+            .query_raw(&self.prepared.scan, params)
             .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
         while let Some(r) = rows
             .next()
@@ -449,7 +472,7 @@ impl Store for PgStore {
         let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
         let mut tx = self.client.transaction().map_err(err)?;
         let rows = tx
-            .query(self.sql.select_for_update.as_str(), &[&param, &keys])
+            .query(&self.prepared.select_for_update, &[&param, &keys])
             .map_err(err)?;
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for r in &rows {
@@ -490,7 +513,7 @@ impl Store for PgStore {
         }
         if !doomed.is_empty() {
             let n = tx
-                .execute(self.sql.delete.as_str(), &[&param, &doomed])
+                .execute(&self.prepared.delete, &[&param, &doomed])
                 .map_err(err)?;
             if n as usize != doomed.len() {
                 // Cannot happen under FOR UPDATE; never commit a surprise.

@@ -69,6 +69,12 @@ impl SqliteStore {
             })?;
             c.busy_timeout(BUSY_TIMEOUT)
                 .map_err(|e| StoreError::Query(e.to_string()))?;
+            // Baileys' own setting for these files: in WAL mode a commit needs no fsync of the
+            // database, so our write transactions stay short. (Per connection; the app's is its own.)
+            if !self.read_only {
+                c.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(|e| StoreError::Query(e.to_string()))?;
+            }
             check_schema(&c, &file)?;
             self.open = Some((tenant.to_owned(), c));
         }
