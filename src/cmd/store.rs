@@ -279,13 +279,11 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
             }
         }
     };
-    if !dry_run {
-        if let store::TenantLock::Busy(holder) = store.lock_global().map_err(to_anyhow)? {
-            crate::say!(
-                "baileys-janitor: another trigger is running on this store ({holder}); exiting"
-            );
-            return Ok(Exit::Busy);
-        }
+    if !dry_run && let store::TenantLock::Busy(holder) = store.lock_global().map_err(to_anyhow)? {
+        crate::say!(
+            "baileys-janitor: another trigger is running on this store ({holder}); exiting"
+        );
+        return Ok(Exit::Busy);
     }
     let tenants: Vec<_> = store
         .tenants()

@@ -315,12 +315,12 @@ fn clean_locked(
         .collect();
     let mut borrowed = Vec::new();
     for (i, r) in infos.iter().enumerate() {
-        if r.key.key_type == "identity-key" && r.clock == Clock::Ledger {
-            if let Some(&s) = sessions.get(r.key.id.as_str()) {
-                if infos[s].clock != Clock::Ledger {
-                    borrowed.push((i, s));
-                }
-            }
+        if r.key.key_type == "identity-key"
+            && r.clock == Clock::Ledger
+            && let Some(&s) = sessions.get(r.key.id.as_str())
+            && infos[s].clock != Clock::Ledger
+        {
+            borrowed.push((i, s));
         }
     }
     for (i, s) in borrowed {
@@ -676,13 +676,12 @@ pub fn clean_tenants(
         }
         each(&report);
     }
-    if !spec.clean.dry_run {
-        if let Err(e) =
+    if !spec.clean.dry_run
+        && let Err(e) =
             crate::core::trash::purge(state.path(), trash_retention, spec.clean.now.into())
-        {
-            warn!(error = %e, "cannot purge the trash");
-            out.exit = out.exit.worst(Exit::Failed);
-        }
+    {
+        warn!(error = %e, "cannot purge the trash");
+        out.exit = out.exit.worst(Exit::Failed);
     }
     out
 }

@@ -66,9 +66,6 @@ impl fmt::Display for TenantLock {
 /// One place auth state lives. Implementations stream rows and never hold more than one batch
 /// of values in memory.
 pub trait Store {
-    /// A short, secret-free description (`sqlite:/srv/auth`, `postgres://app@db:5432/wa`).
-    fn describe(&self) -> String;
-
     /// Tenant names, sorted.
     fn tenants(&mut self) -> Result<Vec<String>>;
 

@@ -383,10 +383,6 @@ fn sql_literal(s: &str) -> String {
 }
 
 impl Store for PgStore {
-    fn describe(&self) -> String {
-        format!("{} ({})", self.target, self.layout.name())
-    }
-
     fn tenants(&mut self) -> Result<Vec<String>> {
         let rows = self
             .client

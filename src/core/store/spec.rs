@@ -12,7 +12,7 @@ pub enum StoreSpec {
     /// Baileys' `useSqliteAuthState`: one `.db` file, or a folder of them (one per account).
     Sqlite(PathBuf),
     /// A PostgreSQL server; the connection string is secret.
-    Postgres { url: String, layout: Layout },
+    Postgres { url: String, layout: Box<Layout> },
 }
 
 impl fmt::Debug for StoreSpec {
@@ -45,7 +45,7 @@ impl StoreSpec {
             })?;
             return Ok(StoreSpec::Postgres {
                 url: s.to_owned(),
-                layout,
+                layout: Box::new(layout),
             });
         }
         Err("store: unknown kind (expected folder, sqlite:PATH or postgres://…)".into())

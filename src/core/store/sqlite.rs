@@ -123,10 +123,6 @@ fn query_err(file: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 }
 
 impl Store for SqliteStore {
-    fn describe(&self) -> String {
-        format!("sqlite:{}", self.path.display())
-    }
-
     fn tenants(&mut self) -> Result<Vec<String>> {
         if self.single {
             let stem = self

@@ -3,7 +3,9 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::*;
-use crate::core::rules::{DAY, Rules};
+use crate::core::rules::Rules;
+
+const DAY: Duration = Duration::from_secs(86_400);
 use crate::core::store::sqlite::SqliteStore;
 
 const NOW_S: u64 = 1_800_000_000;
