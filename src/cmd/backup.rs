@@ -13,6 +13,11 @@ use crate::exit::Exit;
 
 impl Run for BackupArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
+        if !ctx.config.store.is_folder() {
+            return Err(crate::config::usage(
+                "backup copies company folders; with --store use the database's own backups (removed rows are in the trash: restore --run)",
+            ));
+        }
         let (root, all) = ctx.fleet()?;
         let mut out = crate::render::stdout();
         if self.list {

@@ -850,7 +850,7 @@ fn resolve_store(
 ) -> anyhow::Result<crate::core::store::StoreSpec> {
     use crate::core::store::{Layout, StoreSpec};
     let layout_name = l.text(
-        "store_layout",
+        "store.layout",
         flag(g.layout.clone(), "--layout"),
         Some("BAILEYS_JANITOR_STORE_LAYOUT"),
         file.store.layout.clone(),
@@ -867,7 +867,7 @@ fn resolve_store(
         })?,
     };
     let url = l.text(
-        "store",
+        "store.url",
         flag(g.store.clone(), "--store"),
         Some("BAILEYS_JANITOR_STORE"),
         file.store.url.clone(),
