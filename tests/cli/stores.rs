@@ -480,7 +480,8 @@ fn postgres_per_type_cleanup_legacy_rows_and_restore() {
         ])
         .output()
         .unwrap();
-    assert_code(&restore, 0);
+    // A row not put back fails the run (exit 1), as for folders.
+    assert_code(&restore, 1);
     let r: serde_json::Value = serde_json::from_slice(&restore.stdout).unwrap();
     assert_eq!(r["restored"].as_array().unwrap().len(), 73);
     assert_eq!(r["skipped"].as_array().unwrap().len(), 1);

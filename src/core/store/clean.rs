@@ -588,8 +588,12 @@ pub fn restore_tenant_run(
         source: run.to_owned(),
         dry_run,
         restored: Vec::new(),
+        identical: 0,
         skipped: Vec::new(),
         failed: Vec::new(),
+        brought_along: Vec::new(),
+        on_hold_until: None,
+        stopped: None,
     };
     for w in only {
         if !rows.iter().any(|r| &name(r) == w) {
