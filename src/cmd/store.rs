@@ -205,7 +205,7 @@ pub fn restore(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     }
     let report = report?;
     tracing::info!(company = %tenant, source = %report.source, restored = report.restored.len(), skipped = report.skipped.len(), "restore finished");
-    crate::cmd::restore::print(&report, &tenant, args.json)?;
+    crate::render::restore::print(&mut crate::render::stdout(), &report, &tenant, args.json)?;
     // As for folders: a row not put back (the app wrote a newer one) fails the run.
     Ok(if report.complete() {
         Exit::Ok

@@ -379,6 +379,13 @@ impl Drop for TestDb {
     }
 }
 
+/// A config file beside `state` with `[pre_keys] keep = 50`.
+fn keep50(state: &Path) -> std::path::PathBuf {
+    let p = state.with_extension("keep50.toml");
+    std::fs::write(&p, "[pre_keys]\nkeep = 50\n").unwrap();
+    p
+}
+
 fn assert_no_secret(dir: &Path, outputs: &[&std::process::Output]) {
     for o in outputs {
         assert!(!text(&o.stdout).contains("hunter2"), "{}", text(&o.stdout));
@@ -511,6 +518,8 @@ fn postgres_two_processes_handle_every_row_once() {
             .arg(&db.url)
             .arg("--state-dir")
             .arg(dir.path().join(state))
+            .arg("--config")
+            .arg(keep50(&dir.path().join(state)))
             .args(["cleanup", "--json"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -3,7 +3,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::*;
-use crate::core::rules::Rules;
+use crate::core::rules::{PreKeyRule, Rules};
 
 const DAY: Duration = Duration::from_secs(86_400);
 use crate::core::store::sqlite::SqliteStore;
@@ -66,7 +66,12 @@ pub(crate) const CREDS: &str = r#"{"me":{"id":"5511999999999:7@s.whatsapp.net","
 fn spec(dry_run: bool, now: SystemTime) -> StoreCleanSpec {
     StoreCleanSpec {
         clean: CleanSpec {
-            rules: Rules::NORMAL,
+            // The spec's keep-50 pre-key rule: exercises pre-key removal on small fixtures (the
+            // default server window keeps every id within 812 of nextPreKeyId).
+            rules: Rules {
+                pre_keys: PreKeyRule::KeepNewest(50),
+                ..Rules::NORMAL
+            },
             dry_run,
             trash: true,
             verbose: true,
