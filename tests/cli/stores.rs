@@ -358,12 +358,16 @@ impl TestDb {
         self.client().query_one(sql, &[]).unwrap().get(0)
     }
 
+    /// The binary on this database, with the spec's keep-50 pre-key rule (so the small
+    /// fixtures have pre-keys to remove; the default server window keeps all 120).
     pub fn cmd(&self, state: &Path) -> assert_cmd::Command {
         let mut c = bare_cmd();
         c.arg("--store")
             .arg(&self.url)
             .arg("--state-dir")
-            .arg(state);
+            .arg(state)
+            .arg("--config")
+            .arg(keep50(state));
         c
     }
 }
