@@ -146,6 +146,7 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
         removed: t.removed,
         summary: format!("{} tenants, {} keys removed", t.companies, t.removed),
         whole_fleet,
+        skip_record: false,
     };
     if let Err(e) = effects.finish(&end) {
         crate::say!("baileys-janitor: {e:#}");
@@ -344,6 +345,7 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
         removed: rows.iter().filter_map(|r| r.removed).sum(),
         summary: format!("{} tenants checked, {cleaned} cleaned", rows.len()),
         whole_fleet: true,
+        skip_record: false,
     };
     if let Err(e) = effects.finish(&end) {
         crate::say!("baileys-janitor: {e:#}");
