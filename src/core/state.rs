@@ -68,11 +68,17 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Only the state directory itself: a missing parent (a mistyped sessions path)
                 // is an error, never created.
-                std::fs::DirBuilder::new()
+                match std::fs::DirBuilder::new()
                     .recursive(false)
                     .mode(0o700)
                     .create(&self.path)
-                    .map_err(|e| with_path(e, &self.path, "cannot create state directory"))?;
+                {
+                    // Another worker thread (or process) created it a moment ago: fine.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    r => {
+                        r.map_err(|e| with_path(e, &self.path, "cannot create state directory"))?
+                    }
+                }
                 let f = Folder::open(&self.path)?;
                 if let Some(root) = self.root.get()
                     && let Err(e) = crate::core::binding::record(&f, root)
