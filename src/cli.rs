@@ -72,8 +72,10 @@ pub struct GlobalArgs {
     )]
     pub store: Option<String>,
 
-    /// PostgreSQL table layout: per-type (whatsapp_auth/whatsapp_keys), waha, postgres-baileys
-    /// or prisma [env: BAILEYS_JANITOR_STORE_LAYOUT]
+    /// Where a server keeps auth state. Folders: openclaw, waha, evolution. With a postgres://
+    /// store: per-type, waha, postgres-baileys, prisma. With a redis:// store: evolution
+    /// (default), baileys-redis-auth, baileys-redis-auth-keys, redis-hash, redis-keys
+    /// [env: BAILEYS_JANITOR_STORE_LAYOUT]
     #[arg(
         long,
         global = true,
@@ -81,6 +83,21 @@ pub struct GlobalArgs {
         help_heading = "Global options"
     )]
     pub layout: Option<String>,
+
+    /// Redis: the key pattern, with `*` where the tenant is (evolution: evolution-cache:instance:*,
+    /// baileys-redis-auth: *:auth) [env: BAILEYS_JANITOR_KEY_PATTERN]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATTERN",
+        help_heading = "Global options"
+    )]
+    pub key_pattern: Option<String>,
+
+    /// Evolution API with Redis: the PostgreSQL database holding its "Session" (creds) and
+    /// "Instance" (names) tables [env: BAILEYS_JANITOR_CREDS]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
+    pub creds: Option<String>,
 
     /// The sessions path is one auth folder, not a root of company folders [env: ENABLE_MULTITENANCY=false]
     #[arg(long, global = true, help_heading = "Global options")]

@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub restore: FileRestore,
     #[serde(default)]
     pub store: FileStore,
+    /// `layout = "openclaw"` at the top level (same as `[store] layout`).
+    pub layout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +53,10 @@ pub struct FileStore {
     /// `sqlite:PATH` or `postgres://…` (secret: may hold a password).
     pub url: Option<String>,
     pub layout: Option<String>,
+    /// Redis: the key pattern, `*` where the tenant is.
+    pub key_pattern: Option<String>,
+    /// Evolution API: the PostgreSQL database with `"Session"` (secret: may hold a password).
+    pub creds: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

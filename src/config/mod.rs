@@ -141,23 +141,48 @@ impl Config {
             l.record("config", p.display().to_string(), origin.clone());
         }
 
-        let sessions_path = PathBuf::from(
-            l.text(
-                "sessions_path",
-                flag(path_text(&g.sessions_path), "--sessions-path"),
-                Some("BAILEYS_SESSIONS_PATH"),
-                file.sessions_path.as_ref().map(|p| p.display().to_string()),
+        // `--layout` first: a server layout (openclaw, waha, evolution) moves the sessions path.
+        let layout_name = l
+            .text(
+                "store.layout",
+                flag(g.layout.clone(), "--layout"),
+                Some("BAILEYS_JANITOR_STORE_LAYOUT"),
+                file.store.layout.clone().or_else(|| file.layout.clone()),
                 false,
             )
-            .unwrap_or_else(|| {
+            .map(|n| n.trim().to_owned());
+        let store_url_given = g.store.as_deref().is_some_and(|s| !s.trim().is_empty())
+            || l.env("BAILEYS_JANITOR_STORE").is_some()
+            || file.store.url.is_some();
+        let server_layout = layout_name
+            .as_deref()
+            .and_then(server_folders)
+            .filter(|_| !store_url_given);
+        let base = l.text(
+            "sessions_path",
+            flag(path_text(&g.sessions_path), "--sessions-path"),
+            Some("BAILEYS_SESSIONS_PATH"),
+            file.sessions_path.as_ref().map(|p| p.display().to_string()),
+            false,
+        );
+        let sessions_path = match (server_layout, base) {
+            // The server's own base folder (given, or its default), then where it keeps accounts.
+            (Some(sl), base) => {
+                let base = base.map(PathBuf::from).unwrap_or_else(|| (sl.default_base)(&l));
+                let p = base.join(sl.accounts);
+                l.record("sessions_path", p.display().to_string(), Origin::Default);
+                p
+            }
+            (None, Some(p)) => PathBuf::from(p),
+            (None, None) => {
                 l.record(
                     "sessions_path",
                     DEFAULT_SESSIONS_PATH.into(),
                     Origin::Default,
                 );
-                DEFAULT_SESSIONS_PATH.into()
-            }),
-        );
+                PathBuf::from(DEFAULT_SESSIONS_PATH)
+            }
+        };
         // ENABLE_MULTITENANCY=false is the spec's way of saying --single-tenant.
         let multitenancy = match l.env("ENABLE_MULTITENANCY") {
             Some(v) => Some(
@@ -192,15 +217,21 @@ impl Config {
                 false,
             )
             .unwrap_or_else(|| {
-                l.record("company_prefix", DEFAULT_PREFIX.into(), Origin::Default);
-                DEFAULT_PREFIX.into()
+                // Server layouts name accounts as they like: every valid sub-folder is one.
+                let p = if server_layout.is_some() {
+                    ""
+                } else {
+                    DEFAULT_PREFIX
+                };
+                l.record("company_prefix", p.into(), Origin::Default);
+                p.into()
             });
         if company_prefix.contains('/') || company_prefix.chars().any(char::is_control) {
             return Err(usage(format!(
                 "company prefix {company_prefix:?} must contain no '/' or control characters"
             )));
         }
-        let store = resolve_store(&mut l, g, &file)?;
+        let store = resolve_store(&mut l, g, &file, layout_name.as_deref())?;
         let state_dir = match l.text(
             "state_dir",
             flag(path_text(&g.state_dir), "--state-dir"),
@@ -842,30 +873,50 @@ fn check_url(u: &str, what: &str) -> anyhow::Result<()> {
 
 /// `<sessions>/.janitor`, or for a single auth folder `<parent>/.janitor`: never inside an auth
 /// folder, and on the same file system so the trash is a rename.
-/// `--store` / `BAILEYS_JANITOR_STORE` / `[store] url`, and the PostgreSQL layout.
+/// A Baileys server that keeps one auth folder per account under its own base folder.
+#[derive(Clone, Copy)]
+struct ServerFolders {
+    /// Where the server's base folder is when `--sessions-path` does not say.
+    default_base: fn(&Layers) -> PathBuf,
+    /// Where, under the base, the account folders are.
+    accounts: &'static str,
+}
+
+/// Folder layouts of the servers (sources: OpenClaw `~/.openclaw/credentials/whatsapp/<account>`,
+/// WAHA `WAHA_LOCAL_STORE_BASE_DIR` (`/app/.sessions` in Docker) + `noweb/<session>`, Evolution
+/// API `INSTANCE_DIR` (`/evolution/instances` in Docker) + `<instance id>`).
+fn server_folders(layout: &str) -> Option<ServerFolders> {
+    Some(match layout {
+        "openclaw" => ServerFolders {
+            default_base: |l| {
+                PathBuf::from(l.env("HOME").unwrap_or_else(|| "/root".into())).join(".openclaw")
+            },
+            accounts: "credentials/whatsapp",
+        },
+        "waha" => ServerFolders {
+            default_base: |_| PathBuf::from("/app/.sessions"),
+            accounts: "noweb",
+        },
+        "evolution" => ServerFolders {
+            default_base: |_| PathBuf::from("/evolution/instances"),
+            accounts: "",
+        },
+        _ => return None,
+    })
+}
+
+pub const FOLDER_LAYOUTS: [&str; 3] = ["openclaw", "waha", "evolution"];
+
+/// `--store` / `BAILEYS_JANITOR_STORE` / `[store] url`, the layout, and for Redis the key
+/// pattern and where creds are.
 fn resolve_store(
     l: &mut Layers,
     g: &crate::cli::GlobalArgs,
     file: &FileConfig,
+    layout_name: Option<&str>,
 ) -> anyhow::Result<crate::core::store::StoreSpec> {
+    use crate::core::store::redis::RedisLayout;
     use crate::core::store::{Layout, StoreSpec};
-    let layout_name = l.text(
-        "store.layout",
-        flag(g.layout.clone(), "--layout"),
-        Some("BAILEYS_JANITOR_STORE_LAYOUT"),
-        file.store.layout.clone(),
-        false,
-    );
-    let layout = match &layout_name {
-        None => Layout::default(),
-        Some(n) => Layout::preset(n.trim()).ok_or_else(|| {
-            usage(format!(
-                "store layout {:?} is not one of {}",
-                n,
-                Layout::PRESETS.join(", ")
-            ))
-        })?,
-    };
     let url = l.text(
         "store.url",
         flag(g.store.clone(), "--store"),
@@ -873,10 +924,87 @@ fn resolve_store(
         file.store.url.clone(),
         true,
     );
-    match url {
-        None => Ok(StoreSpec::Folder),
-        Some(u) => StoreSpec::parse(&u, layout).map_err(usage),
+    let key_pattern = l.text(
+        "key_pattern",
+        flag(g.key_pattern.clone(), "--key-pattern"),
+        Some("BAILEYS_JANITOR_KEY_PATTERN"),
+        file.store.key_pattern.clone(),
+        false,
+    );
+    let creds = l.text(
+        "creds",
+        flag(g.creds.clone(), "--creds"),
+        Some("BAILEYS_JANITOR_CREDS"),
+        file.store.creds.clone(),
+        true,
+    );
+    let Some(u) = url else {
+        if let Some(n) = layout_name {
+            if server_folders(n).is_none() {
+                return Err(usage(format!(
+                    "layout {n:?} needs --store (folder layouts: {}); database layouts: {}; redis layouts: {}",
+                    FOLDER_LAYOUTS.join(", "),
+                    Layout::PRESETS.join(", "),
+                    RedisLayout::PRESETS.join(", ")
+                )));
+            }
+        }
+        if key_pattern.is_some() || creds.is_some() {
+            return Err(usage("--key-pattern and --creds need a redis:// --store"));
+        }
+        return Ok(StoreSpec::Folder);
+    };
+    let is_redis = ["redis://", "rediss://", "unix://"]
+        .iter()
+        .any(|p| u.trim().starts_with(p));
+    if is_redis {
+        let name = layout_name.unwrap_or("evolution");
+        let mut layout = RedisLayout::preset(name).ok_or_else(|| {
+            usage(format!(
+                "layout {name:?} is not a redis layout (one of {})",
+                RedisLayout::PRESETS.join(", ")
+            ))
+        })?;
+        if let Some(p) = &key_pattern {
+            layout = layout.with_pattern(p.trim()).map_err(usage)?;
+        }
+        if let Some(c) = &creds {
+            if !layout.evolution {
+                return Err(usage(format!(
+                    "--creds is only for the evolution layout (layout {name} keeps creds in Redis)"
+                )));
+            }
+            if !(c.starts_with("postgres://") || c.starts_with("postgresql://"))
+                || c.parse::<postgres::Config>().is_err()
+            {
+                return Err(usage(
+                    "--creds must be a postgres://user[:password]@host[:port]/database connection string",
+                ));
+            }
+        }
+        return match StoreSpec::parse(&u, Layout::default()).map_err(usage)? {
+            StoreSpec::Redis { url, .. } => Ok(StoreSpec::Redis {
+                url,
+                layout: Box::new(layout),
+                creds,
+            }),
+            _ => Err(usage("store: not a redis connection string")),
+        };
     }
+    if key_pattern.is_some() || creds.is_some() {
+        return Err(usage("--key-pattern and --creds need a redis:// --store"));
+    }
+    let layout = match layout_name {
+        None => Layout::default(),
+        Some(n) => Layout::preset(n).ok_or_else(|| {
+            usage(format!(
+                "store layout {:?} is not one of {}",
+                n,
+                Layout::PRESETS.join(", ")
+            ))
+        })?,
+    };
+    StoreSpec::parse(&u, layout).map_err(usage)
 }
 
 pub fn default_state_dir(sessions_path: &Path, single_tenant: bool) -> PathBuf {

@@ -11,6 +11,7 @@
 pub mod clean;
 pub mod ledger;
 pub mod postgres;
+pub mod redis;
 pub mod row;
 pub mod spec;
 pub mod sqlite;
@@ -107,6 +108,23 @@ pub trait Store {
         Ok(TenantLock::Acquired)
     }
 
+    /// Keys and bytes the tenant takes on the server, where the store can tell cheaply (Redis:
+    /// `HLEN` and a sampled `MEMORY USAGE`). Shown by `status` and carried by its metrics.
+    fn usage(&mut self, _tenant: &str) -> Result<Option<(u64, u64)>> {
+        Ok(None)
+    }
+
+    /// A human name shown beside the tenant id (Evolution API: the instance's name).
+    fn label(&mut self, _tenant: &str) -> Option<String> {
+        None
+    }
+
+    /// Why the tenant is an orphan (its keys outlived the account that owned them), if it is.
+    /// Orphans are listed by `status` and cleaned only with `--remove-orphans`.
+    fn orphan(&mut self, _tenant: &str) -> Option<String> {
+        None
+    }
+
     /// True for layouts whose unknown key types are leftovers worth reporting (per-type tables).
     fn reports_legacy_rows(&self) -> bool {
         false
@@ -125,6 +143,15 @@ pub fn open(spec: &StoreSpec, read_only: bool) -> Result<Box<dyn Store>> {
             let app = format!("baileys-janitor@{}", crate::core::util::hostname());
             Ok(Box::new(postgres::PgStore::connect(url, layout, &app)?))
         }
+        StoreSpec::Redis { url, layout, creds } => {
+            let app = format!("baileys-janitor@{}", crate::core::util::hostname());
+            Ok(Box::new(redis::RedisStore::connect(
+                url,
+                layout,
+                creds.as_deref(),
+                &app,
+            )?))
+        }
     }
 }
 
@@ -134,6 +161,7 @@ pub fn state_key(spec: &StoreSpec) -> String {
         StoreSpec::Folder => "folder",
         StoreSpec::Sqlite(_) => "sqlite",
         StoreSpec::Postgres { .. } => "pg",
+        StoreSpec::Redis { .. } => "redis",
     };
     format!("{kind}-{:016x}", fingerprint(spec.describe().as_bytes()))
 }

@@ -13,6 +13,13 @@ pub enum StoreSpec {
     Sqlite(PathBuf),
     /// A PostgreSQL server; the connection string is secret.
     Postgres { url: String, layout: Box<Layout> },
+    /// A Redis server (Evolution API hashes, baileys-redis-auth); `creds` is an optional
+    /// PostgreSQL connection string where the creds live (Evolution's `"Session"` table).
+    Redis {
+        url: String,
+        layout: Box<super::redis::RedisLayout>,
+        creds: Option<String>,
+    },
 }
 
 impl fmt::Debug for StoreSpec {
@@ -48,7 +55,20 @@ impl StoreSpec {
                 layout: Box::new(layout),
             });
         }
-        Err("store: unknown kind (expected folder, sqlite:PATH or postgres://…)".into())
+        if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("unix://") {
+            super::redis::check_url(s)?;
+            return Ok(StoreSpec::Redis {
+                url: s.to_owned(),
+                layout: Box::new(
+                    super::redis::RedisLayout::preset("evolution").expect("evolution preset"),
+                ),
+                creds: None,
+            });
+        }
+        Err(
+            "store: unknown kind (expected folder, sqlite:PATH, postgres://… or redis://…)"
+                .into(),
+        )
     }
 
     pub fn is_folder(&self) -> bool {
@@ -63,6 +83,15 @@ impl StoreSpec {
             StoreSpec::Postgres { url, layout } => {
                 format!("{} ({})", redact_postgres(url), layout.name())
             }
+            StoreSpec::Redis { url, layout, creds } => format!(
+                "{} ({}{})",
+                super::redis::redact_url(url),
+                layout.describe(),
+                creds
+                    .as_deref()
+                    .map(|c| format!(", creds in {}", redact_postgres(c)))
+                    .unwrap_or_default()
+            ),
         }
     }
 }

@@ -1,0 +1,852 @@
+//! Redis: Evolution API's one hash per instance (`<prefix>:instance:<id>`, fields `<type>-<id>`
+//! with raw Baileys ids, values JSON-encoded twice, creds in PostgreSQL `"Session"` or in the
+//! hash field `creds`), baileys-redis-auth's hash `<sid>:auth` or plain keys `<sid>:<key>`
+//! (fields `<type>-<fixFileName(id)>`, values JSON-encoded once), and any hash or key pattern.
+//!
+//! Safety on a live server:
+//! - a field is removed only by a Lua compare-and-delete (`HGET == planned value → HDEL`), one
+//!   script per batch: Redis runs it atomically, so a field the app rewrote after planning survives,
+//!   and the app waits at most one script (measured: `longest_transaction_us`);
+//! - the same script first checks that our tenant lock still carries our token (fencing): a
+//!   janitor whose lock expired and was taken by another host removes nothing;
+//! - the tenant lock is `SET <lock> <token> NX PX`, released by compare-and-delete, so it holds
+//!   across hosts and never outlives a crashed janitor by more than its expiry;
+//! - removed fields are in the trash (fsync'd) before the script runs; restore uses `HSETNX` /
+//!   `SET NX`, so a field written again since is never overwritten.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use redis::{Connection, Value};
+
+use super::spec::{redact_postgres, split_kv_key};
+use super::{
+    Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
+    TrashRow, fingerprint,
+};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a tenant lock lives without a batch refreshing it.
+pub const LOCK_TTL_MS: u64 = 120_000;
+/// Fields asked for per `HSCAN` / `SCAN` round trip.
+const SCAN_COUNT: usize = 500;
+/// Nested values `MEMORY USAGE … SAMPLES` looks at per hash; keys sampled per plain-key tenant.
+const MEMORY_SAMPLES: usize = 16;
+
+/// Where a layout keeps a tenant's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// One hash per tenant, named `<prefix><tenant><suffix>`; one field per key.
+    Hash,
+    /// One string key per Baileys key, named `<prefix><tenant><suffix><key>`.
+    Keys,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisLayout {
+    pub name: String,
+    pub shape: Shape,
+    /// The key pattern around the tenant: `evolution-cache:instance:` + `*` + ``.
+    pub prefix: String,
+    pub suffix: String,
+    /// Values are a JSON string holding the JSON text (Evolution API).
+    pub double_json: bool,
+    /// The field (or key name) of the creds.
+    pub creds_key: String,
+    /// Evolution API: creds in `"Session"`, instance names and orphans from `"Instance"`.
+    pub evolution: bool,
+}
+
+impl RedisLayout {
+    pub const PRESETS: [&'static str; 5] = [
+        "evolution",
+        "baileys-redis-auth",
+        "baileys-redis-auth-keys",
+        "redis-hash",
+        "redis-keys",
+    ];
+
+    pub fn preset(name: &str) -> Option<RedisLayout> {
+        let l = |shape, pattern: &str, double_json, evolution| {
+            let (prefix, suffix) = pattern.split_once('*').expect("preset pattern has a *");
+            RedisLayout {
+                name: name.to_owned(),
+                shape,
+                prefix: prefix.into(),
+                suffix: suffix.into(),
+                double_json,
+                creds_key: "creds".into(),
+                evolution,
+            }
+        };
+        Some(match name {
+            // CACHE_REDIS_PREFIX_KEY defaults to `evolution-cache` in Evolution's code (its
+            // example env sets `evolution`: pass --key-pattern 'evolution:instance:*' then).
+            "evolution" => l(Shape::Hash, "evolution-cache:instance:*", true, true),
+            "baileys-redis-auth" | "redis-hash" => l(Shape::Hash, "*:auth", false, false),
+            "baileys-redis-auth-keys" | "redis-keys" => l(Shape::Keys, "*:", false, false),
+            _ => return None,
+        })
+    }
+
+    /// Sets the key pattern: one `*` where the tenant is.
+    pub fn with_pattern(mut self, pattern: &str) -> std::result::Result<RedisLayout, String> {
+        let mut parts = pattern.split('*');
+        let (Some(prefix), Some(suffix), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "key pattern {pattern:?} must contain exactly one * (where the tenant is), e.g. 'evolution-cache:instance:*' or '*:auth'"
+            ));
+        };
+        if self.shape == Shape::Keys && suffix.is_empty() {
+            return Err(format!(
+                "key pattern {pattern:?}: plain keys need a separator after the * (e.g. '*:')"
+            ));
+        }
+        self.prefix = prefix.into();
+        self.suffix = suffix.into();
+        Ok(self)
+    }
+
+    pub fn pattern(&self) -> String {
+        format!("{}*{}", self.prefix, self.suffix)
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{}, {}", self.name, self.pattern())
+    }
+
+    /// The hash of a tenant (hash shape) or the prefix of its keys (keys shape).
+    pub fn tenant_key(&self, tenant: &str) -> String {
+        format!("{}{tenant}{}", self.prefix, self.suffix)
+    }
+
+    /// The tenant a Redis key belongs to, and for plain keys the key name after the separator.
+    pub fn split<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let rest = key.strip_prefix(self.prefix.as_str())?;
+        let (tenant, name) = match self.shape {
+            Shape::Hash => (rest.strip_suffix(self.suffix.as_str())?, ""),
+            Shape::Keys => {
+                let (t, n) = rest.rsplit_once(self.suffix.as_str())?;
+                if n != self.creds_key && split_kv_key(n).is_none() {
+                    return None;
+                }
+                (t, n)
+            }
+        };
+        (!tenant.is_empty()).then_some((tenant, name))
+    }
+
+    /// The SCAN pattern that finds every tenant's hash (or every key of every tenant).
+    fn scan_glob(&self) -> String {
+        match self.shape {
+            Shape::Hash => format!("{}*{}", glob_escape(&self.prefix), glob_escape(&self.suffix)),
+            Shape::Keys => format!(
+                "{}*{}*",
+                glob_escape(&self.prefix),
+                glob_escape(&self.suffix)
+            ),
+        }
+    }
+
+    fn decode<'a>(&self, raw: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.double_json {
+            if let Ok(inner) = serde_json::from_str::<String>(raw) {
+                return inner.into();
+            }
+        }
+        raw.into()
+    }
+}
+
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Checks a Redis connection string without echoing it (it may hold a password).
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    redis::Client::open(url).map(|_| ()).map_err(|_| {
+        "store: the redis connection string is not valid (expected redis://[user[:password]@]host[:port][/db])".to_string()
+    })
+}
+
+/// `redis://user@host:port/db`: the target without password or query.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "redis://(invalid)".into();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let shown = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if user.is_empty() {
+                host.to_owned()
+            } else {
+                format!("{user}@{host}")
+            }
+        }
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{shown}{path}")
+}
+
+/// Who holds a lock, from its token (`<app> pid <pid> <random>`): the random part stays hidden.
+fn holder_of(token: &str) -> String {
+    match token.rsplit_once(' ') {
+        Some((who, _)) if !who.is_empty() => who.to_owned(),
+        _ => "another janitor".into(),
+    }
+}
+
+/// Removes fields whose value is still the planned one, after checking our lock (fencing).
+/// KEYS[1] hash, KEYS[2] lock; ARGV[1] lock token ('' = none), ARGV[2] lock ttl ms, then
+/// field/value pairs. Returns 1 (removed) or 0 (changed or gone) per field.
+const CAS_HDEL: &str = r"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('BJFENCE tenant lock lost')
+end
+local out = {}
+for i = 3, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return out
+";
+
+/// The same for plain keys: KEYS[1] lock, KEYS[2..] the keys; ARGV[1] token, ARGV[2] ttl,
+/// ARGV[3..] the planned values in KEYS order.
+const CAS_DEL: &str = r"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('BJFENCE tenant lock lost')
+end
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    redis.call('DEL', KEYS[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return out
+";
+
+const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// Facts `status` shows beside a tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+pub struct RedisStore {
+    con: Connection,
+    target: String,
+    layout: RedisLayout,
+    /// Evolution: the PostgreSQL database holding `"Session"` and `"Instance"`.
+    pg: Option<postgres::Client>,
+    pg_target: String,
+    /// Evolution: instance id → name, from `"Instance"` (when `pg` is set).
+    instances: Option<HashMap<String, String>>,
+    app: String,
+    /// Lock key → our token.
+    locks: HashMap<String, String>,
+}
+
+impl RedisStore {
+    pub fn connect(
+        url: &str,
+        layout: &RedisLayout,
+        creds_url: Option<&str>,
+        app: &str,
+    ) -> Result<RedisStore> {
+        let target = redact_url(url);
+        let client = redis::Client::open(url).map_err(|_| {
+            StoreError::Schema("store: the redis connection string is not valid".into())
+        })?;
+        let secret = password_of(url);
+        let clean = |e: &redis::RedisError| scrub(&e.to_string(), secret.as_deref());
+        let mut con = client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {target}: {}", clean(&e)))
+            })?;
+        let _ = con.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = con.set_write_timeout(Some(IO_TIMEOUT));
+        redis::cmd("PING")
+            .query::<String>(&mut con)
+            .map_err(|e| StoreError::Unavailable(format!("{target}: {}", clean(&e))))?;
+        let mut store = RedisStore {
+            con,
+            target,
+            layout: layout.clone(),
+            pg: None,
+            pg_target: String::new(),
+            instances: None,
+            app: app.to_owned(),
+            locks: HashMap::new(),
+        };
+        if let Some(c) = creds_url {
+            store.connect_pg(c)?;
+        }
+        Ok(store)
+    }
+
+    fn connect_pg(&mut self, url: &str) -> Result<()> {
+        let target = redact_postgres(url);
+        let mut config: postgres::Config = url.parse().map_err(|_| {
+            StoreError::Schema("--creds: the postgres connection string is not valid".into())
+        })?;
+        config.application_name(&self.app);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let mut client = config.connect(postgres::NoTls).map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to {target}: {}", pg_message(&e)))
+        })?;
+        if self.layout.evolution {
+            for (table, cols) in [("Session", "\"sessionId\", creds"), ("Instance", "id, name")] {
+                client
+                    .query(&format!("SELECT {cols} FROM \"{table}\" LIMIT 0"), &[])
+                    .map_err(|e| {
+                        StoreError::Schema(format!(
+                            "{target}: cannot read Evolution API's \"{table}\" table ({}): is --creds the Evolution database?",
+                            pg_message(&e)
+                        ))
+                    })?;
+            }
+            let rows = client
+                .query("SELECT id::text, name::text FROM \"Instance\"", &[])
+                .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
+            self.instances = Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect());
+        } else {
+            return Err(StoreError::Schema(format!(
+                "--creds is only used by the evolution layout (layout {} keeps creds in Redis)",
+                self.layout.name
+            )));
+        }
+        self.pg = Some(client);
+        self.pg_target = target;
+        Ok(())
+    }
+
+    fn err(&self, e: redis::RedisError) -> StoreError {
+        StoreError::Query(format!("{}: {}", self.target, e))
+    }
+
+    fn lock_key(&self, tenant: Option<&str>) -> String {
+        match tenant {
+            // A hash tag of the tenant's hash: the lock lives in the same cluster slot.
+            Some(t) => format!("baileys-janitor-lock:{{{}}}", self.layout.tenant_key(t)),
+            None => format!("baileys-janitor-lock:global:{}", self.layout.pattern()),
+        }
+    }
+
+    fn try_lock(&mut self, key: String) -> Result<TenantLock> {
+        let token = format!(
+            "{} pid {} {:016x}",
+            self.app,
+            std::process::id(),
+            random_u64()
+        );
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_TTL_MS)
+            .query(&mut self.con)
+            .map_err(|e| self.err(e))?;
+        if set.is_some() {
+            self.locks.insert(key, token);
+            return Ok(TenantLock::Acquired);
+        }
+        let held: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query(&mut self.con)
+            .unwrap_or(None);
+        Ok(TenantLock::Busy(
+            held.map_or_else(|| "another janitor".into(), |t| holder_of(&t)),
+        ))
+    }
+
+    /// Keys, and bytes as `MEMORY USAGE` estimates them (sampled), for `status` and metrics.
+    pub fn usage(&mut self, tenant: &str) -> Result<Usage> {
+        match self.layout.shape {
+            Shape::Hash => {
+                let key = self.layout.tenant_key(tenant);
+                let keys: u64 = redis::cmd("HLEN")
+                    .arg(&key)
+                    .query(&mut self.con)
+                    .map_err(|e| self.err(e))?;
+                let bytes: Option<u64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(&key)
+                    .arg("SAMPLES")
+                    .arg(MEMORY_SAMPLES)
+                    .query(&mut self.con)
+                    .map_err(|e| self.err(e))?;
+                Ok(Usage {
+                    keys,
+                    bytes: bytes.unwrap_or(0),
+                })
+            }
+            Shape::Keys => {
+                let mut names = Vec::new();
+                self.tenant_keys(tenant, &mut |k, _| names.push(k.to_owned()))?;
+                let step = (names.len() / MEMORY_SAMPLES).max(1);
+                let mut sampled = 0u64;
+                let mut n = 0u64;
+                for k in names.iter().step_by(step).take(MEMORY_SAMPLES) {
+                    let b: Option<u64> = redis::cmd("MEMORY")
+                        .arg("USAGE")
+                        .arg(k)
+                        .query(&mut self.con)
+                        .map_err(|e| self.err(e))?;
+                    sampled += b.unwrap_or(0);
+                    n += 1;
+                }
+                let keys = names.len() as u64;
+                Ok(Usage {
+                    keys,
+                    bytes: if n == 0 { 0 } else { sampled * keys / n },
+                })
+            }
+        }
+    }
+
+    /// The Evolution instance's name, from `"Instance"` (needs `--creds`).
+    pub fn instance_name(&self, tenant: &str) -> Option<String> {
+        self.instances.as_ref()?.get(tenant).cloned()
+    }
+
+    /// An Evolution hash whose instance id has no `"Instance"` row: the instance was deleted.
+    /// `None` when that cannot be told (no `--creds`, or not Evolution).
+    pub fn is_orphan(&self, tenant: &str) -> Option<bool> {
+        Some(!self.instances.as_ref()?.contains_key(tenant))
+    }
+
+    /// Every plain key of a tenant: (full key, key name).
+    fn tenant_keys(&mut self, tenant: &str, f: &mut dyn FnMut(&str, &str)) -> Result<()> {
+        let glob = format!(
+            "{}*",
+            glob_escape(&format!("{}{tenant}{}", self.layout.prefix, self.layout.suffix))
+        );
+        let mut seen = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&glob)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .arg("TYPE")
+                .arg("string")
+                .query(&mut self.con)
+                .map_err(|e| self.err(e))?;
+            for k in keys {
+                if let Some((t, name)) = self.layout.split(&k) {
+                    if t == tenant && seen.insert(k.clone()) {
+                        f(&k, name);
+                    }
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn run_script(&mut self, script: &str, keys: &[String], args: &[&[u8]]) -> Result<Vec<i64>> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len());
+        for k in keys {
+            cmd.arg(k);
+        }
+        for a in args {
+            cmd.arg(*a);
+        }
+        cmd.query::<Vec<i64>>(&mut self.con).map_err(|e| {
+            if e.to_string().contains("BJFENCE") {
+                StoreError::Query(format!(
+                    "{}: the tenant lock expired and is held by someone else: batch not removed",
+                    self.target
+                ))
+            } else {
+                self.err(e)
+            }
+        })
+    }
+}
+
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
+
+fn password_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let pass = userinfo.split_once(':')?.1;
+    (!pass.is_empty()).then(|| pass.to_owned())
+}
+
+fn scrub(msg: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) => msg.replace(s, "***"),
+        None => msg.to_owned(),
+    }
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+fn utf8(v: Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+impl Store for RedisStore {
+    fn tenants(&mut self) -> Result<Vec<String>> {
+        let glob = self.layout.scan_glob();
+        let kind = match self.layout.shape {
+            Shape::Hash => "hash",
+            Shape::Keys => "string",
+        };
+        let mut out = BTreeSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&glob)
+                .arg("COUNT")
+                .arg(SCAN_COUNT * 2)
+                .arg("TYPE")
+                .arg(kind)
+                .query(&mut self.con)
+                .map_err(|e| self.err(e))?;
+            for k in keys {
+                let Ok(k) = String::from_utf8(k) else { continue };
+                if let Some((t, _)) = self.layout.split(&k) {
+                    out.insert(t.to_owned());
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn creds(&mut self, tenant: &str) -> Result<Option<Vec<u8>>> {
+        let raw: Option<String> = if let Some(pg) = self.pg.as_mut() {
+            let rows = pg
+                .query(
+                    "SELECT creds FROM \"Session\" WHERE \"sessionId\" = $1",
+                    &[&tenant],
+                )
+                .map_err(|e| StoreError::Query(format!("{}: {}", self.pg_target, pg_message(&e))))?;
+            rows.first().and_then(|r| r.get::<_, Option<String>>(0))
+        } else {
+            let key = self.layout.tenant_key(tenant);
+            let v: Option<Vec<u8>> = match self.layout.shape {
+                Shape::Hash => redis::cmd("HGET")
+                    .arg(&key)
+                    .arg(&self.layout.creds_key)
+                    .query(&mut self.con),
+                Shape::Keys => redis::cmd("GET")
+                    .arg(format!("{key}{}", self.layout.creds_key))
+                    .query(&mut self.con),
+            }
+            .map_err(|e| self.err(e))?;
+            // Not UTF-8: handed on as it is, so the creds show as corrupt and nothing is removed.
+            match v {
+                Some(b) => match String::from_utf8(b) {
+                    Ok(s) => Some(s),
+                    Err(e) => return Ok(Some(e.into_bytes())),
+                },
+                None => None,
+            }
+        };
+        // Evolution's "Session".creds is JSON.stringify(JSON.stringify(creds, replacer)), and its
+        // Redis-only creds field the same: one decoding gives the creds.json text.
+        let double = self.layout.double_json || self.pg.is_some();
+        Ok(raw.map(|r| {
+            if double {
+                serde_json::from_str::<String>(&r).unwrap_or(r).into_bytes()
+            } else {
+                r.into_bytes()
+            }
+        }))
+    }
+
+    fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
+        let layout = self.layout.clone();
+        let emit = |name: &str, raw: &str, f: &mut dyn FnMut(RawRow<'_>)| {
+            if name == layout.creds_key {
+                return;
+            }
+            let value = layout.decode(raw);
+            let (key_type, id) = split_kv_key(name).unwrap_or(("", name));
+            f(RawRow {
+                key_type,
+                id,
+                value: &value,
+                updated_at_us: None,
+            });
+        };
+        match self.layout.shape {
+            Shape::Hash => {
+                let key = self.layout.tenant_key(tenant);
+                // HSCAN may return a field twice while the hash is rehashed: each once.
+                let mut seen: HashSet<Vec<u8>> = HashSet::new();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, flat): (u64, Vec<Vec<u8>>) = redis::cmd("HSCAN")
+                        .arg(&key)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .query(&mut self.con)
+                        .map_err(|e| self.err(e))?;
+                    let mut it = flat.into_iter();
+                    while let (Some(field), Some(value)) = (it.next(), it.next()) {
+                        if !seen.insert(field.clone()) {
+                            continue;
+                        }
+                        let name = String::from_utf8_lossy(&field);
+                        let raw = String::from_utf8_lossy(&value);
+                        emit(&name, &raw, f);
+                    }
+                    cursor = next;
+                    if cursor == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+            Shape::Keys => {
+                let mut names: Vec<(String, String)> = Vec::new();
+                self.tenant_keys(tenant, &mut |k, n| names.push((k.to_owned(), n.to_owned())))?;
+                for chunk in names.chunks(SCAN_COUNT) {
+                    let mut cmd = redis::cmd("MGET");
+                    for (k, _) in chunk {
+                        cmd.arg(k);
+                    }
+                    let values: Vec<Option<Vec<u8>>> =
+                        cmd.query(&mut self.con).map_err(|e| self.err(e))?;
+                    for ((_, name), v) in chunk.iter().zip(values) {
+                        if let Some(v) = v {
+                            emit(name, &String::from_utf8_lossy(&v), f);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn remove(
+        &mut self,
+        tenant: &str,
+        batch: &[Planned],
+        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+    ) -> Result<Vec<RemoveOutcome>> {
+        let hash = self.layout.tenant_key(tenant);
+        let name_of = |p: &Planned| {
+            if p.key.key_type.is_empty() {
+                p.key.id.clone()
+            } else {
+                format!("{}-{}", p.key.key_type, p.key.id)
+            }
+        };
+        let names: Vec<String> = batch.iter().map(name_of).collect();
+        // 1. Read the batch again and keep what still has the planned value.
+        let current: Vec<Value> = match self.layout.shape {
+            Shape::Hash => {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(&hash);
+                for n in &names {
+                    cmd.arg(n);
+                }
+                cmd.query(&mut self.con).map_err(|e| self.err(e))?
+            }
+            Shape::Keys => {
+                let mut cmd = redis::cmd("MGET");
+                for n in &names {
+                    cmd.arg(format!("{hash}{n}"));
+                }
+                cmd.query(&mut self.con).map_err(|e| self.err(e))?
+            }
+        };
+        let mut out = vec![RemoveOutcome::Vanished; batch.len()];
+        let mut doomed: Vec<(usize, String)> = Vec::new();
+        let mut trash = Vec::new();
+        for (i, (p, v)) in batch.iter().zip(current).enumerate() {
+            if matches!(v, Value::Nil) {
+                continue;
+            }
+            // A value we could not restore byte for byte (not UTF-8) is never removed.
+            let Some(raw) = utf8(v) else {
+                out[i] = RemoveOutcome::Changed;
+                continue;
+            };
+            if fingerprint(self.layout.decode(&raw).as_bytes()) != p.token.hash {
+                out[i] = RemoveOutcome::Changed;
+                continue;
+            }
+            trash.push(TrashRow {
+                key_type: p.key.key_type.clone(),
+                id: p.key.id.clone(),
+                value: raw.clone(),
+                columns: Default::default(),
+            });
+            doomed.push((i, raw));
+        }
+        if doomed.is_empty() {
+            return Ok(out);
+        }
+        // 2. The trash is durable before anything is removed.
+        before_commit(&trash)
+            .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+        // 3. One atomic script: fencing check, then compare-and-delete per field.
+        let lock = self.lock_key(Some(tenant));
+        let token = self.locks.get(&lock).cloned().unwrap_or_default();
+        let ttl = LOCK_TTL_MS.to_string();
+        let mut args: Vec<&[u8]> = vec![token.as_bytes(), ttl.as_bytes()];
+        let results = match self.layout.shape {
+            Shape::Hash => {
+                for (i, raw) in &doomed {
+                    args.push(names[*i].as_bytes());
+                    args.push(raw.as_bytes());
+                }
+                self.run_script(CAS_HDEL, &[hash.clone(), lock], &args)?
+            }
+            Shape::Keys => {
+                let mut keys = vec![lock];
+                for (i, raw) in &doomed {
+                    keys.push(format!("{hash}{}", names[*i]));
+                    args.push(raw.as_bytes());
+                }
+                self.run_script(CAS_DEL, &keys, &args)?
+            }
+        };
+        for ((i, raw), r) in doomed.iter().zip(results) {
+            out[*i] = if r == 1 {
+                RemoveOutcome::Removed {
+                    bytes: raw.len() as u64,
+                }
+            } else {
+                // Rewritten (or removed by the app) between the re-read and the script.
+                RemoveOutcome::Changed
+            };
+        }
+        Ok(out)
+    }
+
+    fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
+        let hash = self.layout.tenant_key(tenant);
+        let mut pipe = redis::pipe();
+        for r in rows {
+            let name = if r.key_type.is_empty() {
+                r.id.clone()
+            } else {
+                format!("{}-{}", r.key_type, r.id)
+            };
+            match self.layout.shape {
+                Shape::Hash => pipe.cmd("HSETNX").arg(&hash).arg(name).arg(&r.value),
+                Shape::Keys => pipe
+                    .cmd("SET")
+                    .arg(format!("{hash}{name}"))
+                    .arg(&r.value)
+                    .arg("NX"),
+            };
+        }
+        let results: Vec<Value> = pipe.query(&mut self.con).map_err(|e| self.err(e))?;
+        Ok(results
+            .into_iter()
+            .map(|v| match v {
+                Value::Int(1) | Value::Okay => RestoreOutcome::Restored,
+                Value::SimpleString(s) if s == "OK" => RestoreOutcome::Restored,
+                _ => RestoreOutcome::Exists,
+            })
+            .collect())
+    }
+
+    fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock> {
+        let key = self.lock_key(Some(tenant));
+        self.try_lock(key)
+    }
+
+    fn unlock_tenant(&mut self, tenant: &str) {
+        let key = self.lock_key(Some(tenant));
+        if let Some(token) = self.locks.remove(&key) {
+            let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+                .arg(UNLOCK)
+                .arg(1)
+                .arg(&key)
+                .arg(&token)
+                .query(&mut self.con);
+        }
+    }
+
+    fn lock_global(&mut self) -> Result<TenantLock> {
+        let key = self.lock_key(None);
+        self.try_lock(key)
+    }
+
+    fn usage(&mut self, tenant: &str) -> Result<Option<(u64, u64)>> {
+        RedisStore::usage(self, tenant).map(|u| Some((u.keys, u.bytes)))
+    }
+
+    fn label(&mut self, tenant: &str) -> Option<String> {
+        self.instance_name(tenant)
+    }
+
+    fn orphan(&mut self, tenant: &str) -> Option<String> {
+        self.is_orphan(tenant)
+            .filter(|o| *o)
+            .map(|_| "no \"Instance\" row: the instance was deleted".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests;
