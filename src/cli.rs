@@ -444,6 +444,11 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub legacy_rows: bool,
 
+    /// Stores: also remove every key of an orphan tenant (an Evolution hash whose instance has
+    /// no "Instance" row); without it orphans are only reported by status and cleanup
+    #[arg(long)]
+    pub remove_orphans: bool,
+
     /// Dead-man's-switch URL: URL/start before, URL on success, URL/fail on failure [env: BAILEYS_JANITOR_PING_URL]
     #[arg(long, value_name = "URL")]
     pub ping_url: Option<String>,

@@ -104,6 +104,7 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
         },
         store_key: store::state_key(&cfg.store),
         remove_legacy: args.legacy_rows,
+        remove_orphans: args.remove_orphans,
         batch: BATCH_DEFAULT,
     };
     tracing::info!(store = %cfg.store.describe(), tenants = tenants.len(), dry_run = spec.clean.dry_run, run_id = %run_id, "cleanup started");
@@ -232,16 +233,26 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
         },
         store_key: store::state_key(&cfg.store),
         remove_legacy: false,
+        remove_orphans: false,
         batch: BATCH_DEFAULT,
     };
     let rows: Vec<_> = tenants
         .iter()
         .map(|t| clean_tenant(store.as_mut(), t, &ctx.state, &spec))
         .collect();
+    let facts = tenants
+        .iter()
+        .map(|t| store::facts(store.as_mut(), t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(to_anyhow)?;
+    if facts.iter().any(|f| f.server_bytes.is_some()) {
+        write_store_metrics(ctx, &tenants, &facts);
+    }
     crate::render::store::print_status(
         &mut crate::render::stdout(),
         &cfg.store.describe(),
         &rows,
+        &facts,
         &ctx.config.thresholds(),
         args.json,
     )?;
@@ -323,6 +334,7 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
                 clean: clean.clone(),
                 store_key: store_key.clone(),
                 remove_legacy: false,
+                remove_orphans: false,
                 batch: BATCH_DEFAULT,
             };
             clean_tenant(store.borrow_mut().as_mut(), &c.name, &ctx.state, &s)
@@ -369,4 +381,50 @@ pub fn source(ctx: &Context) -> Result<crate::core::store::clean::StoreSource> {
         store: open(ctx, false)?,
         store_key: store::state_key(&ctx.config.store),
     })
+}
+
+/// `status` of a Redis store, when a metrics file is configured, writes
+/// `baileys-janitor-store.prom` beside it: keys, bytes and orphans per tenant, for the node
+/// exporter's textfile collector. A write failure is logged, not fatal.
+fn write_store_metrics(ctx: &Context, tenants: &[String], facts: &[store::TenantFacts]) {
+    let mut e = crate::core::metrics::Exposition::default();
+    e.family(
+        "baileys_janitor_store_keys",
+        "gauge",
+        "Keys the tenant holds on the store server (Redis: HLEN or counted keys).",
+    );
+    for (t, f) in tenants.iter().zip(facts) {
+        if let Some(k) = f.server_keys {
+            e.sample("baileys_janitor_store_keys", &[("company", t)], k as f64);
+        }
+    }
+    e.family(
+        "baileys_janitor_store_bytes",
+        "gauge",
+        "Memory the tenant takes on the store server (Redis: MEMORY USAGE, sampled).",
+    );
+    for (t, f) in tenants.iter().zip(facts) {
+        if let Some(b) = f.server_bytes {
+            e.sample("baileys_janitor_store_bytes", &[("company", t)], b as f64);
+        }
+    }
+    e.family(
+        "baileys_janitor_store_orphan",
+        "gauge",
+        "1 when the tenant is an orphan (its account is gone).",
+    );
+    for (t, f) in tenants.iter().zip(facts) {
+        e.sample(
+            "baileys_janitor_store_orphan",
+            &[("company", t)],
+            if f.orphan.is_some() { 1.0 } else { 0.0 },
+        );
+    }
+    let Some(metrics_file) = &ctx.config.run.metrics_file else {
+        return;
+    };
+    let path = metrics_file.with_file_name("baileys-janitor-store.prom");
+    if let Err(err) = e.write(&path) {
+        tracing::warn!(error = %err, "cannot write the store metrics");
+    }
 }

@@ -18,18 +18,22 @@ struct Row<'a> {
     by_type: &'a std::collections::BTreeMap<crate::core::classify::Kind, usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(flatten)]
+    facts: &'a crate::core::store::TenantFacts,
 }
 
 pub fn print_status(
     out: &mut impl Write,
     store: &str,
     reports: &[CompanyReport],
+    facts: &[crate::core::store::TenantFacts],
     thresholds: &Thresholds,
     json: bool,
 ) -> io::Result<()> {
     let rows: Vec<Row> = reports
         .iter()
-        .map(|r| Row {
+        .zip(facts)
+        .map(|(r, f)| Row {
             tenant: &r.company,
             level: thresholds.level(r.files_before).as_str().to_owned(),
             keys: r.files_before,
@@ -37,6 +41,7 @@ pub fn print_status(
             removable_now: r.removed,
             by_type: &r.files_by_type,
             error: r.error.as_deref(),
+            facts: f,
         })
         .collect();
     if json {
@@ -54,15 +59,39 @@ pub fn print_status(
         "tenant", "keys", "level", "removable"
     )?;
     for r in &rows {
+        let f = r.facts;
+        let memory = match (f.server_keys, f.server_bytes) {
+            (Some(k), Some(b)) => format!("  {k} keys, {}", crate::core::util::fmt_bytes(b)),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{:<40} {:>8} {:>10} {:>9}  {}{}",
+            "{:<40} {:>8} {:>10} {:>9}  {}{}{}{}{}",
             crate::render::name(r.tenant),
             r.keys,
             r.level,
             r.removable_now,
             r.creds.unwrap_or("-"),
+            f.name
+                .as_deref()
+                .map(|n| format!("  name {}", crate::render::name(n)))
+                .unwrap_or_default(),
+            memory,
+            f.orphan
+                .as_deref()
+                .map(|o| format!("  ORPHAN: {o}"))
+                .unwrap_or_default(),
             r.error.map(|e| format!("  ERROR: {e}")).unwrap_or_default()
+        )?;
+    }
+    let orphans: Vec<&Row> = rows.iter().filter(|r| r.facts.orphan.is_some()).collect();
+    if !orphans.is_empty() {
+        let bytes: u64 = orphans.iter().filter_map(|r| r.facts.server_bytes).sum();
+        writeln!(
+            out,
+            "{} orphan tenants ({}): kept; `cleanup --remove-orphans` removes them (to the trash)",
+            orphans.len(),
+            crate::core::util::fmt_bytes(bytes)
         )?;
     }
     out.flush()

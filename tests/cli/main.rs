@@ -12,6 +12,7 @@ mod monitor;
 mod packaging;
 mod prekeys;
 mod status_restore;
+mod redis_store;
 mod stores;
 mod trigger;
 mod undo;

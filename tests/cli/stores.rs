@@ -8,27 +8,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::testenv::*;
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
 }
 
-fn session(days_unused: i64) -> String {
+pub fn session(days_unused: i64) -> String {
     let used = now_ms() - days_unused * 86_400_000;
     format!(
         r#"{{"_sessions":{{"BQ==":{{"registrationId":1,"indexInfo":{{"baseKey":"BQ==","baseKeyType":1,"closed":-1,"used":{used},"created":{used},"remoteIdentityKey":"BQ=="}},"_chains":{{}}}}}},"version":"v1"}}"#
     )
 }
 
-const CREDS: &str = r#"{"me":{"id":"5511999999999:7@s.whatsapp.net","lid":"123456789012345:7@lid"},"account":{"details":{"type":"Buffer","data":"eA=="}},"nextPreKeyId":121,"firstUnuploadedPreKeyId":121}"#;
+pub const CREDS: &str = r#"{"me":{"id":"5511999999999:7@s.whatsapp.net","lid":"123456789012345:7@lid"},"account":{"details":{"type":"Buffer","data":"eA=="}},"nextPreKeyId":121,"firstUnuploadedPreKeyId":121}"#;
 const PRE_KEY: &str =
     r#"{"private":{"type":"Buffer","data":"AQ=="},"public":{"type":"Buffer","data":"Ag=="}}"#;
 
 /// Rows of one account: 120 pre-keys, an old and a fresh session with identity keys, sender
 /// keys, and every protected type.
-fn account_rows() -> Vec<(String, String, String)> {
+pub fn account_rows() -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = vec![
         ("session".into(), "5511888888888.0".into(), session(30)),
         ("session".into(), "5511777777777.0".into(), session(1)),
@@ -390,7 +390,7 @@ fn keep50(state: &Path) -> std::path::PathBuf {
     p
 }
 
-fn assert_no_secret(dir: &Path, outputs: &[&std::process::Output]) {
+pub fn assert_no_secret(dir: &Path, outputs: &[&std::process::Output]) {
     for o in outputs {
         assert!(!text(&o.stdout).contains("hunter2"), "{}", text(&o.stdout));
         assert!(!text(&o.stderr).contains("hunter2"), "{}", text(&o.stderr));

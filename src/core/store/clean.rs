@@ -65,6 +65,9 @@ pub struct StoreCleanSpec {
     pub store_key: String,
     /// Also remove per-type rows whose key_type Baileys never reads (`app`, `lid`, `pre`, …).
     pub remove_legacy: bool,
+    /// Also remove every key of an orphan tenant (one whose account is gone, e.g. an Evolution
+    /// hash without an "Instance" row); without it orphans are only reported.
+    pub remove_orphans: bool,
     pub batch: usize,
 }
 
@@ -351,6 +354,31 @@ fn clean_locked(
     if spec.remove_legacy {
         order.extend(&legacy_rows);
     }
+    // Batches never mix ranks, so a row's requirement (a session before its identity key, a
+    // memory before our own sender key) is settled before the row is tried.
+    let rank = |i: usize| match entries[i].kind {
+        Kind::IdentityKey | Kind::SenderKey => 1,
+        _ => 0,
+    };
+    // An orphan's keys belong to no account: all of them go with --remove-orphans, none without.
+    let orphan = store.orphan(tenant);
+    if let Some(why) = &orphan {
+        order = if spec.remove_orphans {
+            let mut all: Vec<usize> = (0..entries.len()).collect();
+            all.sort_by_key(|&i| rank(i));
+            all
+        } else {
+            Vec::new()
+        };
+        report.skipped_files.push(FileNote {
+            file: "(tenant)".into(),
+            reason: if spec.remove_orphans {
+                format!("orphan ({why}): every key removed (--remove-orphans)")
+            } else {
+                format!("orphan ({why}): nothing removed (remove it with --remove-orphans)")
+            },
+        });
+    }
     let shown = |i: usize| -> String {
         let k = &infos[i].key;
         if infos[i].legacy {
@@ -366,7 +394,16 @@ fn clean_locked(
         report.decisions = (0..entries.len())
             .map(|i| {
                 let d = &plan.decisions[i];
-                let (action, reason) = if infos[i].legacy {
+                let (action, reason) = if let Some(why) = &orphan {
+                    if spec.remove_orphans {
+                        ("remove", format!("orphan tenant ({why}) (--remove-orphans)"))
+                    } else {
+                        (
+                            "keep",
+                            format!("orphan tenant ({why}): kept (remove with --remove-orphans)"),
+                        )
+                    }
+                } else if infos[i].legacy {
                     let why = format!(
                         "key_type {:?} is a leftover Baileys never reads",
                         infos[i].key.key_type
@@ -434,12 +471,6 @@ fn clean_locked(
     let mut trash = TrashWriter::new(state, tenant, &spec.clean.run_id, spec.clean.trash);
     let mut gone = vec![false; entries.len()];
     let mut longest = Duration::ZERO;
-    // Batches never mix ranks, so a row's requirement (a session before its identity key, a
-    // memory before our own sender key) is settled before the row is tried.
-    let rank = |i: usize| match entries[i].kind {
-        Kind::IdentityKey | Kind::SenderKey => 1,
-        _ => 0,
-    };
     let mut idx = 0;
     while idx < order.len() {
         let r = rank(order[idx]);
@@ -447,7 +478,12 @@ fn clean_locked(
         while idx < order.len() && rank(order[idx]) == r && batch_idx.len() < spec.batch.max(1) {
             let i = order[idx];
             idx += 1;
-            if let Some(&req) = plan.decisions[i].requires.iter().find(|&&q| !gone[q]) {
+            let requires: &[usize] = if orphan.is_some() {
+                &[]
+            } else {
+                &plan.decisions[i].requires
+            };
+            if let Some(&req) = requires.iter().find(|&&q| !gone[q]) {
                 report.skipped_files.push(FileNote {
                     file: shown(i),
                     reason: format!("kept because {} was not removed", shown(req)),
@@ -731,6 +767,7 @@ impl crate::core::monitor::Source for StoreSource {
             clean: spec.clone(),
             store_key: self.store_key.clone(),
             remove_legacy: false,
+            remove_orphans: false,
             batch: BATCH,
         };
         clean_tenant(self.store.as_mut(), &c.name, state, &s)

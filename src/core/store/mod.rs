@@ -131,6 +131,29 @@ pub trait Store {
     }
 }
 
+/// What `status` shows beside a tenant's keys, where the store can tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TenantFacts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orphan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_keys: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_bytes: Option<u64>,
+}
+
+pub fn facts(store: &mut dyn Store, tenant: &str) -> Result<TenantFacts> {
+    let usage = store.usage(tenant)?;
+    Ok(TenantFacts {
+        name: store.label(tenant),
+        orphan: store.orphan(tenant),
+        server_keys: usage.map(|u| u.0),
+        server_bytes: usage.map(|u| u.1),
+    })
+}
+
 /// Opens the store `spec` names (not for [`StoreSpec::Folder`], which has its own code path).
 /// `read_only` for dry runs and `status`: SQLite files are opened read-only.
 pub fn open(spec: &StoreSpec, read_only: bool) -> Result<Box<dyn Store>> {

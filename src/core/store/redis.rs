@@ -619,6 +619,22 @@ impl Store for RedisStore {
         }))
     }
 
+    /// Hashes: `HLEN` (the creds field counts as creds.json does), plus the creds row when
+    /// creds live in PostgreSQL. Plain keys: counted by the scan.
+    fn count(&mut self, tenant: &str) -> Result<usize> {
+        if self.layout.shape == Shape::Keys {
+            let mut n = usize::from(self.creds(tenant)?.is_some());
+            self.scan(tenant, &mut |_| n += 1)?;
+            return Ok(n);
+        }
+        let keys: usize = redis::cmd("HLEN")
+            .arg(self.layout.tenant_key(tenant))
+            .query(&mut self.con)
+            .map_err(|e| self.err(e))?;
+        let pg_creds = self.pg.is_some() && self.creds(tenant)?.is_some();
+        Ok(keys + usize::from(pg_creds))
+    }
+
     fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
         let layout = self.layout.clone();
         let emit = |name: &str, raw: &str, f: &mut dyn FnMut(RawRow<'_>)| {

@@ -82,6 +82,7 @@ fn spec(dry_run: bool, now: SystemTime) -> StoreCleanSpec {
         },
         store_key: "sqlite-test".into(),
         remove_legacy: false,
+        remove_orphans: false,
         batch: 7,
     }
 }

@@ -1,0 +1,431 @@
+//! Redis stores through the real binary: Evolution API hashes (creds in PostgreSQL or in the
+//! hash), baileys-redis-auth, and the server folder layouts. Redis at BAILEYS_JANITOR_TEST_REDIS
+//! (default redis://127.0.0.1:6379); each test works under a random key prefix and deletes it.
+//! Without a server the tests say SKIPPED (scripts/test.sh starts one when it can).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::stores::{CREDS, TestDb, account_rows, assert_no_secret};
+use crate::testenv::*;
+
+/// The test server's URL with a user and password in it (a nopass user accepts any), to prove
+/// the password never shows.
+fn url() -> String {
+    let base = std::env::var("BAILEYS_JANITOR_TEST_REDIS")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    match base.split_once("://") {
+        Some((scheme, rest)) if !rest.contains('@') => {
+            format!("{scheme}://default:hunter2-secret@{rest}")
+        }
+        _ => base,
+    }
+}
+
+struct Scratch {
+    con: redis::Connection,
+    prefix: String,
+}
+
+impl Scratch {
+    fn new() -> Option<Scratch> {
+        let client = redis::Client::open(url()).ok()?;
+        match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => Some(Scratch {
+                con,
+                prefix: format!(
+                    "bjcli{}x{}",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .subsec_nanos()
+                ),
+            }),
+            Err(e) => {
+                eprintln!("SKIPPED: redis tests ({e})");
+                None
+            }
+        }
+    }
+
+    fn hash(&self, tenant: &str) -> String {
+        format!("{}:instance:{tenant}", self.prefix)
+    }
+
+    fn pattern(&self) -> String {
+        format!("{}:instance:*", self.prefix)
+    }
+
+    fn hset(&mut self, key: &str, field: &str, value: &str) {
+        let _: i64 = redis::cmd("HSET")
+            .arg(key)
+            .arg(field)
+            .arg(value)
+            .query(&mut self.con)
+            .unwrap();
+    }
+
+    fn hgetall(&mut self, key: &str) -> BTreeMap<String, String> {
+        redis::cmd("HGETALL").arg(key).query(&mut self.con).unwrap()
+    }
+
+    /// An Evolution instance hash: every key of `account_rows`, encoded twice as Evolution does.
+    fn evolution_instance(&mut self, tenant: &str, creds_field: bool) {
+        let h = self.hash(tenant);
+        for (t, id, v) in account_rows() {
+            self.hset(&h, &format!("{t}-{id}"), &twice(&v));
+        }
+        if creds_field {
+            self.hset(&h, "creds", &twice(CREDS));
+        }
+    }
+
+    fn cmd(&self, state: &Path) -> assert_cmd::Command {
+        let mut c = bare_cmd();
+        c.args(["--layout", "evolution", "--store"])
+            .arg(url())
+            .arg("--key-pattern")
+            .arg(self.pattern())
+            .arg("--state-dir")
+            .arg(state);
+        c
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("*{}*", self.prefix))
+            .query(&mut self.con)
+            .unwrap_or_default();
+        for k in keys {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(k).query(&mut self.con);
+        }
+    }
+}
+
+fn twice(json: &str) -> String {
+    serde_json::to_string(json).unwrap()
+}
+
+fn json_of(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            text(&o.stdout),
+            text(&o.stderr)
+        )
+    })
+}
+
+fn evolution_db(db: &TestDb, instances: &[(&str, &str)]) {
+    let mut c = db.client();
+    // Evolution's Prisma schema (prisma/postgresql-schema.prisma), the columns we read.
+    c.batch_execute(
+        r#"CREATE TABLE "Instance" (id TEXT PRIMARY KEY, name VARCHAR(255) UNIQUE NOT NULL);
+           CREATE TABLE "Session" (id TEXT PRIMARY KEY, "sessionId" TEXT UNIQUE NOT NULL
+             REFERENCES "Instance"(id) ON DELETE CASCADE, creds TEXT,
+             "createdAt" TIMESTAMP NOT NULL DEFAULT now());"#,
+    )
+    .unwrap();
+    for (id, name) in instances {
+        c.execute(
+            r#"INSERT INTO "Instance" (id, name) VALUES ($1, $2)"#,
+            &[id, name],
+        )
+        .unwrap();
+        // saveKey: creds = JSON.stringify(JSON.stringify(creds, BufferJSON.replacer)).
+        c.execute(
+            r#"INSERT INTO "Session" (id, "sessionId", creds) VALUES ($1, $1, $2)"#,
+            &[id, &twice(CREDS)],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn evolution_with_postgres_creds_status_names_orphans_cleanup_and_restore() {
+    let Some(mut r) = Scratch::new() else { return };
+    let Some(db) = TestDb::new() else { return };
+    let a = "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f60";
+    let orphan = "9d8e7f60-0000-4c55-9a0e-1b2c3d4e5f61";
+    r.evolution_instance(a, false);
+    r.evolution_instance(orphan, false);
+    evolution_db(&db, &[(a, "acme-sales")]);
+    let before = r.hgetall(&r.hash(a));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let pattern = r.pattern();
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .args(["--layout", "evolution", "--store"])
+            .arg(url())
+            .arg("--key-pattern")
+            .arg(&pattern)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--creds")
+            .arg(&db.url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let status = run(&["status", "--json"]);
+    assert_code(&status, 0);
+    let s = json_of(&status);
+    let t = s["tenants"].as_array().unwrap();
+    assert_eq!(t.len(), 2);
+    let ta = t.iter().find(|x| x["tenant"] == a).unwrap();
+    assert_eq!(ta["name"], "acme-sales");
+    assert_eq!(ta["creds"], "paired");
+    assert_eq!(ta["server_keys"], account_rows().len());
+    assert!(ta["server_bytes"].as_u64().unwrap() > 0);
+    assert!(ta.get("orphan").is_none());
+    let to = t.iter().find(|x| x["tenant"] == orphan).unwrap();
+    assert!(
+        to["orphan"].as_str().unwrap().contains("Instance"),
+        "{to}"
+    );
+    assert_eq!(to["removable_now"], 0, "an orphan is not cleaned without the flag");
+    let human = run(&["status"]);
+    let h = text(&human.stdout);
+    assert!(h.contains("name acme-sales") && h.contains("ORPHAN"), "{h}");
+
+    let clean = run(&["cleanup", "--json", "-v"]);
+    assert_code(&clean, 0);
+    let v = json_of(&clean);
+    let ca = company_report(&v, a);
+    let mut removed: Vec<&str> = ca["removed_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        ["identity-key-5511888888888.0", "session-5511888888888.0"]
+    );
+    assert_eq!(company_report(&v, orphan)["removed"], 0);
+    let after = r.hgetall(&r.hash(a));
+    assert_eq!(after.len(), before.len() - 2);
+    assert!(!after.contains_key("session-5511888888888.0"));
+    assert!(after.contains_key("session-5511777777777.0"));
+    assert_eq!(r.hgetall(&r.hash(orphan)).len(), account_rows().len());
+    assert!(ca["longest_transaction_us"].as_u64().is_some());
+
+    let restore = run(&["restore", "--company", a]);
+    assert_code(&restore, 0);
+    assert_eq!(r.hgetall(&r.hash(a)), before, "restored byte-exact");
+
+    let gone = run(&["cleanup", "--json", "--remove-orphans", "--company", orphan]);
+    assert_code(&gone, 0);
+    assert_eq!(
+        company_report(&json_of(&gone), orphan)["removed"],
+        account_rows().len()
+    );
+    assert!(r.hgetall(&r.hash(orphan)).is_empty());
+    let back = run(&["restore", "--company", orphan]);
+    assert_code(&back, 0);
+    assert_eq!(r.hgetall(&r.hash(orphan)).len(), account_rows().len());
+    assert_no_secret(dir.path(), &[&status, &human, &clean, &restore, &gone, &back]);
+}
+
+#[test]
+fn evolution_redis_only_a_field_the_app_rewrites_during_cleanup_survives() {
+    let Some(mut r) = Scratch::new() else { return };
+    let t = "0c0ffee0-1111-4c55-9a0e-1b2c3d4e5f60";
+    r.evolution_instance(t, true);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"));
+    child
+        .env_clear()
+        .args(["--layout", "evolution", "--store"])
+        .arg(url())
+        .arg("--key-pattern")
+        .arg(r.pattern())
+        .arg("--state-dir")
+        .arg(&state)
+        .args([
+            "cleanup",
+            "--json",
+            "--debug-pause-before-remove",
+            "1500ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = child.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    // The app uses the old session again meanwhile: Evolution rewrites the whole field.
+    let fresh = twice(&crate::stores::session(0));
+    let h = r.hash(t);
+    r.hset(&h, "session-5511888888888.0", &fresh);
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    let v = json_of(&out);
+    let c = company_report(&v, t);
+    assert_eq!(c["creds"], "paired", "creds from the hash field");
+    let fields = r.hgetall(&h);
+    assert_eq!(fields.get("session-5511888888888.0"), Some(&fresh));
+    assert!(
+        fields.contains_key("identity-key-5511888888888.0"),
+        "an identity key goes only with its session"
+    );
+    let skipped = c["skipped_files"].to_string();
+    assert!(skipped.contains("changed since planning"), "{skipped}");
+    assert!(fields.contains_key("creds"));
+}
+
+#[test]
+fn redis_failures_are_one_line_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let unreachable = bare_cmd()
+        .args([
+            "--store",
+            "redis://default:hunter2-secret@127.0.0.1:1/0",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .args(["cleanup"])
+        .output()
+        .unwrap();
+    assert_code(&unreachable, 1);
+    let err = text(&unreachable.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("redis://default@127.0.0.1:1/0"), "{err}");
+
+    let wrong = bare_cmd()
+        .args(["--store", "redis://127.0.0.1:1", "--layout", "per-type", "status"])
+        .output()
+        .unwrap();
+    assert_code(&wrong, 2);
+    assert!(text(&wrong.stderr).contains("not a redis layout"));
+
+    let creds_elsewhere = bare_cmd()
+        .args([
+            "--store",
+            "redis://127.0.0.1:1",
+            "--layout",
+            "baileys-redis-auth",
+            "--creds",
+            "postgres://u:hunter2-secret@h/db",
+            "status",
+        ])
+        .output()
+        .unwrap();
+    assert_code(&creds_elsewhere, 2);
+
+    let bad_pattern = bare_cmd()
+        .args(["--store", "redis://127.0.0.1:1", "--key-pattern", "no-star", "status"])
+        .output()
+        .unwrap();
+    assert_code(&bad_pattern, 2);
+    assert!(text(&bad_pattern.stderr).contains("exactly one *"));
+
+    let no_store = bare_cmd()
+        .args(["--layout", "baileys-redis-auth", "status"])
+        .output()
+        .unwrap();
+    assert_code(&no_store, 2);
+    assert_no_secret(
+        dir.path(),
+        &[&unreachable, &wrong, &creds_elsewhere, &bad_pattern, &no_store],
+    );
+
+    // --creds pointing at a database that is not Evolution's: exit 2, naming the table.
+    let (Some(r), Some(db)) = (Scratch::new(), TestDb::new()) else {
+        return;
+    };
+    let out = r
+        .cmd(&state)
+        .arg("--creds")
+        .arg(&db.url)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    assert!(text(&out.stderr).contains("\"Session\""), "{}", text(&out.stderr));
+    assert_no_secret(dir.path(), &[&out]);
+}
+
+#[test]
+fn baileys_redis_auth_hash_layout_is_cleaned_with_fixed_file_names() {
+    let Some(mut r) = Scratch::new() else { return };
+    let sid = format!("{}-bot1", r.prefix);
+    let h = format!("{sid}:auth");
+    for (t, id, v) in account_rows() {
+        // useRedisAuthStateWithHSet: field `<type>-<fixFileName(id)>`, value JSON once.
+        let id = id.replace('/', "__").replace(':', "-");
+        r.hset(&h, &format!("{t}-{id}"), &v);
+    }
+    r.hset(&h, "creds", CREDS);
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare_cmd()
+        .args(["--layout", "baileys-redis-auth", "--store"])
+        .arg(url())
+        .arg("--key-pattern")
+        .arg(format!("{}-*:auth", r.prefix))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let v = json_of(&out);
+    assert_eq!(company_report(&v, "bot1")["creds"], "paired");
+    assert_eq!(company_report(&v, "bot1")["removed"], 2);
+    let left = r.hgetall(&h);
+    assert_eq!(left.len(), account_rows().len() + 1 - 2);
+    assert!(left.contains_key("sender-key-120363@g.us--5511666666666--0"));
+}
+
+#[test]
+fn server_folder_layouts_find_accounts_by_their_own_names() {
+    let t = Tree::new();
+    // OpenClaw: <home>/.openclaw/credentials/whatsapp/<account>/ with creds.json inside.
+    t.creds(".openclaw/credentials/whatsapp/default", 10, 10)
+        .file(".openclaw/credentials/whatsapp/default/session-1.0.json", days(30))
+        .file(".openclaw/credentials/whatsapp/default/session-2.0.json", days(1));
+    // WAHA: <base>/noweb/<session>/.
+    t.creds("waha/noweb/sales-1", 10, 10)
+        .file("waha/noweb/sales-1/session-1.0.json", days(30));
+    // Evolution files mode: instances/<uuid>/ with no creds.json (creds are in its database).
+    let uuid = "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f60";
+    t.file(&format!("instances/{uuid}/session-1.0.json"), days(30))
+        .file(&format!("instances/{uuid}/pre-key-1.json"), days(30));
+    for (layout, base, tenant) in [
+        ("openclaw", t.path(".openclaw"), "default"),
+        ("waha", t.path("waha"), "sales-1"),
+        ("evolution", t.path("instances"), uuid),
+    ] {
+        let out = bare_cmd()
+            .args(["--layout", layout, "--sessions-path"])
+            .arg(&base)
+            .args(["cleanup", "--json"])
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        let v = json_of(&out);
+        let c = company_report(&v, tenant);
+        assert_eq!(c["removed"], 1, "{layout}: {c}");
+    }
+    assert!(!t.exists(".openclaw/credentials/whatsapp/default/session-1.0.json"));
+    assert!(t.exists(".openclaw/credentials/whatsapp/default/session-2.0.json"));
+    assert!(
+        t.exists(&format!("instances/{uuid}/pre-key-1.json")),
+        "without creds no pre-key is touched"
+    );
+    // OpenClaw's default base is $HOME/.openclaw.
+    let out = bare_cmd()
+        .env("HOME", t.root())
+        .args(["--layout", "openclaw", "status", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(text(&out.stdout).contains("\"default\""), "{}", text(&out.stdout));
+}
