@@ -4,12 +4,19 @@
 # PostgreSQL tests use BAILEYS_JANITOR_TEST_PG (default: the server on 127.0.0.1:5432, user
 # postgres). When none answers, a throwaway cluster is started with initdb/pg_ctl on a free
 # port if the PostgreSQL binaries exist; otherwise those tests say SKIPPED loudly.
+# Redis tests use BAILEYS_JANITOR_TEST_REDIS (default redis://127.0.0.1:6379); when none
+# answers, redis-server is started on a free port if installed, else they say SKIPPED loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pg_url=${BAILEYS_JANITOR_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 pg_tmp=""
 run_as() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+redis_tmp=""
 cleanup_pg() {
+  if [ -n "$redis_tmp" ]; then
+    kill "$(cat "$redis_tmp/pid" 2>/dev/null)" 2>/dev/null || true
+    rm -rf "$redis_tmp"
+  fi
   if [ -n "$pg_tmp" ]; then
     run_as "'$pg_bin/pg_ctl' -D '$pg_tmp/data' -m immediate stop" >/dev/null 2>&1 || true
     rm -rf "$pg_tmp"
@@ -41,6 +48,32 @@ if ! pg_answers "$pg_url"; then
   fi
 fi
 export BAILEYS_JANITOR_TEST_PG="$pg_url"
+redis_url=${BAILEYS_JANITOR_TEST_REDIS:-redis://127.0.0.1:6379}
+redis_answers() { python3 - "$1" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((u.hostname or "127.0.0.1", u.port or 6379)); s.sendall(b"PING\r\n")
+    sys.exit(0 if s.recv(64).startswith((b"+PONG", b"-NOAUTH")) else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+if ! redis_answers "$redis_url"; then
+  if command -v redis-server >/dev/null 2>&1; then
+    redis_tmp=$(mktemp -d)
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+      --pidfile "$redis_tmp/pid" --dir "$redis_tmp" --logfile "$redis_tmp/log"
+    for _ in $(seq 50); do redis_answers "redis://127.0.0.1:$port" && break; sleep 0.1; done
+    redis_url="redis://127.0.0.1:$port"
+    echo "started a throwaway redis-server on port $port"
+  else
+    echo "!!! SKIPPED: redis tests (no server at $redis_url and no redis-server to start one) !!!"
+  fi
+fi
+export BAILEYS_JANITOR_TEST_REDIS="$redis_url"
 cargo test --all-targets
 if [ -x tests/compat/run.sh ]; then
   tests/compat/run.sh

@@ -57,4 +57,22 @@ echo "cleanup (sqlite) removed $removed rows"
 [ "$removed" -gt 0 ] || { echo "FAIL: the sqlite cleanup removed nothing: the test would prove nothing"; exit 1; }
 python3 sqlite.py to-dir "$manifest" "$work/sqlite" "$work/sqlite-dirs"
 node check.mjs after "$manifest" "$work/sqlite-dirs"
+# The same accounts in Evolution API's Redis layout (Redis-only mode: creds in the hash), values
+# encoded twice as Evolution encodes them; cleaned twice (ledger), read back through Baileys.
+redis_url=${BAILEYS_JANITOR_TEST_REDIS:-redis://127.0.0.1:6379}
+if python3 -c "import socket,sys,urllib.parse as p; u=p.urlparse(sys.argv[1]); socket.create_connection((u.hostname,u.port or 6379),2)" "$redis_url" 2>/dev/null; then
+  prefix="bjcompat$$"
+  trap 'python3 "$here/redis.py" drop "$redis_url" "$prefix" || true; rm -rf "$work"' EXIT
+  python3 redis.py to-redis "$manifest" "$work/base" "$redis_url" "$prefix"
+  evo=(--layout evolution --store "$redis_url" --key-pattern "$prefix:instance:*" --state-dir "$work/redis-state")
+  "$bin" "${evo[@]}" cleanup --json > "$work/redis-1.json"
+  BAILEYS_JANITOR_NOW=$later "$bin" "${evo[@]}" cleanup --json > "$work/redis-2.json"
+  removed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['removed'])" "$work/redis-2.json")
+  echo "cleanup (evolution redis) removed $removed fields"
+  [ "$removed" -gt 0 ] || { echo "FAIL: the redis cleanup removed nothing: the test would prove nothing"; exit 1; }
+  python3 redis.py from-redis "$manifest" "$redis_url" "$prefix" "$work/redis-dirs"
+  node check.mjs after "$manifest" "$work/redis-dirs"
+else
+  echo "!!! SKIPPED: the Evolution API (Redis) part of the compatibility test: no Redis at $redis_url !!!"
+fi
 echo "Baileys compatibility: ok ($(node -p "require('./node_modules/baileys/package.json').version"))"
