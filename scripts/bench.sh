@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release binary and runs the side-by-side benchmarks (see scripts/bench.py).
-#   scripts/bench.sh [--runs 5] [--big]     folders, then the store section
-#   scripts/bench.sh --stores [--tenants N]  the store section only
+#   scripts/bench.sh [--runs 5] [--big]     folders, then the store sections
+#   scripts/bench.sh --stores [--tenants N]  the PostgreSQL/SQLite store section only
+#   scripts/bench.sh --redis [--instances N] the Redis (Evolution API) section only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -10,6 +11,12 @@ if [ "${1:-}" = "--stores" ]; then
   shift
   exec python3 scripts/bench_stores.py "$PWD/target/release/baileys-janitor" "$@"
 fi
+if [ "${1:-}" = "--redis" ]; then
+  shift
+  exec python3 scripts/bench_redis.py "$PWD/target/release/baileys-janitor" "$@"
+fi
 python3 scripts/bench.py "$PWD/target/release/baileys-janitor" "$@"
 # The store section: 1,000 tenants x 400 keys in PostgreSQL and SQLite (scripts/bench_stores.py).
 python3 scripts/bench_stores.py "$PWD/target/release/baileys-janitor"
+# Redis (Evolution API layout) against a Lua/HSCAN baseline: scripts/bench_redis.py.
+python3 scripts/bench_redis.py "$PWD/target/release/baileys-janitor"
