@@ -96,7 +96,12 @@ pub struct GlobalArgs {
 
     /// Evolution API with Redis: the PostgreSQL database holding its "Session" (creds) and
     /// "Instance" (names) tables [env: BAILEYS_JANITOR_CREDS]
-    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
     pub creds: Option<String>,
 
     /// The sessions path is one auth folder, not a root of company folders [env: ENABLE_MULTITENANCY=false]

@@ -168,7 +168,9 @@ impl Config {
         let sessions_path = match (server_layout, base) {
             // The server's own base folder (given, or its default), then where it keeps accounts.
             (Some(sl), base) => {
-                let base = base.map(PathBuf::from).unwrap_or_else(|| (sl.default_base)(&l));
+                let base = base
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| (sl.default_base)(&l));
                 let p = base.join(sl.accounts);
                 l.record("sessions_path", p.display().to_string(), Origin::Default);
                 p

@@ -185,11 +185,11 @@ fn evolution_with_postgres_creds_status_names_orphans_cleanup_and_restore() {
     assert!(ta["server_bytes"].as_u64().unwrap() > 0);
     assert!(ta.get("orphan").is_none());
     let to = t.iter().find(|x| x["tenant"] == orphan).unwrap();
-    assert!(
-        to["orphan"].as_str().unwrap().contains("Instance"),
-        "{to}"
+    assert!(to["orphan"].as_str().unwrap().contains("Instance"), "{to}");
+    assert_eq!(
+        to["removable_now"], 0,
+        "an orphan is not cleaned without the flag"
     );
-    assert_eq!(to["removable_now"], 0, "an orphan is not cleaned without the flag");
     let human = run(&["status"]);
     let h = text(&human.stdout);
     assert!(h.contains("name acme-sales") && h.contains("ORPHAN"), "{h}");
@@ -231,7 +231,10 @@ fn evolution_with_postgres_creds_status_names_orphans_cleanup_and_restore() {
     let back = run(&["restore", "--company", orphan]);
     assert_code(&back, 0);
     assert_eq!(r.hgetall(&r.hash(orphan)).len(), account_rows().len());
-    assert_no_secret(dir.path(), &[&status, &human, &clean, &restore, &gone, &back]);
+    assert_no_secret(
+        dir.path(),
+        &[&status, &human, &clean, &restore, &gone, &back],
+    );
 }
 
 #[test]
@@ -250,12 +253,7 @@ fn evolution_redis_only_a_field_the_app_rewrites_during_cleanup_survives() {
         .arg(r.pattern())
         .arg("--state-dir")
         .arg(&state)
-        .args([
-            "cleanup",
-            "--json",
-            "--debug-pause-before-remove",
-            "1500ms",
-        ])
+        .args(["cleanup", "--json", "--debug-pause-before-remove", "1500ms"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = child.spawn().unwrap();
@@ -300,7 +298,13 @@ fn redis_failures_are_one_line_without_the_password() {
     assert!(err.contains("redis://default@127.0.0.1:1/0"), "{err}");
 
     let wrong = bare_cmd()
-        .args(["--store", "redis://127.0.0.1:1", "--layout", "per-type", "status"])
+        .args([
+            "--store",
+            "redis://127.0.0.1:1",
+            "--layout",
+            "per-type",
+            "status",
+        ])
         .output()
         .unwrap();
     assert_code(&wrong, 2);
@@ -321,7 +325,13 @@ fn redis_failures_are_one_line_without_the_password() {
     assert_code(&creds_elsewhere, 2);
 
     let bad_pattern = bare_cmd()
-        .args(["--store", "redis://127.0.0.1:1", "--key-pattern", "no-star", "status"])
+        .args([
+            "--store",
+            "redis://127.0.0.1:1",
+            "--key-pattern",
+            "no-star",
+            "status",
+        ])
         .output()
         .unwrap();
     assert_code(&bad_pattern, 2);
@@ -334,7 +344,13 @@ fn redis_failures_are_one_line_without_the_password() {
     assert_code(&no_store, 2);
     assert_no_secret(
         dir.path(),
-        &[&unreachable, &wrong, &creds_elsewhere, &bad_pattern, &no_store],
+        &[
+            &unreachable,
+            &wrong,
+            &creds_elsewhere,
+            &bad_pattern,
+            &no_store,
+        ],
     );
 
     // --creds pointing at a database that is not Evolution's: exit 2, naming the table.
@@ -349,7 +365,11 @@ fn redis_failures_are_one_line_without_the_password() {
         .output()
         .unwrap();
     assert_code(&out, 2);
-    assert!(text(&out.stderr).contains("\"Session\""), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("\"Session\""),
+        "{}",
+        text(&out.stderr)
+    );
     assert_no_secret(dir.path(), &[&out]);
 }
 
@@ -389,8 +409,14 @@ fn server_folder_layouts_find_accounts_by_their_own_names() {
     let t = Tree::new();
     // OpenClaw: <home>/.openclaw/credentials/whatsapp/<account>/ with creds.json inside.
     t.creds(".openclaw/credentials/whatsapp/default", 10, 10)
-        .file(".openclaw/credentials/whatsapp/default/session-1.0.json", days(30))
-        .file(".openclaw/credentials/whatsapp/default/session-2.0.json", days(1));
+        .file(
+            ".openclaw/credentials/whatsapp/default/session-1.0.json",
+            days(30),
+        )
+        .file(
+            ".openclaw/credentials/whatsapp/default/session-2.0.json",
+            days(1),
+        );
     // WAHA: <base>/noweb/<session>/.
     t.creds("waha/noweb/sales-1", 10, 10)
         .file("waha/noweb/sales-1/session-1.0.json", days(30));
@@ -427,5 +453,9 @@ fn server_folder_layouts_find_accounts_by_their_own_names() {
         .output()
         .unwrap();
     assert_code(&out, 0);
-    assert!(text(&out.stdout).contains("\"default\""), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("\"default\""),
+        "{}",
+        text(&out.stdout)
+    );
 }

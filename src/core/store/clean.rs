@@ -396,7 +396,10 @@ fn clean_locked(
                 let d = &plan.decisions[i];
                 let (action, reason) = if let Some(why) = &orphan {
                     if spec.remove_orphans {
-                        ("remove", format!("orphan tenant ({why}) (--remove-orphans)"))
+                        (
+                            "remove",
+                            format!("orphan tenant ({why}) (--remove-orphans)"),
+                        )
                     } else {
                         (
                             "keep",

@@ -140,7 +140,11 @@ impl RedisLayout {
     /// The SCAN pattern that finds every tenant's hash (or every key of every tenant).
     fn scan_glob(&self) -> String {
         match self.shape {
-            Shape::Hash => format!("{}*{}", glob_escape(&self.prefix), glob_escape(&self.suffix)),
+            Shape::Hash => format!(
+                "{}*{}",
+                glob_escape(&self.prefix),
+                glob_escape(&self.suffix)
+            ),
             Shape::Keys => format!(
                 "{}*{}*",
                 glob_escape(&self.prefix),
@@ -326,7 +330,10 @@ impl RedisStore {
             StoreError::Unavailable(format!("cannot connect to {target}: {}", pg_message(&e)))
         })?;
         if self.layout.evolution {
-            for (table, cols) in [("Session", "\"sessionId\", creds"), ("Instance", "id, name")] {
+            for (table, cols) in [
+                ("Session", "\"sessionId\", creds"),
+                ("Instance", "id, name"),
+            ] {
                 client
                     .query(&format!("SELECT {cols} FROM \"{table}\" LIMIT 0"), &[])
                     .map_err(|e| {
@@ -386,9 +393,10 @@ impl RedisStore {
             .arg(&key)
             .query(&mut self.con)
             .unwrap_or(None);
-        Ok(TenantLock::Busy(
-            held.map_or_else(|| "another janitor".into(), |t| holder_of(&t)),
-        ))
+        Ok(TenantLock::Busy(held.map_or_else(
+            || "another janitor".into(),
+            |t| holder_of(&t),
+        )))
     }
 
     /// Keys, and bytes as `MEMORY USAGE` estimates them (sampled), for `status` and metrics.
@@ -451,7 +459,10 @@ impl RedisStore {
     fn tenant_keys(&mut self, tenant: &str, f: &mut dyn FnMut(&str, &str)) -> Result<()> {
         let glob = format!(
             "{}*",
-            glob_escape(&format!("{}{tenant}{}", self.layout.prefix, self.layout.suffix))
+            glob_escape(&format!(
+                "{}{tenant}{}",
+                self.layout.prefix, self.layout.suffix
+            ))
         );
         let mut seen = HashSet::new();
         let mut cursor: u64 = 0;
@@ -564,7 +575,9 @@ impl Store for RedisStore {
                 .query(&mut self.con)
                 .map_err(|e| self.err(e))?;
             for k in keys {
-                let Ok(k) = String::from_utf8(k) else { continue };
+                let Ok(k) = String::from_utf8(k) else {
+                    continue;
+                };
                 if let Some((t, _)) = self.layout.split(&k) {
                     out.insert(t.to_owned());
                 }
@@ -584,7 +597,9 @@ impl Store for RedisStore {
                     "SELECT creds FROM \"Session\" WHERE \"sessionId\" = $1",
                     &[&tenant],
                 )
-                .map_err(|e| StoreError::Query(format!("{}: {}", self.pg_target, pg_message(&e))))?;
+                .map_err(|e| {
+                    StoreError::Query(format!("{}: {}", self.pg_target, pg_message(&e)))
+                })?;
             rows.first().and_then(|r| r.get::<_, Option<String>>(0))
         } else {
             let key = self.layout.tenant_key(tenant);

@@ -65,10 +65,7 @@ impl StoreSpec {
                 creds: None,
             });
         }
-        Err(
-            "store: unknown kind (expected folder, sqlite:PATH, postgres://… or redis://…)"
-                .into(),
-        )
+        Err("store: unknown kind (expected folder, sqlite:PATH, postgres://… or redis://…)".into())
     }
 
     pub fn is_folder(&self) -> bool {

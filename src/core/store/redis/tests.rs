@@ -114,7 +114,11 @@ fn evolution_hashes_list_decode_and_skip_creds() {
     s.hset(&a, "creds", &twice(r#"{"me":{"id":"1@s.whatsapp.net"}}"#));
     s.hset(&a, "pre-key-5", &twice(r#"{"private":1}"#));
     s.hset(&a, "sender-key-120363@g.us::5511::0", &twice("[]"));
-    s.hset(&format!("{}:instance:0b4a-2", s.prefix), "session-1.0", &twice("{}"));
+    s.hset(
+        &format!("{}:instance:0b4a-2", s.prefix),
+        "session-1.0",
+        &twice("{}"),
+    );
     // Not a hash: another module's value under the same prefix is not a tenant.
     let _: () = redis::cmd("SET")
         .arg(format!("{}:instance:strkey", s.prefix))
@@ -261,7 +265,11 @@ fn plain_keys_layout_lists_removes_and_restores() {
         rows(&mut store, "sid1"),
         vec![
             ("pre-key".into(), "7".into(), "{}".into()),
-            ("sender-key".into(), "120363@g.us--55--0".into(), "[]".into())
+            (
+                "sender-key".into(),
+                "120363@g.us--55--0".into(),
+                "[]".into()
+            )
         ]
     );
     assert_eq!(store.lock_tenant("sid1").unwrap(), TenantLock::Acquired);
@@ -301,10 +309,17 @@ fn urls_are_shown_without_secrets() {
         "rediss://app@cache/0"
     );
     assert_eq!(redact_url("redis://127.0.0.1"), "redis://127.0.0.1");
-    assert_eq!(password_of("redis://app:s3cret@h/0").as_deref(), Some("s3cret"));
+    assert_eq!(
+        password_of("redis://app:s3cret@h/0").as_deref(),
+        Some("s3cret")
+    );
     assert_eq!(scrub("bad s3cret", Some("s3cret")), "bad ***");
     assert!(check_url("redis://:pw@host:notaport").is_err());
-    assert!(!check_url("redis://:pw@host:notaport").unwrap_err().contains("pw"));
+    assert!(
+        !check_url("redis://:pw@host:notaport")
+            .unwrap_err()
+            .contains("pw")
+    );
 }
 
 #[test]
@@ -329,5 +344,8 @@ fn patterns_split_tenants_exactly() {
     assert!(evo.clone().with_pattern("nostar").is_err());
     assert!(keys.with_pattern("x*").is_err());
     assert_eq!(glob_escape("a*b?[c]"), "a\\*b\\?\\[c\\]");
-    assert_eq!(holder_of("baileys-janitor@h pid 5 00ff"), "baileys-janitor@h pid 5");
+    assert_eq!(
+        holder_of("baileys-janitor@h pid 5 00ff"),
+        "baileys-janitor@h pid 5"
+    );
 }
