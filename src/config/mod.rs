@@ -941,15 +941,15 @@ fn resolve_store(
         true,
     );
     let Some(u) = url else {
-        if let Some(n) = layout_name {
-            if server_folders(n).is_none() {
-                return Err(usage(format!(
-                    "layout {n:?} needs --store (folder layouts: {}); database layouts: {}; redis layouts: {}",
-                    FOLDER_LAYOUTS.join(", "),
-                    Layout::PRESETS.join(", "),
-                    RedisLayout::PRESETS.join(", ")
-                )));
-            }
+        if let Some(n) = layout_name
+            && server_folders(n).is_none()
+        {
+            return Err(usage(format!(
+                "layout {n:?} needs --store (folder layouts: {}); database layouts: {}; redis layouts: {}",
+                FOLDER_LAYOUTS.join(", "),
+                Layout::PRESETS.join(", "),
+                RedisLayout::PRESETS.join(", ")
+            )));
         }
         if key_pattern.is_some() || creds.is_some() {
             return Err(usage("--key-pattern and --creds need a redis:// --store"));

@@ -154,10 +154,10 @@ impl RedisLayout {
     }
 
     fn decode<'a>(&self, raw: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.double_json {
-            if let Ok(inner) = serde_json::from_str::<String>(raw) {
-                return inner.into();
-            }
+        if self.double_json
+            && let Ok(inner) = serde_json::from_str::<String>(raw)
+        {
+            return inner.into();
         }
         raw.into()
     }
@@ -438,7 +438,7 @@ impl RedisStore {
                 let keys = names.len() as u64;
                 Ok(Usage {
                     keys,
-                    bytes: if n == 0 { 0 } else { sampled * keys / n },
+                    bytes: (sampled * keys).checked_div(n).unwrap_or(0),
                 })
             }
         }
@@ -478,10 +478,11 @@ impl RedisStore {
                 .query(&mut self.con)
                 .map_err(|e| self.err(e))?;
             for k in keys {
-                if let Some((t, name)) = self.layout.split(&k) {
-                    if t == tenant && seen.insert(k.clone()) {
-                        f(&k, name);
-                    }
+                if let Some((t, name)) = self.layout.split(&k)
+                    && t == tenant
+                    && seen.insert(k.clone())
+                {
+                    f(&k, name);
                 }
             }
             cursor = next;
