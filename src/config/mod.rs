@@ -927,14 +927,14 @@ fn resolve_store(
         true,
     );
     let key_pattern = l.text(
-        "key_pattern",
+        "store.key_pattern",
         flag(g.key_pattern.clone(), "--key-pattern"),
         Some("BAILEYS_JANITOR_KEY_PATTERN"),
         file.store.key_pattern.clone(),
         false,
     );
     let creds = l.text(
-        "creds",
+        "store.creds",
         flag(g.creds.clone(), "--creds"),
         Some("BAILEYS_JANITOR_CREDS"),
         file.store.creds.clone(),
