@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(kind, Kind::SenderKey);
         let _ = classify::bare_user(sk.user);
     }
-    if matches!(kind, Kind::Backup | Kind::Temp) {
+    if matches!(kind, Kind::Bak | Kind::Temp) {
         assert!(classify::base_of(name).is_some());
     }
     if name == "creds.json" {

@@ -23,7 +23,7 @@ pub enum Kind {
     DeviceList,
     Tctoken,
     /// `X.json.bak`: the previous value of `X.json`.
-    Backup,
+    Bak,
     /// `X.json.tmp`: an atomic write in progress, or its leftover after a crash.
     Temp,
     Unknown,
@@ -55,7 +55,7 @@ pub const ALL_KINDS: [Kind; 14] = [
     Kind::LidMapping,
     Kind::DeviceList,
     Kind::Tctoken,
-    Kind::Backup,
+    Kind::Bak,
     Kind::Temp,
     Kind::Unknown,
 ];
@@ -74,7 +74,7 @@ impl Kind {
             Kind::LidMapping => "lid-mapping",
             Kind::DeviceList => "device-list",
             Kind::Tctoken => "tctoken",
-            Kind::Backup => "backup",
+            Kind::Bak => "bak",
             Kind::Temp => "temp",
             Kind::Unknown => "unknown",
         }
@@ -107,7 +107,7 @@ pub fn classify(name: &str) -> Kind {
         return Kind::Creds;
     }
     if companion_base(name, ".bak").is_some() {
-        return Kind::Backup;
+        return Kind::Bak;
     }
     if companion_base(name, ".tmp").is_some() {
         return Kind::Temp;
@@ -257,9 +257,9 @@ mod tests {
 
     #[test]
     fn companions_and_their_bases() {
-        assert_eq!(classify("session-1.0.json.bak"), Kind::Backup);
+        assert_eq!(classify("session-1.0.json.bak"), Kind::Bak);
         assert_eq!(classify("pre-key-7.json.tmp"), Kind::Temp);
-        assert_eq!(classify("creds.json.bak"), Kind::Backup);
+        assert_eq!(classify("creds.json.bak"), Kind::Bak);
         assert_eq!(base_of("session-1.0.json.bak"), Some("session-1.0.json"));
         assert_eq!(base_kind("creds.json.tmp"), Some(Kind::Creds));
         assert_eq!(base_kind("lid-mapping-1.json.bak"), Some(Kind::LidMapping));
@@ -333,7 +333,7 @@ mod tests {
             Kind::IdentityKey,
             Kind::SenderKey,
             Kind::SenderKeyMemory,
-            Kind::Backup,
+            Kind::Bak,
             Kind::Temp,
         ];
         assert_eq!(protected.len() + removable.len(), ALL_KINDS.len());

@@ -210,7 +210,7 @@ impl Plan {
     /// and our own sender keys.
     pub fn removal_order(&self, entries: &[Entry]) -> Vec<usize> {
         let rank = |k: Kind| match k {
-            Kind::Backup => 0,
+            Kind::Bak => 0,
             Kind::IdentityKey | Kind::SenderKey => 2,
             _ => 1,
         };
@@ -290,7 +290,7 @@ pub fn wants_meta(entries: &[Entry], creds: &Creds, rules: &Rules) -> Vec<bool> 
                         true
                     }
                     Kind::PreKey => pre_keys.get(&i).is_some_and(Decision::removes),
-                    Kind::Backup | Kind::Temp => e
+                    Kind::Bak | Kind::Temp => e
                         .name_str()
                         .and_then(classify::base_kind)
                         .is_some_and(|k| !k.is_protected()),
@@ -396,7 +396,7 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
                     }
                 }
                 // Decided with its base file; here only whether it could go at all.
-                Kind::Backup => match removable(e, rules, now) {
+                Kind::Bak => match removable(e, rules, now) {
                     Err(r) => Decision::keep(r),
                     Ok(_) => Decision::remove(Reason::BackupWithBase),
                 },
@@ -483,7 +483,7 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
 
     // Pass 5: a backup goes only if its file goes.
     for (i, e) in entries.iter().enumerate() {
-        if e.kind != Kind::Backup || !d[i].removes() {
+        if e.kind != Kind::Bak || !d[i].removes() {
             continue;
         }
         let base = e
@@ -498,7 +498,7 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
     }
     // Backups decided keep for their own reasons (fresh, protected base) must still say so.
     for (i, e) in entries.iter().enumerate() {
-        if e.kind == Kind::Backup
+        if e.kind == Kind::Bak
             && !d[i].removes()
             && e.name_str()
                 .and_then(classify::base_kind)

@@ -109,17 +109,14 @@ pub fn session_last_used(value: &str) -> Option<i64> {
 pub fn planner_name(key_type: &str, id: &str) -> Option<String> {
     let name = format!("{key_type}-{}.json", super::fix_file_name(id));
     let kind = classify::classify(&name);
-    (kind != Kind::Unknown
-        && kind != Kind::Backup
-        && kind != Kind::Temp
-        && kind.as_str() == key_type)
+    (kind != Kind::Unknown && kind != Kind::Bak && kind != Kind::Temp && kind.as_str() == key_type)
         .then_some(name)
 }
 
 /// One of the ten key types of Baileys' `SignalDataTypeMap`.
 pub fn is_baileys_type(t: &str) -> bool {
     classify::ALL_KINDS.iter().any(|k| {
-        k.as_str() == t && !matches!(k, Kind::Creds | Kind::Backup | Kind::Temp | Kind::Unknown)
+        k.as_str() == t && !matches!(k, Kind::Creds | Kind::Bak | Kind::Temp | Kind::Unknown)
     })
 }
 
