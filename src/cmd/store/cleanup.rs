@@ -1,0 +1,112 @@
+//! `cleanup` on a database store.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{open, select, to_anyhow};
+use crate::cli::CleanupArgs;
+use crate::cmd::Context;
+use crate::core::clean::CleanSpec;
+use crate::core::effects::RunEnd;
+use crate::core::lock;
+use crate::core::store::clean::{StoreCleanSpec, clean_tenants};
+use crate::core::store::{self, BATCH_DEFAULT};
+use crate::exit::Exit;
+use crate::render::cleanup::CleanupPrinter;
+
+#[derive(Serialize)]
+struct Header<'a> {
+    command: &'static str,
+    run_id: &'a str,
+    dry_run: bool,
+    emergency: bool,
+    store: String,
+}
+
+pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
+    let cfg = &ctx.config;
+    let mut store = open(ctx, cfg.run.dry_run)?;
+    let tenants = select(ctx, store.tenants().map_err(to_anyhow)?, &args.company)?;
+    let whole_fleet = args.company.is_empty();
+    let effects = ctx.effects("cleanup");
+    if tenants.is_empty() && !cfg.allow_empty {
+        crate::say!(
+            "baileys-janitor: warning: no tenant in {}; check --store and --layout, or pass --allow-empty for a fresh install",
+            cfg.store.describe()
+        );
+        return Ok(Exit::Failed);
+    }
+    effects.start();
+    let run_id = ctx.run_id();
+    let spec = StoreCleanSpec {
+        clean: CleanSpec {
+            rules: if args.emergency {
+                cfg.emergency_rules
+            } else {
+                cfg.rules
+            },
+            dry_run: cfg.run.dry_run,
+            trash: cfg.trash,
+            verbose: args.verbose,
+            now: ctx.now,
+            run_id: run_id.clone(),
+            holder: lock::holder_text("cleanup", ctx.now_utc()),
+            pause_before_remove: args.debug_pause_before_remove,
+        },
+        store_key: store::state_key(&cfg.store),
+        remove_legacy: args.legacy_rows,
+        remove_orphans: args.remove_orphans,
+        batch: BATCH_DEFAULT,
+    };
+    tracing::info!(store = %cfg.store.describe(), tenants = tenants.len(), dry_run = spec.clean.dry_run, run_id = %run_id, "cleanup started");
+    let header = Header {
+        command: "cleanup",
+        run_id: &run_id,
+        dry_run: spec.clean.dry_run,
+        emergency: args.emergency,
+        store: cfg.store.describe(),
+    };
+    let detail = !whole_fleet || tenants.len() == 1;
+    let mut printer = CleanupPrinter::start(
+        crate::render::stdout(),
+        args.json,
+        detail,
+        args.verbose,
+        spec.clean.dry_run,
+        header,
+    )?;
+    let mut output_error: Option<std::io::Error> = None;
+    let started = std::time::Instant::now();
+    let mut outcome = clean_tenants(
+        store.as_mut(),
+        &tenants,
+        &ctx.state,
+        &spec,
+        args.emergency,
+        cfg.trash_retention,
+        &effects,
+        |report| {
+            if let Err(e) = printer.company(report) {
+                output_error.get_or_insert(e);
+            }
+        },
+    );
+    outcome.totals.duration_ms = started.elapsed().as_millis() as u64;
+    let t = &outcome.totals;
+    let end = RunEnd {
+        failed: outcome.exit == Exit::Failed,
+        removed: t.removed,
+        summary: format!("{} tenants, {} keys removed", t.companies, t.removed),
+        whole_fleet,
+        skip_record: false,
+    };
+    if let Err(e) = effects.finish(&end) {
+        crate::say!("baileys-janitor: {e:#}");
+        outcome.exit = outcome.exit.worst(Exit::Failed);
+    }
+    if let Some(e) = output_error {
+        return Err(e.into());
+    }
+    printer.finish(t)?;
+    Ok(outcome.exit)
+}

@@ -1,0 +1,74 @@
+//! The database stores (`--store sqlite:…` / `postgres://…`): the same commands, wired to
+//! `core::store` instead of the folder code path.
+
+use anyhow::{Result, anyhow};
+
+use crate::cmd::Context;
+use crate::config::usage;
+use crate::core::store::{self, Store, StoreError};
+
+mod cleanup;
+mod restore;
+mod status;
+mod trigger;
+
+pub use cleanup::cleanup;
+pub use restore::restore;
+pub use status::status;
+pub use trigger::trigger;
+
+/// A store error as the CLI reports it: a wrong schema is a configuration error (exit 2), an
+/// unreachable server a failed run (exit 1). Neither ever carries a password.
+pub(super) fn to_anyhow(e: StoreError) -> anyhow::Error {
+    if e.is_configuration() {
+        usage(e.to_string())
+    } else {
+        anyhow!("{e}")
+    }
+}
+
+pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
+    store::open(&ctx.config.store, read_only).map_err(to_anyhow)
+}
+
+/// The tenants named by `--company` (exact, or with the company prefix), or all of them.
+pub(super) fn select(ctx: &Context, all: Vec<String>, wanted: &[String]) -> Result<Vec<String>> {
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for w in wanted {
+        let prefixed = format!("{}{w}", ctx.config.company_prefix);
+        match all.iter().find(|t| *t == w || **t == prefixed) {
+            Some(t) if !out.contains(t) => out.push(t.clone()),
+            Some(_) => {}
+            None => {
+                let shown: Vec<&str> = all.iter().take(20).map(String::as_str).collect();
+                return Err(usage(format!(
+                    "no tenant {:?} in {}; known tenants: {}{}",
+                    crate::render::name(w),
+                    ctx.config.store.describe(),
+                    if shown.is_empty() {
+                        "there are none".into()
+                    } else {
+                        shown.join(", ")
+                    },
+                    if all.len() > 20 {
+                        format!(" … ({} in all)", all.len())
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The monitor's view of the configured store (a fresh connection).
+pub fn source(ctx: &Context) -> Result<crate::core::store::clean::StoreSource> {
+    Ok(crate::core::store::clean::StoreSource {
+        store: open(ctx, false)?,
+        store_key: store::state_key(&ctx.config.store),
+    })
+}

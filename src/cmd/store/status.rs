@@ -1,0 +1,61 @@
+//! `status` on a database store.
+
+use anyhow::Result;
+
+use super::{open, select, to_anyhow};
+use crate::cli::StatusArgs;
+use crate::cmd::Context;
+use crate::core::clean::CleanSpec;
+use crate::core::store::clean::{StoreCleanSpec, clean_tenant};
+use crate::core::store::{self, BATCH_DEFAULT};
+use crate::exit::Exit;
+
+pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
+    let cfg = &ctx.config;
+    let mut store = open(ctx, true)?;
+    let tenants = select(ctx, store.tenants().map_err(to_anyhow)?, &args.company)?;
+    let spec = StoreCleanSpec {
+        clean: CleanSpec {
+            rules: cfg.rules,
+            dry_run: true,
+            trash: false,
+            verbose: false,
+            now: ctx.now,
+            run_id: ctx.run_id(),
+            holder: String::new(),
+            pause_before_remove: None,
+        },
+        store_key: store::state_key(&cfg.store),
+        remove_legacy: false,
+        remove_orphans: false,
+        batch: BATCH_DEFAULT,
+    };
+    let rows: Vec<_> = tenants
+        .iter()
+        .map(|t| clean_tenant(store.as_mut(), t, &ctx.state, &spec))
+        .collect();
+    let facts = tenants
+        .iter()
+        .map(|t| store::facts(store.as_mut(), t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(to_anyhow)?;
+    if facts.iter().any(|f| f.server_bytes.is_some()) {
+        // Beside the metrics file, when one is configured; a write failure is logged, not fatal.
+        if let Some(file) = &ctx.config.run.metrics_file {
+            let path = file.with_file_name("baileys-janitor-store.prom");
+            if let Err(err) = crate::core::metrics::store_metrics(&tenants, &facts).write(&path) {
+                tracing::warn!(error = %err, "cannot write the store metrics");
+            }
+        }
+    }
+    crate::render::store::print_status(
+        &mut crate::render::stdout(),
+        &cfg.store.describe(),
+        &rows,
+        &facts,
+        &ctx.config.thresholds(),
+        args.json,
+    )?;
+    let failed = rows.iter().any(|r| r.has_failure());
+    Ok(if failed { Exit::Failed } else { Exit::Ok })
+}

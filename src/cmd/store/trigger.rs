@@ -1,0 +1,126 @@
+//! `trigger` on a database store.
+
+use anyhow::Result;
+
+use super::{open, to_anyhow};
+use crate::cmd::Context;
+use crate::core::effects::RunEnd;
+use crate::core::lock;
+use crate::core::store::clean::{StoreCleanSpec, clean_tenant};
+use crate::core::store::{self, BATCH_DEFAULT};
+use crate::exit::Exit;
+
+/// `trigger` on a database store: counts keys per tenant (creds included, as creds.json counts
+/// for folders), and cleans those past a threshold with the same decision rules. One trigger at
+/// a time per host (the state lock) and per store (PostgreSQL: an advisory lock).
+pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
+    use crate::core::companies;
+    use crate::core::lock::LockAttempt;
+    use crate::core::state::TRIGGER_LOCK;
+    use crate::core::trigger::{self, Action, TriggerSpec};
+    use crate::render::trigger::{TriggerView, print};
+    use std::cell::RefCell;
+
+    let cfg = &ctx.config;
+    let now = ctx.now_utc();
+    let dry_run = cfg.run.dry_run;
+    let mut store = open(ctx, dry_run)?;
+    let _guard = if dry_run {
+        None
+    } else {
+        match ctx
+            .state
+            .lock_host(TRIGGER_LOCK, &lock::holder_text("trigger", now))?
+        {
+            LockAttempt::Acquired(g) => Some(g),
+            LockAttempt::Busy(holder) => {
+                crate::say!(
+                    "baileys-janitor: another trigger is running ({}); exiting",
+                    holder.as_deref().unwrap_or("holder unknown")
+                );
+                return Ok(Exit::Busy);
+            }
+        }
+    };
+    if !dry_run && let store::TenantLock::Busy(holder) = store.lock_global().map_err(to_anyhow)? {
+        crate::say!(
+            "baileys-janitor: another trigger is running on this store ({holder}); exiting"
+        );
+        return Ok(Exit::Busy);
+    }
+    let tenants: Vec<_> = store
+        .tenants()
+        .map_err(to_anyhow)?
+        .iter()
+        .map(|t| companies::single(t))
+        .collect();
+    let effects = ctx.effects("trigger");
+    if tenants.is_empty() && !cfg.allow_empty {
+        crate::say!(
+            "baileys-janitor: warning: no tenant in {}",
+            cfg.store.describe()
+        );
+        return Ok(Exit::Failed);
+    }
+    effects.start();
+    let spec = TriggerSpec {
+        thresholds: cfg.thresholds(),
+        cooldown: chrono::Duration::from_std(cfg.trigger.cooldown)?,
+        rules: cfg.rules,
+        emergency_rules: cfg.emergency_rules,
+        trash: cfg.trash,
+        dry_run,
+        run_id: ctx.run_id(),
+        holder: lock::holder_text("trigger", now),
+        now,
+    };
+    let store_key = store::state_key(&cfg.store);
+    let store = RefCell::new(store);
+    let rows = trigger::run_with(
+        &tenants,
+        |c| store.borrow_mut().count(&c.name).map_err(|e| e.to_string()),
+        |c, clean| {
+            let s = StoreCleanSpec {
+                clean: clean.clone(),
+                store_key: store_key.clone(),
+                remove_legacy: false,
+                remove_orphans: false,
+                batch: BATCH_DEFAULT,
+            };
+            clean_tenant(store.borrow_mut().as_mut(), &c.name, &ctx.state, &s)
+        },
+        &ctx.state,
+        &spec,
+        &effects,
+    );
+    let mut exit = Exit::Ok;
+    for r in &rows {
+        exit = exit.worst(match r.action {
+            Action::Failed => Exit::Failed,
+            Action::Busy => Exit::Busy,
+            _ => Exit::Ok,
+        });
+    }
+    let cleaned = rows.iter().filter(|r| r.action.cleaned()).count();
+    let end = RunEnd {
+        failed: exit == Exit::Failed,
+        removed: rows.iter().filter_map(|r| r.removed).sum(),
+        summary: format!("{} tenants checked, {cleaned} cleaned", rows.len()),
+        whole_fleet: true,
+        skip_record: false,
+    };
+    if let Err(e) = effects.finish(&end) {
+        crate::say!("baileys-janitor: {e:#}");
+        exit = exit.worst(Exit::Failed);
+    }
+    let view = TriggerView {
+        rows: &rows,
+        run_id: &spec.run_id,
+        dry_run,
+        threshold: cfg.trigger.threshold,
+        emergency_threshold: cfg.trigger.emergency_threshold,
+        verbose: args.verbose,
+    };
+    print(&mut crate::render::stdout(), &view, args.json)?;
+    Ok(exit)
+}
