@@ -747,6 +747,11 @@ fn output_for_500_companies_fits_a_screen() {
     assert!(s.lines().all(|l| l.chars().count() <= 120), "{s}");
     let (n, s) = lines(&["status", "--level", "warning"]);
     assert!(n <= 25 && !s.contains("healthy   "), "{s}");
+    let (n, s) = lines(&["monitor", "--once"]);
+    assert!(
+        n <= 15 && s.contains("500 companies: 490 healthy, 10 warning"),
+        "{s}"
+    );
     let (n, s) = lines(&["trigger", "--dry-run"]);
     assert!(n <= 3, "trigger: {n} lines\n{s}");
     assert!(s.contains("500 below 175"), "{s}");
