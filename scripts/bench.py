@@ -109,6 +109,9 @@ def main():
         def fresh():
             if os.path.exists(work):
                 shutil.rmtree(work)
+            # The state directory is bound to the root it first saw (path and inode); a root
+            # copied afresh is another root, so each run starts with a fresh state directory.
+            shutil.rmtree(os.path.join(tmp, "state"), ignore_errors=True)
             subprocess.run(["cp", "-a", base, work], check=True)
             subprocess.run(f"find {work} -mindepth 2 >/dev/null", shell=True)  # warm
 
