@@ -94,22 +94,19 @@ impl Run for CleanupArgs {
             },
         );
         outcome.totals.duration_ms = started.elapsed().as_millis() as u64;
-        let t = &outcome.totals;
-        let end = RunEnd {
-            failed: outcome.exit == Exit::Failed,
-            removed: t.removed,
-            summary: format!("{} companies, {} files removed", t.companies, t.removed),
+        let summary = format!(
+            "{} companies, {} files removed",
+            outcome.totals.companies, outcome.totals.removed
+        );
+        let t = outcome.totals.clone();
+        let exit = finish(
+            effects,
+            outcome,
             whole_fleet,
-            skip_record: false,
-        };
-        if let Err(e) = effects.finish(&end) {
-            crate::say!("baileys-janitor: {e:#}");
-            outcome.exit = outcome.exit.worst(Exit::Failed);
-        }
-        if let Some(e) = output_error {
-            return Err(e.into());
-        }
-        printer.finish(t)?;
+            summary,
+            printer,
+            output_error,
+        )?;
         tracing::info!(
             companies = t.companies,
             removed = t.removed,
@@ -118,6 +115,37 @@ impl Run for CleanupArgs {
             failed = t.failed,
             "cleanup finished"
         );
-        Ok(outcome.exit)
+        Ok(exit)
     }
+}
+
+/// The end of a cleanup over folders or a store: the run's effects (record, digest, ping,
+/// metrics), then the report's total. Output errors are returned only after the run is
+/// recorded.
+pub(crate) fn finish<W: std::io::Write>(
+    effects: crate::core::effects::RunEffects,
+    outcome: clean::FleetOutcome,
+    whole_fleet: bool,
+    summary: String,
+    printer: CleanupPrinter<W>,
+    output_error: Option<std::io::Error>,
+) -> Result<Exit> {
+    let mut exit = outcome.exit;
+    let t = &outcome.totals;
+    let end = RunEnd {
+        failed: exit == Exit::Failed,
+        removed: t.removed,
+        summary,
+        whole_fleet,
+        skip_record: false,
+    };
+    if let Err(e) = effects.finish(&end) {
+        crate::say!("baileys-janitor: {e:#}");
+        exit = exit.worst(Exit::Failed);
+    }
+    if let Some(e) = output_error {
+        return Err(e.into());
+    }
+    printer.finish(t)?;
+    Ok(exit)
 }

@@ -69,36 +69,52 @@ impl Run for TriggerArgs {
             "trigger started"
         );
         let rows = trigger::run(&root, &companies, &ctx.state, &spec, &effects);
-        let mut exit = Exit::Ok;
-        for r in &rows {
-            exit = exit.worst(match r.action {
-                Action::Failed => Exit::Failed,
-                Action::Busy => Exit::Busy,
-                _ => Exit::Ok,
-            });
-        }
-        let cleaned = rows.iter().filter(|r| r.action.cleaned()).count();
-        let end = RunEnd {
-            failed: exit == Exit::Failed,
-            removed: rows.iter().filter_map(|r| r.removed).sum(),
-            summary: format!("{} companies checked, {cleaned} cleaned", rows.len()),
-            whole_fleet: true,
-            skip_record: false,
-        };
-        if let Err(e) = effects.finish(&end) {
-            crate::say!("baileys-janitor: {e:#}");
-            exit = exit.worst(Exit::Failed);
-        }
-        let view = TriggerView {
-            rows: &rows,
-            run_id: &spec.run_id,
-            dry_run,
-            threshold: cfg.trigger.threshold,
-            emergency_threshold: cfg.trigger.emergency_threshold,
-            verbose: self.verbose,
-        };
-        print(&mut crate::render::stdout(), &view, self.json)?;
-        tracing::info!(companies = rows.len(), cleaned, "trigger finished");
+        let exit = finish(ctx, effects, &rows, &spec.run_id, self, "companies")?;
+        tracing::info!(companies = rows.len(), "trigger finished");
         Ok(exit)
     }
+}
+
+/// The end of a trigger run over folders or a store: the exit code from the rows, the run's
+/// effects (record, digest, ping, metrics), the report. `what` names the rows (`companies`,
+/// `tenants`).
+pub(crate) fn finish(
+    ctx: &Context,
+    effects: crate::core::effects::RunEffects,
+    rows: &[trigger::Row],
+    run_id: &str,
+    args: &TriggerArgs,
+    what: &str,
+) -> Result<Exit> {
+    let cfg = &ctx.config;
+    let mut exit = Exit::Ok;
+    for r in rows {
+        exit = exit.worst(match r.action {
+            Action::Failed => Exit::Failed,
+            Action::Busy => Exit::Busy,
+            _ => Exit::Ok,
+        });
+    }
+    let cleaned = rows.iter().filter(|r| r.action.cleaned()).count();
+    let end = RunEnd {
+        failed: exit == Exit::Failed,
+        removed: rows.iter().filter_map(|r| r.removed).sum(),
+        summary: format!("{} {what} checked, {cleaned} cleaned", rows.len()),
+        whole_fleet: true,
+        skip_record: false,
+    };
+    if let Err(e) = effects.finish(&end) {
+        crate::say!("baileys-janitor: {e:#}");
+        exit = exit.worst(Exit::Failed);
+    }
+    let view = TriggerView {
+        rows,
+        run_id,
+        dry_run: cfg.run.dry_run,
+        threshold: cfg.trigger.threshold,
+        emergency_threshold: cfg.trigger.emergency_threshold,
+        verbose: args.verbose,
+    };
+    print(&mut crate::render::stdout(), &view, args.json)?;
+    Ok(exit)
 }

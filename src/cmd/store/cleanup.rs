@@ -7,7 +7,6 @@ use super::{open, select, to_anyhow};
 use crate::cli::CleanupArgs;
 use crate::cmd::Context;
 use crate::core::clean::CleanSpec;
-use crate::core::effects::RunEnd;
 use crate::core::lock;
 use crate::core::store::clean::{StoreCleanSpec, clean_tenants};
 use crate::core::store::{self, BATCH_DEFAULT};
@@ -92,21 +91,16 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
         },
     );
     outcome.totals.duration_ms = started.elapsed().as_millis() as u64;
-    let t = &outcome.totals;
-    let end = RunEnd {
-        failed: outcome.exit == Exit::Failed,
-        removed: t.removed,
-        summary: format!("{} tenants, {} keys removed", t.companies, t.removed),
+    let summary = format!(
+        "{} tenants, {} keys removed",
+        outcome.totals.companies, outcome.totals.removed
+    );
+    crate::cmd::cleanup::finish(
+        effects,
+        outcome,
         whole_fleet,
-        skip_record: false,
-    };
-    if let Err(e) = effects.finish(&end) {
-        crate::say!("baileys-janitor: {e:#}");
-        outcome.exit = outcome.exit.worst(Exit::Failed);
-    }
-    if let Some(e) = output_error {
-        return Err(e.into());
-    }
-    printer.finish(t)?;
-    Ok(outcome.exit)
+        summary,
+        printer,
+        output_error,
+    )
 }

@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use super::{open, to_anyhow};
 use crate::cmd::Context;
-use crate::core::effects::RunEnd;
 use crate::core::lock;
 use crate::core::store::clean::{StoreCleanSpec, clean_tenant};
 use crate::core::store::{self, BATCH_DEFAULT};
@@ -17,8 +16,8 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
     use crate::core::companies;
     use crate::core::lock::LockAttempt;
     use crate::core::state::TRIGGER_LOCK;
-    use crate::core::trigger::{self, Action, TriggerSpec};
-    use crate::render::trigger::{TriggerView, print};
+    use crate::core::trigger::{self, TriggerSpec};
+
     use std::cell::RefCell;
 
     let cfg = &ctx.config;
@@ -93,34 +92,5 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
         &spec,
         &effects,
     );
-    let mut exit = Exit::Ok;
-    for r in &rows {
-        exit = exit.worst(match r.action {
-            Action::Failed => Exit::Failed,
-            Action::Busy => Exit::Busy,
-            _ => Exit::Ok,
-        });
-    }
-    let cleaned = rows.iter().filter(|r| r.action.cleaned()).count();
-    let end = RunEnd {
-        failed: exit == Exit::Failed,
-        removed: rows.iter().filter_map(|r| r.removed).sum(),
-        summary: format!("{} tenants checked, {cleaned} cleaned", rows.len()),
-        whole_fleet: true,
-        skip_record: false,
-    };
-    if let Err(e) = effects.finish(&end) {
-        crate::say!("baileys-janitor: {e:#}");
-        exit = exit.worst(Exit::Failed);
-    }
-    let view = TriggerView {
-        rows: &rows,
-        run_id: &spec.run_id,
-        dry_run,
-        threshold: cfg.trigger.threshold,
-        emergency_threshold: cfg.trigger.emergency_threshold,
-        verbose: args.verbose,
-    };
-    print(&mut crate::render::stdout(), &view, args.json)?;
-    Ok(exit)
+    crate::cmd::trigger::finish(ctx, effects, &rows, &spec.run_id, args, "tenants")
 }
