@@ -28,6 +28,9 @@ impl Run for StatusArgs {
             .map(|c| {
                 let pre_keys = ctx.config.rules.pre_keys;
                 let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, pre_keys, now);
+                if ctx.config.creds_in_folder {
+                    crate::core::inspect::flag_orphan(&root, c, &mut s);
+                }
                 if !self.history {
                     s.history.clear();
                 }

@@ -44,6 +44,9 @@ pub struct Config {
     pub store: crate::core::store::StoreSpec,
     /// Finding no company folder is fine (a fresh install), not a failed run.
     pub allow_empty: bool,
+    /// Account folders hold their creds.json (not Evolution API's folders: its creds are in
+    /// its database), so a folder without one is an orphan worth reporting.
+    pub creds_in_folder: bool,
     pub log_level: String,
     pub log_format: LogFormat,
     pub rules: Rules,
@@ -425,6 +428,7 @@ impl Config {
             state_dir,
             store,
             allow_empty,
+            creds_in_folder: layout_name.as_deref() != Some("evolution"),
             log_level,
             log_format,
             rules,

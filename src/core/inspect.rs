@@ -90,6 +90,31 @@ pub fn advice(
     out
 }
 
+/// A folder with files but no creds.json belongs to no paired account (a logged-out or
+/// removed one, a copy): reported with its size, never removed automatically.
+pub fn flag_orphan(root: &Folder, company: &Company, st: &mut CompanyStatus) {
+    if st.error.is_some() || st.creds != "unpaired" || st.files == 0 {
+        return;
+    }
+    let Ok(dir) = root.open_dir(&company.dir) else {
+        return;
+    };
+    if dir.stat(OsStr::new("creds.json")).is_ok() {
+        return; // present, just not paired yet
+    }
+    let mut bytes = 0;
+    let _ = dir.for_each_entry(|name, t| {
+        if crate::core::folder::is_counted(name, t) {
+            bytes += dir.stat(name).map_or(0, |m| m.size);
+        }
+    });
+    st.advice.push(format!(
+        "no creds.json: {} ({}) of no paired account, an orphan? Nothing in it is removed automatically; check it and remove the folder by hand",
+        crate::core::util::plural(st.files, "file"),
+        crate::core::util::fmt_bytes(bytes)
+    ));
+}
+
 pub fn inspect(
     root: &Folder,
     company: &Company,

@@ -459,3 +459,56 @@ fn server_folder_layouts_find_accounts_by_their_own_names() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn folders_without_creds_are_reported_as_orphans_where_creds_belong_in_the_folder() {
+    let t = Tree::new();
+    t.creds(".openclaw/credentials/whatsapp/default", 10, 10);
+    // A logged-out account's leftovers: keys, no creds.json.
+    t.file(
+        ".openclaw/credentials/whatsapp/old/session-1.0.json",
+        days(30),
+    )
+    .file(
+        ".openclaw/credentials/whatsapp/old/pre-key-1.json",
+        days(30),
+    );
+    let out = bare_cmd()
+        .args(["--layout", "openclaw", "--sessions-path"])
+        .arg(t.path(".openclaw"))
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    let advice = company_report(&v, "old")["advice"].to_string();
+    assert!(advice.contains("no creds.json: 2 files"), "{advice}");
+    assert!(
+        !company_report(&v, "default")["advice"]
+            .to_string()
+            .contains("no creds.json")
+    );
+    // Evolution keeps creds in its database: its folders never have one, and are no orphans.
+    let uuid = "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f60";
+    t.file(&format!("instances/{uuid}/session-1.0.json"), days(30));
+    let out = bare_cmd()
+        .args(["--layout", "evolution", "--sessions-path"])
+        .arg(t.path("instances"))
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    assert!(
+        !company_report(&v, uuid)["advice"]
+            .to_string()
+            .contains("no creds.json")
+    );
+    // The folder itself is never touched by a cleanup.
+    let out = bare_cmd()
+        .args(["--layout", "openclaw", "--sessions-path"])
+        .arg(t.path(".openclaw"))
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(t.exists(".openclaw/credentials/whatsapp/old/pre-key-1.json"));
+}
