@@ -17,7 +17,6 @@ impl Run for TriggerArgs {
             return crate::cmd::store::trigger(self, ctx);
         }
         let cfg = &ctx.config;
-        let now = ctx.now_utc();
         let (root, companies) = ctx.fleet()?;
         let dry_run = cfg.run.dry_run;
         if let Some(exit) = ctx.empty_fleet(&companies) {
@@ -32,35 +31,11 @@ impl Run for TriggerArgs {
         }
         let effects = ctx.effects("trigger");
         // One trigger at a time on a host. A dry run writes nothing, not even the lock file.
-        let _guard = if dry_run {
-            None
-        } else {
-            match ctx
-                .state
-                .lock_host(TRIGGER_LOCK, &lock::holder_text("trigger", now))?
-            {
-                LockAttempt::Acquired(g) => Some(g),
-                LockAttempt::Busy(holder) => {
-                    crate::say!(
-                        "baileys-janitor: another trigger is running ({}); exiting",
-                        holder.as_deref().unwrap_or("holder unknown")
-                    );
-                    return Ok(Exit::Busy);
-                }
-            }
+        let Some(_guard) = host_lock(ctx)? else {
+            return Ok(Exit::Busy);
         };
         effects.start();
-        let spec = TriggerSpec {
-            thresholds: cfg.thresholds(),
-            cooldown: chrono::Duration::from_std(cfg.trigger.cooldown)?,
-            rules: cfg.rules,
-            emergency_rules: cfg.emergency_rules,
-            trash: cfg.trash,
-            dry_run,
-            run_id: ctx.run_id(),
-            holder: lock::holder_text("trigger", now),
-            now,
-        };
+        let spec = spec(ctx)?;
         tracing::info!(
             companies = companies.len(),
             threshold = cfg.trigger.threshold,
@@ -117,4 +92,40 @@ pub(crate) fn finish(
     };
     print(&mut crate::render::stdout(), &view, args.json)?;
     Ok(exit)
+}
+
+/// How this run triggers, from the resolved configuration (folders and stores alike).
+pub(crate) fn spec(ctx: &Context) -> Result<TriggerSpec> {
+    let cfg = &ctx.config;
+    let now = ctx.now_utc();
+    Ok(TriggerSpec {
+        thresholds: cfg.thresholds(),
+        cooldown: chrono::Duration::from_std(cfg.trigger.cooldown)?,
+        rules: cfg.rules,
+        emergency_rules: cfg.emergency_rules,
+        trash: cfg.trash,
+        dry_run: cfg.run.dry_run,
+        run_id: ctx.run_id(),
+        holder: lock::holder_text("trigger", now),
+        now,
+    })
+}
+
+/// One trigger at a time on a host (folders and stores alike). `None`: another trigger holds
+/// it, and that was said on stderr. A dry run writes nothing, not even the lock file.
+pub(crate) fn host_lock(ctx: &Context) -> Result<Option<Option<crate::core::lock::LockGuard>>> {
+    if ctx.config.run.dry_run {
+        return Ok(Some(None));
+    }
+    let holder = lock::holder_text("trigger", ctx.now_utc());
+    match ctx.state.lock_host(TRIGGER_LOCK, &holder)? {
+        LockAttempt::Acquired(g) => Ok(Some(Some(g))),
+        LockAttempt::Busy(holder) => {
+            crate::say!(
+                "baileys-janitor: another trigger is running ({}); exiting",
+                holder.as_deref().unwrap_or("holder unknown")
+            );
+            Ok(None)
+        }
+    }
 }

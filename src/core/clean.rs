@@ -315,6 +315,19 @@ pub struct FleetOutcome {
     pub exit: crate::exit::Exit,
 }
 
+impl FleetOutcome {
+    /// Counts one company's report: totals, and the exit code (a failure outranks busy).
+    pub fn add(&mut self, report: &CompanyReport) {
+        use crate::exit::Exit;
+        self.totals.add(report);
+        if report.has_failure() {
+            self.exit = self.exit.worst(Exit::Failed);
+        } else if report.status == Status::Busy {
+            self.exit = self.exit.worst(Exit::Busy);
+        }
+    }
+}
+
 /// Cleans `companies` on `jobs` threads, records each company through `effects` (a failure to
 /// record is that company's failure), and hands each report to `each` in company order. Then,
 /// in a real run, purges trash older than `trash_retention`.
@@ -365,12 +378,7 @@ pub fn clean_fleet(
         report
     };
     crate::core::parallel::for_each_ordered(companies, jobs, work, |_, report| {
-        out.totals.add(&report);
-        if report.has_failure() {
-            out.exit = out.exit.worst(Exit::Failed);
-        } else if report.status == Status::Busy {
-            out.exit = out.exit.worst(Exit::Busy);
-        }
+        out.add(&report);
         each(&report);
     });
     if !spec.dry_run {

@@ -75,9 +75,9 @@ pub struct RestoreReport {
 }
 
 impl RestoreReport {
-    fn new(company: &Company, source: String, dry_run: bool) -> RestoreReport {
+    pub fn new(company: &str, source: String, dry_run: bool) -> RestoreReport {
         RestoreReport {
-            company: company.name.clone(),
+            company: company.to_owned(),
             source,
             dry_run,
             restored: Vec::new(),
@@ -269,7 +269,7 @@ pub fn restore_run(
     )?;
     let own = own_users(&creds, then.as_ref());
     let own: Vec<&str> = own.iter().map(String::as_str).collect();
-    let mut report = RestoreReport::new(company, run.to_owned(), opts.dry_run);
+    let mut report = RestoreReport::new(&company.name, run.to_owned(), opts.dry_run);
     let source = names_in(&trash)?;
     let wanted = candidates(
         &source,
@@ -444,7 +444,7 @@ pub fn restore_backup(
     )?;
     let own = own_users(&creds, m.identity.as_ref());
     let own: Vec<&str> = own.iter().map(String::as_str).collect();
-    let mut report = RestoreReport::new(company, format!("backup {name}"), opts.dry_run);
+    let mut report = RestoreReport::new(&company.name, format!("backup {name}"), opts.dry_run);
     let by_name: BTreeMap<&str, &manifest::FileRecord> =
         m.files.iter().map(|f| (f.name.as_str(), f)).collect();
     let source: BTreeSet<String> = by_name.keys().map(|s| s.to_string()).collect();

@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use super::{open, to_anyhow};
 use crate::cmd::Context;
-use crate::core::lock;
 use crate::core::store::clean::{StoreCleanSpec, clean_tenant};
 use crate::core::store::{self, BATCH_DEFAULT};
 use crate::exit::Exit;
@@ -14,32 +13,16 @@ use crate::exit::Exit;
 /// a time per host (the state lock) and per store (PostgreSQL: an advisory lock).
 pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
     use crate::core::companies;
-    use crate::core::lock::LockAttempt;
-    use crate::core::state::TRIGGER_LOCK;
-    use crate::core::trigger::{self, TriggerSpec};
+
+    use crate::core::trigger::{self};
 
     use std::cell::RefCell;
 
     let cfg = &ctx.config;
-    let now = ctx.now_utc();
     let dry_run = cfg.run.dry_run;
     let mut store = open(ctx, dry_run)?;
-    let _guard = if dry_run {
-        None
-    } else {
-        match ctx
-            .state
-            .lock_host(TRIGGER_LOCK, &lock::holder_text("trigger", now))?
-        {
-            LockAttempt::Acquired(g) => Some(g),
-            LockAttempt::Busy(holder) => {
-                crate::say!(
-                    "baileys-janitor: another trigger is running ({}); exiting",
-                    holder.as_deref().unwrap_or("holder unknown")
-                );
-                return Ok(Exit::Busy);
-            }
-        }
+    let Some(_guard) = crate::cmd::trigger::host_lock(ctx)? else {
+        return Ok(Exit::Busy);
     };
     if !dry_run && let store::TenantLock::Busy(holder) = store.lock_global().map_err(to_anyhow)? {
         crate::say!(
@@ -62,17 +45,7 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
         return Ok(Exit::Failed);
     }
     effects.start();
-    let spec = TriggerSpec {
-        thresholds: cfg.thresholds(),
-        cooldown: chrono::Duration::from_std(cfg.trigger.cooldown)?,
-        rules: cfg.rules,
-        emergency_rules: cfg.emergency_rules,
-        trash: cfg.trash,
-        dry_run,
-        run_id: ctx.run_id(),
-        holder: lock::holder_text("trigger", now),
-        now,
-    };
+    let spec = crate::cmd::trigger::spec(ctx)?;
     let store_key = store::state_key(&cfg.store);
     let store = RefCell::new(store);
     let rows = trigger::run_with(

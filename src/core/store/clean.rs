@@ -619,18 +619,7 @@ pub fn restore_tenant_run(
         );
     }
     let name = |r: &TrashRow| format!("{}-{}", r.key_type, r.id);
-    let mut report = RestoreReport {
-        company: tenant.to_owned(),
-        source: run.to_owned(),
-        dry_run,
-        restored: Vec::new(),
-        identical: 0,
-        skipped: Vec::new(),
-        failed: Vec::new(),
-        brought_along: Vec::new(),
-        on_hold_until: None,
-        stopped: None,
-    };
+    let mut report = RestoreReport::new(tenant, run.to_owned(), dry_run);
     for w in only {
         if !rows.iter().any(|r| &name(r) == w) {
             report.failed.push(FileNote {
@@ -708,12 +697,7 @@ pub fn clean_tenants(
                 reason: format!("cannot record the cleanup: {e}"),
             });
         }
-        out.totals.add(&report);
-        if report.has_failure() {
-            out.exit = out.exit.worst(Exit::Failed);
-        } else if report.status == Status::Busy {
-            out.exit = out.exit.worst(Exit::Busy);
-        }
+        out.add(&report);
         each(&report);
     }
     if !spec.clean.dry_run
