@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the two cron lines of the cleanup system for the installed binary:
-#   0 3 * * *     baileys-janitor cleanup   (daily maintenance, layer 3)
-#   */30 * * * *  baileys-janitor trigger   (auto-trigger, layer 2)
+#   0 3 * * *      baileys-janitor cleanup   (daily maintenance, layer 3)
+#   15,45 * * * *  baileys-janitor trigger   (auto-trigger, layer 2; never at 03:00 with it)
 # Idempotent: running it twice leaves one copy of each line. Lines are recognised by a marker
 # comment, so --uninstall removes exactly them and nothing else.
 #
 #   scripts/install-cron.sh [--print | --uninstall] [--bin PATH] [--log-dir DIR | --syslog]
 #                           [--env 'K=V ...']
+#
+# --env values go into the crontab as written, with each % escaped (cron turns a bare % into
+# a newline).
 #
 # Logs never grow forever: by default each line appends to DIR/*.log (/var/log/baileys-janitor)
 # and a logrotate rule covers DIR (the package's /etc/logrotate.d/baileys-janitor, or
@@ -15,6 +18,7 @@
 #
 # CRONTAB_FILE=path makes it edit that file instead of the user's crontab, LOGROTATE_DIR=dir
 # write the logrotate rule there instead of /etc/logrotate.d (used by the tests).
+# (end of usage)
 set -euo pipefail
 
 bin=$(command -v baileys-janitor || echo /usr/bin/baileys-janitor)
@@ -34,8 +38,8 @@ while [ $# -gt 0 ]; do
     --bin) bin=$2; shift ;;
     --log-dir) log_dir=${2%/}; shift ;;
     --syslog) syslog=true ;;
-    --env) env_prefix="$2 "; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --env) env_prefix="${2//%/\\%} "; shift ;;
+    -h|--help) sed -n '2,/^# (end of usage)$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-cron.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -53,7 +57,9 @@ line() { # schedule command log-name
 
 lines() {
   line "0 3 * * *" cleanup baileys-cleanup.log
-  line "*/30 * * * *" trigger auto-cleanup-trigger.log
+  # Off the hour: the daily cleanup at 03:00 and a trigger would otherwise start together
+  # and one of them find every company busy.
+  line "15,45 * * * *" trigger auto-cleanup-trigger.log
 }
 
 read_crontab() {

@@ -63,7 +63,7 @@ pub struct GlobalArgs {
     pub state_dir: Option<PathBuf>,
 
     /// Where auth state lives: a folder root (default), sqlite:PATH (a .db file or a folder of
-    /// them), or postgres://user@host/db [env: BAILEYS_JANITOR_STORE]
+    /// them), postgres://user@host/db, or redis://host:6379/0 [env: BAILEYS_JANITOR_STORE]
     #[arg(
         long,
         global = true,
@@ -461,6 +461,12 @@ pub struct CleanupArgs {
     /// Write this run's Prometheus metrics here [env: BAILEYS_JANITOR_METRICS_FILE]
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+
+    /// Wait this long for a company another run (a trigger, a restore) holds, then give up on
+    /// it: exit 75 and the run is not recorded as a success [env: BAILEYS_JANITOR_LOCK_WAIT]
+    /// [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub lock_wait: Option<std::time::Duration>,
 
     /// Companies cleaned at once [default: the number of cores, at most 4]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]

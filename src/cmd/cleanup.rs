@@ -41,6 +41,21 @@ impl Run for CleanupArgs {
             })?;
             return Ok(exit);
         }
+        let (companies, left_out) = match ctx.check_access(&root, companies) {
+            Ok(x) => x,
+            Err(exit) => {
+                // Nothing touched, nothing recorded (the state directory may be the problem);
+                // the ping and the metrics still say the run failed.
+                let _ = effects.finish(&RunEnd {
+                    failed: true,
+                    summary: "cannot remove files: wrong user".into(),
+                    whole_fleet,
+                    skip_record: true,
+                    ..RunEnd::default()
+                });
+                return Ok(exit);
+            }
+        };
         effects.start();
         let run_id = ctx.run_id();
         let spec = CleanSpec {
@@ -82,9 +97,12 @@ impl Run for CleanupArgs {
             &companies,
             &ctx.state,
             &spec,
-            jobs,
-            self.emergency,
-            cfg.trash_retention,
+            clean::FleetSpec {
+                jobs,
+                emergency: self.emergency,
+                trash_retention: cfg.trash_retention,
+                lock_wait: cfg.lock_wait,
+            },
             &effects,
             |report| {
                 // A full disk under stdout must not stop the cleaning half-way.
@@ -94,6 +112,9 @@ impl Run for CleanupArgs {
             },
         );
         outcome.totals.duration_ms = started.elapsed().as_millis() as u64;
+        if left_out {
+            outcome.exit = outcome.exit.worst(Exit::Failed);
+        }
         let summary = format!(
             "{} companies, {} files removed",
             outcome.totals.companies, outcome.totals.removed
@@ -132,8 +153,10 @@ pub(crate) fn finish<W: std::io::Write>(
 ) -> Result<Exit> {
     let mut exit = outcome.exit;
     let t = &outcome.totals;
+    // A company left busy was not cleaned: not a success (runs.json, metrics, ping /fail),
+    // though the exit code stays 75 so the units' SuccessExitStatus can tell it apart.
     let end = RunEnd {
-        failed: exit == Exit::Failed,
+        failed: exit != Exit::Ok,
         removed: t.removed,
         summary,
         whole_fleet,

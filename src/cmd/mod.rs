@@ -120,6 +120,34 @@ impl Context {
         self.state.existing().is_none() && self.state.path().starts_with(&self.config.sessions_path)
     }
 
+    /// Before a run that removes anything: can this user remove files there and write the
+    /// state directory? When not, one line naming the folders' owner and the fix. `Err(exit)`
+    /// when nothing can run; else the companies it may clean and whether any was left out.
+    pub fn check_access(
+        &self,
+        root: &Folder,
+        companies: Vec<Company>,
+    ) -> Result<(Vec<Company>, bool), Exit> {
+        if self.config.run.dry_run {
+            return Ok((companies, false));
+        }
+        match crate::core::access::check(root, &companies, self.state.path()) {
+            Ok(()) => Ok((companies, false)),
+            Err(denied) => {
+                crate::say!("baileys-janitor: {}", denied.message);
+                let left: Vec<Company> = companies
+                    .into_iter()
+                    .filter(|c| !denied.companies.contains(&c.name))
+                    .collect();
+                if denied.companies.is_empty() || left.is_empty() {
+                    Err(Exit::Failed)
+                } else {
+                    Ok((left, true))
+                }
+            }
+        }
+    }
+
     /// The companies named by `--company`, or all of them.
     pub fn select(&self, all: Vec<Company>, wanted: &[String]) -> Result<Vec<Company>> {
         if wanted.is_empty() {

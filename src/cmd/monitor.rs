@@ -75,7 +75,7 @@ impl Run for MonitorArgs {
             tick_failures: m.tick_failures,
             company_prefix: cfg.company_prefix.clone(),
             metrics_file: cfg.run.metrics_file.clone(),
-            persist_alerts: self.once,
+            creds_in_folder: cfg.creds_in_folder,
         };
         let outbox = Outbox::start(Notifier::new(cfg.notify.clone()));
         let mut mon = Monitor::new(&ctx.state, spec, outbox, ctx.now_utc());
@@ -109,9 +109,11 @@ impl Run for MonitorArgs {
             };
             crate::render::monitor::print(&mut crate::render::stdout(), &rows, self.json)?;
             mon.outbox.close(cfg.notify.budget);
-            let raised = rows
-                .iter()
-                .any(|r| r.level >= crate::core::level::Level::Warning || r.error.is_some());
+            let raised = rows.iter().any(|r| {
+                r.is_problem()
+                    || r.level
+                        .is_none_or(|l| l >= crate::core::level::Level::Warning)
+            });
             return Ok(if raised { Exit::Failed } else { Exit::Ok });
         }
         let interval = m.interval;

@@ -30,6 +30,18 @@ impl Run for TriggerArgs {
             return Ok(exit);
         }
         let effects = ctx.effects("trigger");
+        let (companies, left_out) = match ctx.check_access(&root, companies) {
+            Ok(x) => x,
+            Err(exit) => {
+                let _ = effects.finish(&RunEnd {
+                    failed: true,
+                    summary: "cannot remove files: wrong user".into(),
+                    skip_record: true,
+                    ..RunEnd::default()
+                });
+                return Ok(exit);
+            }
+        };
         // One trigger at a time on a host. A dry run writes nothing, not even the lock file.
         let Some(_guard) = host_lock(ctx)? else {
             return Ok(Exit::Busy);
@@ -44,7 +56,10 @@ impl Run for TriggerArgs {
             "trigger started"
         );
         let rows = trigger::run(&root, &companies, &ctx.state, &spec, &effects);
-        let exit = finish(ctx, effects, &rows, &spec.run_id, self, "companies")?;
+        let mut exit = finish(ctx, effects, &rows, &spec.run_id, self, "companies")?;
+        if left_out {
+            exit = exit.worst(Exit::Failed);
+        }
         tracing::info!(companies = rows.len(), "trigger finished");
         Ok(exit)
     }

@@ -106,6 +106,8 @@ pub struct FileRules {
     pub max_pre_keys: Option<usize>,
     pub min_file_age: Option<String>,
     pub tmp_max_age: Option<String>,
+    /// `[cleanup]` only: how long the daily cleanup waits for a company another run holds.
+    pub lock_wait: Option<String>,
 }
 
 /// `[pre_keys]`: the daily cleanup's pre-key rule (docs/prekeys.md).

@@ -55,6 +55,9 @@ pub struct Config {
     pub trash_retention: Duration,
     /// How long files put back by `restore` are kept from every cleanup.
     pub restore_hold: Duration,
+    /// How long `cleanup` waits for a company whose lock another run holds before it gives up
+    /// on it (exit 75, run not recorded as a success).
+    pub lock_wait: Duration,
     pub trigger: TriggerConfig,
     pub notify: NotifyConfig,
     pub monitor: MonitorConfig,
@@ -237,6 +240,13 @@ impl Config {
             )));
         }
         let store = resolve_store(&mut l, g, &file, layout_name.as_deref())?;
+        // One spelling of the root for every run: `--sessions-path .` from inside a folder and
+        // cron's absolute path must name the same state directory and take the same locks.
+        let sessions_path = if store.is_folder() {
+            canonical(&sessions_path)
+        } else {
+            sessions_path
+        };
         let state_dir = match l.text(
             "state_dir",
             flag(path_text(&g.state_dir), "--state-dir"),
@@ -244,7 +254,7 @@ impl Config {
             file.state_dir.as_ref().map(|p| p.display().to_string()),
             false,
         ) {
-            Some(s) => PathBuf::from(s),
+            Some(s) => canonical(Path::new(&s)),
             None => {
                 let d = match &store {
                     crate::core::store::StoreSpec::Sqlite(p) => {
@@ -256,6 +266,9 @@ impl Config {
                 d
             }
         };
+        if store.is_folder() {
+            state_outside_accounts(&state_dir, &sessions_path, single_tenant, &company_prefix)?;
+        }
         let allow_empty = l.boolean(
             "allow_empty",
             g.allow_empty.then_some((true, "--allow-empty")),
@@ -342,6 +355,20 @@ impl Config {
             file.restore.hold.as_deref(),
             Duration::from_secs(7 * DAY),
             (Duration::ZERO, Duration::from_secs(365 * DAY)),
+        )?;
+
+        if file.emergency.lock_wait.is_some() {
+            return Err(usage(
+                "config key emergency.lock_wait does not exist; set cleanup.lock_wait",
+            ));
+        }
+        let lock_wait = l.duration(
+            "cleanup.lock_wait",
+            flag(o.lock_wait, "--lock-wait"),
+            Some("BAILEYS_JANITOR_LOCK_WAIT"),
+            file.cleanup.lock_wait.as_deref(),
+            Duration::from_secs(60),
+            (Duration::ZERO, Duration::from_secs(3600)),
         )?;
 
         let trigger = TriggerConfig {
@@ -436,6 +463,7 @@ impl Config {
             trash,
             trash_retention,
             restore_hold,
+            lock_wait,
             trigger,
             notify,
             monitor,
@@ -461,6 +489,7 @@ struct Overrides {
     threshold: Option<usize>,
     emergency_threshold: Option<usize>,
     cooldown: Option<Duration>,
+    lock_wait: Option<Duration>,
     interval: Option<Duration>,
     auto_cleanup: bool,
     health_url: Option<String>,
@@ -476,6 +505,7 @@ impl Overrides {
                 no_trash: a.no_trash,
                 ping_url: a.ping_url.clone(),
                 metrics_file: a.metrics_file.clone(),
+                lock_wait: a.lock_wait,
                 ..Overrides::default()
             },
             Command::Trigger(a) => Overrides {
@@ -825,10 +855,24 @@ fn resolve_notify(
             n.telegram_chat_id.clone(),
             false,
         ),
-        // Changed only by tests and proxies.
+        // A proxy or a self-hosted Bot API server (and the tests); shown by `config` like
+        // every other value (the token is never part of it).
         telegram_api: l
-            .env("BAILEYS_JANITOR_TELEGRAM_API")
-            .unwrap_or(d.telegram_api),
+            .text(
+                "notify.telegram_api",
+                None,
+                Some("BAILEYS_JANITOR_TELEGRAM_API"),
+                None,
+                false,
+            )
+            .unwrap_or_else(|| {
+                l.record(
+                    "notify.telegram_api",
+                    d.telegram_api.clone(),
+                    Origin::Default,
+                );
+                d.telegram_api
+            }),
         timeout,
         retries: l.count(
             "notify.retries",
@@ -1011,6 +1055,59 @@ fn resolve_store(
         })?,
     };
     StoreSpec::parse(&u, layout).map_err(usage)
+}
+
+/// `path` made absolute and canonical (symlinks and `.`/`..` resolved) when it exists, else
+/// absolute (against the working directory), with whatever prefix of it exists resolved: the
+/// error for a missing path then names the path the operator meant.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+            .map(|p| p.join(name))
+            .unwrap_or(abs),
+        _ => abs,
+    }
+}
+
+/// The state directory (trash, locks, records) never goes inside an account's folder: Baileys
+/// would find the janitor's files among its own, and a cleanup of that folder would see them.
+/// Both paths are canonical.
+fn state_outside_accounts(
+    state_dir: &Path,
+    sessions_path: &Path,
+    single_tenant: bool,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let Ok(inside) = state_dir.strip_prefix(sessions_path) else {
+        return Ok(());
+    };
+    let account = if single_tenant {
+        Some(sessions_path.to_owned())
+    } else {
+        // Beside the company folders (the default `<root>/.janitor`) is fine; inside one is not.
+        let mut parts = inside.components();
+        match (parts.next(), parts.next()) {
+            (Some(first), Some(_)) => {
+                let name = first.as_os_str().to_string_lossy();
+                (!name.starts_with('.') && name.starts_with(prefix))
+                    .then(|| sessions_path.join(first))
+            }
+            _ => None,
+        }
+    };
+    match account {
+        Some(folder) => Err(usage(format!(
+            "state directory {} is inside the auth folder {}; put it beside the folder (the default: {}) or pass --state-dir with a path outside it",
+            state_dir.display(),
+            folder.display(),
+            default_state_dir(&folder, true).display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub fn default_state_dir(sessions_path: &Path, single_tenant: bool) -> PathBuf {

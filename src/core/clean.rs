@@ -328,26 +328,62 @@ impl FleetOutcome {
     }
 }
 
-/// Cleans `companies` on `jobs` threads, records each company through `effects` (a failure to
-/// record is that company's failure), and hands each report to `each` in company order. Then,
-/// in a real run, purges trash older than `trash_retention`.
-#[allow(clippy::too_many_arguments)]
+/// How a fleet run treats a company another run holds: wait up to this long for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FleetSpec {
+    pub jobs: usize,
+    pub emergency: bool,
+    pub trash_retention: Duration,
+    /// The daily cleanup and a trigger can start in the same minute: a busy company is tried
+    /// again as soon as its lock is free, for at most this long (zero: not at all).
+    pub lock_wait: Duration,
+}
+
+/// [`clean_company`], and while the company is busy, again as soon as its lock is free, until
+/// `wait` has passed.
+pub fn clean_company_waiting(
+    root: &Folder,
+    company: &Company,
+    state: &StateDir,
+    spec: &CleanSpec,
+    wait: Duration,
+) -> CompanyReport {
+    let deadline = Instant::now() + wait;
+    let mut report = clean_company(root, company, state, spec);
+    while report.status == Status::Busy
+        && !wait.is_zero()
+        && state.wait_company_lock(&company.name, &spec.holder, deadline)
+    {
+        info!(company = %sanitize(company.name.as_ref()), "lock free again; cleaning");
+        report = clean_company(root, company, state, spec);
+    }
+    report
+}
+
+/// Cleans `companies` on `fleet.jobs` threads (a busy company waited for up to
+/// `fleet.lock_wait`), records each company through `effects` (a failure to record is that
+/// company's failure), and hands each report to `each` in company order. Then, in a real run,
+/// purges trash older than `fleet.trash_retention`.
 pub fn clean_fleet(
     root: &Folder,
     companies: &[Company],
     state: &StateDir,
     spec: &CleanSpec,
-    jobs: usize,
-    emergency: bool,
-    trash_retention: Duration,
+    fleet: FleetSpec,
     effects: &crate::core::effects::RunEffects,
     mut each: impl FnMut(&CompanyReport),
 ) -> FleetOutcome {
     use crate::core::notify::Event;
     use crate::exit::Exit;
+    let FleetSpec {
+        jobs,
+        emergency,
+        trash_retention,
+        lock_wait,
+    } = fleet;
     let mut out = FleetOutcome::default();
     let work = |company: &Company| {
-        let mut report = clean_company(root, company, state, spec);
+        let mut report = clean_company_waiting(root, company, state, spec, lock_wait);
         if let Err(e) = effects.record_cleanup(&report, emergency, spec.trash) {
             report.failed_files.push(FileNote {
                 file: "(state directory)".into(),

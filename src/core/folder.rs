@@ -331,6 +331,23 @@ impl Folder {
         Ok(Owner::of(&st))
     }
 
+    /// Whether this process (its effective ids, as the kernel decides for `unlinkat`) may
+    /// create and remove entries in the sub-directory `name` (`.` for this folder itself).
+    pub fn entries_writable(&self, name: &OsStr) -> io::Result<bool> {
+        match rustix::fs::accessat(
+            &self.fd,
+            name,
+            rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+            AtFlags::EACCESS,
+        ) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::ACCESS)
+            | Err(rustix::io::Errno::PERM)
+            | Err(rustix::io::Errno::ROFS) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Owner, group and permission bits of this folder itself.
     pub fn own_owner(&self) -> io::Result<Owner> {
         Ok(Owner::of(&rustix::fs::fstat(&self.fd)?))

@@ -29,8 +29,9 @@ pub struct CompanyStatus {
     pub creds: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creds_problem: Option<String>,
-    /// creds.json's mtime: Baileys rewrites it on every successful connect.
-    pub last_connected: Option<DateTime<Utc>>,
+    /// creds.json's mtime: when Baileys last wrote it (on a connect, and whenever its
+    /// counters change), not when the account was last connected.
+    pub creds_written: Option<DateTime<Utc>>,
     pub last_cleanup: Option<CleanupMark>,
     pub cooldown_until: Option<DateTime<Utc>>,
     pub lock_holder: Option<String>,
@@ -48,6 +49,14 @@ pub struct CompanyStatus {
     pub history: Vec<Sample>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl CompanyStatus {
+    /// An error row: the folder could not be read, or its creds.json is corrupt, unreadable or
+    /// missing. Shown before any level, and never counted as healthy.
+    pub fn is_problem(&self) -> bool {
+        self.error.is_some() || self.creds_problem.is_some()
+    }
 }
 
 /// Advice, as the spec's "Signs You Need Session Rotation": numbers, not just a verdict.
@@ -102,6 +111,8 @@ pub fn flag_orphan(root: &Folder, company: &Company, st: &mut CompanyStatus) {
     if dir.stat(OsStr::new("creds.json")).is_ok() {
         return; // present, just not paired yet
     }
+    st.creds = "missing";
+    st.creds_problem = Some(crate::core::monitor::MISSING_CREDS.into());
     let mut bytes = 0;
     let _ = dir.for_each_entry(|name, t| {
         if crate::core::folder::is_counted(name, t) {
@@ -144,7 +155,7 @@ pub fn inspect(
         by_type: BTreeMap::new(),
         creds: "unknown",
         creds_problem: None,
-        last_connected: None,
+        creds_written: None,
         last_cleanup: record.last_cleanup().cloned(),
         cooldown_until,
         lock_holder,
@@ -198,7 +209,7 @@ pub fn inspect(
             st.creds_problem = Some(e);
         }
     }
-    st.last_connected = dir
+    st.creds_written = dir
         .stat(OsStr::new("creds.json"))
         .ok()
         .map(|m| m.mtime.into());

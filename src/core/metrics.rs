@@ -226,12 +226,15 @@ pub fn monitor_metrics(f: &MonitorFacts) -> Exposition {
         "gauge",
         "0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger.",
     );
+    // A company that could not be counted has no level (not "healthy").
     for r in f.rows {
-        e.sample(
-            "baileys_janitor_company_level",
-            &[("company", &r.company)],
-            r.level.code() as f64,
-        );
+        if let Some(level) = r.level {
+            e.sample(
+                "baileys_janitor_company_level",
+                &[("company", &r.company)],
+                level.code() as f64,
+            );
+        }
     }
     e.family("baileys_janitor_companies", "gauge", "Companies watched.")
         .sample("baileys_janitor_companies", &[], f.rows.len() as f64);

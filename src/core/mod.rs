@@ -1,6 +1,7 @@
 //! The core: everything that decides and does, nothing that reads the environment, prints, or
 //! exits. Commands in `crate::cmd` are thin layers over these modules.
 
+pub(crate) mod access;
 pub(crate) mod alerts;
 pub(crate) mod backup;
 pub(crate) mod binding;

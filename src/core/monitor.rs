@@ -43,8 +43,9 @@ pub struct MonitorSpec {
     pub tick_failures: u32,
     pub company_prefix: String,
     pub metrics_file: Option<std::path::PathBuf>,
-    /// Keep alert state in `<state>/monitor.json` (for `--once` from cron).
-    pub persist_alerts: bool,
+    /// Account folders hold their creds.json, so a folder of keys without one lost its
+    /// identity (not Evolution API's folders: its creds live in its database).
+    pub creds_in_folder: bool,
 }
 
 /// One company's line of a tick.
@@ -52,9 +53,20 @@ pub struct MonitorSpec {
 pub struct Row {
     pub company: String,
     pub files: usize,
-    pub level: Level,
+    /// `None` when the company could not be counted: never "healthy" by default (as `status`).
+    pub level: Option<Level>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// creds.json is corrupt or missing: the account's identity is at risk whatever the count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creds_problem: Option<String>,
+}
+
+impl Row {
+    /// Worth a look before any level: it could not be counted, or its creds.json is broken.
+    pub fn is_problem(&self) -> bool {
+        self.error.is_some() || self.creds_problem.is_some()
+    }
 }
 
 /// What the monitor remembers of one company between ticks: a few words, dropped when the
@@ -62,13 +74,15 @@ pub struct Row {
 #[derive(Default)]
 struct Watch {
     alert: AlertState,
+    /// A `creds_corrupt` alert was sent and not resolved yet.
+    creds_alert: bool,
     health_failures: u32,
     health_down: bool,
     history_slot: Option<i64>,
 }
 
 /// The cron watch of one command (cleanup or trigger), and the watch on the monitor's own ticks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaleWatch {
     pub stale: bool,
     pub last_sent: Option<DateTime<Utc>>,
@@ -92,6 +106,10 @@ pub trait Source {
         state: &StateDir,
         spec: &CleanSpec,
     ) -> crate::core::report::CompanyReport;
+    /// What is wrong with a company's creds (corrupt, or missing beside its keys), if anything.
+    fn creds_problem(&mut self, _c: &Company) -> Option<String> {
+        None
+    }
 }
 
 /// Company folders under a root: names only, no stat.
@@ -124,7 +142,29 @@ impl Source for FolderSource<'_> {
     ) -> crate::core::report::CompanyReport {
         clean_company(self.0, c, state, spec)
     }
+
+    fn creds_problem(&mut self, c: &Company) -> Option<String> {
+        let dir = self.0.open_dir(&c.dir).ok()?;
+        folder_creds_problem(&dir)
+    }
 }
+
+/// A folder's creds.json as `status` and the monitor judge it: corrupt (after the re-reads
+/// that ride out a write in progress), unreadable, or missing while the folder holds keys.
+pub fn folder_creds_problem(dir: &Folder) -> Option<String> {
+    match clean::read_creds(dir) {
+        Ok(c) if c.is_corrupt() => {
+            Some(c.problem.unwrap_or_else(|| "creds.json is corrupt".into()))
+        }
+        Ok(c) if !c.present && dir.count_files().is_ok_and(|n| n > 0) => Some(MISSING_CREDS.into()),
+        Ok(_) => None,
+        Err(e) => Some(e),
+    }
+}
+
+/// What `status` and the monitor say of a folder of keys without creds.json.
+pub const MISSING_CREDS: &str =
+    "creds.json is missing: this folder's keys belong to no identity (logged out, or lost)";
 
 /// The cron watch, pure: is `last` (or the monitor's start, if nothing was recorded) older than
 /// `limit`? Notifies when it becomes stale, repeats every `repeat`, and once when it recovers.
@@ -151,11 +191,19 @@ pub fn cron_step(
     notice
 }
 
-/// Alert states kept across `monitor --once` runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Alert states kept across runs (`--once` from cron, and a monitor restarted by PM2 or
+/// systemd), so a restart never pages again for what was already sent.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Persisted {
     #[serde(default)]
     alerts: BTreeMap<String, AlertState>,
+    /// Companies with an unresolved `creds_corrupt` alert.
+    #[serde(default)]
+    creds: std::collections::BTreeSet<String>,
+    #[serde(default)]
+    cleanup_stale: StaleWatch,
+    #[serde(default)]
+    trigger_stale: StaleWatch,
 }
 
 const MONITOR_FILE: &str = "monitor.json";
@@ -174,6 +222,8 @@ pub struct Monitor<'a> {
     first_tick: bool,
     /// This tick's notifications, sent as one message at its end.
     pending: Vec<Event>,
+    /// What `monitor.json` holds now: written again only when it changes.
+    saved: Option<Persisted>,
 }
 
 fn dur(d: Duration) -> chrono::Duration {
@@ -206,10 +256,9 @@ impl<'a> Monitor<'a> {
             health,
             first_tick: true,
             pending: Vec::new(),
+            saved: None,
         };
-        if m.spec.persist_alerts {
-            m.load_alerts();
-        }
+        m.load_alerts();
         m
     }
 
@@ -218,13 +267,19 @@ impl<'a> Monitor<'a> {
             return;
         };
         if let Loaded::Ok(p) = state::read_json::<Persisted>(dir, MONITOR_FILE) {
-            for (company, alert) in p.alerts {
-                self.watches.entry(company).or_default().alert = alert;
+            for (company, alert) in &p.alerts {
+                self.watches.entry(company.clone()).or_default().alert = *alert;
             }
+            for company in &p.creds {
+                self.watches.entry(company.clone()).or_default().creds_alert = true;
+            }
+            self.cleanup_stale = p.cleanup_stale;
+            self.trigger_stale = p.trigger_stale;
+            self.saved = Some(p);
         }
     }
 
-    fn save_alerts(&self) {
+    fn save_alerts(&mut self) {
         let p = Persisted {
             alerts: self
                 .watches
@@ -232,13 +287,27 @@ impl<'a> Monitor<'a> {
                 .filter(|(_, w)| w.alert != AlertState::default())
                 .map(|(c, w)| (c.clone(), w.alert))
                 .collect(),
+            creds: self
+                .watches
+                .iter()
+                .filter(|(_, w)| w.creds_alert)
+                .map(|(c, _)| c.clone())
+                .collect(),
+            cleanup_stale: self.cleanup_stale,
+            trigger_stale: self.trigger_stale,
         };
+        if self.saved.as_ref() == Some(&p) {
+            return;
+        }
         let result = self
             .state
             .folder()
             .and_then(|d| state::write_json(d, MONITOR_FILE, &p));
-        if let Err(e) = result {
-            warn!(error = %e, "cannot remember the alerts sent; the next --once may repeat them");
+        match result {
+            Ok(()) => self.saved = Some(p),
+            Err(e) => {
+                warn!(error = %e, "cannot remember the alerts sent; a restart may repeat them")
+            }
         }
     }
 
@@ -265,6 +334,7 @@ impl<'a> Monitor<'a> {
     fn queue(&mut self, ev: Event) {
         let company = ev.company.as_deref().unwrap_or("-");
         if ev.event == "level_raised"
+            || ev.event == "creds_corrupt"
             || ev.event.ends_with("_failed")
             || ev.event == "tick_failing"
             || ev.event == "cron_stale"
@@ -331,8 +401,9 @@ impl<'a> Monitor<'a> {
                     rows.push(Row {
                         company: shown,
                         files: 0,
-                        level: Level::Healthy,
+                        level: None,
                         error: Some(e.to_string()),
+                        creds_problem: None,
                     });
                     continue;
                 }
@@ -343,6 +414,12 @@ impl<'a> Monitor<'a> {
             }
             let level = self.spec.policy.thresholds.level(files);
             self.alert(c, files, now);
+            let creds_problem = if self.spec.creds_in_folder {
+                source.creds_problem(c)
+            } else {
+                None
+            };
+            self.creds_alert(c, files, creds_problem.as_deref());
             self.history(c, files, now);
             if let Some(url) = self.spec.health_url.clone() {
                 self.health_check(c, &url);
@@ -353,8 +430,9 @@ impl<'a> Monitor<'a> {
             rows.push(Row {
                 company: shown,
                 files,
-                level,
+                level: Some(level),
                 error: None,
+                creds_problem,
             });
         }
         if self.first_tick {
@@ -365,9 +443,7 @@ impl<'a> Monitor<'a> {
         let runs = records::read_runs(self.state);
         self.watch_cron(&runs, now);
         self.flush(now);
-        if self.spec.persist_alerts {
-            self.save_alerts();
-        }
+        self.save_alerts();
         if let Some(path) = &self.spec.metrics_file
             && let Err(e) = self.metrics(&rows, &by_type, &runs, now).write(path)
         {
@@ -405,6 +481,32 @@ impl<'a> Monitor<'a> {
             ),
         };
         self.queue(ev.company(&name, files).thresholds(thresholds));
+    }
+
+    /// One alert when a company's creds.json breaks, one "resolved" when it is readable again.
+    fn creds_alert(&mut self, c: &Company, files: usize, problem: Option<&str>) {
+        let name = sanitize(c.name.as_ref());
+        let watch = self.watches.entry(c.name.clone()).or_default();
+        let ev = match (problem, watch.creds_alert) {
+            (Some(p), false) => {
+                watch.creds_alert = true;
+                Event::new(
+                    "creds_corrupt",
+                    Level::Emergency.as_str(),
+                    format!("{name}: {p}"),
+                )
+            }
+            (None, true) => {
+                watch.creds_alert = false;
+                Event::new(
+                    "creds_resolved",
+                    Level::Healthy.as_str(),
+                    format!("{name}: creds.json is readable again"),
+                )
+            }
+            _ => return,
+        };
+        self.queue(ev.company(&name, files));
     }
 
     /// An emergency cleanup through the same path as `cleanup --emergency` (same lock), at most

@@ -19,6 +19,7 @@ use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -133,6 +134,23 @@ impl StateDir {
     pub fn lock_company(&self, company: &str, holder: &str) -> io::Result<LockAttempt> {
         let locks = self.subdir(LOCKS_DIR)?;
         lock::try_lock(&locks, OsStr::new(&company_lock_name(company)), holder)
+    }
+
+    /// Waits until a company's lock is free (taken and released at once), polling, until
+    /// `deadline`. `false` when it stayed held (or cannot be taken at all).
+    pub fn wait_company_lock(&self, company: &str, holder: &str, deadline: Instant) -> bool {
+        loop {
+            match self.lock_company(company, holder) {
+                Ok(LockAttempt::Acquired(_)) => return true,
+                Ok(LockAttempt::Busy(_)) => {}
+                Err(_) => return false,
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(200)));
+        }
     }
 
     /// Takes a host-wide lock (`trigger.lock`, `monitor.lock`) without waiting.

@@ -18,10 +18,12 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
         writeln!(out)?;
         return out.flush();
     }
-    // Up to ten companies in folder order; past that the ten worst (errors first), then a count.
+    // Companies that could not be counted or whose creds.json is broken first, then up to ten
+    // in folder order; past ten the worst, then a count.
     let mut shown: Vec<&Row> = rows.iter().collect();
+    shown.sort_by_key(|r| std::cmp::Reverse(r.is_problem()));
     if shown.len() > SUMMARY_ROWS {
-        shown.sort_by_key(|r| std::cmp::Reverse((r.error.is_some(), r.level, r.files)));
+        shown.sort_by_key(|r| std::cmp::Reverse((r.is_problem(), r.level, r.files)));
         shown.truncate(SUMMARY_ROWS);
     }
     let w = shown
@@ -32,27 +34,39 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
         .max(7);
     writeln!(out, "{:w$}  {:>5}  LEVEL", "COMPANY", "FILES")?;
     for r in &shown {
-        match &r.error {
-            Some(e) => writeln!(out, "{:w$}  {:>5}  error: {e}", r.company, "?")?,
-            None => writeln!(
+        match (&r.error, r.level) {
+            (Some(_), _) | (None, None) => writeln!(
                 out,
-                "{:w$}  {:>5}  {}",
+                "{:w$}  {:>5}  error: {}",
                 r.company,
-                r.files,
-                r.level.as_str()
+                "?",
+                r.error.as_deref().unwrap_or("unknown")
             )?,
+            (None, Some(level)) => match &r.creds_problem {
+                Some(p) => writeln!(out, "{:w$}  {:>5}  error: {p}", r.company, r.files)?,
+                None => writeln!(out, "{:w$}  {:>5}  {}", r.company, r.files, level.as_str())?,
+            },
         }
     }
     if rows.len() > shown.len() {
         let mut counts = std::collections::BTreeMap::new();
-        for r in rows.iter().filter(|r| r.error.is_none()) {
-            *counts.entry(r.level).or_insert(0) += 1;
+        for r in rows.iter().filter(|r| !r.is_problem()) {
+            if let Some(l) = r.level {
+                *counts.entry(l).or_insert(0) += 1;
+            }
         }
         let errors = rows.iter().filter(|r| r.error.is_some()).count();
+        let broken = rows
+            .iter()
+            .filter(|r| r.error.is_none() && r.creds_problem.is_some())
+            .count();
         let mut parts: Vec<String> = counts
             .iter()
             .map(|(l, n)| format!("{n} {}", l.as_str()))
             .collect();
+        if broken > 0 {
+            parts.insert(0, format!("{broken} with a broken creds.json"));
+        }
         if errors > 0 {
             parts.insert(0, format!("{errors} unreadable"));
         }

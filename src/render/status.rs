@@ -30,7 +30,7 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     let mut order: Vec<&CompanyStatus> = v
         .rows
         .iter()
-        .filter(|r| v.min_level.is_none_or(|m| r.level.is_none_or(|l| l >= m)))
+        .filter(|r| r.is_problem() || v.min_level.is_none_or(|m| r.level.is_none_or(|l| l >= m)))
         .collect();
     let filtered_out = v.rows.len() - order.len();
     if json {
@@ -42,13 +42,18 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
         writeln!(out)?;
         return out.flush();
     }
-    if !v.all && order.len() > SUMMARY_ROWS {
+    // Error rows (unreadable folder, broken creds.json) always come first.
+    order.sort_by_key(|r| std::cmp::Reverse(r.is_problem()));
+    let truncate = !v.all && order.len() > SUMMARY_ROWS;
+    if truncate || v.min_level.is_some() {
         // The worst first: errors, then by level and files.
         order.sort_by(|a, b| {
-            (b.error.is_some(), b.level, b.files)
-                .cmp(&(a.error.is_some(), a.level, a.files))
+            (b.is_problem(), b.error.is_some(), b.level, b.files)
+                .cmp(&(a.is_problem(), a.error.is_some(), a.level, a.files))
                 .then(a.company.cmp(&b.company))
         });
+    }
+    if truncate {
         order.truncate(SUMMARY_ROWS);
     }
     let w = order
@@ -68,7 +73,7 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
                 "FILES",
                 "LEVEL",
                 "CREDS",
-                "CONNECTED",
+                "CREDS WRITTEN",
                 "LAST CLEANUP",
                 "COOLDOWN",
                 "TRASH"
@@ -88,7 +93,7 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
         )?;
     }
     let mut counts = std::collections::BTreeMap::new();
-    for r in v.rows {
+    for r in v.rows.iter().filter(|r| !r.is_problem()) {
         if let Some(l) = r.level {
             *counts.entry(l).or_insert(0) += 1;
         }
@@ -97,6 +102,14 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
         .iter()
         .map(|(l, n)| format!("{n} {}", l.as_str()))
         .collect();
+    let broken = v
+        .rows
+        .iter()
+        .filter(|r| r.error.is_none() && r.creds_problem.is_some())
+        .count();
+    if broken > 0 {
+        summary.insert(0, format!("{broken} with a broken creds.json"));
+    }
     let errors = v.rows.iter().filter(|r| r.error.is_some()).count();
     if errors > 0 {
         summary.insert(0, format!("{errors} unreadable"));
@@ -148,9 +161,10 @@ fn row(
     } else {
         r.files.to_string()
     };
+    // A broken creds.json outranks any file count: the row says "error", not "healthy".
     let level = match r.level {
-        Some(l) => p.level(l),
-        None => p.wrap("31", &format!("{:<9}", "error")),
+        Some(l) if !r.is_problem() => p.level(l),
+        _ => p.wrap("31", &format!("{:<9}", "error")),
     };
     writeln!(
         out,
@@ -159,7 +173,7 @@ fn row(
         files,
         level,
         r.creds,
-        ago(r.last_connected, now),
+        ago(r.creds_written, now),
         cleanup,
         cooldown,
         trash
@@ -232,9 +246,8 @@ fn row(
 /// The exit code's view: a company at warning or above, one that could not be read, or one
 /// whose creds.json is corrupt.
 pub fn needs_attention(rows: &[CompanyStatus]) -> bool {
-    rows.iter().any(|r| {
-        r.level.is_none_or(|l| l >= Level::Warning) || r.error.is_some() || r.creds == "corrupt"
-    })
+    rows.iter()
+        .any(|r| r.level.is_none_or(|l| l >= Level::Warning) || r.is_problem())
 }
 
 /// One character per point, scaled between the row's min and max.

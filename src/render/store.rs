@@ -30,7 +30,7 @@ pub fn print_status(
     thresholds: &Thresholds,
     json: bool,
 ) -> io::Result<()> {
-    let rows: Vec<Row> = reports
+    let mut rows: Vec<Row> = reports
         .iter()
         .zip(facts)
         .map(|(r, f)| Row {
@@ -44,6 +44,8 @@ pub fn print_status(
             facts: f,
         })
         .collect();
+    // Tenants that could not be read, or whose creds are corrupt, first.
+    rows.sort_by_key(|r| std::cmp::Reverse(r.error.is_some()));
     if json {
         serde_json::to_writer(
             &mut *out,

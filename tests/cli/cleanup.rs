@@ -196,7 +196,8 @@ fn a_second_concurrent_run_on_the_same_company_is_busy() {
         }
         std::thread::sleep(std::time::Duration::from_millis(30));
     }
-    let second = t.run(&["cleanup"]);
+    // Not waiting for the lock (the daily run waits cleanup.lock_wait, 60s by default).
+    let second = t.run(&["cleanup", "--lock-wait", "0s"]);
     assert_code(&second, 75);
     assert!(
         text(&second.stdout).contains("busy: locked by pid="),

@@ -38,7 +38,7 @@ fn install_is_idempotent_and_uninstall_removes_exactly_its_lines() {
     assert_eq!(text.matches(" cleanup >> ").count(), 1, "{text}");
     assert_eq!(text.matches(" trigger >> ").count(), 1, "{text}");
     assert!(text.contains("0 3 * * * /usr/local/bin/baileys-janitor cleanup >> "));
-    assert!(text.contains("*/30 * * * * /usr/local/bin/baileys-janitor trigger >> "));
+    assert!(text.contains("15,45 * * * * /usr/local/bin/baileys-janitor trigger >> "));
     assert!(text.contains("/usr/bin/other-job") && text.contains("MAILTO"));
     assert!(logs.is_dir(), "log directory created");
 

@@ -251,7 +251,7 @@ fn effective(config: &Path) -> std::collections::BTreeMap<String, (String, Strin
 }
 
 /// Keys that are not config-file keys (flag or environment only).
-const NOT_IN_FILE: &[&str] = &["dry_run", "monitor.health_url"];
+const NOT_IN_FILE: &[&str] = &["dry_run", "monitor.health_url", "notify.telegram_api"];
 
 #[test]
 fn example_config_parses_and_equals_the_defaults() {

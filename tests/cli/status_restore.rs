@@ -24,7 +24,7 @@ fn status_rows_cover_every_level() {
         assert_eq!(r["creds"], "paired");
         assert_eq!(r["by_type"]["lid-mapping"], 1);
         assert_eq!(r["by_type"]["session"], n - 2);
-        assert!(r["last_connected"].is_string());
+        assert!(r["creds_written"].is_string());
     }
     assert_eq!(t.snapshot(), before, "status changed the tree");
     assert!(!t.state().exists(), "status created the state directory");

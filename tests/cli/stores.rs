@@ -89,7 +89,7 @@ pub fn account_rows() -> Vec<(String, String, String)> {
     v
 }
 
-fn make_sqlite(path: &Path, creds: &str) {
+pub fn make_sqlite(path: &Path, creds: &str) {
     let c = rusqlite::Connection::open(path).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.execute_batch(

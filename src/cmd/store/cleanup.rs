@@ -81,8 +81,12 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
         &tenants,
         &ctx.state,
         &spec,
-        args.emergency,
-        cfg.trash_retention,
+        crate::core::clean::FleetSpec {
+            jobs: 1,
+            emergency: args.emergency,
+            trash_retention: cfg.trash_retention,
+            lock_wait: cfg.lock_wait,
+        },
         &effects,
         |report| {
             if let Err(e) = printer.company(report) {

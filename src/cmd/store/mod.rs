@@ -38,8 +38,7 @@ pub(super) fn select(ctx: &Context, all: Vec<String>, wanted: &[String]) -> Resu
     }
     let mut out: Vec<String> = Vec::new();
     for w in wanted {
-        let prefixed = format!("{}{w}", ctx.config.company_prefix);
-        match all.iter().find(|t| *t == w || **t == prefixed) {
+        match store::resolve_tenant(&all, &ctx.config.company_prefix, w) {
             Some(t) if !out.contains(t) => out.push(t.clone()),
             Some(_) => {}
             None => {

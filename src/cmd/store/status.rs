@@ -6,7 +6,7 @@ use super::{open, select, to_anyhow};
 use crate::cli::StatusArgs;
 use crate::cmd::Context;
 use crate::core::clean::CleanSpec;
-use crate::core::store::clean::{StoreCleanSpec, clean_tenant};
+use crate::core::store::clean::{StoreCleanSpec, inspect_tenant};
 use crate::core::store::{self, BATCH_DEFAULT};
 use crate::exit::Exit;
 
@@ -32,7 +32,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
     };
     let rows: Vec<_> = tenants
         .iter()
-        .map(|t| clean_tenant(store.as_mut(), t, &ctx.state, &spec))
+        .map(|t| inspect_tenant(store.as_mut(), t, &ctx.state, &spec))
         .collect();
     let facts = tenants
         .iter()

@@ -143,8 +143,48 @@ fn at_micros(us: i64) -> SystemTime {
     }
 }
 
+/// What a cleanup would do to one tenant, for `status`: a dry run of [`clean_tenant`] that
+/// logs nothing (a status is not a cleanup, and must not read like one in the journal).
+pub fn inspect_tenant(
+    store: &mut dyn Store,
+    tenant: &str,
+    state: &StateDir,
+    spec: &StoreCleanSpec,
+) -> CompanyReport {
+    let mut dry = spec.clone();
+    dry.clean.dry_run = true;
+    clean_tenant_quietly(store, tenant, state, &dry)
+}
+
 /// Cleans one tenant. Never panics on bad data; every problem ends up in the report.
 pub fn clean_tenant(
+    store: &mut dyn Store,
+    tenant: &str,
+    state: &StateDir,
+    spec: &StoreCleanSpec,
+) -> CompanyReport {
+    let report = clean_tenant_quietly(store, tenant, state, spec);
+    log_tenant(tenant, &report, spec);
+    report
+}
+
+fn log_tenant(tenant: &str, report: &CompanyReport, spec: &StoreCleanSpec) {
+    match report.status {
+        Status::Ok => info!(
+            company = %tenant,
+            before = report.files_before,
+            after = report.files_after,
+            removed = report.removed,
+            dry_run = spec.clean.dry_run,
+            "tenant cleaned"
+        ),
+        _ => {
+            warn!(company = %tenant, error = report.error.as_deref().unwrap_or(""), "tenant not cleaned")
+        }
+    }
+}
+
+fn clean_tenant_quietly(
     store: &mut dyn Store,
     tenant: &str,
     state: &StateDir,
@@ -188,19 +228,6 @@ pub fn clean_tenant(
         store.unlock_tenant(tenant);
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
-    match report.status {
-        Status::Ok => info!(
-            company = %tenant,
-            before = report.files_before,
-            after = report.files_after,
-            removed = report.removed,
-            dry_run = spec.clean.dry_run,
-            "tenant cleaned"
-        ),
-        _ => {
-            warn!(company = %tenant, error = report.error.as_deref().unwrap_or(""), "tenant not cleaned")
-        }
-    }
     report
 }
 
@@ -674,23 +701,32 @@ pub fn restore_tenant_run(
 #[cfg(test)]
 mod tests;
 
-/// Cleans `tenants` one after the other on one connection, records each through `effects`, and
-/// hands each report to `each`. Then, in a real run, purges trash older than `trash_retention`.
-#[allow(clippy::too_many_arguments)]
+/// Cleans `tenants` one after the other on one connection (a busy tenant tried again until
+/// `fleet.lock_wait` has passed), records each through `effects`, and hands each report to
+/// `each`. Then, in a real run, purges trash older than `fleet.trash_retention`.
 pub fn clean_tenants(
     store: &mut dyn Store,
     tenants: &[String],
     state: &StateDir,
     spec: &StoreCleanSpec,
-    emergency: bool,
-    trash_retention: Duration,
+    fleet: crate::core::clean::FleetSpec,
     effects: &crate::core::effects::RunEffects,
     mut each: impl FnMut(&CompanyReport),
 ) -> crate::core::clean::FleetOutcome {
     use crate::exit::Exit;
+    let (emergency, trash_retention) = (fleet.emergency, fleet.trash_retention);
     let mut out = crate::core::clean::FleetOutcome::default();
     for tenant in tenants {
-        let mut report = clean_tenant(store, tenant, state, spec);
+        let deadline = Instant::now() + fleet.lock_wait;
+        let mut report = clean_tenant_quietly(store, tenant, state, spec);
+        // The tenant's lock lives in the store too: poll, quietly, until it is free.
+        while report.status == Status::Busy && Instant::now() < deadline {
+            std::thread::sleep(
+                Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now())),
+            );
+            report = clean_tenant_quietly(store, tenant, state, spec);
+        }
+        log_tenant(tenant, &report, spec);
         if let Err(e) = effects.record_cleanup(&report, emergency, spec.clean.trash) {
             report.failed_files.push(FileNote {
                 file: "(state directory)".into(),
@@ -755,5 +791,19 @@ impl crate::core::monitor::Source for StoreSource {
             batch: BATCH,
         };
         clean_tenant(self.store.as_mut(), &c.name, state, &s)
+    }
+
+    /// A corrupt creds row (as the cleaner judges it: such a tenant is skipped). A tenant
+    /// without one is an orphan question, reported by `status`, not an alert.
+    fn creds_problem(&mut self, c: &crate::core::companies::Company) -> Option<String> {
+        match self.store.creds(&c.name) {
+            Ok(Some(bytes)) => {
+                let creds = creds::parse(&bytes);
+                creds
+                    .is_corrupt()
+                    .then(|| creds.problem.unwrap_or_else(|| "creds are corrupt".into()))
+            }
+            Ok(None) | Err(_) => None,
+        }
     }
 }

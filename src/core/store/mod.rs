@@ -144,6 +144,14 @@ pub struct TenantFacts {
     pub server_bytes: Option<u64>,
 }
 
+/// The tenant `wanted` names: as `status` shows it, with the company prefix left off, or by
+/// its SQLite file name (`company_1.db`).
+pub fn resolve_tenant<'a>(all: &'a [String], prefix: &str, wanted: &str) -> Option<&'a String> {
+    let bare = wanted.strip_suffix(".db").unwrap_or(wanted);
+    let prefixed = format!("{prefix}{bare}");
+    all.iter().find(|t| *t == bare || **t == prefixed)
+}
+
 pub fn facts(store: &mut dyn Store, tenant: &str) -> Result<TenantFacts> {
     let usage = store.usage(tenant)?;
     Ok(TenantFacts {

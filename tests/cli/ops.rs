@@ -1,0 +1,605 @@
+//! What an operator hit in a week of real use (issue 24): each test fails without its fix.
+
+use crate::testenv::*;
+use std::process::Stdio;
+
+/// Three paired companies; company_2's creds.json is cut short mid-write.
+fn fleet_with_truncated_creds(t: &Tree, companies: usize) {
+    for i in 1..=companies {
+        company_with(t, &format!("company_{i}"), 5, days(1));
+    }
+    std::fs::write(t.path("company_2/creds.json"), "{\"me\":{\"id").unwrap();
+}
+
+#[test]
+fn status_puts_a_truncated_creds_first_and_does_not_call_it_healthy() {
+    let t = Tree::new();
+    fleet_with_truncated_creds(&t, 50);
+    // company_1..50 with company_10 the biggest, so a plain "worst by level" sort hides company_2.
+    let out = t.run(&["status"]);
+    assert_code(&out, 1);
+    let s = text(&out.stdout);
+    let first_row = s.lines().nth(1).unwrap();
+    assert!(first_row.starts_with("company_2 "), "{s}");
+    assert!(s.contains("error: creds.json is not valid JSON"), "{s}");
+    let summary = s.lines().last().unwrap();
+    assert!(summary.contains("1 with a broken creds.json"), "{summary}");
+    assert!(summary.contains("49 healthy"), "{summary}");
+}
+
+#[test]
+fn status_and_monitor_report_a_missing_creds_json() {
+    let t = Tree::new();
+    fleet_with_truncated_creds(&t, 3);
+    company_with(&t, "company_2", 5, days(1));
+    std::fs::remove_file(t.path("company_3/creds.json")).unwrap();
+    let out = t.run(&["status"]);
+    assert_code(&out, 1);
+    let s = text(&out.stdout);
+    assert!(s.lines().nth(1).unwrap().starts_with("company_3 "), "{s}");
+    assert!(s.contains("missing"), "{s}");
+    let out = t.run(&["monitor", "--once"]);
+    assert_code(&out, 1);
+    assert!(
+        text(&out.stdout).contains("creds.json"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn monitor_once_exits_1_and_alerts_once_on_a_truncated_creds_then_resolves() {
+    let t = Tree::new();
+    fleet_with_truncated_creds(&t, 3);
+    let sink = HttpSink::start(Answer::Ok);
+    let once = || {
+        t.cmd()
+            .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+            .args(["monitor", "--once", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = once();
+    assert_code(&out, 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = row(&v, "company_2");
+    assert!(
+        r["creds_problem"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{v}"
+    );
+    assert_code(&once(), 1);
+    let corrupt = |sink: &HttpSink| {
+        sink.flat_events()
+            .iter()
+            .filter(|e| e["event"] == "creds_corrupt")
+            .count()
+    };
+    assert!(wait_for(5, || corrupt(&sink) == 1));
+    assert_eq!(corrupt(&sink), 1, "{:?}", sink.events());
+    company_with(&t, "company_2", 5, days(1));
+    assert_code(&once(), 0);
+    assert!(wait_for(5, || sink
+        .flat_events()
+        .iter()
+        .any(|e| e["event"] == "creds_resolved")));
+    assert_eq!(corrupt(&sink), 1);
+}
+
+#[test]
+fn monitor_once_json_error_rows_carry_level_null() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 5, days(1));
+    company_with(&t, "company_2", 5, days(1));
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(t.dir.path(), open.clone()).unwrap();
+    std::fs::set_permissions(t.root(), open).unwrap();
+    std::fs::set_permissions(t.path("company_2"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = t.dir.path().join("nobody-state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["monitor", "--once", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = row(&v, "company_2");
+    assert!(r["error"].is_string(), "{v}");
+    assert!(
+        r["level"].is_null(),
+        "an unreadable company is not healthy: {v}"
+    );
+    assert_eq!(row(&v, "company_1")["level"], "healthy");
+}
+
+#[test]
+fn a_restarted_monitor_does_not_page_again() {
+    let t = Tree::new();
+    for i in 1..=3 {
+        company_with(&t, &format!("company_{i}"), 160, days(1));
+    }
+    let sink = HttpSink::start(Answer::Ok);
+    let raised = |sink: &HttpSink| {
+        sink.flat_events()
+            .iter()
+            .filter(|e| e["event"] == "level_raised")
+            .count()
+    };
+    for round in 0..2 {
+        let mut child = t
+            .spawn_cmd()
+            .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+            .args(["monitor", "--interval", "100ms", "--max-ticks", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "round {round}");
+        assert!(wait_for(5, || raised(&sink) >= 3), "round {round}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(raised(&sink), 3, "{:?}", sink.events());
+}
+
+/// A folder of SQLite stores: company_1 and company_3 fine, company_2's creds row cut short.
+fn sqlite_fleet_with_corrupt_creds(dir: &std::path::Path) -> String {
+    let fleet = dir.join("auth");
+    std::fs::create_dir(&fleet).unwrap();
+    for i in 1..=3 {
+        let creds = if i == 2 {
+            "{\"me\":{\"id"
+        } else {
+            crate::stores::CREDS
+        };
+        crate::stores::make_sqlite(&fleet.join(format!("company_{i}.db")), creds);
+    }
+    format!("sqlite:{}", fleet.display())
+}
+
+#[test]
+fn a_store_tenant_with_corrupt_creds_is_shown_first_exits_1_and_alerts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_fleet_with_corrupt_creds(dir.path());
+    let state = dir.path().join("state");
+    let sink = HttpSink::start(Answer::Ok);
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .arg("--store")
+            .arg(&store)
+            .arg("--state-dir")
+            .arg(&state)
+            .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["status"]);
+    assert_code(&out, 1);
+    let s = text(&out.stdout);
+    assert!(s.lines().nth(2).unwrap().starts_with("company_2 "), "{s}");
+    // status reads; it does not log a cleanup.
+    assert!(
+        !text(&out.stderr).contains("tenant cleaned"),
+        "{}",
+        text(&out.stderr)
+    );
+    for _ in 0..2 {
+        let out = run(&["monitor", "--once", "--json"]);
+        assert_code(&out, 1);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(row(&v, "company_2")["creds_problem"].is_string(), "{v}");
+    }
+    let corrupt = || {
+        sink.flat_events()
+            .iter()
+            .filter(|e| e["event"] == "creds_corrupt")
+            .count()
+    };
+    assert!(wait_for(5, || corrupt() == 1));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(corrupt(), 1, "{:?}", sink.events());
+}
+
+#[test]
+fn a_store_tenant_is_named_by_its_file_name_or_as_status_shows_it_and_an_unknown_one_lists_the_known()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_fleet_with_corrupt_creds(dir.path());
+    let state = dir.path().join("state");
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .arg("--store")
+            .arg(&store)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for name in ["company_1.db", "company_1", "1"] {
+        let out = run(&["status", "--json", "--company", name]);
+        assert_code(&out, 0);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["tenants"].as_array().unwrap().len(), 1, "{name}: {v}");
+        assert_eq!(v["tenants"][0]["tenant"], "company_1", "{name}");
+    }
+    let out = run(&["status", "--company", "company_9.db"]);
+    assert_code(&out, 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("company_1, company_2, company_3"), "{err}");
+}
+
+#[test]
+fn store_help_names_every_scheme() {
+    let out = bare_cmd().arg("--help").output().unwrap();
+    let s = text(&out.stdout);
+    // The --store paragraph alone (--layout's names redis:// too).
+    let at = s.find("--store <STORE>").unwrap();
+    let end = s[at..].find("--layout").unwrap();
+    let store = &s[at..at + end];
+    for scheme in ["sqlite:", "postgres://", "redis://"] {
+        assert!(
+            store.contains(scheme),
+            "{scheme} missing from --store's help:\n{store}"
+        );
+    }
+}
+
+#[test]
+fn config_shows_the_telegram_api_override() {
+    let t = Tree::new();
+    let out = t
+        .cmd()
+        .env("BAILEYS_JANITOR_TELEGRAM_API", "http://127.0.0.1:9/tg")
+        .arg("config")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let s = text(&out.stdout);
+    let line = s
+        .lines()
+        .find(|l| l.contains("telegram_api"))
+        .unwrap_or_else(|| panic!("no telegram_api in config:\n{s}"));
+    assert!(
+        line.contains("http://127.0.0.1:9/tg") && line.contains("BAILEYS_JANITOR_TELEGRAM_API"),
+        "{line}"
+    );
+}
+
+#[test]
+fn status_calls_creds_mtime_what_it_is() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 5, days(1));
+    let s = text(&t.run(&["status"]).stdout);
+    assert!(
+        s.contains("CREDS WRITTEN") && !s.contains("CONNECTED"),
+        "{s}"
+    );
+    let (_, v) = t.json(&["status", "--json"]);
+    assert!(row(&v, "company_1")["creds_written"].is_string(), "{v}");
+    assert!(row(&v, "company_1").get("last_connected").is_none(), "{v}");
+}
+
+#[test]
+fn status_level_sorts_worst_first() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 155, days(1));
+    company_with(&t, "company_2", 190, days(1));
+    company_with(&t, "company_3", 172, days(1));
+    let s = text(&t.run(&["status", "--level", "warning"]).stdout);
+    let order: Vec<&str> = s
+        .lines()
+        .filter(|l| l.starts_with("company_"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(order, ["company_2", "company_3", "company_1"], "{s}");
+}
+
+#[test]
+fn an_unknown_company_is_exit_2_listing_the_known_ones() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 5, days(1));
+    let out = t.run(&["status", "--company", "company_9"]);
+    assert_code(&out, 2);
+    assert!(text(&out.stderr).contains("known companies: company_1"));
+}
+
+fn install_cron(args: &[&str]) -> (std::process::Output, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    let rules = tmp.path().join("logrotate.d");
+    std::fs::create_dir_all(&rules).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-cron.sh"))
+        .args(["--bin", "/usr/local/bin/baileys-janitor", "--log-dir"])
+        .arg(tmp.path().join("logs"))
+        .args(args)
+        .env("CRONTAB_FILE", &crontab)
+        .env("LOGROTATE_DIR", rules)
+        .output()
+        .unwrap();
+    let tab = std::fs::read_to_string(&crontab).unwrap_or_default();
+    (out, tab)
+}
+
+#[test]
+fn install_cron_escapes_percent_signs_in_env() {
+    let (out, tab) = install_cron(&[
+        "--env",
+        "BAILEYS_JANITOR_PING_URL=https://hc.example/ping?x=%41",
+    ]);
+    assert_code(&out, 0);
+    for line in tab.lines().filter(|l| l.contains("# baileys-janitor")) {
+        assert!(line.contains("x=\\%41"), "{line}");
+        assert!(!line.replace("\\%", "").contains('%'), "{line}");
+    }
+}
+
+#[test]
+fn install_cron_help_prints_usage_not_the_script() {
+    let (out, _) = install_cron(&["--help"]);
+    assert_code(&out, 0);
+    let s = text(&out.stdout);
+    assert!(!s.contains("set -euo pipefail"), "{s}");
+    assert!(s.contains("install-cron.sh [--print"), "{s}");
+}
+
+#[test]
+fn install_cron_keeps_the_daily_cleanup_and_the_trigger_apart() {
+    let (out, tab) = install_cron(&["--print"]);
+    assert_code(&out, 0);
+    let _ = tab;
+    let s = text(&out.stdout);
+    let minutes = |cmd: &str| -> Vec<u32> {
+        let line = s.lines().find(|l| l.contains(&format!(" {cmd} "))).unwrap();
+        let field = line.split_whitespace().next().unwrap();
+        if let Some(step) = field.strip_prefix("*/") {
+            let step: u32 = step.parse().unwrap();
+            (0..60).step_by(step as usize).collect()
+        } else {
+            field.split(',').map(|m| m.parse().unwrap()).collect()
+        }
+    };
+    let cleanup = minutes("cleanup");
+    let trigger = minutes("trigger");
+    assert!(cleanup.iter().all(|m| !trigger.contains(m)), "{s}");
+    // The systemd timers too.
+    let timer = |name: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("deploy/systemd/{name}")),
+        )
+        .unwrap()
+    };
+    assert!(timer("baileys-janitor-cleanup.timer").contains("OnCalendar=*-*-* 03:00:00"));
+    assert!(!timer("baileys-janitor-trigger.timer").contains("OnCalendar=*:00/30"));
+}
+
+/// Holds company_1's lock from this process for `secs`, as a trigger would.
+fn hold_lock(t: &Tree, secs: f64) -> std::thread::JoinHandle<()> {
+    std::fs::create_dir_all(t.state().join("locks")).unwrap();
+    let f = std::fs::File::create(t.state().join("locks/company_1.lock")).unwrap();
+    f.lock().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        drop(f);
+    })
+}
+
+#[test]
+fn the_daily_cleanup_waits_for_a_busy_company_and_cleans_it() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(40));
+    company_with(&t, "company_2", 10, days(40));
+    // The state directory exists (bound to this root) before the lock is taken.
+    assert_code(&t.run(&["status"]), 0);
+    let held = hold_lock(&t, 1.5);
+    let out = t.run(&["cleanup", "--json"]);
+    held.join().unwrap();
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row(&v, "company_1")["status"], "ok", "{v}");
+    assert_eq!(row(&v, "company_1")["removed"], 8, "{v}");
+}
+
+#[test]
+fn a_cleanup_that_could_not_clean_a_busy_company_is_not_recorded_as_a_success() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(40));
+    company_with(&t, "company_2", 10, days(40));
+    assert_code(&t.run(&["status"]), 0);
+    let sink = HttpSink::start(Answer::Ok);
+    let metrics = t.dir.path().join("cleanup.prom");
+    let held = hold_lock(&t, 3.0);
+    let out = t
+        .cmd()
+        .args(["cleanup", "--lock-wait", "1s", "--ping-url"])
+        .arg(format!("{}/ping", sink.url))
+        .arg("--metrics-file")
+        .arg(&metrics)
+        .output()
+        .unwrap();
+    held.join().unwrap();
+    assert_code(&out, 75);
+    let runs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.state().join("runs.json")).unwrap()).unwrap();
+    assert!(runs["cleanup"]["last_success"].is_null(), "{runs}");
+    assert!(runs["cleanup"]["last_failure"].is_string(), "{runs}");
+    assert!(
+        wait_for(5, || sink.paths().iter().any(|p| p == "/ping/fail")),
+        "{:?}",
+        sink.paths()
+    );
+    let m = std::fs::read_to_string(&metrics).unwrap();
+    let ok = m
+        .lines()
+        .find(|l| l.starts_with("baileys_janitor_run_success"))
+        .unwrap_or_else(|| panic!("{m}"));
+    assert!(ok.ends_with(" 0"), "{ok}");
+}
+
+#[test]
+fn a_relative_single_tenant_path_keeps_state_out_of_the_auth_folder_and_shares_the_cron_jobs_locks()
+{
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(40));
+    let auth = t.path("company_1");
+    let out = bare_cmd()
+        .current_dir(&auth)
+        .args([
+            "--single-tenant",
+            "--sessions-path",
+            ".",
+            "cleanup",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(
+        !auth.join(".janitor").exists(),
+        "state put inside the auth folder"
+    );
+    // Beside the folder, where cron's absolute `--sessions-path <root>/company_1` puts it, and
+    // the lock named after the folder, not after ".".
+    let state = t.root().join(".janitor");
+    assert!(
+        state.join("locks/company_1.lock").exists(),
+        "{:?}",
+        std::fs::read_dir(state.join("locks"))
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>())
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["companies"][0]["company"], "company_1", "{v}");
+    // The cron job's absolute path finds the same state directory bound to the same root.
+    let out = bare_cmd()
+        .args(["--single-tenant", "--sessions-path"])
+        .arg(&auth)
+        .args(["cleanup"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+}
+
+#[test]
+fn a_state_directory_inside_an_auth_folder_is_refused() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(40));
+    let auth = t.path("company_1");
+    let out = bare_cmd()
+        .current_dir(&auth)
+        .args([
+            "--single-tenant",
+            "--sessions-path",
+            ".",
+            "--state-dir",
+            "./state",
+            "cleanup",
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    assert!(
+        text(&out.stderr).contains("inside the auth folder"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(t.names("company_1").len(), 10);
+    let out = t
+        .cmd()
+        .arg("--state-dir")
+        .arg(t.path("company_1/.janitor"))
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    assert!(!t.exists("company_1/.janitor"));
+}
+
+/// The tree readable by everyone, as an app's folders usually are, owned by root.
+fn open_to_all(t: &Tree) {
+    use std::os::unix::fs::PermissionsExt;
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(t.dir.path(), open.clone()).unwrap();
+    std::fs::set_permissions(t.root(), open).unwrap();
+}
+
+#[test]
+fn a_user_who_cannot_remove_the_apps_files_gets_one_line_naming_the_owner_and_exit_1() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 190, days(40));
+    company_with(&t, "company_2", 190, days(40));
+    open_to_all(&t);
+    let before = t.snapshot();
+    for args in [&["trigger"][..], &["cleanup"][..]] {
+        let Some(mut c) = as_nobody(&t) else { return };
+        let out = c.args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line, got:\n{err}");
+        assert!(err.contains("owned by root"), "{err}");
+        assert!(
+            err.contains("systemctl edit baileys-janitor-cleanup.service"),
+            "{err}"
+        );
+        assert!(err.contains("User=root"), "{err}");
+        assert!(!err.contains("Permission denied (os error"), "{err}");
+        assert!(
+            !text(&out.stdout).contains("younger than"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    assert_eq!(t.snapshot(), before, "nothing touched");
+    assert!(!t.state().exists(), "no state directory half-made");
+}
+
+#[test]
+fn with_the_state_directory_made_by_hand_the_unit_user_still_gets_one_line_not_a_warn_per_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 70, days(40));
+    open_to_all(&t);
+    let state = t.dir.path().join("nobody-state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let before = t.snapshot();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["cleanup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(!err.contains("removal failed"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("owned by root")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(t.snapshot(), before);
+    // A dry run only reads: it still works, and says what a real run would hit.
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["cleanup", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
