@@ -275,7 +275,9 @@ pub struct StatusArgs {
 
 /// Put removed files back from the trash (or a whole folder back from a backup).
 ///
-/// Without --run, the files of the company's most recent run that has any in the trash. Files
+/// `--list` shows every run that can be undone (time, command, files, bytes) and the command
+/// that undoes it. `--run ID` undoes that run, in every company it cleaned (or only those
+/// named by --company). Without --run, the company's most recent run with files in the trash. Files
 /// come back with their bytes, mtimes, owner and mode. A file that exists again in the folder
 /// (the app wrote a newer one) is never overwritten, and neither is its partner (a `.bak`, the
 /// session of an identity key, the memory of our own sender key): both are reported and the
@@ -284,13 +286,17 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct RestoreArgs {
-    /// The company (`962302` or `company_962302`)
-    #[arg(long, value_name = "ID")]
-    pub company: String,
+    /// The company (`962302` or `company_962302`); repeatable. Needed unless --run or --list
+    #[arg(long, value_name = "ID", required_unless_present_any = ["run", "list"])]
+    pub company: Vec<String>,
 
-    /// The run to undo (a run id from `cleanup --json` or `status`)
+    /// The run to undo (a run id from `restore --list`, `status` or a run's report)
     #[arg(long, value_name = "RUN_ID", conflicts_with = "backup")]
     pub run: Option<String>,
+
+    /// List the runs that can be undone (of the companies named, or all), newest first
+    #[arg(long, conflicts_with_all = ["run", "backup", "file", "overwrite", "force", "release"])]
+    pub list: bool,
 
     /// Only these files (and their partners); repeatable
     #[arg(long, value_name = "NAME")]
@@ -331,9 +337,9 @@ pub struct RestoreArgs {
 #[derive(Debug, Args)]
 #[command(after_long_help = EXIT_CODES_HELP)]
 pub struct BackupArgs {
-    /// The company (`962302` or `company_962302`)
+    /// The company (`962302` or `company_962302`); repeatable
     #[arg(long, value_name = "ID", required_unless_present = "list")]
-    pub company: Option<String>,
+    pub company: Vec<String>,
 
     /// List the backups instead
     #[arg(long)]

@@ -21,8 +21,7 @@ impl Run for BackupArgs {
         let (root, all) = ctx.fleet()?;
         let mut out = crate::render::stdout();
         if self.list {
-            let wanted: Vec<String> = self.company.iter().cloned().collect();
-            let companies = ctx.select(all, &wanted)?;
+            let companies = ctx.select(all, &self.company)?;
             let mut listing = serde_json::Map::new();
             let mut partial = 0;
             for c in &companies {
@@ -56,27 +55,30 @@ impl Run for BackupArgs {
             }
             return Ok(Exit::Ok);
         }
-        let id = self.company.clone().unwrap_or_default();
-        let company = ctx.select(all, &[id])?.remove(0);
         let now: chrono::DateTime<chrono::Utc> = ctx.now.into();
-        let _guard = match restore::lock_company(
-            &ctx.state,
-            &company.name,
-            &lock::holder_text("backup", now),
-        )? {
-            Ok(g) => g,
-            Err(holder) => {
-                crate::say!(
-                    "baileys-janitor: {} is locked by {holder}; try again when it is done",
-                    company.name
-                );
-                return Ok(Exit::Busy);
-            }
-        };
         let time = now.format("%Y%m%dT%H%M%SZ").to_string();
-        let report = backup::backup(&root, &company, &ctx.state, &time, now)?;
-        tracing::info!(company = %company.name, files = report.files, bytes = report.bytes, path = %report.path, "backup written");
-        crate::render::restore::backup(&mut out, &report, self.json)?;
-        Ok(Exit::Ok)
+        let mut exit = Exit::Ok;
+        // One company at a time, each under its lock (JSON: one document per company).
+        for company in ctx.select(all, &self.company)? {
+            let _guard = match restore::lock_company(
+                &ctx.state,
+                &company.name,
+                &lock::holder_text("backup", now),
+            )? {
+                Ok(g) => g,
+                Err(holder) => {
+                    crate::say!(
+                        "baileys-janitor: {} is locked by {holder}; try again when it is done",
+                        company.name
+                    );
+                    exit = exit.worst(Exit::Busy);
+                    continue;
+                }
+            };
+            let report = backup::backup(&root, &company, &ctx.state, &time, now)?;
+            tracing::info!(company = %company.name, files = report.files, bytes = report.bytes, path = %report.path, "backup written");
+            crate::render::restore::backup(&mut out, &report, self.json)?;
+        }
+        Ok(exit)
     }
 }

@@ -119,6 +119,9 @@ impl Run for CleanupArgs {
             "{} companies, {} files removed",
             outcome.totals.companies, outcome.totals.removed
         );
+        if !spec.dry_run && spec.trash {
+            printer.set_undo(ctx.undo_command(&run_id, &[]));
+        }
         let t = outcome.totals.clone();
         let exit = finish(
             effects,

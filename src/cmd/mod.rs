@@ -148,6 +148,37 @@ impl Context {
         }
     }
 
+    /// The command that undoes run `run_id` (of `companies` only, when given), with the global
+    /// flags this run needed to find the same root and state directory.
+    pub fn undo_command(&self, run_id: &str, companies: &[String]) -> String {
+        let c = &self.config;
+        let mut cmd = String::from("baileys-janitor");
+        let quote = |p: &Path| crate::render::shell_word(&p.display().to_string());
+        if c.sessions_path != Path::new(crate::config::DEFAULT_SESSIONS_PATH) {
+            cmd.push_str(&format!(" --sessions-path {}", quote(&c.sessions_path)));
+        }
+        if c.single_tenant {
+            cmd.push_str(" --single-tenant");
+        }
+        if c.state_dir != crate::config::default_state_dir(&c.sessions_path, c.single_tenant) {
+            cmd.push_str(&format!(" --state-dir {}", quote(&c.state_dir)));
+        }
+        if c.company_prefix != crate::config::DEFAULT_PREFIX {
+            cmd.push_str(&format!(
+                " --company-prefix {}",
+                crate::render::shell_word(&c.company_prefix)
+            ));
+        }
+        cmd.push_str(&format!(" restore --run {run_id}"));
+        for company in companies {
+            cmd.push_str(&format!(
+                " --company {}",
+                crate::render::shell_word(company)
+            ));
+        }
+        cmd
+    }
+
     /// The companies named by `--company`, or all of them.
     pub fn select(&self, all: Vec<Company>, wanted: &[String]) -> Result<Vec<Company>> {
         if wanted.is_empty() {

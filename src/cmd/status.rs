@@ -33,6 +33,7 @@ impl Run for StatusArgs {
                 }
                 if !self.history {
                     s.history.clear();
+                    s.drops.clear();
                 }
                 s
             })
@@ -51,6 +52,7 @@ impl Run for StatusArgs {
             all: self.verbose || !self.company.is_empty(),
             history: self.history,
             min_level: self.level,
+            undo: &|run, company| ctx.undo_command(run, &[company.to_owned()]),
         };
         print(
             &mut crate::render::stdout(),

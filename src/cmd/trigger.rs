@@ -104,6 +104,12 @@ pub(crate) fn finish(
         threshold: cfg.trigger.threshold,
         emergency_threshold: cfg.trigger.emergency_threshold,
         verbose: args.verbose,
+        // Stores restore one tenant at a time: `restore --list --company T` shows theirs.
+        undo: (!cfg.run.dry_run
+            && cfg.trash
+            && cfg.store.is_folder()
+            && rows.iter().any(|r| r.removed.unwrap_or(0) > 0))
+        .then(|| ctx.undo_command(run_id, &[])),
     };
     print(&mut crate::render::stdout(), &view, args.json)?;
     Ok(exit)

@@ -47,6 +47,13 @@ pub struct CompanyStatus {
     pub advice: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Sample>,
+    /// The cleanups within the history's window that removed files, oldest first: the drops
+    /// the trend shows (history samples are hourly; a drop inside an hour would vanish).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drops: Vec<CleanupMark>,
+    /// The last cleanup's run, while its files are still in the trash (it can be undone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undo_run: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -97,6 +104,16 @@ pub fn advice(
         ));
     }
     out
+}
+
+/// The cleanups that removed files since the history's first sample (all of them without one).
+fn drops(cleanups: &[CleanupMark], history: &[Sample]) -> Vec<CleanupMark> {
+    let since = history.first().map_or(i64::MIN, |s| s.0);
+    cleanups
+        .iter()
+        .filter(|c| c.removed > 0 && c.time.timestamp() >= since)
+        .cloned()
+        .collect()
 }
 
 /// A folder with files but no creds.json belongs to no paired account (a logged-out or
@@ -166,6 +183,15 @@ pub fn inspect(
         pre_keys: None,
         advice: Vec::new(),
         history: record.history.clone(),
+        drops: drops(&record.cleanups, &record.history),
+        undo_run: record
+            .last_cleanup()
+            .filter(|c| c.trashed && c.removed > 0)
+            .map(|c| c.run_id.clone())
+            .filter(|run| {
+                let dir = state.path().join(crate::core::state::TRASH_DIR);
+                trash::run_size(&dir.join(&company.name).join(run)).0 > 0
+            }),
         error: record_error,
     };
     let dir = match root.open_dir(&company.dir) {

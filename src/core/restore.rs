@@ -139,6 +139,81 @@ pub fn runs(state: &StateDir, company: &str) -> Vec<String> {
     v
 }
 
+/// One run that can be undone: what it removed into the trash, over the companies asked about.
+#[derive(Clone, Debug, Serialize)]
+pub struct UndoableRun {
+    pub run_id: String,
+    pub time: Option<DateTime<Utc>>,
+    /// `cleanup`, `trigger`, `monitor` (auto-cleanup), `restore` (files a restore replaced);
+    /// `None` when no record names it (records are bounded).
+    pub command: Option<String>,
+    pub companies: Vec<String>,
+    /// Files (or, for a database store, rows) in the trash.
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Every run with something in the trash of `companies` (all companies with a trash when
+/// empty), newest first: what `restore --list` shows.
+pub fn undoable(state: &StateDir, companies: &[String]) -> Vec<UndoableRun> {
+    let trash_dir = state.path().join(TRASH_DIR);
+    let names: Vec<String> = if companies.is_empty() {
+        let mut v: Vec<String> = std::fs::read_dir(&trash_dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else {
+        companies.to_vec()
+    };
+    let mut by_run: BTreeMap<String, UndoableRun> = BTreeMap::new();
+    for company in &names {
+        let record = records::try_read_company(state, company).unwrap_or_default();
+        for run in runs(state, company) {
+            let (files, bytes) = trash::run_size(&trash_dir.join(company).join(&run));
+            if files == 0 {
+                continue;
+            }
+            let command = record
+                .cleanups
+                .iter()
+                .find(|c| c.run_id == run)
+                .map(|c| c.by.clone());
+            let entry = by_run.entry(run.clone()).or_insert_with(|| UndoableRun {
+                run_id: run.clone(),
+                time: trash::run_time(&run),
+                command: None,
+                companies: Vec::new(),
+                files: 0,
+                bytes: 0,
+            });
+            if entry.command.is_none() {
+                entry.command = command;
+            }
+            entry.companies.push(company.clone());
+            entry.files += files;
+            entry.bytes += bytes;
+        }
+    }
+    let mut out: Vec<UndoableRun> = by_run.into_values().collect();
+    out.sort_by(|a, b| (b.time, &b.run_id).cmp(&(a.time, &a.run_id)));
+    out
+}
+
+/// The companies whose trash holds `run` (among `companies`, or all when empty).
+pub fn companies_of_run(state: &StateDir, run: &str, companies: &[String]) -> Vec<String> {
+    undoable(state, companies)
+        .into_iter()
+        .find(|r| r.run_id == run)
+        .map(|r| r.companies)
+        .unwrap_or_default()
+}
+
 /// The most recent run of a company that still has files in the trash.
 pub fn latest_run(state: &StateDir, company: &str) -> Option<String> {
     runs(state, company).into_iter().rev().find(|run| {

@@ -56,6 +56,27 @@ pub fn purge(state_path: &Path, retention: Duration, now: DateTime<Utc>) -> io::
     Ok(purged)
 }
 
+/// Files and bytes of one run in a company's trash. A database store's run is one
+/// `rows.jsonl`: its rows count as the files.
+pub fn run_size(run_dir: &Path) -> (usize, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    for e in walkdir::WalkDir::new(run_dir).into_iter().flatten() {
+        if !e.file_type().is_file() {
+            continue;
+        }
+        bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+        if e.file_name() == crate::core::store::clean::TRASH_ROWS {
+            files += std::fs::read(e.path())
+                .map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count())
+                .unwrap_or(0);
+        } else {
+            files += 1;
+        }
+    }
+    (files, bytes)
+}
+
 /// Bytes and files in a company's trash.
 pub fn size(state_path: &Path, company: &str) -> (u64, usize) {
     let mut bytes = 0;

@@ -23,6 +23,8 @@ pub struct CleanupPrinter<W: Write> {
     /// Summary mode: the companies worth naming (problems and the largest removals), bounded.
     worst: Vec<CompanyReport>,
     unnamed: usize,
+    /// The command that undoes this run, printed after the total.
+    undo: Option<String>,
 }
 
 /// Problems first, then the most removed.
@@ -53,7 +55,13 @@ impl<W: Write> CleanupPrinter<W> {
             first: true,
             worst: Vec::new(),
             unnamed: 0,
+            undo: None,
         })
+    }
+
+    /// The command that undoes this run (when it moved files to the trash).
+    pub fn set_undo(&mut self, command: String) {
+        self.undo = Some(command);
     }
 
     pub fn company(&mut self, r: &CompanyReport) -> io::Result<()> {
@@ -239,6 +247,9 @@ impl<W: Write> CleanupPrinter<W> {
             writeln!(self.out, ", {:.2} s", t.duration_ms as f64 / 1000.0)?;
             if self.dry_run {
                 writeln!(self.out, "dry run: nothing was changed")?;
+            }
+            if let Some(undo) = self.undo.as_ref().filter(|_| t.removed > 0) {
+                writeln!(self.out, "undo: {undo}")?;
             }
         }
         self.out.flush()

@@ -127,6 +127,18 @@ pub fn fit(items: &[String], width: usize) -> String {
     out
 }
 
+/// A word as a POSIX shell reads it back: as is when it is plain, else in single quotes.
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +168,13 @@ mod tests {
         assert!(s.chars().count() <= 40, "{s}");
         assert!(s.ends_with('…'));
         assert_eq!(fit(&["a".into(), "b".into()], 40), "a, b");
+    }
+
+    #[test]
+    fn shell_words_read_back_as_written() {
+        assert_eq!(super::shell_word("/srv/sessions"), "/srv/sessions");
+        assert_eq!(super::shell_word("my sessions"), "'my sessions'");
+        assert_eq!(super::shell_word("it's"), "'it'\\''s'");
+        assert_eq!(super::shell_word(""), "''");
     }
 }

@@ -2,8 +2,70 @@
 
 use std::io::{self, Write};
 
+use chrono::{DateTime, Utc};
+
 use crate::core::backup::BackupReport;
-use crate::core::restore::RestoreReport;
+use crate::core::restore::{RestoreReport, UndoableRun};
+use crate::core::util::{fmt_bytes, plural};
+
+/// `restore --list`: one line per run, newest first, then the command that undoes it.
+pub fn list(
+    out: &mut impl Write,
+    runs: &[UndoableRun],
+    undo: &[String],
+    now: DateTime<Utc>,
+    json: bool,
+) -> io::Result<()> {
+    if json {
+        let rows: Vec<serde_json::Value> = runs
+            .iter()
+            .zip(undo)
+            .map(|(r, u)| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["undo"] = serde_json::Value::from(u.as_str());
+                v
+            })
+            .collect();
+        serde_json::to_writer(
+            &mut *out,
+            &serde_json::json!({ "command": "restore", "runs": rows }),
+        )
+        .map_err(io::Error::other)?;
+        writeln!(out)?;
+        return out.flush();
+    }
+    if runs.is_empty() {
+        writeln!(
+            out,
+            "nothing in the trash to undo (runs with --no-trash cannot be undone; the trash keeps runs for trash.retention)"
+        )?;
+        return out.flush();
+    }
+    for (r, u) in runs.iter().zip(undo) {
+        let when = r.time.map_or("?".to_owned(), |t| {
+            format!(
+                "{} ({})",
+                t.format("%Y-%m-%d %H:%M UTC"),
+                crate::render::ago(Some(t), now)
+            )
+        });
+        let companies = if r.companies.len() == 1 {
+            crate::render::name(&r.companies[0]).to_string()
+        } else {
+            plural(r.companies.len(), "company")
+        };
+        writeln!(
+            out,
+            "{}  {when}  {:<8}  {companies}: {}, {}",
+            r.run_id,
+            r.command.as_deref().unwrap_or("?"),
+            plural(r.files, "file"),
+            fmt_bytes(r.bytes)
+        )?;
+        writeln!(out, "    undo: {u}")?;
+    }
+    out.flush()
+}
 
 pub fn print(out: &mut impl Write, r: &RestoreReport, company: &str, json: bool) -> io::Result<()> {
     if json {

@@ -24,6 +24,8 @@ pub struct StatusView<'a> {
     /// Only companies at this level or above (and unreadable ones) are listed; the counts
     /// still cover every company.
     pub min_level: Option<Level>,
+    /// The command that undoes a run in a company.
+    pub undo: &'a dyn Fn(&str, &str) -> String,
 }
 
 pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io::Result<()> {
@@ -192,6 +194,10 @@ fn row(
         );
         writeln!(out, "{pad}{}", p.wrap("36", &line))?;
     }
+    if let Some(run) = &r.undo_run {
+        let line = format!("undo the last cleanup: {}", (v.undo)(run, &r.company));
+        writeln!(out, "{pad}{}", p.wrap("36", &line))?;
+    }
     if let Some(h) = &r.lock_holder {
         writeln!(out, "{pad}{}", p.wrap("36", &format!("locked: {h}")))?;
     }
@@ -220,7 +226,7 @@ fn row(
         writeln!(out, "{pad}{}", p.wrap("33", &format!("advice: {a}")))?;
     }
     if v.history {
-        let mut values = downsample(&r.history, 48);
+        let mut values = downsample(&with_drops(&r.history, &r.drops), 48);
         values.push(r.files as u32);
         let first = r.history.first().map(|s| s.0);
         let span = first.map_or("now".into(), |f| {
@@ -239,8 +245,44 @@ fn row(
             values.first().unwrap_or(&0),
             r.files
         )?;
+        // The last few drops by name: which run did it, and how to undo it.
+        let shown: Vec<String> = r
+            .drops
+            .iter()
+            .rev()
+            .take(3)
+            .map(|d| {
+                format!(
+                    "{} → {} (-{}) by {} {} (run {})",
+                    d.before,
+                    d.after,
+                    d.removed,
+                    d.by,
+                    ago(Some(d.time), now),
+                    d.run_id
+                )
+            })
+            .collect();
+        if !shown.is_empty() {
+            writeln!(out, "{pad}{} {}", p.wrap("2", "drops"), shown.join("; "))?;
+        }
     }
     Ok(())
+}
+
+/// The hourly samples with each cleanup's before and after counts put in at its time, so a
+/// drop shows even when the cleanup and the next sample fall in the same hour.
+fn with_drops(history: &[Sample], drops: &[crate::core::records::CleanupMark]) -> Vec<Sample> {
+    // At one second, drops in the order they happened, then the sample (taken after them).
+    let mut points: Vec<(i64, usize, u32)> =
+        history.iter().map(|s| (s.0, usize::MAX, s.1)).collect();
+    for (i, d) in drops.iter().enumerate() {
+        let t = d.time.timestamp();
+        points.push((t, 2 * i, d.before as u32));
+        points.push((t, 2 * i + 1, d.after as u32));
+    }
+    points.sort_by_key(|p| (p.0, p.1));
+    points.into_iter().map(|(t, _, n)| Sample(t, n)).collect()
 }
 
 /// The exit code's view: a company at warning or above, one that could not be read, or one

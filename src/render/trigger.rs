@@ -15,6 +15,8 @@ pub struct TriggerView<'a> {
     pub threshold: usize,
     pub emergency_threshold: usize,
     pub verbose: bool,
+    /// The command that undoes this run, when it moved files to the trash.
+    pub undo: Option<String>,
 }
 
 pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()> {
@@ -98,5 +100,8 @@ pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()
             ""
         }
     )?;
+    if let Some(undo) = &v.undo {
+        writeln!(out, "undo: {undo}")?;
+    }
     out.flush()
 }

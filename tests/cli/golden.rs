@@ -84,7 +84,14 @@ fn mask(s: &str, t: &Tree) -> String {
             let words: Vec<&str> = l.split(' ').collect();
             for (i, w) in words.iter().enumerate() {
                 let next = words.get(i + 1).copied();
-                if (next == Some("ms") || next == Some("s") || next == Some("s,"))
+                // Run ids end with the process id: `20260115T030000Z-4242`.
+                if w.len() > 17
+                    && w.as_bytes()[8] == b'T'
+                    && w[..16].ends_with('Z')
+                    && w.as_bytes()[16] == b'-'
+                {
+                    out.push("<RUN>");
+                } else if (next == Some("ms") || next == Some("s") || next == Some("s,"))
                     && w.chars().all(|c| c.is_ascii_digit() || c == '.')
                     && !w.is_empty()
                 {

@@ -603,3 +603,114 @@ fn with_the_state_directory_made_by_hand_the_unit_user_still_gets_one_line_not_a
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// `restore --run <id>` as printed in a report.
+fn undo_run_id(report: &str) -> String {
+    let at = report
+        .find("restore --run ")
+        .unwrap_or_else(|| panic!("no undo command in:\n{report}"));
+    report[at + "restore --run ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A trigger that removes 28 files, then a cleanup that removes 3 (company_2 untouched by the
+/// trigger, cleaned by the cleanup too). Returns (trigger run, cleanup run).
+fn two_runs(t: &Tree) -> (String, String) {
+    company_with(t, "company_1", 30, days(40));
+    company_with(t, "company_2", 3, days(40));
+    let out = t.run(&[
+        "trigger",
+        "--threshold",
+        "25",
+        "--emergency-threshold",
+        "1000",
+    ]);
+    assert_code(&out, 0);
+    let trigger = undo_run_id(&text(&out.stdout));
+    for i in 0..3 {
+        t.file(&format!("company_1/session-5599{i:08}.0.json"), days(40));
+    }
+    let out = t.run(&["cleanup"]);
+    assert_code(&out, 0);
+    let cleanup = undo_run_id(&text(&out.stdout));
+    assert_ne!(trigger, cleanup);
+    (trigger, cleanup)
+}
+
+#[test]
+fn restore_list_shows_every_run_that_can_be_undone() {
+    let t = Tree::new();
+    let (trigger, cleanup) = two_runs(&t);
+    let (out, v) = t.json(&["restore", "--list", "--company", "1", "--json"]);
+    assert_code(&out, 0);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{v}");
+    // Newest first.
+    assert_eq!(runs[0]["run_id"], cleanup.as_str());
+    assert_eq!(runs[0]["command"], "cleanup");
+    assert_eq!(runs[0]["files"], 3);
+    assert_eq!(runs[1]["run_id"], trigger.as_str());
+    assert_eq!(runs[1]["command"], "trigger");
+    assert_eq!(runs[1]["files"], 28);
+    assert!(runs[1]["bytes"].as_u64().unwrap() > 0);
+    let s = text(&t.run(&["restore", "--list"]).stdout);
+    assert!(s.contains(&trigger) && s.contains(&cleanup), "{s}");
+    assert!(s.contains(&format!("restore --run {trigger}")), "{s}");
+}
+
+#[test]
+fn restore_run_undoes_an_older_run_not_just_the_latest() {
+    let t = Tree::new();
+    let (trigger, _) = two_runs(&t);
+    assert_eq!(t.names("company_1").len(), 2);
+    // No --company: every company of that run.
+    let out = t.run(&["restore", "--run", &trigger]);
+    assert_code(&out, 0);
+    assert_eq!(t.names("company_1").len(), 30, "{}", text(&out.stdout));
+    assert_eq!(
+        t.names("company_2").len(),
+        2,
+        "the cleanup's removals stay removed"
+    );
+}
+
+#[test]
+fn a_run_that_spans_companies_is_undone_for_each_and_company_repeats() {
+    let t = Tree::new();
+    let (_, cleanup) = two_runs(&t);
+    let out = t.run(&[
+        "restore",
+        "--run",
+        &cleanup,
+        "--company",
+        "1",
+        "--company",
+        "2",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(t.names("company_1").len(), 5);
+    assert_eq!(t.names("company_2").len(), 3);
+    let out = t.run(&["backup", "--company", "1", "--company", "2"]);
+    assert_code(&out, 0);
+    let s = text(&out.stdout);
+    assert!(s.contains("company_1:") && s.contains("company_2:"), "{s}");
+}
+
+#[test]
+fn status_prints_the_exact_undo_command_and_history_shows_each_runs_drop() {
+    let t = Tree::new();
+    let (trigger, cleanup) = two_runs(&t);
+    let s = text(&t.run(&["status", "--company", "1", "--history"]).stdout);
+    assert!(
+        s.contains(&format!("restore --run {cleanup} --company company_1")),
+        "{s}"
+    );
+    assert!(s.contains("30 → 2") || s.contains("-28"), "{s}");
+    assert!(
+        s.contains(&trigger),
+        "the trigger's drop and run are named: {s}"
+    );
+}

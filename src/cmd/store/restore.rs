@@ -16,15 +16,20 @@ pub fn restore(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
             "restore --backup works on folders only; database stores restore from the trash (--run)",
         ));
     }
+    let [wanted] = args.company.as_slice() else {
+        return Err(usage(
+            "a database store restores one tenant at a time: --company TENANT [--run ID] (restore --list shows the runs)",
+        ));
+    };
     let dry_run = ctx.config.run.dry_run;
     let mut store = open(ctx, dry_run)?;
     let tenant = select(
         ctx,
         store.tenants().map_err(to_anyhow)?,
-        std::slice::from_ref(&args.company),
+        std::slice::from_ref(wanted),
     )
     // A tenant whose rows were all removed is no longer listed: its trash still counts.
-    .or_else(|_| Ok::<_, anyhow::Error>(vec![args.company.clone()]))?
+    .or_else(|_| Ok::<_, anyhow::Error>(vec![wanted.clone()]))?
     .remove(0);
     if !dry_run {
         match store.lock_tenant(&tenant).map_err(to_anyhow)? {
