@@ -274,7 +274,16 @@ fn clean_inner(
                     report.failed_files.push(FileNote {
                         file: sanitize(&e.name),
                         reason: err.to_string(),
-                    })
+                    });
+                    // Permission to remove is the folder's (or the trash's), not the file's:
+                    // the next removal would fail the same way. One failure, not one per file.
+                    if err.kind() == io::ErrorKind::PermissionDenied {
+                        report.status = Status::Failed;
+                        report.error = Some(format!(
+                            "cannot remove files as this user ({err}); the other removals were not tried (docs/operations.md, \"Which user\")"
+                        ));
+                        break;
+                    }
                 }
             }
         }

@@ -76,6 +76,8 @@ struct Watch {
     alert: AlertState,
     /// A `creds_corrupt` alert was sent and not resolved yet.
     creds_alert: bool,
+    /// Auto-cleanup found it cannot remove files here (wrong user): said once, not every tick.
+    access_denied: bool,
     health_failures: u32,
     health_down: bool,
     history_slot: Option<i64>,
@@ -106,6 +108,11 @@ pub trait Source {
         state: &StateDir,
         spec: &CleanSpec,
     ) -> crate::core::report::CompanyReport;
+    /// Whether this process may remove the company's files (and write the state directory):
+    /// the line that says why not and how to fix it.
+    fn check_access(&mut self, _c: &Company, _state: &StateDir) -> Result<(), String> {
+        Ok(())
+    }
     /// What is wrong with a company's creds (corrupt, or missing beside its keys), if anything.
     fn creds_problem(&mut self, _c: &Company) -> Option<String> {
         None
@@ -146,6 +153,11 @@ impl Source for FolderSource<'_> {
     fn creds_problem(&mut self, c: &Company) -> Option<String> {
         let dir = self.0.open_dir(&c.dir).ok()?;
         folder_creds_problem(&dir)
+    }
+
+    fn check_access(&mut self, c: &Company, state: &StateDir) -> Result<(), String> {
+        crate::core::access::check(self.0, std::slice::from_ref(c), state.path())
+            .map_err(|d| d.message)
     }
 }
 
@@ -532,6 +544,22 @@ impl<'a> Monitor<'a> {
         {
             return None;
         }
+        // The wrong user would fail file by file: say it once (until it is fixed) instead.
+        if let Err(why) = source.check_access(c, self.state) {
+            let watch = self.watches.entry(c.name.clone()).or_default();
+            if !watch.access_denied {
+                watch.access_denied = true;
+                let level = self.spec.policy.thresholds.level(files);
+                let ev = Event::new(
+                    "cleanup_failed",
+                    level.as_str(),
+                    format!("auto-cleanup of {name} not possible: {why}"),
+                );
+                self.queue(ev.company(&name, files));
+            }
+            return None;
+        }
+        self.watches.entry(c.name.clone()).or_default().access_denied = false;
         let spec = CleanSpec {
             rules: self.spec.emergency_rules,
             dry_run: false,

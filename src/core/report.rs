@@ -123,6 +123,14 @@ impl CompanyReport {
                 .get(&Kind::PreKey)
                 .copied()
                 .unwrap_or(0);
+        // Files that could not be removed explain the count better than any age limit.
+        if let Some(first) = self.failed_files.first() {
+            return Some(format!(
+                "{} could not be removed ({}): fix that first; lowering the limits would not help",
+                crate::core::util::plural(self.failed_files.len(), "file"),
+                first.reason
+            ));
+        }
         Some(if never * 2 >= self.files_after {
             format!(
                 "{never} of {} files are creds/lid-mapping/app-state/tctoken/device-list files that are never removed: consider session rotation",
@@ -187,5 +195,27 @@ impl Totals {
         self.bytes_freed += r.bytes_freed;
         self.failed_files += r.failed_files.len();
         self.skipped_files += r.skipped_files.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_could_not_be_removed_are_the_advice_not_the_age_limits() {
+        let mut r = CompanyReport::new("company_1");
+        r.files_before = 190;
+        r.files_after = 190;
+        r.files_by_type.insert(Kind::Session, 189);
+        let younger = r.still_above_advice(175).unwrap();
+        assert!(younger.contains("younger than the age limits"), "{younger}");
+        r.failed_files.push(FileNote {
+            file: "session-1.0.json".into(),
+            reason: "Permission denied (os error 13)".into(),
+        });
+        let a = r.still_above_advice(175).unwrap();
+        assert!(a.starts_with("1 file could not be removed (Permission denied"), "{a}");
+        assert!(!a.contains("younger"), "{a}");
     }
 }

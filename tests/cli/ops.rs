@@ -714,3 +714,66 @@ fn status_prints_the_exact_undo_command_and_history_shows_each_runs_drop() {
         "the trigger's drop and run are named: {s}"
     );
 }
+
+#[test]
+fn a_trash_the_user_cannot_write_fails_the_company_once_not_once_per_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 70, days(40));
+    open_to_all(&t);
+    let all = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(t.root(), all.clone()).unwrap();
+    std::fs::set_permissions(t.path("company_1"), all.clone()).unwrap();
+    // The state directory is writable, its trash (made by root, say by an earlier root run) not.
+    let state = t.dir.path().join("nobody-state");
+    std::fs::create_dir_all(state.join("trash")).unwrap();
+    std::fs::set_permissions(&state, all).unwrap();
+    let before = t.snapshot();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["cleanup"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.matches("removal failed").count() <= 1, "{err}");
+    assert!(text(&out.stdout).contains("Which user"), "{}", text(&out.stdout));
+    assert_eq!(t.snapshot(), before, "nothing removed");
+}
+
+#[test]
+fn monitor_auto_cleanup_as_the_wrong_user_says_so_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 190, days(40));
+    open_to_all(&t);
+    let state = t.dir.path().join("nobody-state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sink = HttpSink::start(Answer::Ok);
+    let before = t.snapshot();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["monitor", "--auto-cleanup", "--interval", "100ms", "--max-ticks", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("removal failed"), "{}", text(&out.stderr));
+    let failed = || {
+        sink.flat_events()
+            .into_iter()
+            .filter(|e| e["event"] == "cleanup_failed")
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_for(5, || !failed().is_empty()));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let f = failed();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0]["message"].as_str().unwrap().contains("owned by root"), "{f:?}");
+    assert_eq!(t.snapshot(), before);
+}
