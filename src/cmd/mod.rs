@@ -154,13 +154,28 @@ impl Context {
         let c = &self.config;
         let mut cmd = String::from("baileys-janitor");
         let quote = |p: &Path| crate::render::shell_word(&p.display().to_string());
-        if c.sessions_path != Path::new(crate::config::DEFAULT_SESSIONS_PATH) {
-            cmd.push_str(&format!(" --sessions-path {}", quote(&c.sessions_path)));
-        }
-        if c.single_tenant {
-            cmd.push_str(" --single-tenant");
-        }
-        if c.state_dir != crate::config::default_state_dir(&c.sessions_path, c.single_tenant) {
+        use crate::core::store::StoreSpec;
+        let default_state = match &c.store {
+            StoreSpec::Folder => {
+                if c.sessions_path != Path::new(crate::config::DEFAULT_SESSIONS_PATH) {
+                    cmd.push_str(&format!(" --sessions-path {}", quote(&c.sessions_path)));
+                }
+                if c.single_tenant {
+                    cmd.push_str(" --single-tenant");
+                }
+                crate::config::default_state_dir(&c.sessions_path, c.single_tenant)
+            }
+            StoreSpec::Sqlite(p) => {
+                cmd.push_str(&format!(
+                    " --store {}",
+                    crate::render::shell_word(&format!("sqlite:{}", p.display()))
+                ));
+                crate::config::default_state_dir(p, p.extension().is_some_and(|e| e == "db"))
+            }
+            // A server URL may hold a password: it stays where it was set (environment, config).
+            _ => crate::config::default_state_dir(&c.sessions_path, c.single_tenant),
+        };
+        if c.state_dir != default_state {
             cmd.push_str(&format!(" --state-dir {}", quote(&c.state_dir)));
         }
         if c.company_prefix != crate::config::DEFAULT_PREFIX {

@@ -62,7 +62,18 @@ fn list(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     let runs = restore::undoable(&ctx.state, &names);
     let undo: Vec<String> = runs
         .iter()
-        .map(|r| ctx.undo_command(&r.run_id, &names))
+        .map(|r| {
+            if ctx.config.store.is_folder() {
+                ctx.undo_command(&r.run_id, &names)
+            } else {
+                // A store restores one tenant at a time: one command per tenant.
+                r.companies
+                    .iter()
+                    .map(|t| ctx.undo_command(&r.run_id, std::slice::from_ref(t)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        })
         .collect();
     crate::render::restore::list(
         &mut crate::render::stdout(),

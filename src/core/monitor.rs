@@ -559,7 +559,10 @@ impl<'a> Monitor<'a> {
             }
             return None;
         }
-        self.watches.entry(c.name.clone()).or_default().access_denied = false;
+        self.watches
+            .entry(c.name.clone())
+            .or_default()
+            .access_denied = false;
         let spec = CleanSpec {
             rules: self.spec.emergency_rules,
             dry_run: false,

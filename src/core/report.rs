@@ -215,7 +215,10 @@ mod tests {
             reason: "Permission denied (os error 13)".into(),
         });
         let a = r.still_above_advice(175).unwrap();
-        assert!(a.starts_with("1 file could not be removed (Permission denied"), "{a}");
+        assert!(
+            a.starts_with("1 file could not be removed (Permission denied"),
+            "{a}"
+        );
         assert!(!a.contains("younger"), "{a}");
     }
 }

@@ -713,6 +713,20 @@ fn status_prints_the_exact_undo_command_and_history_shows_each_runs_drop() {
         s.contains(&trigger),
         "the trigger's drop and run are named: {s}"
     );
+    // The command works as printed.
+    let line = s
+        .lines()
+        .find(|l| l.contains("undo the last cleanup: "))
+        .unwrap();
+    let cmd = line.split("undo the last cleanup: ").nth(1).unwrap();
+    let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    let out = bare_cmd().args(&words).output().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(
+        t.names("company_1").len(),
+        5,
+        "the cleanup's 3 files are back"
+    );
 }
 
 #[test]
@@ -739,7 +753,11 @@ fn a_trash_the_user_cannot_write_fails_the_company_once_not_once_per_file() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.matches("removal failed").count() <= 1, "{err}");
-    assert!(text(&out.stdout).contains("Which user"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Which user"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(t.snapshot(), before, "nothing removed");
 }
 
@@ -759,11 +777,22 @@ fn monitor_auto_cleanup_as_the_wrong_user_says_so_once() {
         .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
         .arg("--state-dir")
         .arg(&state)
-        .args(["monitor", "--auto-cleanup", "--interval", "100ms", "--max-ticks", "4"])
+        .args([
+            "monitor",
+            "--auto-cleanup",
+            "--interval",
+            "100ms",
+            "--max-ticks",
+            "4",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(!text(&out.stderr).contains("removal failed"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("removal failed"),
+        "{}",
+        text(&out.stderr)
+    );
     let failed = || {
         sink.flat_events()
             .into_iter()
@@ -774,6 +803,52 @@ fn monitor_auto_cleanup_as_the_wrong_user_says_so_once() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let f = failed();
     assert_eq!(f.len(), 1, "{f:?}");
-    assert!(f[0]["message"].as_str().unwrap().contains("owned by root"), "{f:?}");
+    assert!(
+        f[0]["message"].as_str().unwrap().contains("owned by root"),
+        "{f:?}"
+    );
     assert_eq!(t.snapshot(), before);
+}
+
+#[test]
+fn restore_list_shows_a_store_tenants_runs_with_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_fleet_with_corrupt_creds(dir.path());
+    let state = dir.path().join("state");
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .arg("--store")
+            .arg(&store)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["cleanup", "--company", "company_1.db", "--json"]);
+    assert_code(&out, 0);
+    let out = run(&["restore", "--list", "--company", "company_1", "--json"]);
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{v}");
+    assert_eq!(runs[0]["command"], "cleanup");
+    assert!(
+        runs[0]["files"].as_u64().unwrap() > 1,
+        "rows, not the one rows.jsonl: {v}"
+    );
+    // The undo command it prints works as printed.
+    let undo = runs[0]["undo"].as_str().unwrap();
+    assert!(
+        undo.starts_with("baileys-janitor --store sqlite:"),
+        "{undo}"
+    );
+    let words: Vec<&str> = undo.split_whitespace().skip(1).collect();
+    let out = bare_cmd().args(&words).output().unwrap();
+    assert_code(&out, 0);
+    assert!(
+        text(&out.stdout).contains("restored"),
+        "{}",
+        text(&out.stdout)
+    );
 }
