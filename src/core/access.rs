@@ -49,8 +49,15 @@ pub fn check(root: &Folder, companies: &[Company], state_dir: &Path) -> Result<(
             continue; // a folder that cannot be stat'ed is the cleaner's error to report
         };
         let writable = root.entries_writable(name).unwrap_or(true);
-        // Sticky: only a file's owner (or the folder's) removes it; ours are the app's.
-        let sticky = owner.mode & 0o1000 != 0 && owner.uid != me.as_raw() && !me.is_root();
+        // Sticky: only a file's owner (or the folder's) removes it. The app's files are owned
+        // like its creds.json: fine when that is us.
+        let sticky = owner.mode & 0o1000 != 0
+            && owner.uid != me.as_raw()
+            && !me.is_root()
+            && root
+                .open_dir(name)
+                .and_then(|d| d.owner(OsStr::new("creds.json")))
+                .map_or(true, |f| f.uid != me.as_raw());
         if !writable || sticky {
             denied.push((c, owner));
         }

@@ -852,3 +852,31 @@ fn restore_list_shows_a_store_tenants_runs_with_their_rows() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_sticky_folder_of_someone_elses_files_is_refused_before_any_removal() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 70, days(40));
+    open_to_all(&t);
+    // Writable by all, but sticky: nobody may remove root's files in it.
+    std::fs::set_permissions(t.path("company_1"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let state = t.dir.path().join("nobody-state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let before = t.snapshot();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("owned by root") && !err.contains("removal failed"),
+        "{err}"
+    );
+    assert_eq!(t.snapshot(), before);
+}
