@@ -216,6 +216,10 @@ struct Persisted {
     cleanup_stale: StaleWatch,
     #[serde(default)]
     trigger_stale: StaleWatch,
+    /// When the monitor first watched this state directory: the cron watch's baseline while no
+    /// run is recorded (a restart must not make a stale cron job look recovered).
+    #[serde(default)]
+    watching_since: Option<DateTime<Utc>>,
 }
 
 const MONITOR_FILE: &str = "monitor.json";
@@ -287,6 +291,9 @@ impl<'a> Monitor<'a> {
             }
             self.cleanup_stale = p.cleanup_stale;
             self.trigger_stale = p.trigger_stale;
+            if let Some(since) = p.watching_since.filter(|t| *t < self.started) {
+                self.started = since;
+            }
             self.saved = Some(p);
         }
     }
@@ -307,6 +314,7 @@ impl<'a> Monitor<'a> {
                 .collect(),
             cleanup_stale: self.cleanup_stale,
             trigger_stale: self.trigger_stale,
+            watching_since: Some(self.started),
         };
         if self.saved.as_ref() == Some(&p) {
             return;

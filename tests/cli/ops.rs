@@ -880,3 +880,46 @@ fn a_sticky_folder_of_someone_elses_files_is_refused_before_any_removal() {
     );
     assert_eq!(t.snapshot(), before);
 }
+
+#[test]
+fn a_restarted_monitor_neither_repeats_nor_falsely_resolves_a_stale_cron_alert() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(1));
+    // No run ever recorded, and a short limit: stale from the first monitor's start.
+    let cfg = t.dir.path().join("stale.toml");
+    std::fs::write(
+        &cfg,
+        "[monitor]\ncleanup_stale_after = \"1s\"\ntrigger_stale_after = \"1h\"\nrepeat_warning = \"1h\"\n",
+    )
+    .unwrap();
+    let sink = HttpSink::start(Answer::Ok);
+    let monitor = |ticks: &str| {
+        let status = t
+            .spawn_cmd()
+            .arg("--config")
+            .arg(&cfg)
+            .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+            .args(["monitor", "--interval", "700ms", "--max-ticks", ticks])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let count = |event: &str| {
+        sink.flat_events()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .count()
+    };
+    monitor("3");
+    assert!(
+        wait_for(5, || count("cron_stale") == 1),
+        "{:?}",
+        sink.events()
+    );
+    monitor("2");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(count("cron_stale"), 1, "{:?}", sink.flat_events());
+    assert_eq!(count("cron_resolved"), 0, "{:?}", sink.flat_events());
+}
