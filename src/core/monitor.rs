@@ -212,6 +212,9 @@ struct Persisted {
     /// Companies with an unresolved `creds_corrupt` alert.
     #[serde(default)]
     creds: std::collections::BTreeSet<String>,
+    /// Companies with an unresolved `health_failed` alert.
+    #[serde(default)]
+    health: std::collections::BTreeSet<String>,
     #[serde(default)]
     cleanup_stale: StaleWatch,
     #[serde(default)]
@@ -289,6 +292,12 @@ impl<'a> Monitor<'a> {
             for company in &p.creds {
                 self.watches.entry(company.clone()).or_default().creds_alert = true;
             }
+            for company in &p.health {
+                let w = self.watches.entry(company.clone()).or_default();
+                w.health_down = true;
+                // Already alerted: further failures do not count up to a new alert.
+                w.health_failures = self.spec.health_failures;
+            }
             self.cleanup_stale = p.cleanup_stale;
             self.trigger_stale = p.trigger_stale;
             if let Some(since) = p.watching_since.filter(|t| *t < self.started) {
@@ -310,6 +319,12 @@ impl<'a> Monitor<'a> {
                 .watches
                 .iter()
                 .filter(|(_, w)| w.creds_alert)
+                .map(|(c, _)| c.clone())
+                .collect(),
+            health: self
+                .watches
+                .iter()
+                .filter(|(_, w)| w.health_down)
                 .map(|(c, _)| c.clone())
                 .collect(),
             cleanup_stale: self.cleanup_stale,

@@ -923,3 +923,38 @@ fn a_restarted_monitor_neither_repeats_nor_falsely_resolves_a_stale_cron_alert()
     assert_eq!(count("cron_stale"), 1, "{:?}", sink.flat_events());
     assert_eq!(count("cron_resolved"), 0, "{:?}", sink.flat_events());
 }
+
+#[test]
+fn a_restarted_monitor_does_not_repeat_a_failed_health_check_alert() {
+    let t = Tree::new();
+    company_with(&t, "company_7", 10, days(1));
+    let health = HttpSink::start(Answer::Status(503));
+    let sink = HttpSink::start(Answer::Ok);
+    let url = format!("{}/status/{{id}}", health.url);
+    for _ in 0..2 {
+        let status = t
+            .spawn_cmd()
+            .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+            .args([
+                "monitor",
+                "--interval",
+                "100ms",
+                "--max-ticks",
+                "5",
+                "--health-url",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let failed = sink
+        .flat_events()
+        .iter()
+        .filter(|e| e["event"] == "health_failed")
+        .count();
+    assert_eq!(failed, 1, "{:?}", sink.events());
+}
