@@ -212,6 +212,10 @@ impl<W: Write> CleanupPrinter<W> {
         if self.json {
             write!(self.out, "],\"totals\":")?;
             serde_json::to_writer(&mut self.out, t).map_err(io::Error::other)?;
+            if let Some(undo) = self.undo.as_ref().filter(|_| t.removed > 0) {
+                write!(self.out, ",\"undo\":")?;
+                serde_json::to_writer(&mut self.out, undo).map_err(io::Error::other)?;
+            }
             writeln!(self.out, "}}")?;
         } else {
             let verb = if self.dry_run {

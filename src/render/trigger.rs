@@ -29,6 +29,7 @@ pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()
                 "dry_run": v.dry_run,
                 "thresholds": { "trigger": v.threshold, "emergency": v.emergency_threshold },
                 "companies": v.rows,
+                "undo": v.undo,
             }),
         )
         .map_err(io::Error::other)?;

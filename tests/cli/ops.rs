@@ -958,3 +958,28 @@ fn a_restarted_monitor_does_not_repeat_a_failed_health_check_alert() {
         .count();
     assert_eq!(failed, 1, "{:?}", sink.events());
 }
+
+#[test]
+fn cleanup_and_trigger_json_carry_their_undo_command() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 30, days(40));
+    let (out, v) = t.json(&["cleanup", "--json"]);
+    assert_code(&out, 0);
+    assert!(
+        v["undo"].as_str().is_some_and(
+            |u| u.ends_with(&format!("restore --run {}", v["run_id"].as_str().unwrap()))
+        ),
+        "{v}"
+    );
+    for i in 0..30 {
+        t.file(&format!("company_1/session-7799{i:08}.0.json"), days(40));
+    }
+    let (out, v) = t.json(&["trigger", "--threshold", "25", "--json"]);
+    assert_code(&out, 0);
+    assert!(
+        v["undo"].as_str().is_some_and(
+            |u| u.ends_with(&format!("restore --run {}", v["run_id"].as_str().unwrap()))
+        ),
+        "{v}"
+    );
+}
