@@ -72,6 +72,7 @@ impl Run for CleanupArgs {
             holder: lock::holder_text("cleanup", ctx.now_utc()),
             pause_before_remove: self.debug_pause_before_remove,
         };
+        crate::cmd::warn_keep_n(&[spec.rules], self.json);
         tracing::info!(companies = companies.len(), dry_run = spec.dry_run, emergency = self.emergency, run_id = %run_id, "cleanup started");
         let header = Header {
             command: "cleanup",

@@ -11,6 +11,7 @@ use crate::exit::Exit;
 
 impl Run for ConfigArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
+        crate::cmd::warn_keep_n(&[ctx.config.rules, ctx.config.emergency_rules], self.json);
         let settings = &ctx.config.settings;
         let mut out = crate::render::stdout();
         if self.json {

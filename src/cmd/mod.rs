@@ -25,6 +25,23 @@ pub mod status;
 pub mod store;
 pub mod trigger;
 
+/// Says plainly, before a report (and in the log), that an operator's keep-N removes pre-keys
+/// the WhatsApp server still hands out, so first messages from new contacts will fail.
+/// `rules`: the rule sets this command may clean with (status and config: both).
+pub(crate) fn warn_keep_n(rules: &[crate::core::rules::Rules], json: bool) {
+    use std::io::Write as _;
+    if !rules.iter().any(|r| r.pre_keys.breaks_first_contact()) {
+        return;
+    }
+    let text = crate::core::rules::KEEP_NEWEST_WARNING;
+    tracing::warn!("{text}");
+    if !json {
+        let mut out = crate::render::stdout();
+        let _ = writeln!(out, "warning: {text}");
+        let _ = out.flush();
+    }
+}
+
 /// What every command gets: the resolved configuration and the time the run started.
 pub struct Context {
     pub config: Config,

@@ -77,6 +77,9 @@ impl Run for MonitorArgs {
             metrics_file: cfg.run.metrics_file.clone(),
             creds_in_folder: cfg.creds_in_folder,
         };
+        if m.auto_cleanup {
+            crate::cmd::warn_keep_n(&[cfg.emergency_rules], self.json);
+        }
         let outbox = Outbox::start(Notifier::new(cfg.notify.clone()));
         let mut mon = Monitor::new(&ctx.state, spec, outbox, ctx.now_utc());
         let stopped = || stop.load(Ordering::SeqCst);

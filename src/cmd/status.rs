@@ -20,14 +20,15 @@ impl Run for StatusArgs {
         if let Some(exit) = ctx.empty_fleet(&companies) {
             return Ok(exit);
         }
+        crate::cmd::warn_keep_n(&[ctx.config.rules, ctx.config.emergency_rules], self.json);
         let thresholds = ctx.config.thresholds();
         let cooldown = chrono::Duration::from_std(ctx.config.trigger.cooldown)?;
         let now = ctx.now_utc();
         let rows: Vec<CompanyStatus> = companies
             .iter()
             .map(|c| {
-                let pre_keys = ctx.config.rules.pre_keys;
-                let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, pre_keys, now);
+                let margin = ctx.config.rules.pre_key_margin;
+                let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, margin, now);
                 if ctx.config.creds_in_folder {
                     crate::core::inspect::flag_orphan(&root, c, &mut s);
                 }

@@ -97,6 +97,7 @@ pub(crate) fn finish(
         crate::say!("baileys-janitor: {e:#}");
         exit = exit.worst(Exit::Failed);
     }
+    crate::cmd::warn_keep_n(&[cfg.rules, cfg.emergency_rules], args.json);
     let view = TriggerView {
         rows,
         run_id,

@@ -325,13 +325,17 @@ impl Config {
         };
 
         let mut rules = resolve_rules(&mut l, Rules::NORMAL, &file.cleanup, RULE_KEYS_NORMAL)?;
-        rules.pre_keys = resolve_pre_keys(&mut l, &file.cleanup, &file.pre_keys)?;
-        let emergency_rules = resolve_rules(
+        (rules.pre_keys, rules.pre_key_margin) =
+            resolve_pre_keys(&mut l, &file.cleanup, &file.pre_keys)?;
+        let mut emergency_rules = resolve_rules(
             &mut l,
             Rules::EMERGENCY,
             &file.emergency,
             RULE_KEYS_EMERGENCY,
         )?;
+        emergency_rules.pre_key_margin = rules.pre_key_margin;
+        emergency_rules.pre_keys =
+            resolve_emergency_pre_keys(&mut l, file.emergency.max_pre_keys, rules.pre_keys)?;
         let trash =
             !o.no_trash && l.boolean("trash.enabled", None, None, file.trash.enabled, true)?;
         if o.no_trash {
@@ -613,18 +617,9 @@ fn resolve_rules(
             base.sender_key_max_age,
             (hour, ten_years),
         )?,
-        pre_keys: match base.pre_keys {
-            PreKeyRule::KeepNewest(n) => PreKeyRule::KeepNewest(l.count(
-                keys.max_pre_keys,
-                None,
-                None,
-                f.max_pre_keys,
-                n,
-                (0, 1_000_000),
-            )?),
-            // The daily set: decided by `resolve_pre_keys`.
-            other => other,
-        },
+        // Decided by `resolve_pre_keys` / `resolve_emergency_pre_keys`.
+        pre_keys: base.pre_keys,
+        pre_key_margin: base.pre_key_margin,
         min_age: l.duration(
             keys.min_file_age,
             None,
@@ -644,13 +639,42 @@ fn resolve_rules(
     })
 }
 
-/// The daily pre-key rule: `pre_keys.keep = N` (or its older spelling `cleanup.max_pre_keys`)
-/// keeps the newest N; otherwise the server window with `pre_keys.margin`.
+/// The emergency pre-key rule: the newest N only when `emergency.max_pre_keys` is set (an
+/// operator's explicit choice); otherwise the daily rule, so no layer removes a key the server
+/// still hands out unless someone asked for it (docs/prekeys.md).
+fn resolve_emergency_pre_keys(
+    l: &mut Layers,
+    max_pre_keys: Option<usize>,
+    daily: PreKeyRule,
+) -> anyhow::Result<PreKeyRule> {
+    Ok(match max_pre_keys {
+        Some(n) => PreKeyRule::KeepNewest(l.count(
+            RULE_KEYS_EMERGENCY.max_pre_keys,
+            None,
+            None,
+            Some(n),
+            n,
+            (0, 1_000_000),
+        )?),
+        None => {
+            let shown = match daily {
+                PreKeyRule::ServerWindow => "server window (as the daily rule)".to_owned(),
+                PreKeyRule::KeepNewest(n) => format!("{n} (as pre_keys.keep)"),
+            };
+            l.record(RULE_KEYS_EMERGENCY.max_pre_keys, shown, Origin::Default);
+            daily
+        }
+    })
+}
+
+/// The daily pre-key rule and the margin: `pre_keys.keep = N` (or its older spelling
+/// `cleanup.max_pre_keys`) keeps the newest N; otherwise the server window with
+/// `pre_keys.margin`.
 fn resolve_pre_keys(
     l: &mut Layers,
     cleanup: &FileRules,
     f: &FilePreKeys,
-) -> anyhow::Result<PreKeyRule> {
+) -> anyhow::Result<(PreKeyRule, u64)> {
     let (keep, key) = match (f.keep, cleanup.max_pre_keys) {
         (Some(_), Some(_)) => {
             return Err(usage(
@@ -669,13 +693,14 @@ fn resolve_pre_keys(
         DEFAULT_PRE_KEY_MARGIN as usize,
         (0, 100_000),
     )? as u64;
-    Ok(match keep {
+    let rule = match keep {
         Some(_) => PreKeyRule::KeepNewest(l.count(key, None, None, keep, 0, (0, 1_000_000))?),
         None => {
             l.record("pre_keys.keep", "server window".into(), Origin::Default);
-            PreKeyRule::ServerWindow { margin }
+            PreKeyRule::ServerWindow
         }
-    })
+    };
+    Ok((rule, margin))
 }
 
 /// Thresholds must be strictly rising; the error names both keys.
@@ -1268,18 +1293,30 @@ mod tests {
     }
 
     #[test]
-    fn pre_keys_default_to_the_server_window_and_keep_n_opts_out() {
+    fn pre_keys_default_to_the_server_window_on_every_layer_and_keep_n_only_when_set() {
         let c = load(&[], None).unwrap();
-        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 100 });
-        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(30));
+        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow);
+        assert_eq!(c.rules.pre_key_margin, 100);
+        // Regression (issue 20): the emergency rules kept the newest 30 by default and broke
+        // first contact on every v7 account.
+        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::ServerWindow);
+        assert_eq!(c.emergency_rules.pre_key_margin, 100);
         let c = load(&[], Some("[pre_keys]\nkeep = 50")).unwrap();
         assert_eq!(c.rules.pre_keys, PreKeyRule::KeepNewest(50));
-        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(30));
+        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(50));
         let c = load(&[], Some("[pre_keys]\nmargin = 0")).unwrap();
-        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 0 });
+        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow);
+        assert_eq!(c.emergency_rules.pre_key_margin, 0);
         let c = load(&[], Some("[emergency]\nmax_pre_keys = 10")).unwrap();
         assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(10));
-        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow { margin: 100 });
+        assert_eq!(c.rules.pre_keys, PreKeyRule::ServerWindow);
+        let c = load(
+            &[],
+            Some("[pre_keys]\nkeep = 50\n[emergency]\nmax_pre_keys = 10"),
+        )
+        .unwrap();
+        assert_eq!(c.rules.pre_keys, PreKeyRule::KeepNewest(50));
+        assert_eq!(c.emergency_rules.pre_keys, PreKeyRule::KeepNewest(10));
         let err = |t: &str| load(&[], Some(t)).unwrap_err().to_string();
         assert!(
             err("[pre_keys]\nkeep = 50\n[cleanup]\nmax_pre_keys = 50").contains("pre_keys.keep")

@@ -174,6 +174,9 @@ fn clean_inner(
         report.files_before += 1;
         *report.files_by_type.entry(e.kind).or_default() += 1;
     }
+    let reserved = crate::core::tally::reserved_flags(&entries, &creds, spec.rules.pre_key_margin);
+    report.reserved_before = reserved.iter().filter(|r| **r).count();
+    report.reserved_after = report.reserved_before;
     if creds.is_corrupt() {
         let problem = creds.problem.clone().unwrap_or_default();
         return CompanyReport {
@@ -182,6 +185,7 @@ fn clean_inner(
                 "{problem} (still so after re-reading for 300 ms); company skipped, nothing changed. Leave creds.json as it is and check the app's log: it may be rewriting it"
             )),
             files_after: report.files_before,
+            reserved_after: report.reserved_before,
             ..report
         };
     }
@@ -201,6 +205,7 @@ fn clean_inner(
         }
     }
     let plan = plan::plan(&entries, &creds, &spec.rules, spec.now);
+    report.last_activity = plan::last_activity(&entries).map(Into::into);
     if spec.verbose {
         report.decisions = entries
             .iter()
@@ -225,6 +230,7 @@ fn clean_inner(
                 &mut report,
                 &entries[i],
                 entries[i].meta.map_or(0, |m| m.size),
+                reserved[i],
             );
         }
     } else {
@@ -259,7 +265,7 @@ fn clean_inner(
             match outcome {
                 Outcome::Removed { bytes } => {
                     debug!(company = %sanitize(company.name.as_ref()), file = %sanitize(&e.name), reason = %d.reason, "removed");
-                    record_removed(&mut report, e, bytes);
+                    record_removed(&mut report, e, bytes, reserved[i]);
                 }
                 Outcome::Vanished => report.skipped_files.push(FileNote {
                     file: sanitize(&e.name),
@@ -300,8 +306,11 @@ fn is_other_mount(root: &Folder, dir: &Folder) -> bool {
     }
 }
 
-fn record_removed(report: &mut CompanyReport, e: &Entry, bytes: u64) {
+fn record_removed(report: &mut CompanyReport, e: &Entry, bytes: u64, reserved: bool) {
     report.removed += 1;
+    if reserved {
+        report.reserved_after -= 1;
+    }
     report.bytes_freed += bytes;
     *report.removed_by_type.entry(e.kind).or_default() += 1;
     report.removed_files.push(sanitize(&e.name));

@@ -488,6 +488,7 @@ mod tests {
             ]
         );
         assert_eq!(f.count_files().unwrap(), 1);
+        assert_eq!(crate::core::tally::folder(&f, 100).unwrap().files, 1);
     }
 
     #[test]

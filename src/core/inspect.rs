@@ -15,14 +15,18 @@ use crate::core::level::{Level, Thresholds};
 use crate::core::plan::Entry;
 use crate::core::prekeys::{self, PreKeyCounts};
 use crate::core::records::{self, CleanupMark, Sample};
-use crate::core::rules::{DEFAULT_PRE_KEY_MARGIN, PreKeyRule};
 use crate::core::state::StateDir;
-use crate::core::trash;
+use crate::core::{tally, trash};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CompanyStatus {
     pub company: String,
+    /// Every file, as `ls | wc -l` counts them.
     pub files: usize,
+    /// Pre-keys the server may still hand out (core::tally): not counted by the level.
+    pub reserved_pre_keys: usize,
+    /// What the level is about: `files - reserved_pre_keys`.
+    pub counted: usize,
     /// `None` when the folder could not be read: never "healthy" by default.
     pub level: Option<Level>,
     pub by_type: BTreeMap<Kind, usize>,
@@ -76,18 +80,18 @@ pub fn advice(
     let mut out = Vec::new();
     if let Some(last) = cleanups.last()
         && last.status == "ok"
-        && last.after > critical
+        && last.counted_after() > critical
     {
         out.push(format!(
-            "stayed at {} files after the last cleanup (above {critical}): consider session rotation",
-            last.after
+            "stayed at {} counted files after the last cleanup (above {critical}): consider session rotation",
+            last.counted_after()
         ));
     }
     let never = crate::core::report::never_removed(by_type);
     if files >= 20 && never * 2 > files {
         let lids = by_type.get(&Kind::LidMapping).copied().unwrap_or(0);
         out.push(format!(
-            "{never} of {files} files are never removed ({lids} lid-mapping): cleanup cannot shrink this folder much"
+            "{never} of {files} counted files are never removed ({lids} lid-mapping): cleanup cannot shrink this folder much"
         ));
     }
     let recent: Vec<&CleanupMark> = cleanups
@@ -149,7 +153,7 @@ pub fn inspect(
     state: &StateDir,
     thresholds: &Thresholds,
     cooldown: chrono::Duration,
-    pre_key_rule: PreKeyRule,
+    margin: u64,
     now: DateTime<Utc>,
 ) -> CompanyStatus {
     let (record, record_error) = match records::try_read_company(state, &company.name) {
@@ -168,6 +172,8 @@ pub fn inspect(
     let mut st = CompanyStatus {
         company: company.name.clone(),
         files: 0,
+        reserved_pre_keys: 0,
+        counted: 0,
         level: None,
         by_type: BTreeMap::new(),
         creds: "unknown",
@@ -212,19 +218,20 @@ pub fn inspect(
         }
         Err(e) => st.error = Some(format!("cannot read the folder: {e}")),
     }
-    if st.error.is_none() {
-        st.level = Some(thresholds.level(st.files));
-    }
     match clean::read_creds(&dir) {
         Ok(c) => {
             st.creds = c.state().as_str();
             st.creds_problem = c.problem.clone();
+            st.reserved_pre_keys = tally::reserved_flags(&entries, &c, margin)
+                .into_iter()
+                .filter(|r| *r)
+                .count();
             if let Some(guard) = c.pre_key_guard() {
                 st.pre_keys = Some(pre_key_counts(
                     &dir,
                     &entries,
                     guard,
-                    pre_key_rule,
+                    margin,
                     &record.cleanups,
                     now,
                 ));
@@ -235,11 +242,20 @@ pub fn inspect(
             st.creds_problem = Some(e);
         }
     }
+    st.counted = st.files.saturating_sub(st.reserved_pre_keys);
+    if st.error.is_none() {
+        st.level = Some(thresholds.level(st.counted));
+    }
     st.creds_written = dir
         .stat(OsStr::new("creds.json"))
         .ok()
         .map(|m| m.mtime.into());
-    st.advice = advice(st.files, &st.by_type, &record.cleanups, thresholds.critical);
+    st.advice = advice(
+        st.counted,
+        &st.by_type,
+        &record.cleanups,
+        thresholds.critical,
+    );
     if let Some(c) = &st.pre_keys {
         st.advice.extend(prekeys::advice(c));
     }
@@ -247,19 +263,15 @@ pub fn inspect(
 }
 
 /// The server window is a fact about the server, so `pre_keys.keep = N` does not change what
-/// counts as waste: it uses the configured margin, or the default one.
+/// counts as waste: it uses the configured margin (`pre_keys.margin`).
 fn pre_key_counts(
     dir: &Folder,
     entries: &[Entry],
     guard: crate::core::creds::PreKeyGuard,
-    rule: PreKeyRule,
+    margin: u64,
     cleanups: &[CleanupMark],
     now: DateTime<Utc>,
 ) -> PreKeyCounts {
-    let margin = match rule {
-        PreKeyRule::ServerWindow { margin } => margin,
-        PreKeyRule::KeepNewest(_) => DEFAULT_PRE_KEY_MARGIN,
-    };
     let ids: Vec<(u64, &Entry)> = entries
         .iter()
         .filter(|e| e.kind == Kind::PreKey && clean::counted(e))
@@ -303,6 +315,7 @@ mod tests {
             trashed: true,
             identity: None,
             next_pre_key_id: None,
+            reserved_after: None,
         }
     }
 
@@ -315,7 +328,7 @@ mod tests {
         assert_eq!(
             a,
             vec![
-                "70 of 90 files are never removed (70 lid-mapping): cleanup cannot shrink this folder much"
+                "70 of 90 counted files are never removed (70 lid-mapping): cleanup cannot shrink this folder much"
             ]
         );
         let a = advice(
@@ -325,7 +338,7 @@ mod tests {
             170,
         );
         assert_eq!(a.len(), 2, "{a:?}");
-        assert!(a[0].starts_with("stayed at 172 files"));
+        assert!(a[0].starts_with("stayed at 172 counted files"));
         assert_eq!(
             a[1],
             "the last 3 cleanups removed fewer than 5 files each (3, 1, 4)"

@@ -208,6 +208,30 @@ pub fn monitor_metrics(f: &MonitorFacts) -> Exposition {
         );
     }
     e.family(
+        "baileys_janitor_company_reserved_pre_keys",
+        "gauge",
+        "Pre-keys in a company's auth folder that the WhatsApp server may still hand out: not counted by the level.",
+    );
+    for r in f.rows {
+        e.sample(
+            "baileys_janitor_company_reserved_pre_keys",
+            &[("company", &r.company)],
+            r.reserved_pre_keys as f64,
+        );
+    }
+    e.family(
+        "baileys_janitor_company_counted_files",
+        "gauge",
+        "What the level counts: files less reserved pre-keys.",
+    );
+    for r in f.rows {
+        e.sample(
+            "baileys_janitor_company_counted_files",
+            &[("company", &r.company)],
+            r.counted as f64,
+        );
+    }
+    e.family(
         "baileys_janitor_company_files_by_type",
         "gauge",
         "Files in a company's auth folder, by Baileys type.",
@@ -224,7 +248,7 @@ pub fn monitor_metrics(f: &MonitorFacts) -> Exposition {
     e.family(
         "baileys_janitor_company_level",
         "gauge",
-        "0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger.",
+        "0 healthy, 1 warning, 2 critical, 3 trigger, 4 emergency, 5 danger, from the counted files.",
     );
     // A company that could not be counted has no level (not "healthy").
     for r in f.rows {

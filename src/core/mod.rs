@@ -29,6 +29,7 @@ pub(crate) mod restore;
 pub(crate) mod rules;
 pub(crate) mod state;
 pub(crate) mod store;
+pub(crate) mod tally;
 pub(crate) mod trash;
 pub(crate) mod trigger;
 pub(crate) mod util;

@@ -23,6 +23,7 @@ use crate::core::records::{self, Runs};
 use crate::core::report::Status;
 use crate::core::rules::Rules;
 use crate::core::state::{self, Loaded, StateDir};
+use crate::core::tally::{self, Tally};
 use crate::core::util::sanitize;
 
 /// Files per Baileys type in one folder.
@@ -52,9 +53,17 @@ pub struct MonitorSpec {
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub company: String,
+    /// Every file (`ls | wc -l`).
     pub files: usize,
+    /// Pre-keys the server may still hand out: not counted by the level (core::tally).
+    pub reserved_pre_keys: usize,
+    /// What the level is about: files less reserved pre-keys.
+    pub counted: usize,
     /// `None` when the company could not be counted: never "healthy" by default (as `status`).
     pub level: Option<Level>,
+    /// What this tick's auto-cleanup did, in words (files and pre-keys removed, reserved left).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// creds.json is corrupt or missing: the account's identity is at risk whatever the count.
@@ -98,9 +107,14 @@ pub enum StaleNotice {
 
 /// Where the monitor counts and cleans: a folder root, or a database store's tenants.
 pub trait Source {
-    /// Files (keys) of a company, and by type when `by_type` (for the metrics).
-    fn count(&mut self, c: &Company, by_type: bool)
-    -> std::io::Result<(usize, Option<TypeCounts>)>;
+    /// Files (keys) of a company and the reserved pre-keys among them (`margin`: the server
+    /// window's, core::tally), and by type when `by_type` (for the metrics).
+    fn count(
+        &mut self,
+        c: &Company,
+        by_type: bool,
+        margin: u64,
+    ) -> std::io::Result<(Tally, Option<TypeCounts>)>;
     /// Cleans one company with `spec`, through the same path as `cleanup`.
     fn clean(
         &mut self,
@@ -127,18 +141,31 @@ impl Source for FolderSource<'_> {
         &mut self,
         c: &Company,
         by_type: bool,
-    ) -> std::io::Result<(usize, Option<TypeCounts>)> {
+        margin: u64,
+    ) -> std::io::Result<(Tally, Option<TypeCounts>)> {
         let dir = self.0.open_dir(&c.dir)?;
         if !by_type {
-            return Ok((dir.count_files()?, None));
+            return Ok((tally::folder(&dir, margin)?, None));
         }
         let mut counts: BTreeMap<Kind, usize> = Default::default();
-        let mut files = 0;
-        for e in clean::scan(&dir)?.iter().filter(|e| clean::counted(e)) {
-            files += 1;
+        let entries = clean::scan(&dir)?;
+        for e in entries.iter().filter(|e| clean::counted(e)) {
             *counts.entry(e.kind).or_default() += 1;
         }
-        Ok((files, Some(counts.into_iter().collect())))
+        let reserved = match counts.contains_key(&Kind::PreKey) {
+            true => clean::read_creds(&dir)
+                .map(|creds| tally::reserved_flags(&entries, &creds, margin))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| *r)
+                .count(),
+            false => 0,
+        };
+        let t = Tally {
+            files: counts.values().sum(),
+            reserved,
+        };
+        Ok((t, Some(counts.into_iter().collect())))
     }
 
     fn clean(
@@ -429,33 +456,43 @@ impl<'a> Monitor<'a> {
             if !self.first_tick && !self.watches.contains_key(&c.name) {
                 info!(company = %shown, "watching a new company");
             }
-            let (files, types) = match source.count(c, self.spec.metrics_file.is_some()) {
+            let margin = self.spec.emergency_rules.pre_key_margin;
+            let (mut tally, types) = match source.count(c, self.spec.metrics_file.is_some(), margin)
+            {
                 Ok(x) => x,
                 Err(e) => {
                     warn!(company = %shown, error = %e, "cannot count files");
                     rows.push(Row {
                         company: shown,
                         files: 0,
+                        reserved_pre_keys: 0,
+                        counted: 0,
                         level: None,
+                        cleanup: None,
                         error: Some(e.to_string()),
                         creds_problem: None,
                     });
                     continue;
                 }
             };
-            let mut files = files;
-            if self.spec.auto_cleanup && files >= self.spec.policy.thresholds.emergency {
-                files = self.auto_clean(source, c, files, now).unwrap_or(files);
+            let mut cleanup = None;
+            if self.spec.auto_cleanup
+                && tally.counted() >= self.spec.policy.thresholds.emergency
+                && let Some((after, words)) = self.auto_clean(source, c, tally, now)
+            {
+                tally = after;
+                cleanup = Some(words);
             }
-            let level = self.spec.policy.thresholds.level(files);
-            self.alert(c, files, now);
+            let counted = tally.counted();
+            let level = self.spec.policy.thresholds.level(counted);
+            self.alert(c, tally, now);
             let creds_problem = if self.spec.creds_in_folder {
                 source.creds_problem(c)
             } else {
                 None
             };
-            self.creds_alert(c, files, creds_problem.as_deref());
-            self.history(c, files, now);
+            self.creds_alert(c, tally.files, creds_problem.as_deref());
+            self.history(c, tally.files, now);
             if let Some(url) = self.spec.health_url.clone() {
                 self.health_check(c, &url);
             }
@@ -464,8 +501,11 @@ impl<'a> Monitor<'a> {
             }
             rows.push(Row {
                 company: shown,
-                files,
+                files: tally.files,
+                reserved_pre_keys: tally.reserved,
+                counted,
                 level: Some(level),
+                cleanup,
                 error: None,
                 creds_problem,
             });
@@ -487,12 +527,14 @@ impl<'a> Monitor<'a> {
         rows
     }
 
-    fn alert(&mut self, c: &Company, files: usize, now: DateTime<Utc>) {
+    fn alert(&mut self, c: &Company, tally: Tally, now: DateTime<Utc>) {
         let policy = self.spec.policy;
+        let files = tally.counted();
         let watch = self.watches.entry(c.name.clone()).or_default();
         let Some(notice) = alerts::step(&mut watch.alert, files, &policy, now) else {
             return;
         };
+        let reserved = tally.reserved;
         let t = policy.thresholds;
         let thresholds = json!({ "warning": t.warning, "critical": t.critical, "trigger": t.trigger, "emergency": t.emergency, "danger": t.danger });
         // The level named is the company's real level, the same word status and the trigger use.
@@ -502,20 +544,32 @@ impl<'a> Monitor<'a> {
             Notice::Raised(_) => Event::new(
                 "level_raised",
                 level.as_str(),
-                format!("{name} reached {files} files: {level}"),
+                format!(
+                    "{name} reached {files} counted files ({reserved} reserved pre-keys not counted): {level}"
+                ),
             ),
             Notice::Repeat(_) => Event::new(
                 "level_repeat",
                 level.as_str(),
-                format!("{name} is still {level} at {files} files"),
+                format!(
+                    "{name} is still {level} at {files} counted files ({reserved} reserved pre-keys not counted)"
+                ),
             ),
             Notice::Resolved => Event::new(
                 "resolved",
                 level.as_str(),
-                format!("{name} is healthy again at {files} files"),
+                format!(
+                    "{name} is healthy again at {files} counted files ({reserved} reserved pre-keys not counted)"
+                ),
             ),
         };
-        self.queue(ev.company(&name, files).thresholds(thresholds));
+        let counts =
+            json!({ "files": tally.files, "reserved_pre_keys": reserved, "counted": files });
+        self.queue(
+            ev.company(&name, tally.files)
+                .thresholds(thresholds)
+                .details(counts),
+        );
     }
 
     /// One alert when a company's creds.json breaks, one "resolved" when it is readable again.
@@ -545,14 +599,15 @@ impl<'a> Monitor<'a> {
     }
 
     /// An emergency cleanup through the same path as `cleanup --emergency` (same lock), at most
-    /// once per trigger cooldown, remembered across restarts. Returns the new count.
+    /// once per trigger cooldown, remembered across restarts. Returns the new count and what it
+    /// did, in words.
     fn auto_clean(
         &mut self,
         source: &mut dyn Source,
         c: &Company,
-        files: usize,
+        tally: Tally,
         now: DateTime<Utc>,
-    ) -> Option<usize> {
+    ) -> Option<(Tally, String)> {
         let name = sanitize(c.name.as_ref());
         let record = match records::try_read_company(self.state, &c.name) {
             Ok(r) => r,
@@ -572,13 +627,13 @@ impl<'a> Monitor<'a> {
             let watch = self.watches.entry(c.name.clone()).or_default();
             if !watch.access_denied {
                 watch.access_denied = true;
-                let level = self.spec.policy.thresholds.level(files);
+                let level = self.spec.policy.thresholds.level(tally.counted());
                 let ev = Event::new(
                     "cleanup_failed",
                     level.as_str(),
                     format!("auto-cleanup of {name} not possible: {why}"),
                 );
-                self.queue(ev.company(&name, files));
+                self.queue(ev.company(&name, tally.files));
             }
             return None;
         }
@@ -608,26 +663,42 @@ impl<'a> Monitor<'a> {
         if let Err(e) = recorded {
             warn!(company = %name, error = %e, "cannot record the auto-cleanup; it may run again next tick");
         }
-        let level = self.spec.policy.thresholds.level(files);
-        let ev = if report.status == Status::Failed {
-            Event::new(
-                "cleanup_failed",
-                level.as_str(),
-                format!(
-                    "auto-cleanup of {name} failed: {}",
-                    report.error.as_deref().unwrap_or("")
-                ),
-            )
-        } else {
-            Event::new(
+        let level = self.spec.policy.thresholds.level(tally.counted());
+        let words = crate::core::report::removal_words(&report, "removed");
+        let ev =
+            if report.status == Status::Failed {
+                Event::new(
+                    "cleanup_failed",
+                    level.as_str(),
+                    format!(
+                        "auto-cleanup of {name} failed: {}",
+                        report.error.as_deref().unwrap_or("")
+                    ),
+                )
+            } else {
+                Event::new(
                 "cleanup_finished",
                 level.as_str(),
-                format!("auto-cleanup of {name}: removed {} files, {} left", report.removed, report.files_after),
+                format!("auto-cleanup of {name} at {} counted files: {words}", tally.counted()),
             )
-            .details(json!({ "removed": report.removed, "remaining": report.files_after, "run_id": report.run_id }))
-        };
-        self.queue(ev.company(&name, files));
-        (report.status == Status::Ok).then_some(report.files_after)
+            .details(json!({
+                "removed": report.removed,
+                "removed_pre_keys": report.removed_by_type.get(&Kind::PreKey).copied().unwrap_or(0),
+                "removed_reserved_pre_keys": report.reserved_removed(),
+                "remaining": report.files_after,
+                "remaining_reserved_pre_keys": report.reserved_after,
+                "remaining_counted": report.counted_after(),
+                "run_id": report.run_id,
+            }))
+            };
+        self.queue(ev.company(&name, tally.files));
+        (report.status == Status::Ok).then(|| {
+            let after = Tally {
+                files: report.files_after,
+                reserved: report.reserved_after,
+            };
+            (after, words)
+        })
     }
 
     /// One history point per slot (an hour), not one write per tick.

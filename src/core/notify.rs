@@ -110,10 +110,13 @@ impl Event {
     }
 
     /// The webhook body: the structured fields plus `text` (Slack) and `content` (Discord).
+    /// The text names the host: one channel often serves a fleet, and the on-call person reads
+    /// the text, not the JSON.
     pub fn webhook_body(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
         let text = format!(
-            "[baileys-janitor]{} {}",
+            "[baileys-janitor on {}]{} {}",
+            crate::core::util::sanitize(std::ffi::OsStr::new(&self.host)),
             if self.dry_run { " (dry run)" } else { "" },
             self.message
         );
@@ -498,7 +501,14 @@ mod tests {
             .company("company_1", 190)
             .thresholds(json!({"trigger": 175, "emergency": 185}));
         let v = ev.webhook_body();
-        assert_eq!(v["text"], "[baileys-janitor] company_1 has 190 files");
+        // Regression (issue 20): the host was only in the JSON, not in what people read.
+        assert_eq!(
+            v["text"],
+            format!(
+                "[baileys-janitor on {}] company_1 has 190 files",
+                hostname()
+            )
+        );
         assert_eq!(v["content"], v["text"]);
         assert_eq!(v["event"], "trigger_fired");
         assert_eq!(v["files"], 190);

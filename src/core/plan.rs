@@ -14,6 +14,9 @@ use crate::core::folder::{EntryType, Meta};
 use crate::core::rules::{PreKeyRule, Rules};
 use crate::core::util::fmt_duration;
 
+/// An account silent for less than this is "active now" in `--verbose`'s words.
+const QUIET_SHOWN: Duration = Duration::from_secs(3600);
+
 /// A file of a company folder as the planner sees it.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -62,13 +65,17 @@ pub enum Reason {
         age: Duration,
         min: Duration,
     },
+    /// `age`: how long it was idle before the account's last activity (its own age when the
+    /// account is active now); `quiet`: how long the account has been silent.
     Young {
         age: Duration,
         max: Duration,
+        quiet: Duration,
     },
     Old {
         age: Duration,
         max: Duration,
+        quiet: Duration,
     },
     PreKeyNewest {
         keep: usize,
@@ -117,8 +124,28 @@ impl fmt::Display for Reason {
             Reason::NoMeta => f.write_str("could not stat it: kept"),
             Reason::HardLinked(n) => write!(f, "has {n} hard links: kept"),
             Reason::Fresh { age, min } => write!(f, "changed {} ago < {}: in use", d(age), d(min)),
-            Reason::Young { age, max } => write!(f, "{} old <= {}", d(age), d(max)),
-            Reason::Old { age, max } => write!(f, "{} old > {}", d(age), d(max)),
+            // Idle time is always measured to the account's last activity; its silence is
+            // worth a mention only once it is longer than a moment between two writes.
+            Reason::Young { age, max, quiet } if *quiet < QUIET_SHOWN => {
+                write!(f, "{} old <= {}", d(age), d(max))
+            }
+            Reason::Old { age, max, quiet } if *quiet < QUIET_SHOWN => {
+                write!(f, "{} old > {}", d(age), d(max))
+            }
+            Reason::Young { age, max, quiet } => write!(
+                f,
+                "{} idle <= {} (before the account went quiet {} ago)",
+                d(age),
+                d(max),
+                d(quiet)
+            ),
+            Reason::Old { age, max, quiet } => write!(
+                f,
+                "{} idle > {} (before the account went quiet {} ago)",
+                d(age),
+                d(max),
+                d(quiet)
+            ),
             Reason::PreKeyNewest { keep } => write!(f, "among the newest {keep} pre-keys"),
             Reason::PreKeyBeyondNewest { keep } => {
                 write!(f, "older than the newest {keep} pre-keys")
@@ -252,8 +279,8 @@ fn pre_key_decisions(entries: &[Entry], creds: &Creds, rules: &Rules) -> HashMap
     ids.sort_unstable_by(|a, b| b.cmp(a));
     for (rank, (id, i)) in ids.into_iter().enumerate() {
         let by_rule = match rules.pre_keys {
-            PreKeyRule::ServerWindow { margin } => {
-                let floor = PreKeyRule::window_floor(guard.next_pre_key_id, margin);
+            PreKeyRule::ServerWindow => {
+                let floor = PreKeyRule::window_floor(guard.next_pre_key_id, rules.pre_key_margin);
                 if id >= floor {
                     Err(Reason::PreKeyInServerWindow { floor })
                 } else {
@@ -290,6 +317,8 @@ pub fn wants_meta(entries: &[Entry], creds: &Creds, rules: &Rules) -> Vec<bool> 
                         true
                     }
                     Kind::PreKey => pre_keys.get(&i).is_some_and(Decision::removes),
+                    // Its mtime is when the account last connected: part of its last activity.
+                    Kind::Creds => true,
                     Kind::Bak | Kind::Temp => e
                         .name_str()
                         .and_then(classify::base_kind)
@@ -321,11 +350,33 @@ fn removable(e: &Entry, rules: &Rules, now: SystemTime) -> Result<Duration, Reas
     Ok(age)
 }
 
-fn by_age(e: &Entry, rules: &Rules, now: SystemTime, max: Duration) -> Decision {
-    match removable(e, rules, now) {
-        Err(r) => Decision::keep(r),
-        Ok(age) if age > max => Decision::remove(Reason::Old { age, max }),
-        Ok(age) => Decision::keep(Reason::Young { age, max }),
+/// The account's last activity: the newest mtime among the entries that carry one (creds.json,
+/// and every file a rule could remove; on a store every row's clock). A lower bound of the newest
+/// write in the folder, so idleness measured from it can only come out shorter: it keeps more.
+pub fn last_activity(entries: &[Entry]) -> Option<SystemTime> {
+    entries.iter().filter_map(|e| e.meta.map(|m| m.mtime)).max()
+}
+
+/// The clock idleness is measured against: the account's last activity, never later than now.
+/// An account that is online writes keys all the time, so for it this is now; one that was
+/// offline for three weeks keeps the sessions it used in the limit before it went quiet.
+pub fn activity_clock(entries: &[Entry], now: SystemTime) -> SystemTime {
+    last_activity(entries).map_or(now, |a| a.min(now))
+}
+
+/// Age-limited files: fresh (changed in the last minutes, by the wall clock) stays; otherwise
+/// idleness until the account's last activity (`clock`) against `max`.
+fn by_age(e: &Entry, rules: &Rules, now: SystemTime, clock: SystemTime, max: Duration) -> Decision {
+    if let Err(r) = removable(e, rules, now) {
+        return Decision::keep(r);
+    }
+    let mtime = e.meta.map_or(now, |m| m.mtime);
+    let age = clock.duration_since(mtime).unwrap_or(Duration::ZERO);
+    let quiet = now.duration_since(clock).unwrap_or(Duration::ZERO);
+    if age > max {
+        Decision::remove(Reason::Old { age, max, quiet })
+    } else {
+        Decision::keep(Reason::Young { age, max, quiet })
     }
 }
 
@@ -338,6 +389,7 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
         .collect();
     let mut pre_keys = pre_key_decisions(entries, creds, rules);
     let own_users = creds.own_users();
+    let clock = activity_clock(entries, now);
     let mut d: Vec<Option<Decision>> = vec![None; entries.len()];
 
     // Pass 1: every file on its own.
@@ -356,9 +408,9 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
             Decision::keep(Reason::OnHold { left })
         } else {
             match e.kind {
-                Kind::Session => by_age(e, rules, now, rules.session_max_age),
+                Kind::Session => by_age(e, rules, now, clock, rules.session_max_age),
                 Kind::SenderKeyMemory | Kind::SenderKey => {
-                    by_age(e, rules, now, rules.sender_key_max_age)
+                    by_age(e, rules, now, clock, rules.sender_key_max_age)
                 }
                 // Decided with its session in pass 3; its own age only has to pass `removable`.
                 Kind::IdentityKey => match removable(e, rules, now) {
@@ -391,6 +443,7 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
                             Ok(age) => Decision::keep(Reason::Young {
                                 age,
                                 max: rules.tmp_max_age,
+                                quiet: Duration::ZERO,
                             }),
                         }
                     }

@@ -59,6 +59,16 @@ pub struct CleanupMark {
     /// creds.json's `nextPreKeyId` at the time: how fast pre-keys grow (docs/prekeys.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_pre_key_id: Option<u64>,
+    /// Reserved pre-keys among `after` (core::tally); absent in records written before 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_after: Option<usize>,
+}
+
+impl CleanupMark {
+    /// What the levels counted after the run: files less reserved pre-keys.
+    pub fn counted_after(&self) -> usize {
+        self.after.saturating_sub(self.reserved_after.unwrap_or(0))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +194,7 @@ pub fn record_cleanup(
             trashed,
             identity: r.identity.clone(),
             next_pre_key_id: r.next_pre_key_id,
+            reserved_after: Some(r.reserved_after),
         });
         if r.status == Status::Ok {
             add_sample(
@@ -358,6 +369,7 @@ mod tests {
                 trashed: true,
                 identity: None,
                 next_pre_key_id: None,
+                reserved_after: None,
             });
         }
         assert_eq!(r.cleanups.len(), MAX_CLEANUPS);

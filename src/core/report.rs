@@ -47,6 +47,12 @@ pub struct CompanyReport {
     pub creds: Option<&'static str>,
     pub files_before: usize,
     pub files_after: usize,
+    /// Pre-keys among the files that the server may still hand out (core::tally): not counted
+    /// by the levels.
+    #[serde(rename = "reserved_pre_keys_before")]
+    pub reserved_before: usize,
+    #[serde(rename = "reserved_pre_keys_after")]
+    pub reserved_after: usize,
     pub removed: usize,
     pub removed_by_type: BTreeMap<Kind, usize>,
     pub bytes_freed: u64,
@@ -66,6 +72,10 @@ pub struct CompanyReport {
     /// The identity creds.json held (recorded with the run, not printed).
     #[serde(skip)]
     pub identity: Option<crate::core::creds::Identity>,
+    /// The account's last activity (the newest write seen): sessions and sender keys are aged
+    /// up to it, not up to now (docs/safety.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_activity: Option<chrono::DateTime<chrono::Utc>>,
     /// Database stores: the longest removal transaction, what the app could have waited on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub longest_transaction_us: Option<u64>,
@@ -82,6 +92,8 @@ impl CompanyReport {
             creds: None,
             files_before: 0,
             files_after: 0,
+            reserved_before: 0,
+            reserved_after: 0,
             removed: 0,
             removed_by_type: BTreeMap::new(),
             bytes_freed: 0,
@@ -93,6 +105,7 @@ impl CompanyReport {
             next_pre_key_id: None,
             decisions: Vec::new(),
             identity: None,
+            last_activity: None,
             longest_transaction_us: None,
         }
     }
@@ -105,24 +118,34 @@ impl CompanyReport {
         }
     }
 
+    /// What the levels count before the run: files less reserved pre-keys.
+    pub fn counted_before(&self) -> usize {
+        self.files_before.saturating_sub(self.reserved_before)
+    }
+
+    /// What the levels count after the run.
+    pub fn counted_after(&self) -> usize {
+        self.files_after.saturating_sub(self.reserved_after)
+    }
+
+    /// Reserved pre-keys the run removed: only ever non-zero under an explicit keep-N.
+    pub fn reserved_removed(&self) -> usize {
+        self.reserved_before.saturating_sub(self.reserved_after)
+    }
+
     /// Files of types no rule ever removes: what is left when cleanup cannot help.
     pub fn never_removed(&self) -> usize {
         never_removed(&self.files_by_type)
     }
 
-    /// Why a company is still at or above `threshold` after a cleanup, as the spec's
-    /// troubleshooting section works it out by hand.
+    /// Why a company is still at or above `threshold` (a level's count: files less reserved
+    /// pre-keys) after a cleanup, as the spec's troubleshooting section works it out by hand.
     pub fn still_above_advice(&self, threshold: usize) -> Option<String> {
-        if self.status != Status::Ok || self.files_after < threshold {
+        let counted = self.counted_after();
+        if self.status != Status::Ok || counted < threshold {
             return None;
         }
         let never = self.never_removed();
-        let pre_keys = self.files_by_type.get(&Kind::PreKey).copied().unwrap_or(0)
-            - self
-                .removed_by_type
-                .get(&Kind::PreKey)
-                .copied()
-                .unwrap_or(0);
         // Files that could not be removed explain the count better than any age limit.
         if let Some(first) = self.failed_files.first() {
             return Some(format!(
@@ -131,20 +154,25 @@ impl CompanyReport {
                 first.reason
             ));
         }
-        Some(if never * 2 >= self.files_after {
-            format!(
-                "{never} of {} files are creds/lid-mapping/app-state/tctoken/device-list files that are never removed: consider session rotation",
-                self.files_after
+        let pre_keys = (self.files_by_type.get(&Kind::PreKey).copied().unwrap_or(0))
+            .saturating_sub(
+                self.removed_by_type
+                    .get(&Kind::PreKey)
+                    .copied()
+                    .unwrap_or(0),
             )
-        } else if pre_keys * 2 >= self.files_after {
+            .saturating_sub(self.reserved_after);
+        Some(if never * 2 >= counted {
             format!(
-                "{pre_keys} of {} files are pre-keys the server may still hand out (or not uploaded yet): this is normal for Baileys v7, which uploads 812 at once (docs/prekeys.md)",
-                self.files_after
+                "{never} of {counted} counted files are creds/lid-mapping/app-state/tctoken/device-list files that are never removed: consider session rotation"
+            )
+        } else if pre_keys * 2 >= counted {
+            format!(
+                "{pre_keys} of {counted} counted files are pre-keys kept without readable counters in creds.json or changed in the last minutes: check creds.json (docs/prekeys.md)"
             )
         } else {
             format!(
-                "{} files remain, most of them younger than the age limits (or changed in the last minutes): lower the limits in [emergency] or wait",
-                self.files_after
+                "{counted} counted files remain, most of them younger than the age limits (or changed in the last minutes): lower the limits in [emergency] or wait"
             )
         })
     }
@@ -153,6 +181,28 @@ impl CompanyReport {
     pub fn has_failure(&self) -> bool {
         self.status == Status::Failed || !self.failed_files.is_empty()
     }
+}
+
+/// What a cleanup did, in the words trigger and monitor rows and notifications use: files and
+/// pre-keys removed, what is left, and how many of those are reserved pre-keys (and, should an
+/// explicit keep-N have removed reserved ones, that too: those contacts' first messages fail).
+pub fn removal_words(r: &CompanyReport, verb: &str) -> String {
+    let pre_keys = r.removed_by_type.get(&Kind::PreKey).copied().unwrap_or(0);
+    let mut s = format!(
+        "{verb} {} ({} pre-keys), {} left ({} reserved pre-keys, {} counted)",
+        r.removed,
+        pre_keys,
+        r.files_after,
+        r.reserved_after,
+        r.counted_after()
+    );
+    if r.reserved_removed() > 0 {
+        s.push_str(&format!(
+            "; {} of the removed pre-keys were reserved (keep-N): first messages from new contacts will fail",
+            r.reserved_removed()
+        ));
+    }
+    s
 }
 
 /// Files of Baileys types that no rule removes (unknown files are not counted: they are not
@@ -174,6 +224,12 @@ pub struct Totals {
     pub failed: usize,
     pub files_before: usize,
     pub files_after: usize,
+    /// Pre-keys among the files that the server may still hand out (core::tally): not counted
+    /// by the levels.
+    #[serde(rename = "reserved_pre_keys_before")]
+    pub reserved_before: usize,
+    #[serde(rename = "reserved_pre_keys_after")]
+    pub reserved_after: usize,
     pub removed: usize,
     pub bytes_freed: u64,
     pub failed_files: usize,

@@ -16,6 +16,7 @@ use crate::core::records::{self, TriggerLevel, TriggerMark};
 use crate::core::report::{CompanyReport, Status};
 use crate::core::rules::Rules;
 use crate::core::state::StateDir;
+use crate::core::tally::Tally;
 
 /// How the trigger runs (from the resolved configuration).
 #[derive(Clone, Debug)]
@@ -81,7 +82,14 @@ impl Action {
 #[derive(Debug, Serialize)]
 pub struct Row {
     pub company: String,
+    /// Every file (`ls | wc -l`).
     pub files: Option<usize>,
+    /// Pre-keys the server may still hand out: not counted by the level (core::tally).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_pre_keys: Option<usize>,
+    /// What the level and the thresholds are about: files less reserved pre-keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted: Option<usize>,
     /// `None` when the files could not be counted.
     pub level: Option<Level>,
     pub action: Action,
@@ -90,8 +98,16 @@ pub struct Row {
     pub cooldown_until: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed: Option<usize>,
+    /// Pre-keys among `removed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_pre_keys: Option<usize>,
+    /// Reserved pre-keys among those: only ever non-zero under an explicit keep-N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_reserved_pre_keys: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_reserved_pre_keys: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advice: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,27 +117,33 @@ pub struct Row {
 impl Row {
     fn new(
         c: &Company,
-        files: Option<usize>,
+        tally: Option<Tally>,
         level: Option<Level>,
         action: Action,
         reason: String,
     ) -> Row {
         Row {
             company: crate::core::util::sanitize(c.name.as_ref()),
-            files,
+            files: tally.map(|t| t.files),
+            reserved_pre_keys: tally.map(|t| t.reserved),
+            counted: tally.map(|t| t.counted()),
             level,
             action,
             reason,
             cooldown_until: None,
             removed: None,
+            removed_pre_keys: None,
+            removed_reserved_pre_keys: None,
             remaining: None,
+            remaining_reserved_pre_keys: None,
             advice: None,
             run_id: None,
         }
     }
 }
 
-/// The rule, pure: count + thresholds + last trigger + now → what to do. A last trigger in the
+/// The rule, pure: count (files less reserved pre-keys) + thresholds + last trigger + now → what
+/// to do. A last trigger in the
 /// future (the clock was ahead when it was written) is ignored.
 pub fn decide(
     files: usize,
@@ -165,7 +187,7 @@ pub fn run(
         companies,
         |c| {
             root.open_dir(&c.dir)
-                .and_then(|d| d.count_files())
+                .and_then(|d| crate::core::tally::folder(&d, spec.rules.pre_key_margin))
                 .map_err(|e| format!("cannot count files: {e}"))
         },
         |c, clean| clean_company(root, c, state, clean),
@@ -175,11 +197,12 @@ pub fn run(
     )
 }
 
-/// The trigger over any store: `count` says how many files (keys) a company has, `clean` cleans
-/// it with the spec it is given. Folders and database stores share every rule above.
+/// The trigger over any store: `count` says how many files (keys) a company has and how many of
+/// them are reserved pre-keys, `clean` cleans it with the spec it is given. Folders and database
+/// stores share every rule above.
 pub fn run_with(
     companies: &[Company],
-    mut count: impl FnMut(&Company) -> Result<usize, String>,
+    mut count: impl FnMut(&Company) -> Result<Tally, String>,
     mut clean: impl FnMut(&Company, &CleanSpec) -> CompanyReport,
     state: &StateDir,
     spec: &TriggerSpec,
@@ -193,24 +216,25 @@ pub fn run_with(
 
 fn one(
     c: &Company,
-    count: &mut impl FnMut(&Company) -> Result<usize, String>,
+    count: &mut impl FnMut(&Company) -> Result<Tally, String>,
     clean_with: &mut impl FnMut(&Company, &CleanSpec) -> CompanyReport,
     state: &StateDir,
     spec: &TriggerSpec,
     effects: &RunEffects,
 ) -> Row {
-    let files = match count(c) {
-        Ok(n) => n,
+    let tally = match count(c) {
+        Ok(t) => t,
         Err(e) => {
             return Row::new(c, None, None, Action::Failed, e);
         }
     };
-    let level = spec.thresholds.level(files);
-    effects.record_sample(&c.name, files, spec.now);
+    let counted = tally.counted();
+    let level = spec.thresholds.level(counted);
+    effects.record_sample(&c.name, tally.files, spec.now);
     let record = match records::try_read_company(state, &c.name) {
         Ok(r) => r,
         Err(e) => {
-            return Row::new(c, Some(files), Some(level), Action::Failed, e);
+            return Row::new(c, Some(tally), Some(level), Action::Failed, e);
         }
     };
     let last = record.trigger.as_ref();
@@ -218,7 +242,7 @@ fn one(
         warn!(company = %crate::core::util::sanitize(c.name.as_ref()), recorded = %m.time, "cooldown recorded in the future (clock was ahead?): ignored");
     }
     match decide(
-        files,
+        counted,
         spec.threshold(),
         spec.emergency_threshold(),
         spec.cooldown,
@@ -227,7 +251,7 @@ fn one(
     ) {
         Verdict::Below => Row::new(
             c,
-            Some(files),
+            Some(tally),
             Some(level),
             Action::None,
             format!("below {}", spec.threshold()),
@@ -235,7 +259,7 @@ fn one(
         Verdict::CoolingDown(until) => {
             let mut r = Row::new(
                 c,
-                Some(files),
+                Some(tally),
                 Some(level),
                 Action::Cooldown,
                 format!(
@@ -263,7 +287,7 @@ fn one(
                 pause_before_remove: None,
             };
             let report = clean_with(c, &clean);
-            let mut row = after_cleanup(c, files, level, emergency, spec, &report, effects);
+            let mut row = after_cleanup(c, tally, level, emergency, spec, &report, effects);
             if let Err(e) = effects.record_cleanup(&report, emergency, spec.trash) {
                 row.action = Action::Failed;
                 row.reason = format!("cannot record the cleanup: {e}");
@@ -285,7 +309,7 @@ fn one(
 
 fn after_cleanup(
     c: &Company,
-    files: usize,
+    tally: Tally,
     level: Level,
     emergency: bool,
     spec: &TriggerSpec,
@@ -293,12 +317,13 @@ fn after_cleanup(
     effects: &RunEffects,
 ) -> Row {
     let name = crate::core::util::sanitize(c.name.as_ref());
+    let (files, counted) = (tally.files, tally.counted());
     let thresholds =
         json!({ "trigger": spec.threshold(), "emergency": spec.emergency_threshold() });
     match report.status {
         Status::Busy => Row::new(
             c,
-            Some(files),
+            Some(tally),
             Some(level),
             Action::Busy,
             format!(
@@ -312,12 +337,14 @@ fn after_cleanup(
                 Event::new(
                     "cleanup_failed",
                     level.as_str(),
-                    format!("{name}: cleanup at {files} files failed: {err}"),
+                    format!(
+                        "{name}: cleanup at {counted} counted files ({files} files) failed: {err}"
+                    ),
                 )
                 .company(&name, files)
                 .thresholds(thresholds),
             );
-            Row::new(c, Some(files), Some(level), Action::Failed, err)
+            Row::new(c, Some(tally), Some(level), Action::Failed, err)
         }
         Status::Ok => {
             let verb = if spec.dry_run {
@@ -330,31 +357,50 @@ fn after_cleanup(
             } else {
                 Action::Cleanup
             };
+            let what = crate::core::report::removal_words(report, verb);
             let mut r = Row::new(
                 c,
-                Some(files),
+                Some(tally),
                 Some(level),
                 if report.has_failure() {
                     Action::Failed
                 } else {
                     action
                 },
-                format!("{verb} {}, {} left", report.removed, report.files_after),
+                what.clone(),
             );
+            let pre_keys = report
+                .removed_by_type
+                .get(&crate::core::classify::Kind::PreKey)
+                .copied()
+                .unwrap_or(0);
             r.removed = Some(report.removed);
+            r.removed_pre_keys = Some(pre_keys);
+            r.removed_reserved_pre_keys = Some(report.reserved_removed());
             r.remaining = Some(report.files_after);
+            r.remaining_reserved_pre_keys = Some(report.reserved_after);
             r.run_id = report.run_id.clone();
             r.advice = report.still_above_advice(spec.threshold());
-            let details = json!({ "removed": report.removed, "remaining": report.files_after, "run_id": report.run_id, "action": action.as_str() });
+            let details = json!({
+                "removed": report.removed,
+                "removed_pre_keys": pre_keys,
+                "removed_reserved_pre_keys": report.reserved_removed(),
+                "remaining": report.files_after,
+                "remaining_reserved_pre_keys": report.reserved_after,
+                "remaining_counted": report.counted_after(),
+                "reserved_pre_keys_before": tally.reserved,
+                "counted_before": counted,
+                "run_id": report.run_id,
+                "action": action.as_str(),
+            });
             effects.notify(
                 Event::new(
                     "cleanup_finished",
                     level.as_str(),
                     format!(
-                        "{name}: {files} files ({level}) → {}: {verb} {}, {} left",
+                        "{name}: {counted} counted files ({level}; {files} files, {} reserved pre-keys) → {}: {what}",
+                        tally.reserved,
                         action.as_str(),
-                        report.removed,
-                        report.files_after,
                         level = level.as_str()
                     ),
                 )
@@ -363,14 +409,14 @@ fn after_cleanup(
                 .details(details.clone()),
             );
             if let Some(advice) = &r.advice {
-                let after = spec.thresholds.level(report.files_after);
+                let after = spec.thresholds.level(report.counted_after());
                 effects.notify(
                     Event::new(
                         "still_above_threshold",
                         after.as_str(),
                         format!(
-                            "{name} is still at {} files ({}) after cleanup: {advice}",
-                            report.files_after,
+                            "{name} is still at {} counted files ({}) after cleanup: {advice}",
+                            report.counted_after(),
                             after.as_str()
                         ),
                     )

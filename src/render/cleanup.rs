@@ -156,6 +156,13 @@ impl<W: Write> CleanupPrinter<W> {
     fn files(&mut self, r: &CompanyReport) -> io::Result<()> {
         let out = &mut self.out;
         if self.verbose {
+            if let Some(t) = r.last_activity {
+                writeln!(
+                    out,
+                    "  last activity: {} (sessions and sender keys are aged up to it)",
+                    t.format("%Y-%m-%d %H:%M UTC")
+                )?;
+            }
             let width = r
                 .decisions
                 .iter()

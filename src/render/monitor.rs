@@ -23,7 +23,7 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
     let mut shown: Vec<&Row> = rows.iter().collect();
     shown.sort_by_key(|r| std::cmp::Reverse(r.is_problem()));
     if shown.len() > SUMMARY_ROWS {
-        shown.sort_by_key(|r| std::cmp::Reverse((r.is_problem(), r.level, r.files)));
+        shown.sort_by_key(|r| std::cmp::Reverse((r.is_problem(), r.level, r.counted)));
         shown.truncate(SUMMARY_ROWS);
     }
     let w = shown
@@ -32,7 +32,11 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
         .max()
         .unwrap_or(7)
         .max(7);
-    writeln!(out, "{:w$}  {:>5}  LEVEL", "COMPANY", "FILES")?;
+    writeln!(
+        out,
+        "{:w$}  {:>5}  {:<9}  {:>5}  {:>8}",
+        "COMPANY", "COUNT", "LEVEL", "FILES", "RESERVED"
+    )?;
     for r in &shown {
         match (&r.error, r.level) {
             (Some(_), _) | (None, None) => writeln!(
@@ -43,10 +47,27 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
                 r.error.as_deref().unwrap_or("unknown")
             )?,
             (None, Some(level)) => match &r.creds_problem {
-                Some(p) => writeln!(out, "{:w$}  {:>5}  error: {p}", r.company, r.files)?,
-                None => writeln!(out, "{:w$}  {:>5}  {}", r.company, r.files, level.as_str())?,
+                Some(p) => writeln!(out, "{:w$}  {:>5}  error: {p}", r.company, r.counted)?,
+                None => writeln!(
+                    out,
+                    "{:w$}  {:>5}  {:<9}  {:>5}  {:>8}",
+                    r.company,
+                    r.counted,
+                    level.as_str(),
+                    r.files,
+                    r.reserved_pre_keys
+                )?,
             },
         }
+        if let Some(c) = &r.cleanup {
+            writeln!(out, "{:w$}  auto-cleanup: {c}", "")?;
+        }
+    }
+    if shown.iter().any(|r| r.reserved_pre_keys > 0) {
+        writeln!(
+            out,
+            "COUNT is FILES less RESERVED: pre-keys the WhatsApp server may still hand out (docs/prekeys.md)"
+        )?;
     }
     if rows.len() > shown.len() {
         let mut counts = std::collections::BTreeMap::new();

@@ -50,8 +50,8 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
     if truncate || v.min_level.is_some() {
         // The worst first: errors, then by level and files.
         order.sort_by(|a, b| {
-            (b.is_problem(), b.error.is_some(), b.level, b.files)
-                .cmp(&(a.is_problem(), a.error.is_some(), a.level, a.files))
+            (b.is_problem(), b.error.is_some(), b.level, b.counted)
+                .cmp(&(a.is_problem(), a.error.is_some(), a.level, a.counted))
                 .then(a.company.cmp(&b.company))
         });
     }
@@ -72,7 +72,7 @@ pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io:
             &format!(
                 "{:w$}  {:>5}  {:<9}  {:<9}  {:<14}  {:<22}  {:<12}  {}",
                 "COMPANY",
-                "FILES",
+                "COUNT",
                 "LEVEL",
                 "CREDS",
                 "CREDS WRITTEN",
@@ -158,10 +158,10 @@ fn row(
             fmt_bytes(r.trash_bytes)
         )
     };
-    let files = if r.error.is_some() {
+    let counted = if r.error.is_some() {
         "?".to_owned()
     } else {
-        r.files.to_string()
+        r.counted.to_string()
     };
     // A broken creds.json outranks any file count: the row says "error", not "healthy".
     let level = match r.level {
@@ -172,7 +172,7 @@ fn row(
         out,
         "{:w$}  {:>5}  {}  {:<9}  {:<14}  {:<22}  {:<12}  {}",
         name(&r.company),
-        files,
+        counted,
         level,
         r.creds,
         ago(r.creds_written, now),
@@ -181,6 +181,14 @@ fn row(
         trash
     )?;
     let pad = " ".repeat(indent);
+    if r.reserved_pre_keys > 0 {
+        let line = format!(
+            "{}, {} reserved pre-keys (the server may hand them out: not counted)",
+            plural(r.files, "file"),
+            r.reserved_pre_keys
+        );
+        writeln!(out, "{pad}{line}")?;
+    }
     let types: Vec<String> = r.by_type.iter().map(|(k, n)| format!("{k} {n}")).collect();
     if !types.is_empty() {
         writeln!(out, "{pad}{}", p.wrap("2", &fit(&types, WIDTH - indent)))?;

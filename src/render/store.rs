@@ -13,6 +13,10 @@ struct Row<'a> {
     tenant: &'a str,
     level: String,
     keys: usize,
+    /// Pre-keys the server may still hand out: not counted by the level (core::tally).
+    reserved_pre_keys: usize,
+    /// What the level is about: keys less reserved pre-keys.
+    counted: usize,
     creds: Option<&'static str>,
     removable_now: usize,
     by_type: &'a std::collections::BTreeMap<crate::core::classify::Kind, usize>,
@@ -35,8 +39,10 @@ pub fn print_status(
         .zip(facts)
         .map(|(r, f)| Row {
             tenant: &r.company,
-            level: thresholds.level(r.files_before).as_str().to_owned(),
+            level: thresholds.level(r.counted_before()).as_str().to_owned(),
             keys: r.files_before,
+            reserved_pre_keys: r.reserved_before,
+            counted: r.counted_before(),
             creds: r.creds,
             removable_now: r.removed,
             by_type: &r.files_by_type,
@@ -57,8 +63,8 @@ pub fn print_status(
     writeln!(out, "store {store}: {} tenants", rows.len())?;
     writeln!(
         out,
-        "{:<40} {:>8} {:>10} {:>9}  creds",
-        "tenant", "keys", "level", "removable"
+        "{:<40} {:>8} {:>8} {:>10} {:>9}  creds",
+        "tenant", "keys", "reserved", "level", "removable"
     )?;
     for r in &rows {
         let f = r.facts;
@@ -68,9 +74,10 @@ pub fn print_status(
         };
         writeln!(
             out,
-            "{:<40} {:>8} {:>10} {:>9}  {}{}{}{}{}",
+            "{:<40} {:>8} {:>8} {:>10} {:>9}  {}{}{}{}{}",
             crate::render::name(r.tenant),
             r.keys,
+            r.reserved_pre_keys,
             r.level,
             r.removable_now,
             r.creds.unwrap_or("-"),

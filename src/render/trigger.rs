@@ -46,22 +46,29 @@ pub fn print(out: &mut impl Write, v: &TriggerView, json: bool) -> io::Result<()
         // Problems first, then the biggest folders.
         shown.sort_by_key(|r| {
             let problem = matches!(r.action, Action::Failed | Action::Busy);
-            std::cmp::Reverse((problem, r.files.unwrap_or(0)))
+            std::cmp::Reverse((problem, r.counted.unwrap_or(0)))
         });
         unnamed = shown.len() - SUMMARY_ROWS;
         shown.truncate(SUMMARY_ROWS);
     }
     let width = shown.iter().map(|r| r.company.len()).max().unwrap_or(7);
     for r in &shown {
-        let files = r.files.map_or("?".to_owned(), |f| f.to_string());
+        let counted = r.counted.map_or("?".to_owned(), |f| f.to_string());
         let level = r.level.map_or("unknown", |l| l.as_str());
         writeln!(
             out,
-            "{:width$}  {files:>6} files  {level:<9}  {:<17}  {}",
+            "{:width$}  {counted:>6} counted  {level:<9}  {:<17}  {}",
             r.company,
             r.action.as_str(),
             r.reason
         )?;
+        if let (Some(files), Some(reserved)) = (r.files, r.reserved_pre_keys.filter(|n| *n > 0)) {
+            writeln!(
+                out,
+                "{:width$}  {files} files, {reserved} reserved pre-keys (the server may hand them out: not counted)",
+                ""
+            )?;
+        }
         if let Some(a) = &r.advice {
             writeln!(out, "{:width$}  still above {}: {a}", "", v.threshold)?;
         }

@@ -86,7 +86,7 @@ fn verbose_lists_every_file_with_type_and_rule() {
         .find(|l| l.contains("session-5511888888888.0.json"))
         .unwrap();
     assert!(
-        line.contains("session") && line.contains("20d old > 14d") && line.ends_with("remove"),
+        line.contains("session") && line.contains(" old > 14d") && line.ends_with("remove"),
         "{line}"
     );
     let line = s
@@ -255,6 +255,8 @@ fn missing_creds_leaves_pre_keys_alone() {
         t.file(&format!("company_1/pre-key-{id}.json"), days(100));
     }
     t.file("company_1/session-1.0.json", days(100));
+    // The account is active (a session written half an hour ago): session-1 is idle 100 days.
+    t.file("company_1/session-2.0.json", mins(30));
     let (out, v) = t.json(&["cleanup", "--json"]);
     assert_code(&out, 0);
     assert_eq!(removed_files(&v, "company_1"), vec!["session-1.0.json"]);
@@ -367,8 +369,13 @@ fn emergency_rules_are_stricter() {
     t.file("company_1/session-1.0.json", days(8));
     let (_, normal) = t.json(&["cleanup", "--dry-run", "--json"]);
     assert_eq!(removed_files(&normal, "company_1").len(), 50);
+    // The emergency tightens sessions (8 days > 7) and keeps the same server window: no
+    // pre-key the server may hand out goes (issue 20: it used to keep only the newest 30).
     let (_, em) = t.json(&["cleanup", "--dry-run", "--json", "--emergency"]);
-    assert_eq!(removed_files(&em, "company_1").len(), 71);
+    let gone = removed_files(&em, "company_1");
+    assert_eq!(gone.len(), 51, "{gone:?}");
+    assert!(gone.contains(&"session-1.0.json".to_owned()));
+    assert!(!gone.contains(&"pre-key-51.json".to_owned()));
 }
 
 #[test]

@@ -186,10 +186,9 @@ fn the_monitor_logs_level_changes_without_any_channel() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["level"], "WARN");
     assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .contains("company_1 reached 208 files: danger")
+        v["message"].as_str().unwrap().contains(
+            "company_1 reached 208 counted files (0 reserved pre-keys not counted): danger"
+        )
     );
 }
 

@@ -17,3 +17,4 @@ mod status_restore;
 pub mod stores;
 mod trigger;
 mod undo;
+mod v7;

@@ -430,6 +430,8 @@ fn dashboard_and_alerts_query_only_metrics_the_binary_writes() {
     // The four things the dashboard is for: files per company, by type, levels, last runs.
     for want in [
         "baileys_janitor_company_files",
+        "baileys_janitor_company_counted_files",
+        "baileys_janitor_company_reserved_pre_keys",
         "baileys_janitor_company_files_by_type",
         "baileys_janitor_company_level",
         "baileys_janitor_last_success_timestamp_seconds",

@@ -55,7 +55,7 @@ fn default_keeps_the_server_window_and_says_so() {
 }
 
 #[test]
-fn keep_n_is_opt_in_by_config_and_emergency_keeps_30() {
+fn keep_n_is_opt_in_by_config_for_the_daily_and_the_emergency_rules() {
     let t = Tree::new();
     company(&t, "company_1", 2001, 1..=2000);
     let cfg = t.dir.path().join("keep50.toml");
@@ -68,8 +68,45 @@ fn keep_n_is_opt_in_by_config_and_emergency_keeps_30() {
         reason(&v, "company_1", "pre-key-1089.json"),
         "older than the newest 50 pre-keys"
     );
+    // The run says plainly what keep-N costs.
+    let s = text(&t.run(&["--config", c, "cleanup", "--dry-run"]).stdout);
+    assert!(
+        s.contains("first messages from new contacts will fail"),
+        "{s}"
+    );
+    // Regression (issue 20): the emergency rules kept the newest 30 by default. Now they keep
+    // the server window unless emergency.max_pre_keys is set.
     let (_, v) = t.json(&["cleanup", "--dry-run", "--json", "--emergency"]);
+    assert_eq!(removed_files(&v, "company_1").len(), 1088);
+    let s = text(&t.run(&["cleanup", "--dry-run", "--emergency"]).stdout);
+    assert!(!s.contains("will fail"), "{s}");
+    let em = t.dir.path().join("em30.toml");
+    std::fs::write(&em, "[emergency]\nmax_pre_keys = 30\n").unwrap();
+    let e = em.to_str().unwrap();
+    let (_, v) = t.json(&[
+        "--config",
+        e,
+        "cleanup",
+        "--dry-run",
+        "--json",
+        "--emergency",
+    ]);
     assert_eq!(removed_files(&v, "company_1").len(), 1970);
+    for cmd in [
+        vec!["--config", e, "cleanup", "--dry-run", "--emergency"],
+        vec!["--config", e, "status"],
+        vec!["--config", e, "config"],
+        vec!["--config", e, "trigger", "--dry-run"],
+    ] {
+        let s = text(&t.run(&cmd).stdout);
+        assert!(
+            s.contains("first messages from new contacts will fail"),
+            "{cmd:?}: {s}"
+        );
+    }
+    // Without it, the daily cleanup stays silent about keep-N.
+    let s = text(&t.run(&["--config", e, "cleanup", "--dry-run"]).stdout);
+    assert!(!s.contains("will fail"), "{s}");
     // A margin moves the floor: margin 0 keeps exactly the last 812.
     std::fs::write(&cfg, "[pre_keys]\nmargin = 0\n").unwrap();
     let (_, v) = t.json(&["--config", c, "cleanup", "--dry-run", "--json"]);
@@ -89,7 +126,18 @@ fn status_counts_waste_and_points_at_a_reconnect_loop() {
     company(&t, "company_2", 913, 1..=912);
     set_age(&t.path("company_2/pre-key-1.json"), days(30));
     let (out, v) = t.json(&["status", "--json"]);
-    assert_code(&out, 1); // ~1000 files: above the warning level
+    // ~1000 files, but 912 of them are the server window: 81 counted, healthy (issue 20).
+    assert_code(&out, 0);
+    let r = row(&v, "company_1");
+    assert_eq!(
+        (
+            r["files"].as_u64(),
+            r["reserved_pre_keys"].as_u64(),
+            r["counted"].as_u64()
+        ),
+        (Some(993), Some(912), Some(81))
+    );
+    assert_eq!(r["level"], "healthy");
     let k = &row(&v, "company_1")["pre_keys"];
     assert_eq!(k["server_window_floor"], 4330);
     assert_eq!(k["waste"], 50 + 30);

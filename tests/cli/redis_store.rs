@@ -423,7 +423,9 @@ fn server_folder_layouts_find_accounts_by_their_own_names() {
     // Evolution files mode: instances/<uuid>/ with no creds.json (creds are in its database).
     let uuid = "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f60";
     t.file(&format!("instances/{uuid}/session-1.0.json"), days(30))
-        .file(&format!("instances/{uuid}/pre-key-1.json"), days(30));
+        .file(&format!("instances/{uuid}/pre-key-1.json"), days(30))
+        // Active: a session written half an hour ago (ages count to the last activity).
+        .file(&format!("instances/{uuid}/session-2.0.json"), mins(30));
     for (layout, base, tenant) in [
         ("openclaw", t.path(".openclaw"), "default"),
         ("waha", t.path("waha"), "sales-1"),

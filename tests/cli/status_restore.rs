@@ -61,11 +61,11 @@ fn status_shows_corrupt_creds_and_advice() {
     let advice = row(&v, "company_lids")["advice"][0].as_str().unwrap();
     assert_eq!(
         advice,
-        "90 of 90 files are never removed (89 lid-mapping): cleanup cannot shrink this folder much"
+        "90 of 90 counted files are never removed (89 lid-mapping): cleanup cannot shrink this folder much"
     );
     let s = text(&t.run(&["status"]).stdout);
     assert!(
-        s.contains("advice: 90 of 90 files are never removed"),
+        s.contains("advice: 90 of 90 counted files are never removed"),
         "{s}"
     );
 }

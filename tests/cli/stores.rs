@@ -693,7 +693,10 @@ fn trigger_and_monitor_count_keys_per_tenant() {
     make_sqlite(&small, CREDS);
     rusqlite::Connection::open(&small)
         .unwrap()
-        .execute("DELETE FROM signal_keys WHERE type = 'pre-key'", [])
+        .execute(
+            "DELETE FROM signal_keys WHERE type = 'pre-key' OR type = 'tctoken'",
+            [],
+        )
         .unwrap();
     let keys = account_rows().len() + 1;
     let run = |args: &[&str]| {
@@ -720,12 +723,37 @@ fn trigger_and_monitor_count_keys_per_tenant() {
             .clone()
     };
     assert_eq!(files(&v, "big"), keys);
-    assert_eq!(files(&v, "small"), keys - 120);
+    assert_eq!(files(&v, "small"), keys - 121);
 
+    // big's 120 pre-keys are the server window (creds: nextPreKeyId 121): reserved, not counted
+    // (issue 20: the store trigger used to count them and clean).
     let trig = run(&[
         "trigger",
         "--threshold",
         "100",
+        "--emergency-threshold",
+        "1000",
+        "--json",
+    ]);
+    assert_code(&trig, 0);
+    let v: serde_json::Value = serde_json::from_slice(&trig.stdout).unwrap();
+    let big = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["company"] == "big")
+        .unwrap()
+        .clone();
+    assert_eq!(big["action"], "none", "{big}");
+    assert_eq!(big["files"], keys, "{big}");
+    assert_eq!(big["reserved_pre_keys"], 120, "{big}");
+    assert_eq!(big["counted"], keys - 120, "{big}");
+
+    let threshold = (keys - 120).to_string();
+    let trig = run(&[
+        "trigger",
+        "--threshold",
+        &threshold,
         "--emergency-threshold",
         "1000",
         "--json",

@@ -58,7 +58,7 @@ fn cleans_only_companies_past_the_thresholds_and_holds_the_cooldown_across_runs(
         digest["text"]
             .as_str()
             .unwrap()
-            .contains("company_c: 190 files (danger)")
+            .contains("company_c: 190 counted files (danger; 190 files, 0 reserved pre-keys)")
     );
     assert_eq!(digest["content"], digest["text"]);
     assert!(digest["host"].is_string() && digest["time"].is_string());
@@ -131,7 +131,7 @@ fn advice_names_never_removed_files() {
     assert_code(&out, 0);
     let advice = row(&v, "company_x")["advice"].as_str().unwrap();
     assert!(
-        advice.starts_with("180 of 180 files are creds/lid-mapping"),
+        advice.starts_with("180 of 180 counted files are creds/lid-mapping"),
         "{advice}"
     );
     assert!(advice.contains("consider session rotation"));

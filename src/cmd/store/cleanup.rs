@@ -57,6 +57,7 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
         remove_orphans: args.remove_orphans,
         batch: BATCH_DEFAULT,
     };
+    crate::cmd::warn_keep_n(&[spec.clean.rules], args.json);
     tracing::info!(store = %cfg.store.describe(), tenants = tenants.len(), dry_run = spec.clean.dry_run, run_id = %run_id, "cleanup started");
     let header = Header {
         command: "cleanup",

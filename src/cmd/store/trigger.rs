@@ -9,7 +9,7 @@ use crate::core::store::{self, BATCH_DEFAULT};
 use crate::exit::Exit;
 
 /// `trigger` on a database store: counts keys per tenant (creds included, as creds.json counts
-/// for folders), and cleans those past a threshold with the same decision rules. One trigger at
+/// for folders; reserved pre-keys left out, core::tally), and cleans those past a threshold with the same decision rules. One trigger at
 /// a time per host (the state lock) and per store (PostgreSQL: an advisory lock).
 pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
     use crate::core::companies;
@@ -50,7 +50,14 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
     let store = RefCell::new(store);
     let rows = trigger::run_with(
         &tenants,
-        |c| store.borrow_mut().count(&c.name).map_err(|e| e.to_string()),
+        |c| {
+            crate::core::tally::store(
+                store.borrow_mut().as_mut(),
+                &c.name,
+                spec.rules.pre_key_margin,
+            )
+            .map_err(|e| e.to_string())
+        },
         |c, clean| {
             let s = StoreCleanSpec {
                 clean: clean.clone(),

@@ -46,8 +46,14 @@ fn paired(next: u64, first_unuploaded: u64) -> Creds {
     )
 }
 
+/// Plans `files` for an account active now: a creds.json written just now is added unless
+/// `files` has one (idleness is measured against the account's last activity).
 fn run(files: &[(&str, Duration)], creds: &Creds, rules: &Rules) -> (Vec<Entry>, Plan) {
-    let e = entries(files);
+    let mut files = files.to_vec();
+    if !files.iter().any(|(n, _)| *n == "creds.json") {
+        files.push(("creds.json", Duration::ZERO));
+    }
+    let e = entries(&files);
     let p = plan(&e, creds, rules, now());
     (e, p)
 }
@@ -257,6 +263,7 @@ fn protected_types_survive_a_year() {
         session_max_age: Duration::ZERO,
         sender_key_max_age: Duration::ZERO,
         pre_keys: PreKeyRule::KeepNewest(0),
+        pre_key_margin: 0,
         min_age: Duration::ZERO,
         tmp_max_age: Duration::ZERO,
     };
@@ -461,7 +468,8 @@ fn wants_meta_skips_what_no_rule_can_remove() {
 
 fn window(margin: u64) -> Rules {
     Rules {
-        pre_keys: PreKeyRule::ServerWindow { margin },
+        pre_keys: PreKeyRule::ServerWindow,
+        pre_key_margin: margin,
         ..N
     }
 }
@@ -587,17 +595,21 @@ mod properties {
         (
             0u64..30 * 86_400,
             0u64..30 * 86_400,
-            prop_oneof![
-                (0usize..100).prop_map(PreKeyRule::KeepNewest),
-                (0u64..300).prop_map(|margin| PreKeyRule::ServerWindow { margin }),
-            ],
+            (
+                prop_oneof![
+                    (0usize..100).prop_map(PreKeyRule::KeepNewest),
+                    Just(PreKeyRule::ServerWindow),
+                ],
+                0u64..300,
+            ),
             0u64..3600,
             0u64..3600,
         )
-            .prop_map(|(s, k, p, m, t)| Rules {
+            .prop_map(|(s, k, (p, margin), m, t)| Rules {
                 session_max_age: Duration::from_secs(s),
                 sender_key_max_age: Duration::from_secs(k),
                 pre_keys: p,
+                pre_key_margin: margin,
                 min_age: Duration::from_secs(m),
                 tmp_max_age: Duration::from_secs(t),
             })
@@ -631,8 +643,8 @@ mod properties {
                 prop_assert!(age >= rules.min_age, "{name} is fresh ({age:?})");
                 if let Some(id) = classify::pre_key_id(name) {
                     prop_assert!(have_creds && id < first && Some(id) != next.checked_sub(1), "pre-key {id} selected");
-                    if let PreKeyRule::ServerWindow { margin } = rules.pre_keys {
-                        prop_assert!(id < PreKeyRule::window_floor(next, margin), "pre-key {id} in the window");
+                    if rules.pre_keys == PreKeyRule::ServerWindow {
+                        prop_assert!(id < PreKeyRule::window_floor(next, rules.pre_key_margin), "pre-key {id} in the window");
                     }
                 }
                 for &r in &d.requires {
@@ -756,6 +768,7 @@ fn restored_files_on_hold_stay_and_keep_their_partners() {
         ("session-2.0.json", old),
         ("sender-key-memory-A@g.us.json", old),
         ("sender-key-A@g.us--5511999999999--0.json", old),
+        ("creds.json", Duration::ZERO),
     ];
     let mut e = entries(&files);
     let hold = |e: &mut Vec<Entry>, name: &str, until: SystemTime| {
@@ -794,4 +807,155 @@ fn restored_files_on_hold_stay_and_keep_their_partners() {
         ..N
     };
     assert!(!plan(&e, &c, &zero, now()).decisions[0].removes());
+}
+
+/// Issue 20's properties: what the levels count, what the emergency rules may remove, and
+/// idleness measured against the account's own last activity.
+mod issue_20 {
+    use super::*;
+    use crate::core::tally;
+    use proptest::prelude::*;
+
+    fn pre_key_entries(ids: &[u64], age: Duration) -> Vec<Entry> {
+        let mut files: Vec<(String, Duration)> = ids
+            .iter()
+            .map(|i| (format!("pre-key-{i}.json"), age))
+            .collect();
+        files.push(("creds.json".into(), Duration::ZERO));
+        let refs: Vec<(&str, Duration)> = files.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+        entries(&refs)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// The counted figure never includes a pre-key the server may still hand out: every id
+        /// in the server window (`>= nextPreKeyId - 812 - margin`), not uploaded, or
+        /// `nextPreKeyId - 1` is reserved, and reserved is exactly what the default rule keeps.
+        #[test]
+        fn counted_never_includes_a_server_window_pre_key(
+            ids in prop::collection::btree_set(0u64..4000, 0..300),
+            next in 0u64..4000,
+            first in 0u64..4000,
+            margin in 0u64..300,
+        ) {
+            let ids: Vec<u64> = ids.into_iter().collect();
+            let c = paired(next, first);
+            let e = pre_key_entries(&ids, days(30.0));
+            let flags = tally::reserved_flags(&e, &c, margin);
+            let rules = Rules { pre_key_margin: margin, ..N };
+            let p = plan(&e, &c, &rules, now());
+            let floor = PreKeyRule::window_floor(next, margin);
+            for ((entry, reserved), d) in e.iter().zip(&flags).zip(&p.decisions) {
+                let Some(id) = entry.name_str().and_then(classify::pre_key_id) else {
+                    prop_assert!(!reserved);
+                    continue;
+                };
+                if id >= floor || id >= first || Some(id) == next.checked_sub(1) {
+                    prop_assert!(*reserved, "pre-key {id} in the window counted (next {next}, first {first})");
+                }
+                prop_assert_eq!(*reserved, !d.removes(), "pre-key {}: reserved vs the default rule", id);
+            }
+            let counted = tally::Tally {
+                files: e.len(),
+                reserved: flags.iter().filter(|r| **r).count(),
+            }
+            .counted();
+            prop_assert_eq!(counted, 1 + p.decisions.iter().filter(|d| d.removes()).count());
+        }
+
+        /// The emergency rules (trigger emergency, monitor auto-cleanup, cleanup --emergency)
+        /// never remove a server-window pre-key: they tighten sessions and sender keys only.
+        #[test]
+        fn emergency_rules_never_remove_a_server_window_pre_key(
+            ids in prop::collection::btree_set(0u64..4000, 0..300),
+            next in 0u64..4000,
+            first in 0u64..4000,
+            age in 0u64..400,
+        ) {
+            let ids: Vec<u64> = ids.into_iter().collect();
+            let c = paired(next, first);
+            let e = pre_key_entries(&ids, days(age as f64));
+            let p = plan(&e, &c, &Rules::EMERGENCY, now());
+            let margin = Rules::EMERGENCY.pre_key_margin;
+            for (entry, d) in e.iter().zip(&p.decisions) {
+                if let Some(id) = entry.name_str().and_then(classify::pre_key_id) {
+                    let g = c.pre_key_guard().unwrap();
+                    prop_assert!(!(d.removes() && tally::is_reserved(id, g, margin)), "emergency removed reserved pre-key {id}");
+                }
+            }
+        }
+
+        /// Idleness is measured to the account's last activity: a session goes exactly when
+        /// `min(now, newest write) - mtime > limit`.
+        #[test]
+        fn session_idleness_is_relative_to_the_accounts_last_activity(
+            session_age in 0u64..60 * 86_400,
+            quiet in 0u64..60 * 86_400,
+            future in any::<bool>(),
+        ) {
+            let limit = N.session_max_age;
+            // The newest write: `quiet` ago, or in the future (a clock that jumped).
+            let creds_mtime = if future { now() + Duration::from_secs(quiet) } else { now() - Duration::from_secs(quiet) };
+            let mut e = entries(&[("session-1.0.json", Duration::from_secs(session_age))]);
+            let mut c = entries(&[("creds.json", Duration::ZERO)]).remove(0);
+            c.meta.as_mut().unwrap().mtime = creds_mtime;
+            e.push(c);
+            let d = &plan(&e, &paired(10, 10), &N, now()).decisions[0];
+            let session_mtime = now() - Duration::from_secs(session_age);
+            let activity = creds_mtime.max(session_mtime).min(now());
+            let idle = activity.duration_since(session_mtime).unwrap_or_default();
+            let fresh = session_age < N.min_age.as_secs();
+            prop_assert_eq!(d.removes(), !fresh && idle > limit, "age {}s, quiet {}s: {:?}", session_age, quiet, d.reason);
+        }
+    }
+
+    #[test]
+    fn a_silent_account_keeps_the_sessions_it_used_before_it_went_quiet() {
+        // Offline for three weeks: every file is at least 21 days old.
+        let c = paired(100, 100);
+        let files = [
+            ("creds.json", days(21.0)),
+            ("session-used-4d-before.0.json", days(25.0)),
+            ("session-used-13d-before.0.json", days(34.0)),
+            ("session-used-20d-before.0.json", days(41.0)),
+            ("sender-key-memory-1@g.us.json", days(22.0)),
+        ];
+        let (e, p) = run(&files, &c, &N);
+        assert_eq!(
+            removed(&files, &c, &N),
+            vec!["session-used-20d-before.0.json"]
+        );
+        assert_eq!(
+            decision(&e, &p, "session-used-13d-before.0.json")
+                .reason
+                .to_string(),
+            "13d idle <= 14d (before the account went quiet 21d ago)"
+        );
+        // Sender keys too: 1 day idle before the silence, not 22.
+        assert!(!decision(&e, &p, "sender-key-memory-1@g.us.json").removes());
+        // The same folder of an account active now: the wall clock, as before.
+        let mut active = files.to_vec();
+        active[0].1 = mins(2);
+        let gone = removed(&active, &c, &N);
+        assert_eq!(gone.len(), 4, "{gone:?}");
+    }
+
+    #[test]
+    fn a_fresh_v7_account_reserves_every_pre_key_and_counts_only_the_rest() {
+        let c = paired(813, 813);
+        let ids: Vec<u64> = (1..=812).collect();
+        let e = pre_key_entries(&ids, days(1.0));
+        let reserved = tally::reserved_flags(&e, &c, 100)
+            .into_iter()
+            .filter(|r| *r)
+            .count();
+        assert_eq!(reserved, 812);
+        assert!(
+            plan(&e, &c, &Rules::EMERGENCY, now())
+                .decisions
+                .iter()
+                .all(|d| !d.removes())
+        );
+    }
 }

@@ -362,6 +362,14 @@ fn clean_locked(
         let kind = if info.legacy { Kind::Unknown } else { e.kind };
         *report.files_by_type.entry(kind).or_default() += 1;
     }
+    let mut reserved =
+        crate::core::tally::reserved_flags(&entries, &creds, spec.clean.rules.pre_key_margin);
+    for (r, info) in reserved.iter_mut().zip(&infos) {
+        *r &= !info.legacy;
+    }
+    report.reserved_before = reserved.iter().filter(|r| **r).count();
+    report.reserved_after = report.reserved_before;
+    report.last_activity = plan::last_activity(&entries).map(Into::into);
     if creds.is_corrupt() {
         let problem = creds.problem.clone().unwrap_or_default();
         report.status = Status::Failed;
@@ -482,6 +490,9 @@ fn clean_locked(
         };
         *report.removed_by_type.entry(kind).or_default() += 1;
         report.removed_files.push(shown(i));
+        if reserved[i] {
+            report.reserved_after -= 1;
+        }
     };
 
     if spec.clean.dry_run {
@@ -757,10 +768,15 @@ impl crate::core::monitor::Source for StoreSource {
         &mut self,
         c: &crate::core::companies::Company,
         by_type: bool,
-    ) -> std::io::Result<(usize, Option<crate::core::monitor::TypeCounts>)> {
+        margin: u64,
+    ) -> std::io::Result<(
+        crate::core::tally::Tally,
+        Option<crate::core::monitor::TypeCounts>,
+    )> {
         let io = |e: super::StoreError| std::io::Error::other(e.to_string());
+        let tally = crate::core::tally::store(self.store.as_mut(), &c.name, margin).map_err(io)?;
         if !by_type {
-            return Ok((self.store.count(&c.name).map_err(io)?, None));
+            return Ok((tally, None));
         }
         let mut counts: std::collections::BTreeMap<Kind, usize> = Default::default();
         if self.store.creds(&c.name).map_err(io)?.is_some() {
@@ -773,8 +789,7 @@ impl crate::core::monitor::Source for StoreSource {
                 *counts.entry(kind).or_default() += 1;
             })
             .map_err(io)?;
-        let files = counts.values().sum();
-        Ok((files, Some(counts.into_iter().collect())))
+        Ok((tally, Some(counts.into_iter().collect())))
     }
 
     fn clean(

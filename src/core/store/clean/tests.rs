@@ -18,6 +18,19 @@ fn ms_ago(days: u64) -> i64 {
     ((NOW_S - days * 86_400) * 1000) as i64
 }
 
+/// The account is active at `at`: a contact's session was used then (idleness is measured
+/// against the account's last activity, so a store nobody wrote to keeps its sessions).
+fn active_at(path: &Path, at: SystemTime) {
+    let ms = at.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    Connection::open(path)
+        .unwrap()
+        .execute(
+            "INSERT OR REPLACE INTO signal_keys (type, id, value) VALUES ('session', '5511000000001.0', ?1)",
+            [session_value(ms)],
+        )
+        .unwrap();
+}
+
 /// A Baileys SQLite auth store with the develop branch's exact schema.
 pub(crate) fn make_db(path: &Path, creds: Option<&str>, rows: &[(&str, &str, String)]) {
     let c = Connection::open(path).unwrap();
@@ -204,6 +217,7 @@ fn sqlite_tenant_gets_the_folder_rules_with_ages_from_values_and_the_ledger() {
     // Four days later, unchanged: the ledger says 4 days > 3: other members' sender keys go,
     // and our own goes only together with the group's memory.
     let later = now() + 4 * DAY;
+    active_at(&db, later);
     let mut store = SqliteStore::open(&db, false).unwrap();
     let r2 = clean_tenant(&mut store, "company_1", &state, &spec(false, later));
     assert_eq!(r2.status, Status::Ok, "{:?}", r2.error);
@@ -336,6 +350,7 @@ fn restore_of_a_run_puts_rows_back_and_refuses_newer_ones() {
     let state = StateDir::new(dir.path().join("state"));
     let mut store = SqliteStore::open(&db, false).unwrap();
     clean_tenant(&mut store, "a", &state, &spec(false, now()));
+    active_at(&db, now() + 4 * DAY);
     let s = spec(false, now() + 4 * DAY);
     let r = clean_tenant(&mut store, "a", &state, &s);
     assert!(r.removed > 70, "{:?}", r.removed_files);
@@ -362,8 +377,8 @@ fn restore_of_a_run_puts_rows_back_and_refuses_newer_ones() {
     assert_eq!(v, "new");
     assert_eq!(
         keys_of(&db).len(),
-        fleet_rows().len() - 2,
-        "the first run's two stay gone"
+        fleet_rows().len() - 2 + 1,
+        "the first run's two stay gone (and active_at's session stays)"
     );
     // The skipped row stays in the trash; a second restore restores nothing more.
     let again = restore_tenant_run(&mut store, &state, "a", &s.clean.run_id, &[], false).unwrap();
