@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::core::classify::{self, Kind};
 use crate::core::creds::Creds;
@@ -382,6 +382,18 @@ fn by_age(e: &Entry, rules: &Rules, now: SystemTime, clock: SystemTime, max: Dur
 
 /// Plans one company folder. `entries` carry `meta` where [`wants_meta`] asked for it.
 pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) -> Plan {
+    plan_with_activity(entries, creds, rules, now, None)
+}
+
+/// [`plan`], with a write the entries do not show counted as the account's activity too (a
+/// store's creds row, which is no entry: its last change in the ledger).
+pub fn plan_with_activity(
+    entries: &[Entry],
+    creds: &Creds,
+    rules: &Rules,
+    now: SystemTime,
+    activity: Option<SystemTime>,
+) -> Plan {
     let index: HashMap<&str, usize> = entries
         .iter()
         .enumerate()
@@ -389,7 +401,7 @@ pub fn plan(entries: &[Entry], creds: &Creds, rules: &Rules, now: SystemTime) ->
         .collect();
     let mut pre_keys = pre_key_decisions(entries, creds, rules);
     let own_users = creds.own_users();
-    let clock = activity_clock(entries, now);
+    let clock = activity_clock(entries, now).max(activity.map_or(UNIX_EPOCH, |a| a.min(now)));
     let mut d: Vec<Option<Decision>> = vec![None; entries.len()];
 
     // Pass 1: every file on its own.

@@ -3,6 +3,8 @@
 
     redis.py to-redis   MANIFEST FOLDERS URL PREFIX   one hash <PREFIX>:instance:<company> each
     redis.py from-redis MANIFEST URL PREFIX FOLDERS   the fields left, as the files Baileys reads
+    redis.py connect    MANIFEST URL PREFIX           each account connects: Baileys rewrites its
+                                                      creds (the account's activity)
 
 Evolution API (src/utils/use-multi-file-auth-state-redis-db.ts, src/api/services/cache.service.ts,
 src/cache/rediscache.ts): field `<type>-<raw id>`, value JSON.stringify(JSON.stringify(value,
@@ -15,6 +17,7 @@ import json
 import os
 import socket
 import sys
+import time
 import urllib.parse
 
 
@@ -87,6 +90,15 @@ def from_redis(manifest, url, prefix, folders):
                 f.write(text)
 
 
+def connect(manifest, url, prefix):
+    r = Redis(url)
+    for company in manifest:
+        key = f"{prefix}:instance:{company}"
+        value = json.loads(json.loads(r.call("HGET", key, "creds")))
+        value["lastAccountSyncTimestamp"] = int(time.time())
+        r.call("HSET", key, "creds", twice(json.dumps(value)))
+
+
 def drop(url, prefix):
     r = Redis(url)
     for k in r.call("KEYS", f"{prefix}:*"):
@@ -98,7 +110,10 @@ if __name__ == "__main__":
     if mode == "drop":
         drop(*sys.argv[2:4])
         sys.exit(0)
-    manifest_path, a, b, c = sys.argv[2:6]
-    with open(manifest_path, encoding="utf-8") as f:
+    with open(sys.argv[2], encoding="utf-8") as f:
         manifest = json.load(f)
+    if mode == "connect":
+        connect(manifest, *sys.argv[3:5])
+        sys.exit(0)
+    a, b, c = sys.argv[3:6]
     {"to-redis": to_redis, "from-redis": from_redis}[mode](manifest, a, b, c)

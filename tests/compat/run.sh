@@ -45,12 +45,39 @@ done
 node prekeys.mjs receive "$work/pk-default/$company" "$work/pk-msg.json" ok
 node prekeys.mjs receive "$work/pk-keep50/$company" "$work/pk-msg.json" fail
 
+# Every layer on Baileys 7 accounts (issue 20): the trigger, `monitor --once --auto-cleanup` and
+# `cleanup --emergency` in turn on four accounts made with the real library (a fresh pairing,
+# chats, a reconnect loop's second 812 batch, top-ups); then 40 new contacts per account, each
+# given the pre-key the server hands out, send a first message: every one must decrypt.
+# BAILEYS_JANITOR_COMPAT_BIN runs this part with another build (a release before the fix fails).
+lbin=${BAILEYS_JANITOR_COMPAT_BIN:-$bin}
+node layers.mjs make "$work/v7" "$work/v7-msgs.json"
+levels="$work/v7-levels.jsonl"
+python3 levels.py snapshot "$lbin" "$work/v7" before "$levels"
+layer() {
+  local label=$1; shift
+  local rc=0
+  "$lbin" --sessions-path "$work/v7" "$@" > "$work/v7-$label.out" || rc=$?
+  # monitor --once exits 1 while a company is at warning or above; anything else is a failure.
+  [ "$rc" = 0 ] || { [ "$rc" = 1 ] && [ "$label" = monitor ]; } || {
+    echo "FAIL: $label exited $rc"; cat "$work/v7-$label.out"; exit 1; }
+  python3 levels.py snapshot "$lbin" "$work/v7" "after $label" "$levels"
+}
+layer trigger trigger --json
+layer monitor monitor --once --auto-cleanup --json
+layer emergency cleanup --emergency --json
+python3 levels.py table "$levels"
+node layers.mjs receive "$work/v7" "$work/v7-msgs.json"
+
 # The same accounts in Baileys' SQLite layout (develop's useSqliteAuthState schema, values as
 # Baileys serialised them). Rows carry no mtime: a first run starts the ledger, a second run
 # 20 days later (BAILEYS_JANITOR_NOW) cleans; then every row left must read back through Baileys.
 python3 sqlite.py to-db "$manifest" "$work/base" "$work/sqlite"
 "$bin" --store "sqlite:$work/sqlite" --state-dir "$work/sqlite-state" cleanup --json > "$work/sqlite-1.json"
 later=$(python3 -c "import datetime; print((datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=20)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+# The app connected since (Baileys rewrote creds): the account is active, sessions age (an
+# account nobody wrote to keeps them: idleness counts to its last activity).
+python3 sqlite.py connect "$manifest" "$work/sqlite"
 BAILEYS_JANITOR_NOW=$later "$bin" --store "sqlite:$work/sqlite" --state-dir "$work/sqlite-state" cleanup --json > "$work/sqlite-2.json"
 removed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['removed'])" "$work/sqlite-2.json")
 echo "cleanup (sqlite) removed $removed rows"
@@ -66,6 +93,7 @@ if python3 -c "import socket,sys,urllib.parse as p; u=p.urlparse(sys.argv[1]); s
   python3 redis.py to-redis "$manifest" "$work/base" "$redis_url" "$prefix"
   evo=(--layout evolution --store "$redis_url" --key-pattern "$prefix:instance:*" --state-dir "$work/redis-state")
   "$bin" "${evo[@]}" cleanup --json > "$work/redis-1.json"
+  python3 redis.py connect "$manifest" "$redis_url" "$prefix"
   BAILEYS_JANITOR_NOW=$later "$bin" "${evo[@]}" cleanup --json > "$work/redis-2.json"
   removed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['removed'])" "$work/redis-2.json")
   echo "cleanup (evolution redis) removed $removed fields"

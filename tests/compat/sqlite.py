@@ -3,6 +3,8 @@
 
     sqlite.py to-db   MANIFEST FOLDERS DBDIR   one <company>.db per folder, develop's exact schema
     sqlite.py to-dir  MANIFEST DBDIR FOLDERS   the rows left, as the files Baileys reads
+    sqlite.py connect MANIFEST DBDIR            each account connects: Baileys rewrites its creds
+                                                (lastAccountSyncTimestamp), the account's activity
 
 Values are the files' bytes: what Baileys' JSON.stringify(value, BufferJSON.replacer) wrote,
 the same text `useSqliteAuthState` stores. Types and raw ids come from the manifest, recorded
@@ -12,6 +14,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,8 +58,20 @@ def to_dir(manifest, dbdir, folders):
         db.close()
 
 
+def connect(manifest, dbdir, _unused=None):
+    for company in manifest:
+        db = sqlite3.connect(os.path.join(dbdir, company + ".db"))
+        (creds,) = db.execute("SELECT value FROM creds WHERE key = '__creds__'").fetchone()
+        value = json.loads(creds)
+        value["lastAccountSyncTimestamp"] = int(time.time())
+        db.execute("UPDATE creds SET value = ? WHERE key = '__creds__'", (json.dumps(value),))
+        db.commit()
+        db.close()
+
+
 if __name__ == "__main__":
-    mode, manifest_path, a, b = sys.argv[1:5]
+    mode, manifest_path, a = sys.argv[1:4]
+    b = sys.argv[4] if len(sys.argv) > 4 else None
     with open(manifest_path, encoding="utf-8") as f:
         manifest = json.load(f)
-    {"to-db": to_db, "to-dir": to_dir}[mode](manifest, a, b)
+    {"to-db": to_db, "to-dir": to_dir, "connect": connect}[mode](manifest, a, b)

@@ -257,13 +257,16 @@ fn clean_locked(
     report: &mut CompanyReport,
 ) {
     let now = spec.clean.now;
-    let creds = match store.creds(tenant) {
-        Ok(Some(bytes)) => creds::parse(&bytes),
-        Ok(None) => Creds::missing(),
+    let creds_bytes = match store.creds(tenant) {
+        Ok(b) => b,
         Err(e) => {
             *report = CompanyReport::failed(tenant, e.to_string());
             return;
         }
+    };
+    let creds = match &creds_bytes {
+        Some(bytes) => creds::parse(bytes),
+        None => Creds::missing(),
     };
     report.creds = Some(creds.state().as_str());
     if creds.present {
@@ -272,6 +275,11 @@ fn clean_locked(
     }
 
     let mut ledger = Ledger::load(state, &spec.store_key, tenant);
+    // Baileys rewrites creds on every connect: its last change is the account's activity too.
+    let creds_changed = creds_bytes.as_deref().map(|b| {
+        let seen = ledger.observe("creds", "", super::fingerprint(b), secs(now));
+        UNIX_EPOCH + Duration::from_secs(seen.last_changed.max(0) as u64)
+    });
     let legacy_aware = store.reports_legacy_rows();
     let mut entries: Vec<Entry> = Vec::new();
     let mut infos: Vec<RowInfo> = Vec::new();
@@ -369,7 +377,9 @@ fn clean_locked(
     }
     report.reserved_before = reserved.iter().filter(|r| **r).count();
     report.reserved_after = report.reserved_before;
-    report.last_activity = plan::last_activity(&entries).map(Into::into);
+    report.last_activity = plan::last_activity(&entries)
+        .max(creds_changed)
+        .map(|t| t.min(now).into());
     if creds.is_corrupt() {
         let problem = creds.problem.clone().unwrap_or_default();
         report.status = Status::Failed;
@@ -380,7 +390,7 @@ fn clean_locked(
         return;
     }
 
-    let plan = plan::plan(&entries, &creds, &spec.clean.rules, now);
+    let plan = plan::plan_with_activity(&entries, &creds, &spec.clean.rules, now, creds_changed);
     let mut order = plan.removal_order(&entries);
     let legacy_rows: Vec<usize> = (0..infos.len()).filter(|&i| infos[i].legacy).collect();
     if spec.remove_legacy {

@@ -440,3 +440,42 @@ fn odd_ids_never_pose_as_another_type() {
     assert_eq!(planner_name("pre", "key-5"), None);
     assert!(is_baileys_type("tctoken") && !is_baileys_type("app") && !is_baileys_type("creds"));
 }
+
+/// Issue 20: a store nobody wrote to (the app was down) keeps its sessions; a creds rewrite (a
+/// connect) is activity, and from then on idleness counts to it.
+#[test]
+fn a_store_nobody_wrote_to_keeps_its_sessions_until_the_account_is_active_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let rows = vec![("session", "5511888888888.0", session_value(ms_ago(10)))];
+    make_db(&db, Some(CREDS), &rows);
+    let state = StateDir::new(dir.path().join("state"));
+    let mut store = SqliteStore::open(&db, false).unwrap();
+    // Today: used 10 days ago, kept (14 days).
+    let r = clean_tenant(&mut store, "a", &state, &spec(false, now()));
+    assert_eq!(r.removed, 0);
+    // Ten days later, nothing written since: 20 days by the wall clock, 10 days idle.
+    let r = clean_tenant(&mut store, "a", &state, &spec(false, now() + 10 * DAY));
+    assert_eq!(r.removed, 0, "{:?}", r.decisions);
+    let why = &r
+        .decisions
+        .iter()
+        .find(|d| d.file.starts_with("session-"))
+        .unwrap()
+        .reason;
+    assert!(
+        why.contains("idle <= 14d (before the account went quiet 10d ago)"),
+        "{why}"
+    );
+    // The app connects (Baileys rewrites creds): the account is active, the session goes.
+    Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE creds SET value = ?1 WHERE key = '__creds__'",
+            [CREDS.replace("\"me\"", "\"lastAccountSyncTimestamp\":1,\"me\"")],
+        )
+        .unwrap();
+    let r = clean_tenant(&mut store, "a", &state, &spec(false, now() + 11 * DAY));
+    assert_eq!(r.removed_files, vec!["session-5511888888888.0"]);
+    assert!(r.last_activity.is_some());
+}
