@@ -8,7 +8,7 @@ ticks=${1:-10000}; companies=${2:-500}; files=${3:-60}
 cargo build --release --quiet
 bin=$PWD/target/release/baileys-janitor
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-python3 scripts/make-demo-tree.py "$work/s" --companies "$companies" --files "$files" >/dev/null
+python3 scripts/make-demo-tree.py "$work/s" --companies "$companies" --files "$files" --v6 >/dev/null
 export BAILEYS_SESSIONS_PATH=$work/s BAILEYS_JANITOR_LOG=error
 start=$(date +%s.%N)
 "$bin" monitor --interval 1ms --max-ticks "$ticks" --metrics-file "$work/m.prom" &
