@@ -17,6 +17,9 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 node make.mjs "$work/base" 3
 manifest="$work/base/manifest.json"
 export BAILEYS_JANITOR_LOG=warn
+# This machine's /etc/baileys-janitor/config.toml (a package test may have installed one) must
+# not decide what this test runs: the defaults do.
+export BAILEYS_JANITOR_SYSTEM_CONFIG=/nonexistent/baileys-janitor-compat/config.toml
 "$bin" --sessions-path "$work/base" cleanup --dry-run --verbose --json > "$work/dry.json"
 node check.mjs types "$manifest" "$work/dry.json"
 for mode in normal emergency; do
