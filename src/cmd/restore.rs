@@ -37,7 +37,17 @@ impl Run for RestoreArgs {
             }
             _ => ctx.select(all, &self.company)?,
         };
-        let mut exit = Exit::Ok;
+        // Putting files back needs the same rights as removing them: one line, not a failure
+        // per file, when this user lacks them.
+        let (companies, left_out) = if self.release {
+            (companies, false)
+        } else {
+            match ctx.check_access(&root, companies) {
+                Ok(x) => x,
+                Err(exit) => return Ok(exit),
+            }
+        };
+        let mut exit = if left_out { Exit::Failed } else { Exit::Ok };
         for company in &companies {
             exit = exit.worst(restore_one(self, ctx, &root, company)?);
         }

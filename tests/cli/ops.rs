@@ -983,3 +983,26 @@ fn cleanup_and_trigger_json_carry_their_undo_command() {
         "{v}"
     );
 }
+
+#[test]
+fn restore_as_a_user_who_cannot_write_the_folder_says_so_in_one_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(40));
+    assert_code(&t.run(&["cleanup"]), 0);
+    open_to_all(&t);
+    // The state directory (records, trash) is open to all; only the company folder is not.
+    for e in walkdir::WalkDir::new(t.state()) {
+        let e = e.unwrap();
+        let mode = if e.file_type().is_dir() { 0o777 } else { 0o666 };
+        std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let before = t.snapshot();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c.args(["restore", "--company", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("owned by root"), "{err}");
+    assert_eq!(t.snapshot(), before);
+}
