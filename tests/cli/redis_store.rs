@@ -514,3 +514,37 @@ fn folders_without_creds_are_reported_as_orphans_where_creds_belong_in_the_folde
     assert_code(&out, 0);
     assert!(t.exists(".openclaw/credentials/whatsapp/old/pre-key-1.json"));
 }
+
+#[test]
+fn an_evolution_instance_can_be_named_as_status_shows_it() {
+    let Some(mut r) = Scratch::new() else { return };
+    let Some(db) = TestDb::new() else { return };
+    let a = "5e1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f70";
+    r.evolution_instance(a, false);
+    evolution_db(&db, &[(a, "acme-support")]);
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = r.pattern();
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .args(["--layout", "evolution", "--store"])
+            .arg(url())
+            .arg("--key-pattern")
+            .arg(&pattern)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--creds")
+            .arg(&db.url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for name in [a, "acme-support"] {
+        let out = run(&["status", "--json", "--company", name]);
+        assert_code(&out, 0);
+        let v = json_of(&out);
+        assert_eq!(v["tenants"][0]["tenant"], a, "{name}: {v}");
+    }
+    let out = run(&["status", "--company", "acme-nothing"]);
+    assert_code(&out, 2);
+    assert!(text(&out.stderr).contains(a), "{}", text(&out.stderr));
+}

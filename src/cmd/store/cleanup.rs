@@ -25,7 +25,8 @@ struct Header<'a> {
 pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
     let cfg = &ctx.config;
     let mut store = open(ctx, cfg.run.dry_run)?;
-    let tenants = select(ctx, store.tenants().map_err(to_anyhow)?, &args.company)?;
+    let all = store.tenants().map_err(to_anyhow)?;
+    let tenants = select(ctx, store.as_mut(), all, &args.company)?;
     let whole_fleet = args.company.is_empty();
     let effects = ctx.effects("cleanup");
     if tenants.is_empty() && !cfg.allow_empty {

@@ -32,14 +32,19 @@ pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
 }
 
 /// The tenants named by `--company` (exact, or with the company prefix), or all of them.
-pub(super) fn select(ctx: &Context, all: Vec<String>, wanted: &[String]) -> Result<Vec<String>> {
+pub(super) fn select(
+    ctx: &Context,
+    store: &mut dyn Store,
+    all: Vec<String>,
+    wanted: &[String],
+) -> Result<Vec<String>> {
     if wanted.is_empty() {
         return Ok(all);
     }
     let mut out: Vec<String> = Vec::new();
     for w in wanted {
-        match store::resolve_tenant(&all, &ctx.config.company_prefix, w) {
-            Some(t) if !out.contains(t) => out.push(t.clone()),
+        match store::resolve_tenant_or_label(store, &all, &ctx.config.company_prefix, w) {
+            Some(t) if !out.contains(&t) => out.push(t),
             Some(_) => {}
             None => {
                 let shown: Vec<&str> = all.iter().take(20).map(String::as_str).collect();

@@ -23,14 +23,11 @@ pub fn restore(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     };
     let dry_run = ctx.config.run.dry_run;
     let mut store = open(ctx, dry_run)?;
-    let tenant = select(
-        ctx,
-        store.tenants().map_err(to_anyhow)?,
-        std::slice::from_ref(wanted),
-    )
-    // A tenant whose rows were all removed is no longer listed: its trash still counts.
-    .or_else(|_| Ok::<_, anyhow::Error>(vec![wanted.clone()]))?
-    .remove(0);
+    let all = store.tenants().map_err(to_anyhow)?;
+    let tenant = select(ctx, store.as_mut(), all, std::slice::from_ref(wanted))
+        // A tenant whose rows were all removed is no longer listed: its trash still counts.
+        .or_else(|_| Ok::<_, anyhow::Error>(vec![wanted.clone()]))?
+        .remove(0);
     if !dry_run {
         match store.lock_tenant(&tenant).map_err(to_anyhow)? {
             store::TenantLock::Acquired => {}

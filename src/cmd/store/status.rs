@@ -14,7 +14,8 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
     let cfg = &ctx.config;
     crate::cmd::warn_keep_n(&[cfg.rules, cfg.emergency_rules], args.json);
     let mut store = open(ctx, true)?;
-    let tenants = select(ctx, store.tenants().map_err(to_anyhow)?, &args.company)?;
+    let all = store.tenants().map_err(to_anyhow)?;
+    let tenants = select(ctx, store.as_mut(), all, &args.company)?;
     let spec = StoreCleanSpec {
         clean: CleanSpec {
             rules: cfg.rules,

@@ -152,6 +152,22 @@ pub fn resolve_tenant<'a>(all: &'a [String], prefix: &str, wanted: &str) -> Opti
     all.iter().find(|t| *t == bare || **t == prefixed)
 }
 
+/// [`resolve_tenant`], or else the tenant whose label is `wanted` (Evolution's instance name,
+/// which `status` shows beside the id).
+pub fn resolve_tenant_or_label(
+    store: &mut dyn Store,
+    all: &[String],
+    prefix: &str,
+    wanted: &str,
+) -> Option<String> {
+    if let Some(t) = resolve_tenant(all, prefix, wanted) {
+        return Some(t.clone());
+    }
+    all.iter()
+        .find(|t| store.label(t).as_deref() == Some(wanted))
+        .cloned()
+}
+
 pub fn facts(store: &mut dyn Store, tenant: &str) -> Result<TenantFacts> {
     let usage = store.usage(tenant)?;
     Ok(TenantFacts {
