@@ -361,6 +361,16 @@ impl<'a> Monitor<'a> {
         if self.saved.as_ref() == Some(&p) {
             return;
         }
+        // Nothing sent yet: no reason to create a state directory (inside whatever folder a
+        // mistyped path names) just to say so.
+        let nothing_sent = p.alerts.is_empty()
+            && p.creds.is_empty()
+            && p.health.is_empty()
+            && p.cleanup_stale == StaleWatch::default()
+            && p.trigger_stale == StaleWatch::default();
+        if nothing_sent && self.state.existing().is_none() {
+            return;
+        }
         let result = self
             .state
             .folder()
