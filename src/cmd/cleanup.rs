@@ -12,6 +12,9 @@ use crate::core::parallel;
 use crate::exit::Exit;
 use crate::render::cleanup::CleanupPrinter;
 
+/// A company this user may not clean, as its report says (the one line before says more).
+pub(crate) const DENIED: &str = "this user cannot remove files here (see the line on stderr)";
+
 #[derive(Serialize)]
 struct Header<'a> {
     command: &'static str,
@@ -41,7 +44,7 @@ impl Run for CleanupArgs {
             })?;
             return Ok(exit);
         }
-        let (companies, left_out) = match ctx.check_access(&root, companies) {
+        let (companies, denied) = match ctx.check_access(&root, companies) {
             Ok(x) => x,
             Err(exit) => {
                 // Nothing touched, nothing recorded (the state directory may be the problem);
@@ -113,8 +116,13 @@ impl Run for CleanupArgs {
             },
         );
         outcome.totals.duration_ms = started.elapsed().as_millis() as u64;
-        if left_out {
-            outcome.exit = outcome.exit.worst(Exit::Failed);
+        // Those this user may not clean: a failed row each (the reason is the line above).
+        for c in &denied {
+            let report = crate::core::report::CompanyReport::failed(&c.name, DENIED);
+            outcome.add(&report);
+            if let Err(e) = printer.company(&report) {
+                output_error.get_or_insert(e);
+            }
         }
         let summary = format!(
             "{} companies, {} files removed",

@@ -139,27 +139,26 @@ impl Context {
 
     /// Before a run that removes anything: can this user remove files there and write the
     /// state directory? When not, one line naming the folders' owner and the fix. `Err(exit)`
-    /// when nothing can run; else the companies it may clean and whether any was left out.
+    /// when nothing can run; else the companies it may clean and those it may not.
     pub fn check_access(
         &self,
         root: &Folder,
         companies: Vec<Company>,
-    ) -> Result<(Vec<Company>, bool), Exit> {
+    ) -> Result<(Vec<Company>, Vec<Company>), Exit> {
         if self.config.run.dry_run {
-            return Ok((companies, false));
+            return Ok((companies, Vec::new()));
         }
         match crate::core::access::check(root, &companies, self.state.path()) {
-            Ok(()) => Ok((companies, false)),
+            Ok(()) => Ok((companies, Vec::new())),
             Err(denied) => {
                 crate::say!("baileys-janitor: {}", denied.message);
-                let left: Vec<Company> = companies
+                let (out, left): (Vec<Company>, Vec<Company>) = companies
                     .into_iter()
-                    .filter(|c| !denied.companies.contains(&c.name))
-                    .collect();
+                    .partition(|c| denied.companies.contains(&c.name));
                 if denied.companies.is_empty() || left.is_empty() {
                     Err(Exit::Failed)
                 } else {
-                    Ok((left, true))
+                    Ok((left, out))
                 }
             }
         }

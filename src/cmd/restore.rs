@@ -39,15 +39,19 @@ impl Run for RestoreArgs {
         };
         // Putting files back needs the same rights as removing them: one line, not a failure
         // per file, when this user lacks them.
-        let (companies, left_out) = if self.release {
-            (companies, false)
+        let (companies, denied) = if self.release {
+            (companies, Vec::new())
         } else {
             match ctx.check_access(&root, companies) {
                 Ok(x) => x,
                 Err(exit) => return Ok(exit),
             }
         };
-        let mut exit = if left_out { Exit::Failed } else { Exit::Ok };
+        let mut exit = if denied.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        };
         for company in &companies {
             exit = exit.worst(restore_one(self, ctx, &root, company)?);
         }

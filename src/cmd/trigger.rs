@@ -30,7 +30,7 @@ impl Run for TriggerArgs {
             return Ok(exit);
         }
         let effects = ctx.effects("trigger");
-        let (companies, left_out) = match ctx.check_access(&root, companies) {
+        let (companies, denied) = match ctx.check_access(&root, companies) {
             Ok(x) => x,
             Err(exit) => {
                 let _ = effects.finish(&RunEnd {
@@ -55,11 +55,13 @@ impl Run for TriggerArgs {
             dry_run,
             "trigger started"
         );
-        let rows = trigger::run(&root, &companies, &ctx.state, &spec, &effects);
-        let mut exit = finish(ctx, effects, &rows, &spec.run_id, self, "companies")?;
-        if left_out {
-            exit = exit.worst(Exit::Failed);
-        }
+        let mut rows = trigger::run(&root, &companies, &ctx.state, &spec, &effects);
+        rows.extend(
+            denied
+                .iter()
+                .map(|c| trigger::Row::failed(c, crate::cmd::cleanup::DENIED)),
+        );
+        let exit = finish(ctx, effects, &rows, &spec.run_id, self, "companies")?;
         tracing::info!(companies = rows.len(), "trigger finished");
         Ok(exit)
     }

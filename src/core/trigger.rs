@@ -115,6 +115,11 @@ pub struct Row {
 }
 
 impl Row {
+    /// A company the run could not act on at all, and why.
+    pub fn failed(c: &Company, why: &str) -> Row {
+        Row::new(c, None, None, Action::Failed, why.to_owned())
+    }
+
     fn new(
         c: &Company,
         tally: Option<Tally>,

@@ -1006,3 +1006,43 @@ fn restore_as_a_user_who_cannot_write_the_folder_says_so_in_one_line() {
     assert!(err.contains("owned by root"), "{err}");
     assert_eq!(t.snapshot(), before);
 }
+
+#[test]
+fn one_folder_the_user_cannot_write_fails_that_company_and_the_run_the_others_are_cleaned() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(40));
+    company_with(&t, "company_2", 10, days(40));
+    open_to_all(&t);
+    std::fs::set_permissions(t.path("company_2"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let state = t.dir.path().join("nobody-state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row(&v, "company_2")["removed"], 8, "{v}");
+    assert_eq!(row(&v, "company_1")["status"], "failed", "{v}");
+    assert_eq!(t.names("company_1").len(), 10);
+    let runs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("runs.json")).unwrap()).unwrap();
+    assert!(runs["cleanup"]["last_success"].is_null(), "{runs}");
+    // The trigger says the same of company_1, in its report and its exit code.
+    company_with(&t, "company_1", 190, days(40));
+    let Some(mut c) = as_nobody(&t) else { return };
+    let out = c
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["trigger", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row(&v, "company_1")["action"], "failed", "{v}");
+}
