@@ -207,6 +207,14 @@ impl<'a> Layers<'a> {
         picked.map(|(v, _)| v)
     }
 
+    /// Replaces a recorded value with what it resolved to (a path made canonical), keeping
+    /// its origin and its place.
+    pub fn resolved(&mut self, key: &str, value: String) {
+        if let Some(s) = self.settings.iter_mut().find(|s| s.key == key) {
+            s.value = value;
+        }
+    }
+
     /// Records a value resolved elsewhere (derived defaults such as the state directory).
     pub fn record(&mut self, key: &'static str, value: String, origin: Origin) {
         self.note(key, value, origin);

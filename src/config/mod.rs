@@ -243,7 +243,9 @@ impl Config {
         // One spelling of the root for every run: `--sessions-path .` from inside a folder and
         // cron's absolute path must name the same state directory and take the same locks.
         let sessions_path = if store.is_folder() {
-            canonical(&sessions_path)
+            let p = canonical(&sessions_path);
+            l.resolved("sessions_path", p.display().to_string());
+            p
         } else {
             sessions_path
         };
@@ -254,7 +256,11 @@ impl Config {
             file.state_dir.as_ref().map(|p| p.display().to_string()),
             false,
         ) {
-            Some(s) => canonical(Path::new(&s)),
+            Some(s) => {
+                let p = canonical(Path::new(&s));
+                l.resolved("state_dir", p.display().to_string());
+                p
+            }
             None => {
                 let d = match &store {
                     crate::core::store::StoreSpec::Sqlite(p) => {

@@ -478,6 +478,21 @@ fn a_relative_single_tenant_path_keeps_state_out_of_the_auth_folder_and_shares_t
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["companies"][0]["company"], "company_1", "{v}");
+    // `config` shows the path it resolved to.
+    let out = bare_cmd()
+        .current_dir(&auth)
+        .args(["--single-tenant", "--sessions-path", ".", "config"])
+        .output()
+        .unwrap();
+    let line = text(&out.stdout)
+        .lines()
+        .find(|l| l.contains("sessions_path"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains(&auth.canonicalize().unwrap().display().to_string()),
+        "{line}"
+    );
     // The cron job's absolute path finds the same state directory bound to the same root.
     let out = bare_cmd()
         .args(["--single-tenant", "--sessions-path"])
