@@ -1378,4 +1378,38 @@ mod tests {
         assert!(c.single_tenant);
         assert_eq!(c.state_dir, PathBuf::from("/srv/.janitor"));
     }
+
+    #[test]
+    fn state_never_goes_inside_an_auth_folder() {
+        let root = Path::new("/srv/s");
+        let ok = |state: &str, single: bool| {
+            state_outside_accounts(Path::new(state), root, single, "company_").is_ok()
+        };
+        // Multi-tenant: beside the company folders, or outside the root, is fine.
+        assert!(ok("/srv/s/.janitor", false));
+        assert!(ok("/var/lib/baileys-janitor", false));
+        assert!(ok("/srv/s/state/deep", false), "not a company folder");
+        // Inside a company folder is not.
+        assert!(!ok("/srv/s/company_1/.janitor", false));
+        // Single tenant: anywhere under the auth folder is refused, beside it is fine.
+        assert!(!ok("/srv/s/.janitor", true));
+        assert!(!ok("/srv/s", true));
+        assert!(ok("/srv/.janitor", true));
+        let e = state_outside_accounts(Path::new("/srv/s/x"), root, true, "").unwrap_err();
+        assert!(e.to_string().contains("/srv/.janitor"), "{e}");
+    }
+
+    #[test]
+    fn paths_are_made_absolute_and_canonical() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, tmp.path().join("link")).unwrap();
+        let real = real.canonicalize().unwrap();
+        assert_eq!(canonical(&tmp.path().join("link")), real);
+        assert_eq!(canonical(&tmp.path().join("link/../real/.")), real);
+        // A missing last part keeps its name under the resolved parent.
+        assert_eq!(canonical(&tmp.path().join("link/new")), real.join("new"));
+        assert!(canonical(Path::new("relative/missing")).is_absolute());
+    }
 }

@@ -751,3 +751,59 @@ fn commit(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trashed(state: &StateDir, company: &str, run: &str, files: &[&str]) {
+        let dir = state.path().join(TRASH_DIR).join(company).join(run);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), "{}").unwrap();
+        }
+    }
+
+    #[test]
+    fn undoable_runs_are_grouped_by_run_newest_first_with_their_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::new(tmp.path().join("state"));
+        let (older, newer) = ("20261201T030000Z-1", "20261202T030000Z-2");
+        trashed(&state, "company_1", older, &["a.json", "b.json"]);
+        trashed(&state, "company_1", newer, &["c.json"]);
+        trashed(&state, "company_2", newer, &["d.json", "e.json"]);
+        trashed(&state, "company_2", "20261203T030000Z-3", &[]); // emptied by a restore
+        records::update_company(&state, "company_1", |r| {
+            r.push_cleanup(records::CleanupMark {
+                run_id: older.into(),
+                time: trash::run_time(older).unwrap(),
+                by: "trigger".into(),
+                emergency: false,
+                status: "ok".into(),
+                before: 10,
+                after: 8,
+                removed: 2,
+                trashed: true,
+                identity: None,
+                next_pre_key_id: None,
+            })
+        })
+        .unwrap();
+        let all = undoable(&state, &[]);
+        let ids: Vec<&str> = all.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, [newer, older]);
+        assert_eq!(all[0].companies, ["company_1", "company_2"]);
+        assert_eq!(all[0].files, 3);
+        assert_eq!(all[0].command, None, "no record names it");
+        assert_eq!(all[1].command.as_deref(), Some("trigger"));
+        assert_eq!(all[1].files, 2);
+        let one = undoable(&state, &["company_2".to_owned()]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].files, 2);
+        assert_eq!(
+            companies_of_run(&state, newer, &[]),
+            ["company_1", "company_2"]
+        );
+        assert!(companies_of_run(&state, "20200101T000000Z-9", &[]).is_empty());
+    }
+}

@@ -133,4 +133,23 @@ mod tests {
         assert!(tmp.path().join("trash/company_1/keep-me").exists());
         assert_eq!(size(tmp.path(), "company_1"), (6, 3));
     }
+
+    #[test]
+    fn a_store_runs_rows_count_as_its_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder_run = tmp.path().join("a");
+        std::fs::create_dir(&folder_run).unwrap();
+        std::fs::write(folder_run.join("session-1.0.json"), "{}").unwrap();
+        std::fs::write(folder_run.join("session-2.0.json"), "{}").unwrap();
+        assert_eq!(run_size(&folder_run), (2, 4));
+        let store_run = tmp.path().join("b");
+        std::fs::create_dir(&store_run).unwrap();
+        std::fs::write(
+            store_run.join("rows.jsonl"),
+            "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n",
+        )
+        .unwrap();
+        assert_eq!(run_size(&store_run).0, 3);
+        assert_eq!(run_size(&tmp.path().join("missing")), (0, 0));
+    }
 }

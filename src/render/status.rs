@@ -346,4 +346,34 @@ mod tests {
         assert_eq!(d.len(), 48);
         assert_eq!(*d.last().unwrap(), 999);
     }
+
+    #[test]
+    fn a_drop_inside_an_hour_shows_in_the_trend() {
+        let mark = |t: i64, before: usize, after: usize| crate::core::records::CleanupMark {
+            run_id: format!("r{t}"),
+            time: DateTime::from_timestamp(t, 0).unwrap(),
+            by: "trigger".into(),
+            emergency: false,
+            status: "ok".into(),
+            before,
+            after,
+            removed: before - after,
+            trashed: true,
+            identity: None,
+            next_pre_key_id: None,
+        };
+        // The hourly sample taken after the cleanup replaced the one before it.
+        let history = vec![Sample(0, 900), Sample(3600 + 60, 140)];
+        let points: Vec<u32> = with_drops(&history, &[mark(3600, 912, 140)])
+            .iter()
+            .map(|s| s.1)
+            .collect();
+        assert_eq!(points, [900, 912, 140, 140]);
+        // Two runs in the same second keep their order.
+        let points: Vec<u32> = with_drops(&[], &[mark(5, 31, 1), mark(5, 4, 1)])
+            .iter()
+            .map(|s| s.1)
+            .collect();
+        assert_eq!(points, [31, 1, 4, 1]);
+    }
 }

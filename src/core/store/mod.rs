@@ -249,4 +249,16 @@ mod tests {
         assert_eq!(fingerprint(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_ne!(fingerprint(b"{\"a\":1}"), fingerprint(b"{\"a\":2}"));
     }
+
+    #[test]
+    fn tenants_are_found_by_id_prefix_or_file_name() {
+        let all = vec!["company_1".to_owned(), "default".to_owned()];
+        let find = |w: &str| resolve_tenant(&all, "company_", w).cloned();
+        assert_eq!(find("company_1").as_deref(), Some("company_1"));
+        assert_eq!(find("1").as_deref(), Some("company_1"));
+        assert_eq!(find("company_1.db").as_deref(), Some("company_1"));
+        assert_eq!(find("default.db").as_deref(), Some("default"));
+        assert_eq!(find("company_2"), None);
+        assert_eq!(find(".db"), None);
+    }
 }
