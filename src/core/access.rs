@@ -156,6 +156,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_come_from_the_third_field() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("passwd");
+        std::fs::write(
+            &f,
+            "root:x:0:0:root:/root:/bin/bash\nai-admin:x:1000:1000::/home/ai-admin:/bin/sh\nbroken\n",
+        )
+        .unwrap();
+        let f = f.to_str().unwrap();
+        assert_eq!(name_in(f, 1000).as_deref(), Some("ai-admin"));
+        assert_eq!(name_in(f, 0).as_deref(), Some("root"));
+        assert_eq!(name_in(f, 7), None);
+        let line = line(
+            "cannot remove files in /srv/s/company_1",
+            Path::new("/srv/s/company_1"),
+            Owner {
+                uid: 0,
+                gid: 0,
+                mode: 0o40755,
+            },
+            0,
+        );
+        assert!(
+            line.contains("mode 0755") && line.contains("User=root"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "one line");
+    }
+
+    #[test]
     fn root_is_named() {
         assert_eq!(user_name(0), "root");
         assert_eq!(user_name(4_000_000_000), "4000000000");
