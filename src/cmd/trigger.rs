@@ -88,8 +88,9 @@ pub(crate) fn finish(
         });
     }
     let cleaned = rows.iter().filter(|r| r.action.cleaned()).count();
+    // A company it meant to clean but found busy was not cleaned: not a success either.
     let end = RunEnd {
-        failed: exit == Exit::Failed,
+        failed: exit != Exit::Ok,
         removed: rows.iter().filter_map(|r| r.removed).sum(),
         summary: format!("{} {what} checked, {cleaned} cleaned", rows.len()),
         whole_fleet: true,

@@ -1061,3 +1061,18 @@ fn one_folder_the_user_cannot_write_fails_that_company_and_the_run_the_others_ar
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(row(&v, "company_1")["action"], "failed", "{v}");
 }
+
+#[test]
+fn a_trigger_that_found_a_company_busy_is_not_recorded_as_a_success() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 190, days(40));
+    assert_code(&t.run(&["status"]), 1);
+    let held = hold_lock(&t, 1.0);
+    let out = t.run(&["trigger"]);
+    held.join().unwrap();
+    assert_code(&out, 75);
+    let runs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.state().join("runs.json")).unwrap()).unwrap();
+    assert!(runs["trigger"]["last_success"].is_null(), "{runs}");
+    assert!(runs["trigger"]["last_failure"].is_string(), "{runs}");
+}
