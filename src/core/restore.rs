@@ -786,6 +786,7 @@ mod tests {
                 trashed: true,
                 identity: None,
                 next_pre_key_id: None,
+                reserved_after: None,
             })
         })
         .unwrap();
