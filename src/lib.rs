@@ -34,6 +34,9 @@ pub fn main_with(cli: Cli) -> Exit {
                 }
             };
             logging::init(&config.log_level, config.log_format);
+            for w in &config.warnings {
+                tracing::warn!("{w}");
+            }
             let now = match fixed_clock(&env) {
                 Ok(t) => t,
                 Err(e) => {

@@ -57,6 +57,10 @@ pub struct FileStore {
     pub key_pattern: Option<String>,
     /// Evolution API: the PostgreSQL database with `"Session"` (secret: may hold a password).
     pub creds: Option<String>,
+    /// Evolution API's `CACHE_REDIS_PREFIX_KEY` (hashes `<prefix>:instance:<id>`).
+    pub evolution_prefix: Option<String>,
+    /// A file whose first line is the store's password (readable by its owner only).
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

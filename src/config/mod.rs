@@ -14,6 +14,7 @@ use crate::logging::LogFormat;
 
 mod file;
 pub mod layers;
+mod secrets;
 
 use file::{FileConfig, FilePreKeys, FileRules};
 use layers::Layers;
@@ -64,6 +65,8 @@ pub struct Config {
     pub run: RunConfig,
     /// Every effective value and where it came from (secrets redacted), for `config`.
     pub settings: Vec<Setting>,
+    /// Said once at start (after logging is set up): a password on the command line.
+    pub warnings: Vec<String>,
 }
 
 /// What this one run does to the outside world besides cleaning.
@@ -239,7 +242,8 @@ impl Config {
                 "company prefix {company_prefix:?} must contain no '/' or control characters"
             )));
         }
-        let store = resolve_store(&mut l, g, &file, layout_name.as_deref())?;
+        let mut warnings = Vec::new();
+        let store = resolve_store(&mut l, g, &file, layout_name.as_deref(), &mut warnings)?;
         // One spelling of the root for every run: `--sessions-path .` from inside a folder and
         // cron's absolute path must name the same state directory and take the same locks.
         let sessions_path = if store.is_folder() {
@@ -479,6 +483,7 @@ impl Config {
             monitor,
             run,
             settings: l.settings,
+            warnings,
         })
     }
 }
@@ -995,6 +1000,7 @@ fn resolve_store(
     g: &crate::cli::GlobalArgs,
     file: &FileConfig,
     layout_name: Option<&str>,
+    warnings: &mut Vec<String>,
 ) -> anyhow::Result<crate::core::store::StoreSpec> {
     use crate::core::store::redis::RedisLayout;
     use crate::core::store::{Layout, StoreSpec};
@@ -1019,6 +1025,40 @@ fn resolve_store(
         file.store.creds.clone(),
         true,
     );
+    let password_file = l
+        .text(
+            "store.password_file",
+            None,
+            Some("BAILEYS_JANITOR_STORE_PASSWORD_FILE"),
+            file.store
+                .password_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            false,
+        )
+        .map(PathBuf::from);
+    warnings.extend(
+        url.as_deref()
+            .and_then(|u| secrets::argv_warning(l, "store.url", u)),
+    );
+    warnings.extend(
+        creds
+            .as_deref()
+            .and_then(|c| secrets::argv_warning(l, "store.creds", c)),
+    );
+    let url = match url {
+        Some(u) => Some(secrets::fill(l, u, password_file)?),
+        None if password_file.is_some() => {
+            return Err(usage(
+                "store.password_file needs a postgres:// or redis:// store",
+            ));
+        }
+        None => None,
+    };
+    let creds = match creds {
+        Some(c) => Some(secrets::fill(l, c, None)?),
+        None => None,
+    };
     let Some(u) = url else {
         if let Some(n) = layout_name
             && server_folders(n).is_none()
@@ -1048,6 +1088,16 @@ fn resolve_store(
         })?;
         if let Some(p) = &key_pattern {
             layout = layout.with_pattern(p.trim()).map_err(usage)?;
+        } else if layout.evolution
+            && let Some(prefix) = l.text(
+                "store.evolution_prefix",
+                None,
+                Some("CACHE_REDIS_PREFIX_KEY"),
+                file.store.evolution_prefix.clone(),
+                false,
+            )
+        {
+            layout = layout.with_evolution_prefix(prefix.trim()).map_err(usage)?;
         }
         if let Some(c) = &creds {
             if !layout.evolution {
@@ -1055,12 +1105,13 @@ fn resolve_store(
                     "--creds is only for the evolution layout (layout {name} keeps creds in Redis)"
                 )));
             }
-            if !(c.starts_with("postgres://") || c.starts_with("postgresql://"))
-                || c.parse::<postgres::Config>().is_err()
-            {
+            if !(c.starts_with("postgres://") || c.starts_with("postgresql://")) {
                 return Err(usage(
                     "--creds must be a postgres://user[:password]@host[:port]/database connection string",
                 ));
+            }
+            if let Err(e) = crate::core::store::tls::pg_config(c) {
+                return Err(usage(format!("--creds: {e}")));
             }
         }
         return match StoreSpec::parse(&u, Layout::default()).map_err(usage)? {

@@ -29,6 +29,7 @@ struct Row<'a> {
 pub fn print_status(
     out: &mut impl Write,
     store: &str,
+    connection: Option<&str>,
     reports: &[CompanyReport],
     facts: &[crate::core::store::TenantFacts],
     thresholds: &Thresholds,
@@ -55,12 +56,15 @@ pub fn print_status(
     if json {
         serde_json::to_writer(
             &mut *out,
-            &serde_json::json!({ "store": store, "tenants": rows }),
+            &serde_json::json!({ "store": store, "connection": connection, "tenants": rows }),
         )?;
         writeln!(out)?;
         return out.flush();
     }
     writeln!(out, "store {store}: {} tenants", rows.len())?;
+    if let Some(c) = connection {
+        writeln!(out, "connection: {c}")?;
+    }
     writeln!(
         out,
         "{:<40} {:>8} {:>8} {:>10} {:>9}  creds",

@@ -15,6 +15,7 @@ mod prekeys;
 pub mod redis_store;
 mod status_restore;
 pub mod stores;
+mod tls;
 mod trigger;
 mod undo;
 mod v7;

@@ -28,7 +28,11 @@ pub(super) fn to_anyhow(e: StoreError) -> anyhow::Error {
 }
 
 pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
-    store::open(&ctx.config.store, read_only).map_err(to_anyhow)
+    let store = store::open(&ctx.config.store, read_only).map_err(to_anyhow)?;
+    if let Some(t) = store.transport() {
+        tracing::info!(store = %ctx.config.store.describe(), connection = %t, "connected");
+    }
+    Ok(store)
 }
 
 /// The tenants named by `--company` (exact, or with the company prefix), or all of them.

@@ -53,6 +53,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
     crate::render::store::print_status(
         &mut crate::render::stdout(),
         &cfg.store.describe(),
+        store.transport().map(|t| t.to_string()).as_deref(),
         &rows,
         &facts,
         &ctx.config.thresholds(),

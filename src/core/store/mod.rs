@@ -9,12 +9,15 @@
 //! an age found from a column, the value, or the janitor's ledger.
 
 pub mod clean;
+pub mod holder;
 pub mod ledger;
 pub mod postgres;
 pub mod redis;
 pub mod row;
+pub mod secret;
 pub mod spec;
 pub mod sqlite;
+pub mod tls;
 
 use std::fmt;
 
@@ -122,6 +125,11 @@ pub trait Store {
     /// Why the tenant is an orphan (its keys outlived the account that owned them), if it is.
     /// Orphans are listed by `status` and cleaned only with `--remove-orphans`.
     fn orphan(&mut self, _tenant: &str) -> Option<String> {
+        None
+    }
+
+    /// Whether the connection is encrypted and what was verified (`None`: a local file).
+    fn transport(&self) -> Option<tls::Transport> {
         None
     }
 

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::spec::{KvLayout, Layout, PerTypeLayout, TenantIn, redact_postgres, split_kv_key};
 use super::{
@@ -33,6 +33,7 @@ pub struct PgStore {
     /// The per-tenant statements, prepared once: one round trip per query, not two.
     prepared: Prepared,
     layout: Layout,
+    transport: super::tls::Transport,
 }
 
 struct Prepared {
@@ -76,16 +77,8 @@ impl PgStore {
     /// target, never the password.
     pub fn connect(url: &str, layout: &Layout, app_name: &str) -> Result<PgStore> {
         let target = redact_postgres(url);
-        let mut config: postgres::Config = url.parse().map_err(|_| {
-            StoreError::Schema("store: the postgres connection string is not valid".into())
-        })?;
-        config.application_name(app_name);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let mut client = config.connect(NoTls).map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to {target}: {}", pg_message(&e)))
-        })?;
+        let (mut client, transport) =
+            super::tls::connect_postgres(url, &target, app_name, CONNECT_TIMEOUT)?;
         client
             .batch_execute("SET lock_timeout = '2s'; SET statement_timeout = '30s'")
             .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
@@ -135,6 +128,7 @@ impl PgStore {
             sql,
             prepared,
             layout: layout.clone(),
+            transport,
         })
     }
 
@@ -581,6 +575,10 @@ impl Store for PgStore {
 
     fn reports_legacy_rows(&self) -> bool {
         matches!(self.layout, Layout::PerType(_))
+    }
+
+    fn transport(&self) -> Option<super::tls::Transport> {
+        Some(self.transport.clone())
     }
 }
 

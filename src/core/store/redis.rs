@@ -56,6 +56,9 @@ pub struct RedisLayout {
     pub creds_key: String,
     /// Evolution API: creds in `"Session"`, instance names and orphans from `"Instance"`.
     pub evolution: bool,
+    /// Evolution with no prefix configured: the other prefix Evolution deployments use
+    /// (`evolution`, its `.env.example`), tried when the code default holds no instance.
+    pub fallback_prefix: Option<String>,
 }
 
 impl RedisLayout {
@@ -78,6 +81,7 @@ impl RedisLayout {
                 double_json,
                 creds_key: "creds".into(),
                 evolution,
+                fallback_prefix: evolution.then(|| "evolution:instance:".to_owned()),
             }
         };
         Some(match name {
@@ -105,7 +109,18 @@ impl RedisLayout {
         }
         self.prefix = prefix.into();
         self.suffix = suffix.into();
+        self.fallback_prefix = None;
         Ok(self)
+    }
+
+    /// Evolution's `CACHE_REDIS_PREFIX_KEY`: hashes are `<prefix>:instance:<id>`.
+    pub fn with_evolution_prefix(self, prefix: &str) -> std::result::Result<RedisLayout, String> {
+        if prefix.contains('*') || prefix.is_empty() {
+            return Err(format!(
+                "CACHE_REDIS_PREFIX_KEY {prefix:?}: must be non-empty, without *"
+            ));
+        }
+        self.with_pattern(&format!("{prefix}:instance:*"))
     }
 
     pub fn pattern(&self) -> String {
@@ -207,6 +222,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// Who holds a lock, from its token (`<app> pid <pid> <random>`): the random part stays hidden.
 fn holder_of(token: &str) -> String {
+    let token = token.split(" start ").next().unwrap_or(token);
     match token.rsplit_once(' ') {
         Some((who, _)) if !who.is_empty() => who.to_owned(),
         _ => "another janitor".into(),
@@ -252,6 +268,15 @@ if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return out
 ";
 
+/// KEYS[1] lock; ARGV[1] the dead holder's value, ARGV[2] ours, ARGV[3] ttl ms.
+const TAKE_OVER: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+";
+
 const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -276,6 +301,17 @@ pub struct RedisStore {
     app: String,
     /// Lock key → our token.
     locks: HashMap<String, String>,
+    transport: super::tls::Transport,
+    /// How the `--creds` PostgreSQL connection turned out.
+    pg_transport: Option<super::tls::Transport>,
+}
+
+/// Every lock is released when the store goes, whatever the exit path (an error, a return, a
+/// panic that unwinds): the trigger's store-wide lock outlived its process before (issue 22).
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.release_all();
+    }
 }
 
 impl RedisStore {
@@ -286,11 +322,18 @@ impl RedisStore {
         app: &str,
     ) -> Result<RedisStore> {
         let target = redact_url(url);
-        let client = redis::Client::open(url).map_err(|_| {
-            StoreError::Schema("store: the redis connection string is not valid".into())
-        })?;
+        let (client, transport) = super::tls::redis_client(url).map_err(StoreError::Schema)?;
         let secret = password_of(url);
-        let clean = |e: &redis::RedisError| scrub(&e.to_string(), secret.as_deref());
+        let host = match &client.get_connection_info().addr {
+            redis::ConnectionAddr::Tcp(h, _) | redis::ConnectionAddr::TcpTls { host: h, .. } => {
+                h.clone()
+            }
+            _ => target.clone(),
+        };
+        let clean = |e: &redis::RedisError| {
+            super::tls::describe_redis_error(&host, e)
+                .unwrap_or_else(|| scrub(&e.to_string(), secret.as_deref()))
+        };
         let mut con = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
             .map_err(|e| {
@@ -310,25 +353,60 @@ impl RedisStore {
             instances: None,
             app: app.to_owned(),
             locks: HashMap::new(),
+            transport,
+            pg_transport: None,
         };
+        store.pick_prefix()?;
         if let Some(c) = creds_url {
             store.connect_pg(c)?;
         }
         Ok(store)
     }
 
+    /// Evolution without a configured prefix: its code default is `evolution-cache`, its
+    /// `.env.example` says `evolution`. Use the one that holds instances; both is ambiguous
+    /// (two Evolution deployments on one Redis?) and refused.
+    fn pick_prefix(&mut self) -> Result<()> {
+        let Some(alt) = self.layout.fallback_prefix.take() else {
+            return Ok(());
+        };
+        if !self.tenants()?.is_empty() {
+            let mut other = self.layout.clone();
+            other.prefix = alt;
+            let default = std::mem::replace(&mut self.layout, other);
+            let alt_used = !self.tenants()?.is_empty();
+            let alt_prefix = std::mem::replace(&mut self.layout, default).prefix;
+            if alt_used {
+                return Err(StoreError::Schema(format!(
+                    "{}: instances under both {}* and {alt_prefix}*: set CACHE_REDIS_PREFIX_KEY (or --key-pattern) to the one this Evolution API uses",
+                    self.target, self.layout.prefix
+                )));
+            }
+            return Ok(());
+        }
+        let default_prefix = std::mem::replace(&mut self.layout.prefix, alt);
+        if self.tenants()?.is_empty() {
+            self.layout.prefix = default_prefix;
+        } else {
+            tracing::info!(
+                prefix = %self.layout.prefix,
+                "no instance under {default_prefix}*: using Evolution's .env.example prefix"
+            );
+        }
+        Ok(())
+    }
+
     fn connect_pg(&mut self, url: &str) -> Result<()> {
         let target = redact_postgres(url);
-        let mut config: postgres::Config = url.parse().map_err(|_| {
-            StoreError::Schema("--creds: the postgres connection string is not valid".into())
-        })?;
-        config.application_name(&self.app);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let mut client = config.connect(postgres::NoTls).map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to {target}: {}", pg_message(&e)))
-        })?;
+        let (mut client, transport) =
+            super::tls::connect_postgres(url, &target, &self.app, CONNECT_TIMEOUT).map_err(
+                |e| match e {
+                    StoreError::Schema(m) => StoreError::Schema(format!("--creds: {m}")),
+                    other => other,
+                },
+            )?;
+        tracing::info!(creds = %target, connection = %transport, "connected");
+        self.pg_transport = Some(transport);
         if self.layout.evolution {
             for (table, cols) in [
                 ("Session", "\"sessionId\", creds"),
@@ -371,12 +449,8 @@ impl RedisStore {
     }
 
     fn try_lock(&mut self, key: String) -> Result<TenantLock> {
-        let token = format!(
-            "{} pid {} {:016x}",
-            self.app,
-            std::process::id(),
-            random_u64()
-        );
+        let host = crate::core::util::hostname();
+        let token = super::holder::Holder::me(&host).token(&self.app, random_u64());
         let set: Option<String> = redis::cmd("SET")
             .arg(&key)
             .arg(&token)
@@ -393,10 +467,42 @@ impl RedisStore {
             .arg(&key)
             .query(&mut self.con)
             .unwrap_or(None);
+        // A holder on this host whose process is gone cannot release: take its lock over, in
+        // one compare-and-set so two janitors racing for it cannot both win.
+        if let Some(old) = &held
+            && super::holder::Holder::parse(old).is_some_and(|h| h.is_gone(&host))
+        {
+            let swapped: i64 = redis::cmd("EVAL")
+                .arg(TAKE_OVER)
+                .arg(1)
+                .arg(&key)
+                .arg(old)
+                .arg(&token)
+                .arg(LOCK_TTL_MS)
+                .query(&mut self.con)
+                .map_err(|e| self.err(e))?;
+            if swapped == 1 {
+                tracing::info!(lock = %key, holder = %holder_of(old), "took over a lock whose holder is gone");
+                self.locks.insert(key, token);
+                return Ok(TenantLock::Acquired);
+            }
+        }
         Ok(TenantLock::Busy(held.map_or_else(
             || "another janitor".into(),
             |t| holder_of(&t),
         )))
+    }
+
+    /// Releases every lock this connection still holds (each only if still ours).
+    fn release_all(&mut self) {
+        for (key, token) in std::mem::take(&mut self.locks) {
+            let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+                .arg(UNLOCK)
+                .arg(1)
+                .arg(&key)
+                .arg(&token)
+                .query(&mut self.con);
+        }
     }
 
     /// Keys, and bytes as `MEMORY USAGE` estimates them (sampled), for `status` and metrics.
@@ -871,6 +977,10 @@ impl Store for RedisStore {
 
     fn label(&mut self, tenant: &str) -> Option<String> {
         self.instance_name(tenant)
+    }
+
+    fn transport(&self) -> Option<super::tls::Transport> {
+        Some(self.transport.clone())
     }
 
     fn orphan(&mut self, tenant: &str) -> Option<String> {

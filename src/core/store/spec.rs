@@ -47,16 +47,14 @@ impl StoreSpec {
             return Ok(StoreSpec::Sqlite(PathBuf::from(path)));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            s.parse::<postgres::Config>().map_err(|_| {
-                "store: the postgres connection string is not valid (expected postgres://user[:password]@host[:port]/database)".to_string()
-            })?;
+            super::tls::pg_config(s)?;
             return Ok(StoreSpec::Postgres {
                 url: s.to_owned(),
                 layout: Box::new(layout),
             });
         }
         if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("unix://") {
-            super::redis::check_url(s)?;
+            super::tls::split_url(s).and_then(|(rest, _)| super::redis::check_url(&rest))?;
             return Ok(StoreSpec::Redis {
                 url: s.to_owned(),
                 layout: Box::new(
@@ -96,7 +94,7 @@ impl StoreSpec {
 /// `postgres://user@host:port/db`: what the connection string points at, without a password or
 /// any option (options such as `password=` can carry secrets too).
 pub fn redact_postgres(url: &str) -> String {
-    let Ok(c) = url.parse::<postgres::Config>() else {
+    let Ok((c, _)) = super::tls::pg_config(url) else {
         return "postgres://(invalid)".into();
     };
     let host = c
