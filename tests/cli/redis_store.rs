@@ -548,3 +548,76 @@ fn an_evolution_instance_can_be_named_as_status_shows_it() {
     assert_code(&out, 2);
     assert!(text(&out.stderr).contains(a), "{}", text(&out.stderr));
 }
+
+/// Field 22 of /proc/<pid>/stat: the process's start time (what the janitor records).
+fn start_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// Issue 22: `another trigger is running … pid 5745`, exit 75 for two minutes after that
+/// trigger had exited. The lock must go with its process, and a lock whose holder is provably
+/// gone (this host, no such process) must be taken over; a live holder, or one on another
+/// host, still makes the run busy.
+#[test]
+fn redis_trigger_lock_outlived_its_process() {
+    let Some(mut r) = Scratch::new() else { return };
+    r.evolution_instance("0c0ffee0-2222-4c55-9a0e-1b2c3d4e5f60", true);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let lock = format!("baileys-janitor-lock:global:{}", r.pattern());
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let mut get = |r: &mut Scratch| -> Option<String> {
+        redis::cmd("GET").arg(&lock).query(&mut r.con).unwrap()
+    };
+    let set = |r: &mut Scratch, value: &str| {
+        let _: () = redis::cmd("SET")
+            .arg(&lock)
+            .arg(value)
+            .arg("PX")
+            .arg(120_000)
+            .query(&mut r.con)
+            .unwrap();
+    };
+
+    let first = r.cmd(&state).arg("trigger").output().unwrap();
+    assert_code(&first, 0);
+    assert_eq!(get(&mut r), None, "the lock left with its trigger");
+    let second = r.cmd(&state).arg("trigger").output().unwrap();
+    assert_code(&second, 0);
+
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    set(&mut r, &format!("baileys-janitor@{host} pid {dead} start 1 00000000000000ff"));
+    let took_over = r.cmd(&state).args(["trigger", "-v"]).output().unwrap();
+    assert_code(&took_over, 0);
+    assert!(
+        text(&took_over.stderr).contains("took over a lock whose holder is gone"),
+        "{}",
+        text(&took_over.stderr)
+    );
+    assert_eq!(get(&mut r), None, "the taken-over lock is released too");
+
+    let me = std::process::id();
+    let live = format!(
+        "baileys-janitor@{host} pid {me} start {} 00000000000000ff",
+        start_ticks(me)
+    );
+    set(&mut r, &live);
+    let busy = r.cmd(&state).arg("trigger").output().unwrap();
+    assert_code(&busy, 75);
+    assert!(text(&busy.stderr).contains(&format!("pid {me}")), "{}", text(&busy.stderr));
+    assert_eq!(get(&mut r).as_deref(), Some(live.as_str()), "a live holder keeps its lock");
+
+    let elsewhere = format!("baileys-janitor@another-host pid {dead} start 1 00000000000000ff");
+    set(&mut r, &elsewhere);
+    let busy = r.cmd(&state).arg("trigger").output().unwrap();
+    assert_code(&busy, 75);
+    assert_eq!(get(&mut r).as_deref(), Some(elsewhere.as_str()));
+    let _: i64 = redis::cmd("DEL").arg(&lock).query(&mut r.con).unwrap();
+}

@@ -222,7 +222,9 @@ pub fn redact_url(url: &str) -> String {
 
 /// Who holds a lock, from its token (`<app> pid <pid> <random>`): the random part stays hidden.
 fn holder_of(token: &str) -> String {
-    let token = token.split(" start ").next().unwrap_or(token);
+    if let Some((who, _)) = token.split_once(" start ") {
+        return who.to_owned();
+    }
     match token.rsplit_once(' ') {
         Some((who, _)) if !who.is_empty() => who.to_owned(),
         _ => "another janitor".into(),
