@@ -45,6 +45,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# A crontab line is readable by its owner's every process and shows in ps while it runs: never
+# put a password there. The store's password goes in store.password_file, ~/.pgpass or the
+# config file (mode 0600); see docs/configuration.md.
+if printf '%s' "$env_prefix" | grep -Eq '://[^/@ ]*:[^/@ ]+@|(^| )(PGPASSWORD|REDISCLI_AUTH|[A-Z_]*PASSWORD)=|[?&]password='; then
+  echo "install-cron.sh: --env carries a password, which would be readable in the crontab and in ps; put it in store.password_file, ~/.pgpass or the config file (mode 0600) instead (docs/configuration.md)" >&2
+  exit 2
+fi
+
 line() { # schedule command log-name
   if $syslog; then
     # <N> prefixes (--log-format journald) become each line's priority; the report lines,

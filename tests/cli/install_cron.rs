@@ -207,3 +207,74 @@ fn syslog_lines_go_through_logger_with_each_lines_priority() {
     );
     assert!(got.contains("total:"), "the report is logged too: {got}");
 }
+
+/// Issue 22: no password in a cron line (the crontab and `ps` show it). The script refuses an
+/// `--env` that carries one and installs lines that name only where the password lives.
+#[test]
+fn install_refuses_a_password_in_the_cron_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    let logs = tmp.path().join("logs");
+    for env in [
+        "BAILEYS_JANITOR_STORE=postgres://janitor:hunter2-secret@db:5432/wa",
+        "BAILEYS_JANITOR_STORE=rediss://default:hunter2-secret@r:6380/0",
+        "BAILEYS_JANITOR_STORE=postgres://janitor@db/wa PGPASSWORD=hunter2-secret",
+        "REDISCLI_AUTH=hunter2-secret",
+        "BAILEYS_JANITOR_CREDS=postgres://e@db/evo?password=hunter2-secret",
+    ] {
+        let out = run(&crontab, &logs, &["--env", env]);
+        assert_code(&out, 2);
+        assert!(text(&out.stderr).contains("carries a password"), "{env}");
+        assert!(!text(&out.stderr).contains("hunter2"), "{}", text(&out.stderr));
+        assert!(!crontab.exists(), "nothing installed for {env}");
+    }
+    let out = run(
+        &crontab,
+        &logs,
+        &[
+            "--env",
+            "BAILEYS_JANITOR_STORE=postgres://janitor@db:5432/wa?sslmode=verify-full BAILEYS_JANITOR_STORE_PASSWORD_FILE=/etc/baileys-janitor/store-password",
+        ],
+    );
+    assert_code(&out, 0);
+    let lines = std::fs::read_to_string(&crontab).unwrap();
+    assert!(lines.contains("BAILEYS_JANITOR_STORE_PASSWORD_FILE="), "{lines}");
+}
+
+/// Every cron line and command line the docs tell operators to set up keeps passwords out of
+/// argv: no `user:password@` in a URL on a line that runs the binary or sits in a crontab.
+#[test]
+fn docs_never_put_a_password_on_a_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for dir in ["docs", "docs/stores", "deploy"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "md" || x == "service" || x == "js") {
+                files.push(p);
+            }
+        }
+    }
+    let secret_url = |l: &str| {
+        l.split("://").skip(1).any(|rest| {
+            let authority = rest.split(['/', ' ', '\'', '"']).next().unwrap_or("");
+            authority
+                .rsplit_once('@')
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        }) || l.contains("PGPASSWORD=")
+            || l.contains("REDISCLI_AUTH=")
+    };
+    for f in files {
+        let body = std::fs::read_to_string(&f).unwrap();
+        for (i, l) in body.lines().enumerate() {
+            let runs = l.contains("baileys-janitor ") || l.contains("* * *") || l.contains("/baileys-janitor");
+            let config_file = l.trim_start().starts_with("url =") || l.trim_start().starts_with("creds =");
+            assert!(
+                !(runs && !config_file && secret_url(l)),
+                "{}:{}: a password on a command line: {l}",
+                f.display(),
+                i + 1
+            );
+        }
+    }
+}

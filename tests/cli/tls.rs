@@ -188,6 +188,7 @@ impl TlsPg {
         std::fs::write(
             data.join("pg_hba.conf"),
             "local all all trust\n\
+             hostssl pwdb all 127.0.0.1/32 scram-sha-256\n\
              hostssl certdb all 127.0.0.1/32 trust clientcert=verify-ca\n\
              hostssl all all 127.0.0.1/32 trust\n",
         )
@@ -209,8 +210,14 @@ impl TlsPg {
         let admin = format!("host={} port={port} user=postgres", dir.display());
         let mut c = postgres::Client::connect(&format!("{admin} dbname=postgres"), postgres::NoTls)
             .unwrap();
-        c.batch_execute("CREATE DATABASE certdb").unwrap();
-        for db in ["postgres", "certdb"] {
+        for sql in [
+            "CREATE DATABASE certdb",
+            "CREATE DATABASE pwdb",
+            "CREATE ROLE janitor LOGIN PASSWORD 'hunter2-secret'",
+        ] {
+            c.batch_execute(sql).unwrap();
+        }
+        for db in ["postgres", "certdb", "pwdb"] {
             let mut c = postgres::Client::connect(&format!("{admin} dbname={db}"), postgres::NoTls)
                 .unwrap();
             c.batch_execute(
@@ -222,6 +229,8 @@ impl TlsPg {
                    PRIMARY KEY (company_id, key_type, key_id));",
             )
             .unwrap();
+            c.batch_execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO janitor")
+                .unwrap();
             c.execute(
                 "INSERT INTO whatsapp_auth (company_id, creds) VALUES ('company_1', $1::text::jsonb)",
                 &[&crate::stores::CREDS],
@@ -584,5 +593,124 @@ fn rediss_verifies_the_server_and_sends_a_client_certificate() {
         .unwrap();
     assert_code(&plain, 1);
     outputs.push(plain);
+
+    // Redis ACL users (redis://user:pass@): the default user off, a janitor user with a
+    // password that comes from a password file or REDISCLI_AUTH.
+    run(Command::new("redis-cli")
+        .args(["--tls", "--cacert", &ca, "-h", "localhost", "-p", &port.to_string()])
+        .args(["ACL", "SETUSER", "janitor", "on", ">hunter2-secret", "~*", "&*", "+@all"]));
+    run(Command::new("redis-cli")
+        .args(["--tls", "--cacert", &ca, "-h", "localhost", "-p", &port.to_string()])
+        .args(["ACL", "SETUSER", "default", "off"]));
+    let acl_url = format!("rediss://janitor@localhost:{port}/0?sslrootcert={ca}");
+    let no_password = status(&acl_url, &state);
+    assert_code(&no_password, 1);
+    outputs.push(no_password);
+    let from_env = bare_cmd()
+        .env("REDISCLI_AUTH", "hunter2-secret")
+        .args(["--store", &acl_url, "--state-dir"])
+        .arg(&state)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_code(&from_env, 0);
+    outputs.push(from_env);
+    let wrong = status(&acl_url.replace("janitor@", "janitor:not-it@"), &state);
+    assert_code(&wrong, 1);
+    outputs.push(wrong);
+    assert_no_secret(&state, &outputs.iter().collect::<Vec<_>>());
+}
+
+/// Issue 22: a password in `--store postgres://user:pass@…` is visible to every user in
+/// /proc/PID/cmdline and in the crontab. It can come from a password file readable by its owner
+/// only, PGPASSWORD, ~/.pgpass (PGPASSFILE) or BAILEYS_JANITOR_STORE, and never shows anywhere.
+#[test]
+fn postgres_password_comes_from_outside_argv() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(pki) = Pki::new(&tmp.path().join("pki")) else {
+        return;
+    };
+    let Some(pg) = TlsPg::start(&pki, &tmp.path().join("pg")) else {
+        return;
+    };
+    let state = tmp.path().join("state");
+    let url = format!(
+        "postgres://janitor@localhost:{}/pwdb?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        pki.path("ca.pem")
+    );
+    let run = |env: &[(&str, &str)], config: Option<&Path>, store_flag: Option<&str>| {
+        let mut c = bare_cmd();
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        if let Some(f) = config {
+            c.arg("--config").arg(f);
+        }
+        if let Some(s) = store_flag {
+            c.arg("--store").arg(s);
+        }
+        c.arg("--state-dir").arg(&state).arg("status").output().unwrap()
+    };
+    let mut outputs = Vec::new();
+
+    let none = run(&[], None, Some(&url));
+    assert_code(&none, 1);
+    assert_one_error_line(&none, "password");
+    outputs.push(none);
+
+    let pw = tmp.path().join("store-password");
+    std::fs::write(&pw, "hunter2-secret\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = {url:?}\npassword_file = {:?}\n", pw.display().to_string()),
+    )
+    .unwrap();
+    let from_file = run(&[], Some(&config), None);
+    assert_code(&from_file, 0);
+    assert!(text(&from_file.stdout).contains("company_1"));
+    assert!(!text(&from_file.stderr).contains("carries a password"));
+    outputs.push(from_file);
+
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let readable = run(&[], Some(&config), None);
+    assert_code(&readable, 2);
+    assert_one_error_line(&readable, "group or others can read it");
+    outputs.push(readable);
+
+    let from_env = run(&[("PGPASSWORD", "hunter2-secret")], None, Some(&url));
+    assert_code(&from_env, 0);
+    outputs.push(from_env);
+
+    let pgpass = tmp.path().join("pgpass");
+    std::fs::write(&pgpass, format!("# ours\nlocalhost:{}:pwdb:janitor:hunter2-secret\n", pg.port)).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let from_pgpass = run(
+        &[("PGPASSFILE", pgpass.to_str().unwrap())],
+        None,
+        Some(&url),
+    );
+    assert_code(&from_pgpass, 0);
+    outputs.push(from_pgpass);
+
+    let with_pw = url.replace("janitor@", "janitor:hunter2-secret@");
+    let store_env = run(&[("BAILEYS_JANITOR_STORE", &with_pw)], None, None);
+    assert_code(&store_env, 0);
+    assert!(!text(&store_env.stderr).contains("carries a password"));
+    outputs.push(store_env);
+
+    // Still works on the command line, with one warning saying why not to.
+    let on_argv = run(&[], None, Some(&with_pw));
+    assert_code(&on_argv, 0);
+    assert_eq!(
+        text(&on_argv.stderr).matches("carries a password").count(),
+        1,
+        "{}",
+        text(&on_argv.stderr)
+    );
+    outputs.push(on_argv);
     assert_no_secret(&state, &outputs.iter().collect::<Vec<_>>());
 }
