@@ -225,7 +225,11 @@ fn install_refuses_a_password_in_the_cron_line() {
         let out = run(&crontab, &logs, &["--env", env]);
         assert_code(&out, 2);
         assert!(text(&out.stderr).contains("carries a password"), "{env}");
-        assert!(!text(&out.stderr).contains("hunter2"), "{}", text(&out.stderr));
+        assert!(
+            !text(&out.stderr).contains("hunter2"),
+            "{}",
+            text(&out.stderr)
+        );
         assert!(!crontab.exists(), "nothing installed for {env}");
     }
     let out = run(
@@ -238,7 +242,10 @@ fn install_refuses_a_password_in_the_cron_line() {
     );
     assert_code(&out, 0);
     let lines = std::fs::read_to_string(&crontab).unwrap();
-    assert!(lines.contains("BAILEYS_JANITOR_STORE_PASSWORD_FILE="), "{lines}");
+    assert!(
+        lines.contains("BAILEYS_JANITOR_STORE_PASSWORD_FILE="),
+        "{lines}"
+    );
 }
 
 /// Every cron line and command line the docs tell operators to set up keeps passwords out of
@@ -250,7 +257,9 @@ fn docs_never_put_a_password_on_a_command_line() {
     for dir in ["docs", "docs/stores", "deploy"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "md" || x == "service" || x == "js") {
+            if p.extension()
+                .is_some_and(|x| x == "md" || x == "service" || x == "js")
+            {
                 files.push(p);
             }
         }
@@ -267,8 +276,11 @@ fn docs_never_put_a_password_on_a_command_line() {
     for f in files {
         let body = std::fs::read_to_string(&f).unwrap();
         for (i, l) in body.lines().enumerate() {
-            let runs = l.contains("baileys-janitor ") || l.contains("* * *") || l.contains("/baileys-janitor");
-            let config_file = l.trim_start().starts_with("url =") || l.trim_start().starts_with("creds =");
+            let runs = l.contains("baileys-janitor ")
+                || l.contains("* * *")
+                || l.contains("/baileys-janitor");
+            let config_file =
+                l.trim_start().starts_with("url =") || l.trim_start().starts_with("creds =");
             assert!(
                 !(runs && !config_file && secret_url(l)),
                 "{}:{}: a password on a command line: {l}",

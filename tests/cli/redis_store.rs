@@ -593,7 +593,10 @@ fn redis_trigger_lock_outlived_its_process() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = child.id();
     child.wait().unwrap();
-    set(&mut r, &format!("baileys-janitor@{host} pid {dead} start 1 00000000000000ff"));
+    set(
+        &mut r,
+        &format!("baileys-janitor@{host} pid {dead} start 1 00000000000000ff"),
+    );
     let took_over = r.cmd(&state).args(["trigger", "-v"]).output().unwrap();
     assert_code(&took_over, 0);
     assert!(
@@ -611,8 +614,16 @@ fn redis_trigger_lock_outlived_its_process() {
     set(&mut r, &live);
     let busy = r.cmd(&state).arg("trigger").output().unwrap();
     assert_code(&busy, 75);
-    assert!(text(&busy.stderr).contains(&format!("pid {me}")), "{}", text(&busy.stderr));
-    assert_eq!(get(&mut r).as_deref(), Some(live.as_str()), "a live holder keeps its lock");
+    assert!(
+        text(&busy.stderr).contains(&format!("pid {me}")),
+        "{}",
+        text(&busy.stderr)
+    );
+    assert_eq!(
+        get(&mut r).as_deref(),
+        Some(live.as_str()),
+        "a live holder keeps its lock"
+    );
 
     let elsewhere = format!("baileys-janitor@another-host pid {dead} start 1 00000000000000ff");
     set(&mut r, &elsewhere);
@@ -620,4 +631,81 @@ fn redis_trigger_lock_outlived_its_process() {
     assert_code(&busy, 75);
     assert_eq!(get(&mut r).as_deref(), Some(elsewhere.as_str()));
     let _: i64 = redis::cmd("DEL").arg(&lock).query(&mut r.con).unwrap();
+}
+
+/// Evolution's prefix is `CACHE_REDIS_PREFIX_KEY || 'evolution-cache'` in its code and
+/// `evolution` in its `.env.example`: without a configured prefix the janitor finds instances
+/// under either, refuses to guess when both hold some, and follows CACHE_REDIS_PREFIX_KEY.
+/// (Redis database 11 of the test server: the fixed prefixes must not meet other tests' keys.)
+#[test]
+fn evolution_prefix_follows_cache_redis_prefix_key_or_whichever_holds_instances() {
+    let base = url();
+    // redis://user:pass@host:port[/db] → …/11
+    let server = match base.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+        None => base.clone(),
+    };
+    let db11 = format!("{server}/11");
+    let Ok(client) = redis::Client::open(db11.as_str()) else {
+        return;
+    };
+    let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+        eprintln!("SKIPPED: redis tests");
+        return;
+    };
+    let id = format!(
+        "0c0ffee0-{:04x}-4c55-9a0e-1b2c3d4e5f60",
+        std::process::id() & 0xffff
+    );
+    let env_key = format!("evolution:instance:{id}");
+    let code_key = format!("evolution-cache:instance:{id}x");
+    let hset = |con: &mut redis::Connection, k: &str| {
+        let _: i64 = redis::cmd("HSET")
+            .arg(k)
+            .arg("creds")
+            .arg(twice(CREDS))
+            .query(con)
+            .unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let status = |envs: &[(&str, &str)]| {
+        let mut c = bare_cmd();
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.args(["--layout", "evolution", "--store", &db11, "--state-dir"])
+            .arg(dir.path())
+            .args(["status", "--json"])
+            .output()
+            .unwrap()
+    };
+    hset(&mut con, &env_key);
+    let found = status(&[]);
+    assert_code(&found, 0);
+    assert!(text(&found.stdout).contains(&id), "{}", text(&found.stdout));
+
+    hset(&mut con, &code_key);
+    let both = status(&[]);
+    assert_code(&both, 2);
+    assert!(
+        text(&both.stderr).contains("CACHE_REDIS_PREFIX_KEY"),
+        "{}",
+        text(&both.stderr)
+    );
+    let chosen = status(&[("CACHE_REDIS_PREFIX_KEY", "evolution")]);
+    assert_code(&chosen, 0);
+    let v = json_of(&chosen);
+    let tenants: Vec<&str> = v["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert!(
+        tenants.contains(&id.as_str()) && !tenants.iter().any(|t| t.ends_with('x')),
+        "{tenants:?}"
+    );
+    for k in [&env_key, &code_key] {
+        let _: i64 = redis::cmd("DEL").arg(k).query(&mut con).unwrap();
+    }
 }

@@ -597,10 +597,35 @@ fn rediss_verifies_the_server_and_sends_a_client_certificate() {
     // Redis ACL users (redis://user:pass@): the default user off, a janitor user with a
     // password that comes from a password file or REDISCLI_AUTH.
     run(Command::new("redis-cli")
-        .args(["--tls", "--cacert", &ca, "-h", "localhost", "-p", &port.to_string()])
-        .args(["ACL", "SETUSER", "janitor", "on", ">hunter2-secret", "~*", "&*", "+@all"]));
+        .args([
+            "--tls",
+            "--cacert",
+            &ca,
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+        ])
+        .args([
+            "ACL",
+            "SETUSER",
+            "janitor",
+            "on",
+            ">hunter2-secret",
+            "~*",
+            "&*",
+            "+@all",
+        ]));
     run(Command::new("redis-cli")
-        .args(["--tls", "--cacert", &ca, "-h", "localhost", "-p", &port.to_string()])
+        .args([
+            "--tls",
+            "--cacert",
+            &ca,
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+        ])
         .args(["ACL", "SETUSER", "default", "off"]));
     let acl_url = format!("rediss://janitor@localhost:{port}/0?sslrootcert={ca}");
     let no_password = status(&acl_url, &state);
@@ -651,7 +676,11 @@ fn postgres_password_comes_from_outside_argv() {
         if let Some(s) = store_flag {
             c.arg("--store").arg(s);
         }
-        c.arg("--state-dir").arg(&state).arg("status").output().unwrap()
+        c.arg("--state-dir")
+            .arg(&state)
+            .arg("status")
+            .output()
+            .unwrap()
     };
     let mut outputs = Vec::new();
 
@@ -666,7 +695,10 @@ fn postgres_password_comes_from_outside_argv() {
     let config = tmp.path().join("config.toml");
     std::fs::write(
         &config,
-        format!("[store]\nurl = {url:?}\npassword_file = {:?}\n", pw.display().to_string()),
+        format!(
+            "[store]\nurl = {url:?}\npassword_file = {:?}\n",
+            pw.display().to_string()
+        ),
     )
     .unwrap();
     let from_file = run(&[], Some(&config), None);
@@ -686,7 +718,14 @@ fn postgres_password_comes_from_outside_argv() {
     outputs.push(from_env);
 
     let pgpass = tmp.path().join("pgpass");
-    std::fs::write(&pgpass, format!("# ours\nlocalhost:{}:pwdb:janitor:hunter2-secret\n", pg.port)).unwrap();
+    std::fs::write(
+        &pgpass,
+        format!(
+            "# ours\nlocalhost:{}:pwdb:janitor:hunter2-secret\n",
+            pg.port
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
     let from_pgpass = run(
         &[("PGPASSFILE", pgpass.to_str().unwrap())],
