@@ -74,6 +74,7 @@ impl Run for CleanupArgs {
             run_id: run_id.clone(),
             holder: lock::holder_text("cleanup", ctx.now_utc()),
             pause_before_remove: self.debug_pause_before_remove,
+            creds_from: ctx.creds_from()?,
         };
         crate::cmd::warn_keep_n(&[spec.rules], self.json);
         tracing::info!(companies = companies.len(), dry_run = spec.dry_run, emergency = self.emergency, run_id = %run_id, "cleanup started");

@@ -59,6 +59,19 @@ impl Context {
         self.now.into()
     }
 
+    /// Evolution's files mode with `--creds`: its `"Session"` table, one connection per run.
+    pub fn creds_from(&self) -> anyhow::Result<Option<crate::core::clean::CredsFrom>> {
+        let Some(url) = &self.config.folder_creds else {
+            return Ok(None);
+        };
+        let app = format!("baileys-janitor@{}", crate::core::util::hostname());
+        let table = crate::core::store::session_creds::SessionTable::connect(url, &app)
+            .map_err(crate::cmd::store::to_anyhow)?;
+        Ok(Some(crate::core::clean::CredsFrom(std::sync::Arc::new(
+            table,
+        ))))
+    }
+
     /// `20261128T030000Z-4242`: sortable, unique per process.
     pub fn run_id(&self) -> String {
         format!(

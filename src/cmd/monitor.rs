@@ -76,6 +76,7 @@ impl Run for MonitorArgs {
             company_prefix: cfg.company_prefix.clone(),
             metrics_file: cfg.run.metrics_file.clone(),
             creds_in_folder: cfg.creds_in_folder,
+            creds_from: ctx.creds_from()?,
         };
         if m.auto_cleanup {
             crate::cmd::warn_keep_n(&[cfg.emergency_rules], self.json);

@@ -24,11 +24,21 @@ impl Run for StatusArgs {
         let thresholds = ctx.config.thresholds();
         let cooldown = chrono::Duration::from_std(ctx.config.trigger.cooldown)?;
         let now = ctx.now_utc();
+        let creds_from = ctx.creds_from()?;
         let rows: Vec<CompanyStatus> = companies
             .iter()
             .map(|c| {
                 let margin = ctx.config.rules.pre_key_margin;
-                let mut s = inspect(&root, c, &ctx.state, &thresholds, cooldown, margin, now);
+                let mut s = inspect(
+                    &root,
+                    c,
+                    &ctx.state,
+                    &thresholds,
+                    cooldown,
+                    margin,
+                    now,
+                    creds_from.as_ref(),
+                );
                 if ctx.config.creds_in_folder {
                     crate::core::inspect::flag_orphan(&root, c, &mut s);
                 }

@@ -133,6 +133,7 @@ pub(crate) fn spec(ctx: &Context) -> Result<TriggerSpec> {
         run_id: ctx.run_id(),
         holder: lock::holder_text("trigger", now),
         now,
+        creds_from: ctx.creds_from()?,
     })
 }
 

@@ -48,6 +48,9 @@ pub struct Config {
     /// Account folders hold their creds.json (not Evolution API's folders: its creds are in
     /// its database), so a folder without one is an orphan worth reporting.
     pub creds_in_folder: bool,
+    /// Evolution's files mode: the PostgreSQL database whose `"Session"` table holds the creds
+    /// (`--creds` without `--store`); secret.
+    pub folder_creds: Option<String>,
     pub log_level: String,
     pub log_format: LogFormat,
     pub rules: Rules,
@@ -243,7 +246,8 @@ impl Config {
             )));
         }
         let mut warnings = Vec::new();
-        let store = resolve_store(&mut l, g, &file, layout_name.as_deref(), &mut warnings)?;
+        let (store, folder_creds) =
+            resolve_store(&mut l, g, &file, layout_name.as_deref(), &mut warnings)?;
         // One spelling of the root for every run: `--sessions-path .` from inside a folder and
         // cron's absolute path must name the same state directory and take the same locks.
         let sessions_path = if store.is_folder() {
@@ -470,6 +474,7 @@ impl Config {
             store,
             allow_empty,
             creds_in_folder: layout_name.as_deref() != Some("evolution"),
+            folder_creds,
             log_level,
             log_format,
             rules,
@@ -1001,7 +1006,7 @@ fn resolve_store(
     file: &FileConfig,
     layout_name: Option<&str>,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<crate::core::store::StoreSpec> {
+) -> anyhow::Result<(crate::core::store::StoreSpec, Option<String>)> {
     use crate::core::store::redis::RedisLayout;
     use crate::core::store::{Layout, StoreSpec};
     let url = l.text(
@@ -1070,10 +1075,19 @@ fn resolve_store(
                 RedisLayout::PRESETS.join(", ")
             )));
         }
-        if key_pattern.is_some() || creds.is_some() {
-            return Err(usage("--key-pattern and --creds need a redis:// --store"));
+        if key_pattern.is_some() {
+            return Err(usage("--key-pattern needs a redis:// --store"));
         }
-        return Ok(StoreSpec::Folder);
+        if let Some(c) = &creds {
+            // Evolution's files mode: keys in the folders, creds in its "Session" table.
+            if layout_name != Some("evolution") {
+                return Err(usage(
+                    "--creds needs --layout evolution (its files mode) or a redis:// --store",
+                ));
+            }
+            check_creds_url(c)?;
+        }
+        return Ok((StoreSpec::Folder, creds));
     };
     let is_redis = ["redis://", "rediss://", "unix://"]
         .iter()
@@ -1105,21 +1119,17 @@ fn resolve_store(
                     "--creds is only for the evolution layout (layout {name} keeps creds in Redis)"
                 )));
             }
-            if !(c.starts_with("postgres://") || c.starts_with("postgresql://")) {
-                return Err(usage(
-                    "--creds must be a postgres://user[:password]@host[:port]/database connection string",
-                ));
-            }
-            if let Err(e) = crate::core::store::tls::pg_config(c) {
-                return Err(usage(format!("--creds: {e}")));
-            }
+            check_creds_url(c)?;
         }
         return match StoreSpec::parse(&u, Layout::default()).map_err(usage)? {
-            StoreSpec::Redis { url, .. } => Ok(StoreSpec::Redis {
-                url,
-                layout: Box::new(layout),
-                creds,
-            }),
+            StoreSpec::Redis { url, .. } => Ok((
+                StoreSpec::Redis {
+                    url,
+                    layout: Box::new(layout),
+                    creds,
+                },
+                None,
+            )),
             _ => Err(usage("store: not a redis connection string")),
         };
     }
@@ -1136,7 +1146,18 @@ fn resolve_store(
             ))
         })?,
     };
-    StoreSpec::parse(&u, layout).map_err(usage)
+    Ok((StoreSpec::parse(&u, layout).map_err(usage)?, None))
+}
+
+fn check_creds_url(c: &str) -> anyhow::Result<()> {
+    if !(c.starts_with("postgres://") || c.starts_with("postgresql://")) {
+        return Err(usage(
+            "--creds must be a postgres://user[:password]@host[:port]/database connection string",
+        ));
+    }
+    crate::core::store::tls::pg_config(c)
+        .map(|_| ())
+        .map_err(|e| usage(format!("--creds: {e}")))
 }
 
 /// `path` made absolute and canonical (symlinks and `.`/`..` resolved) when it exists, else

@@ -34,6 +34,36 @@ pub struct CleanSpec {
     pub holder: String,
     /// Test hook: sleep between planning and removal, to let a test race the run.
     pub pause_before_remove: Option<Duration>,
+    /// Where creds are when not in the folder (Evolution's files mode: its database).
+    pub creds_from: Option<CredsFrom>,
+}
+
+/// Creds kept outside the company folder, by company name.
+pub trait CredsSource: Send + Sync {
+    /// The creds JSON as Baileys wrote it; `None`: no creds for this company.
+    fn creds(&self, company: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Where they are, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A shared [`CredsSource`] that cleaning specs can carry and clone.
+#[derive(Clone)]
+pub struct CredsFrom(pub std::sync::Arc<dyn CredsSource>);
+
+impl std::fmt::Debug for CredsFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.describe())
+    }
+}
+
+impl CredsFrom {
+    /// The company's creds, parsed; `Err` when the source cannot be read.
+    pub fn read(&self, company: &str) -> Result<Creds, String> {
+        Ok(match self.0.creds(company)? {
+            Some(bytes) => creds::parse(&bytes),
+            None => Creds::missing(),
+        })
+    }
 }
 
 /// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
@@ -145,7 +175,11 @@ fn clean_inner(
             return CompanyReport::failed(&company.name, format!("cannot read the folder: {e}"));
         }
     };
-    let creds = match read_creds(&dir) {
+    let creds = match &spec.creds_from {
+        Some(from) => from.read(&company.name),
+        None => read_creds(&dir),
+    };
+    let creds = match creds {
         Ok(c) => c,
         Err(e) => return CompanyReport::failed(&company.name, e),
     };

@@ -155,6 +155,7 @@ pub fn inspect(
     cooldown: chrono::Duration,
     margin: u64,
     now: DateTime<Utc>,
+    creds_from: Option<&clean::CredsFrom>,
 ) -> CompanyStatus {
     let (record, record_error) = match records::try_read_company(state, &company.name) {
         Ok(r) => (r, None),
@@ -218,7 +219,11 @@ pub fn inspect(
         }
         Err(e) => st.error = Some(format!("cannot read the folder: {e}")),
     }
-    match clean::read_creds(&dir) {
+    let creds = match creds_from {
+        Some(from) => from.read(&company.name),
+        None => clean::read_creds(&dir),
+    };
+    match creds {
         Ok(c) => {
             st.creds = c.state().as_str();
             st.creds_problem = c.problem.clone();

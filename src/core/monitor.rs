@@ -47,6 +47,8 @@ pub struct MonitorSpec {
     /// Account folders hold their creds.json, so a folder of keys without one lost its
     /// identity (not Evolution API's folders: its creds live in its database).
     pub creds_in_folder: bool,
+    /// Creds outside the folders (Evolution's files mode).
+    pub creds_from: Option<crate::core::clean::CredsFrom>,
 }
 
 /// One company's line of a tick.
@@ -660,6 +662,7 @@ impl<'a> Monitor<'a> {
             run_id: format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id()),
             holder: crate::core::lock::holder_text("monitor", now),
             pause_before_remove: None,
+            creds_from: self.spec.creds_from.clone(),
         };
         let report = source.clean(c, self.state, &spec);
         if report.status == Status::Busy {

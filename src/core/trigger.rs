@@ -30,6 +30,8 @@ pub struct TriggerSpec {
     pub run_id: String,
     pub holder: String,
     pub now: DateTime<Utc>,
+    /// Creds outside the folders (Evolution's files mode).
+    pub creds_from: Option<crate::core::clean::CredsFrom>,
 }
 
 impl TriggerSpec {
@@ -290,6 +292,7 @@ fn one(
                 run_id: spec.run_id.clone(),
                 holder: spec.holder.clone(),
                 pause_before_remove: None,
+                creds_from: spec.creds_from.clone(),
             };
             let report = clean_with(c, &clean);
             let mut row = after_cleanup(c, tally, level, emergency, spec, &report, effects);

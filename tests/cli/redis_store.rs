@@ -709,3 +709,67 @@ fn evolution_prefix_follows_cache_redis_prefix_key_or_whichever_holds_instances(
         let _: i64 = redis::cmd("DEL").arg(k).query(&mut con).unwrap();
     }
 }
+
+/// Issue 22: Evolution's files mode keeps creds only in its `"Session"` table, so pre-keys in
+/// `instances/<id>/` were never cleaned, whatever `--creds` said. With `--creds` pointing at
+/// that table the pre-key rule gets its counters (status and cleanup alike); without it no
+/// pre-key is touched, as before.
+#[test]
+fn evolution_files_mode_cleans_pre_keys_with_creds_from_its_session_table() {
+    let Some(db) = TestDb::new() else { return };
+    let uuid = "5e55e55e-7b1d-4c55-9a0e-1b2c3d4e5f60";
+    evolution_db(&db, &[(uuid, "sales")]);
+    let t = Tree::new();
+    for id in 1..=120 {
+        t.file(&format!("instances/{uuid}/pre-key-{id}.json"), days(30));
+    }
+    t.file(&format!("instances/{uuid}/session-1.0.json"), days(30));
+    let keep50 = t.path("keep50.toml");
+    std::fs::write(&keep50, "[pre_keys]\nkeep = 50\n").unwrap();
+    let run = |creds: Option<&str>, args: &[&str]| {
+        let mut c = bare_cmd();
+        c.args(["--layout", "evolution", "--sessions-path"])
+            .arg(t.path("instances"))
+            .arg("--config")
+            .arg(&keep50);
+        if let Some(url) = creds {
+            c.env("BAILEYS_JANITOR_CREDS", url);
+        }
+        c.args(args).output().unwrap()
+    };
+
+    let blind = run(None, &["cleanup", "--dry-run", "--json"]);
+    assert_code(&blind, 0);
+    let v = json_of(&blind);
+    assert_eq!(company_report(&v, uuid)["removed"], 1, "the session only");
+
+    let status = run(Some(&db.url), &["status", "--json"]);
+    assert_code(&status, 0);
+    assert!(
+        text(&status.stdout).contains("\"paired\""),
+        "{}",
+        text(&status.stdout)
+    );
+
+    let out = run(Some(&db.url), &["cleanup", "--json"]);
+    assert_code(&out, 0);
+    let v = json_of(&out);
+    let c = company_report(&v, uuid);
+    assert_eq!(c["creds"], "paired", "{c}");
+    assert_eq!(c["removed"], 71, "70 pre-keys and the session: {c}");
+    assert!(!t.exists(&format!("instances/{uuid}/pre-key-1.json")));
+    assert!(t.exists(&format!("instances/{uuid}/pre-key-71.json")));
+    assert!(t.exists(&format!("instances/{uuid}/pre-key-120.json")));
+    assert_no_secret(&t.root(), &[&status, &out]);
+
+    let mut wrong = db.url.clone();
+    wrong.truncate(wrong.rfind('/').unwrap());
+    let wrong = format!("{wrong}/postgres");
+    let refused = run(Some(&wrong), &["cleanup"]);
+    assert_code(&refused, 2);
+    assert!(
+        text(&refused.stderr).contains("\"Session\""),
+        "{}",
+        text(&refused.stderr)
+    );
+}

@@ -52,6 +52,7 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
             run_id: run_id.clone(),
             holder: lock::holder_text("cleanup", ctx.now_utc()),
             pause_before_remove: args.debug_pause_before_remove,
+            creds_from: None,
         },
         store_key: store::state_key(&cfg.store),
         remove_legacy: args.legacy_rows,

@@ -19,7 +19,7 @@ pub use trigger::trigger;
 
 /// A store error as the CLI reports it: a wrong schema is a configuration error (exit 2), an
 /// unreachable server a failed run (exit 1). Neither ever carries a password.
-pub(super) fn to_anyhow(e: StoreError) -> anyhow::Error {
+pub(crate) fn to_anyhow(e: StoreError) -> anyhow::Error {
     if e.is_configuration() {
         usage(e.to_string())
     } else {

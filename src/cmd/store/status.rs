@@ -26,6 +26,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
             run_id: ctx.run_id(),
             holder: String::new(),
             pause_before_remove: None,
+            creds_from: None,
         },
         store_key: store::state_key(&cfg.store),
         remove_legacy: false,

@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod redis;
 pub mod row;
 pub mod secret;
+pub mod session_creds;
 pub mod spec;
 pub mod sqlite;
 pub mod tls;
