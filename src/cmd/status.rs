@@ -35,9 +35,11 @@ impl Run for StatusArgs {
                     &ctx.state,
                     &thresholds,
                     cooldown,
-                    margin,
+                    crate::core::inspect::CredsRule {
+                        margin,
+                        from: creds_from.as_ref(),
+                    },
                     now,
-                    creds_from.as_ref(),
                 );
                 if ctx.config.creds_in_folder {
                     crate::core::inspect::flag_orphan(&root, c, &mut s);

@@ -147,16 +147,27 @@ pub fn flag_orphan(root: &Folder, company: &Company, st: &mut CompanyStatus) {
     ));
 }
 
+/// Where a company's creds are (the folder unless `from` says) and the pre-key margin that
+/// judges them.
+#[derive(Clone, Copy)]
+pub struct CredsRule<'a> {
+    pub margin: u64,
+    pub from: Option<&'a clean::CredsFrom>,
+}
+
 pub fn inspect(
     root: &Folder,
     company: &Company,
     state: &StateDir,
     thresholds: &Thresholds,
     cooldown: chrono::Duration,
-    margin: u64,
+    creds_rule: CredsRule<'_>,
     now: DateTime<Utc>,
-    creds_from: Option<&clean::CredsFrom>,
 ) -> CompanyStatus {
+    let CredsRule {
+        margin,
+        from: creds_from,
+    } = creds_rule;
     let (record, record_error) = match records::try_read_company(state, &company.name) {
         Ok(r) => (r, None),
         Err(e) => (records::CompanyRecord::default(), Some(e)),

@@ -571,7 +571,7 @@ fn redis_trigger_lock_outlived_its_process() {
         .nodename()
         .to_string_lossy()
         .into_owned();
-    let mut get = |r: &mut Scratch| -> Option<String> {
+    let get = |r: &mut Scratch| -> Option<String> {
         redis::cmd("GET").arg(&lock).query(&mut r.con).unwrap()
     };
     let set = |r: &mut Scratch, value: &str| {

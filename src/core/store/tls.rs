@@ -282,7 +282,7 @@ pub fn root_pem(opts: &TlsOptions) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// The client certificate and key as PEM bytes, checked to parse (Redis takes them this way).
-pub fn client_pem(opts: &TlsOptions) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+pub fn client_pem(opts: &TlsOptions) -> Result<Option<redis::ClientTlsConfig>, String> {
     let Some((cert, key)) = &opts.client_cert else {
         return Ok(None);
     };
@@ -291,7 +291,10 @@ pub fn client_pem(opts: &TlsOptions) -> Result<Option<(Vec<u8>, Vec<u8>)>, Strin
     let read = |p: &PathBuf, what: &str| {
         std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))
     };
-    Ok(Some((read(cert, "sslcert")?, read(key, "sslkey")?)))
+    Ok(Some(redis::ClientTlsConfig {
+        client_cert: read(cert, "sslcert")?,
+        client_key: read(key, "sslkey")?,
+    }))
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
@@ -588,10 +591,7 @@ pub fn redis_client(url: &str) -> Result<(redis::Client, Transport), String> {
         return Ok((client, transport));
     }
     let root_cert = root_pem(&opts)?;
-    let client_tls = client_pem(&opts)?.map(|(client_cert, client_key)| redis::ClientTlsConfig {
-        client_cert,
-        client_key,
-    });
+    let client_tls = client_pem(&opts)?;
     let client = if root_cert.is_none() && client_tls.is_none() {
         redis::Client::open(rest.as_str()).map_err(invalid)?
     } else {

@@ -92,6 +92,7 @@ fn spec(dry_run: bool, now: SystemTime) -> StoreCleanSpec {
             run_id: format!("run-{}", secs(now)),
             holder: "test".into(),
             pause_before_remove: None,
+            creds_from: None,
         },
         store_key: "sqlite-test".into(),
         remove_legacy: false,
