@@ -247,7 +247,15 @@ impl Config {
         }
         let mut warnings = Vec::new();
         let (store, folder_creds) =
-            resolve_store(&mut l, g, &file, layout_name.as_deref(), &mut warnings)?;
+            resolve_store(
+                &mut l,
+                g,
+                &file,
+                layout_name.as_deref(),
+                &mut warnings,
+                // `config` shows where settings come from; it never reads a secret.
+                !matches!(cli.command, Command::Config(_)),
+            )?;
         // One spelling of the root for every run: `--sessions-path .` from inside a folder and
         // cron's absolute path must name the same state directory and take the same locks.
         let sessions_path = if store.is_folder() {
@@ -1006,6 +1014,7 @@ fn resolve_store(
     file: &FileConfig,
     layout_name: Option<&str>,
     warnings: &mut Vec<String>,
+    read_secrets: bool,
 ) -> anyhow::Result<(crate::core::store::StoreSpec, Option<String>)> {
     use crate::core::store::redis::RedisLayout;
     use crate::core::store::{Layout, StoreSpec};
@@ -1052,6 +1061,7 @@ fn resolve_store(
             .and_then(|c| secrets::argv_warning(l, "store.creds", c)),
     );
     let url = match url {
+        Some(u) if !read_secrets => Some(u),
         Some(u) => Some(secrets::fill(l, u, password_file)?),
         None if password_file.is_some() => {
             return Err(usage(
@@ -1061,7 +1071,8 @@ fn resolve_store(
         None => None,
     };
     let creds = match creds {
-        Some(c) => Some(secrets::fill(l, c, None)?),
+        Some(c) if read_secrets => Some(secrets::fill(l, c, None)?),
+        Some(c) => Some(c),
         None => None,
     };
     let Some(u) = url else {

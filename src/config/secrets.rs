@@ -93,3 +93,47 @@ pub fn fill(l: &Layers<'_>, url: String, password_file: Option<PathBuf>) -> anyh
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::secret::url_password;
+
+    fn filled(env: &'static [(&'static str, &'static str)], url: &str) -> String {
+        let get = move |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let l = Layers::new(&get);
+        fill(&l, url.to_owned(), None).unwrap()
+    }
+
+    #[test]
+    fn the_urls_own_password_wins_then_the_environment() {
+        let env = &[("PGPASSWORD", "from-env"), ("REDISCLI_AUTH", "redis-env")];
+        let own = filled(env, "postgres://u:own@db/wa");
+        assert_eq!(url_password(&own).as_deref(), Some("own"));
+        let pg = filled(env, "postgres://u@db/wa?sslmode=require");
+        assert_eq!(url_password(&pg).as_deref(), Some("from-env"));
+        assert!(pg.ends_with("?sslmode=require"), "{pg}");
+        let redis = filled(env, "rediss://janitor@r:6380/0");
+        assert_eq!(url_password(&redis).as_deref(), Some("redis-env"));
+        let none = filled(&[], "postgres://u@db/wa");
+        assert_eq!(none, "postgres://u@db/wa");
+        assert_eq!(filled(env, "sqlite:/srv/a.db"), "sqlite:/srv/a.db");
+    }
+
+    #[test]
+    fn pgpass_is_found_through_pgpassfile_and_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pgpass");
+        std::fs::write(&p, "db:5432:wa:u:from-file\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = p.display().to_string();
+        let get = move |k: &str| (k == "PGPASSFILE").then(|| path.clone());
+        let l = Layers::new(&get);
+        let url = fill(&l, "postgres://u@db/wa".into(), None).unwrap();
+        assert_eq!(url_password(&url).as_deref(), Some("from-file"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = fill(&l, "postgres://u@db/wa".into(), None).unwrap_err();
+        assert!(format!("{err}").contains("chmod 600"), "{err}");
+    }
+}

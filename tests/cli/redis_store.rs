@@ -282,12 +282,13 @@ fn evolution_redis_only_a_field_the_app_rewrites_during_cleanup_survives() {
 fn redis_failures_are_one_line_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
+    // From the environment (a password on the command line adds a warning line).
     let unreachable = bare_cmd()
-        .args([
-            "--store",
+        .env(
+            "BAILEYS_JANITOR_STORE",
             "redis://default:hunter2-secret@127.0.0.1:1/0",
-            "--state-dir",
-        ])
+        )
+        .arg("--state-dir")
         .arg(&state)
         .args(["cleanup"])
         .output()

@@ -646,12 +646,13 @@ fn postgres_kv_layouts_waha_and_postgres_baileys() {
 #[test]
 fn postgres_unreachable_is_one_line_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
+    // From the environment (a password on the command line adds a warning line).
     let out = bare_cmd()
-        .args([
-            "--store",
+        .env(
+            "BAILEYS_JANITOR_STORE",
             "postgres://app:hunter2-secret@127.0.0.1:1/wa",
-            "--state-dir",
-        ])
+        )
+        .arg("--state-dir")
         .arg(dir.path())
         .args(["cleanup"])
         .output()
