@@ -774,3 +774,48 @@ fn evolution_files_mode_cleans_pre_keys_with_creds_from_its_session_table() {
         text(&refused.stderr)
     );
 }
+
+/// A cleanup stopped by SIGTERM releases its Redis locks before it exits (143), instead of
+/// leaving them to block every other host until they expire.
+#[test]
+fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
+    let Some(mut r) = Scratch::new() else { return };
+    let t = "0c0ffee0-3333-4c55-9a0e-1b2c3d4e5f60";
+    r.evolution_instance(t, true);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = format!("baileys-janitor-lock:{{{}}}", r.hash(t));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .env_clear()
+        .env("BAILEYS_JANITOR_STORE", url())
+        .args(["--layout", "evolution", "--key-pattern"])
+        .arg(r.pattern())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["cleanup", "--debug-pause-before-remove", "20s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = false;
+    for _ in 0..100 {
+        let v: Option<String> = redis::cmd("GET").arg(&lock).query(&mut r.con).unwrap();
+        if v.is_some() {
+            held = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(held, "the cleanup took its tenant lock");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let v: Option<String> = redis::cmd("GET").arg(&lock).query(&mut r.con).unwrap();
+    assert_eq!(v, None, "the lock left with the process");
+    assert!(
+        r.hgetall(&r.hash(t)).contains_key("session-5511888888888.0"),
+        "nothing removed after the signal"
+    );
+}

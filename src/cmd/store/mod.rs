@@ -28,11 +28,47 @@ pub(crate) fn to_anyhow(e: StoreError) -> anyhow::Error {
 }
 
 pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
+    let store = connect(ctx, read_only)?;
+    if !read_only && let Some(release) = store.lock_releaser() {
+        release_locks_on_signal(release)?;
+    }
+    Ok(store)
+}
+
+fn connect(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
     let store = store::open(&ctx.config.store, read_only).map_err(to_anyhow)?;
     if let Some(t) = store.transport() {
         tracing::info!(store = %ctx.config.store.describe(), connection = %t, "connected");
     }
     Ok(store)
+}
+
+/// SIGINT / SIGTERM during a cleanup, trigger or restore on a store whose locks live on the
+/// server (Redis): release them, then exit (130 / 143) as the signal would have. Without this
+/// a killed run's lock blocked every other host until it expired. Removal stays safe: each batch
+/// is fenced by the lock, so a batch after the release removes nothing; one in flight on the
+/// server is atomic. A second signal exits at once.
+fn release_locks_on_signal(release: store::LockReleaser) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut flags = Vec::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register_conditional_shutdown(sig, 1, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+        flags.push((sig, flag));
+    }
+    std::thread::spawn(move || {
+        loop {
+            if let Some((sig, _)) = flags.iter().find(|(_, f)| f.load(Ordering::SeqCst)) {
+                release();
+                crate::say!("baileys-janitor: stopped by a signal; store locks released");
+                std::process::exit(128 + sig);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    Ok(())
 }
 
 /// The tenants named by `--company` (exact, or with the company prefix), or all of them.
@@ -76,7 +112,8 @@ pub(super) fn select(
 /// The monitor's view of the configured store (a fresh connection).
 pub fn source(ctx: &Context) -> Result<crate::core::store::clean::StoreSource> {
     Ok(crate::core::store::clean::StoreSource {
-        store: open(ctx, false)?,
+        // The monitor handles its own signals and drops the store (its locks) on the way out.
+        store: connect(ctx, false)?,
         store_key: store::state_key(&ctx.config.store),
     })
 }

@@ -68,6 +68,9 @@ impl fmt::Display for TenantLock {
     }
 }
 
+/// See [`Store::lock_releaser`].
+pub type LockReleaser = Box<dyn Fn() + Send>;
+
 /// One place auth state lives. Implementations stream rows and never hold more than one batch
 /// of values in memory.
 pub trait Store {
@@ -126,6 +129,13 @@ pub trait Store {
     /// Why the tenant is an orphan (its keys outlived the account that owned them), if it is.
     /// Orphans are listed by `status` and cleaned only with `--remove-orphans`.
     fn orphan(&mut self, _tenant: &str) -> Option<String> {
+        None
+    }
+
+    /// Releases the locks this store holds on the server from another thread (a signal
+    /// handler), where they would otherwise outlive a killed process until they expire.
+    /// `None` where locks die with the connection (PostgreSQL) or are local (SQLite).
+    fn lock_releaser(&self) -> Option<LockReleaser> {
         None
     }
 

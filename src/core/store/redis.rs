@@ -302,10 +302,61 @@ pub struct RedisStore {
     instances: Option<HashMap<String, String>>,
     app: String,
     /// Lock key → our token.
-    locks: HashMap<String, String>,
+    locks: HeldLocks,
+    /// A client for a second connection: a signal handler releases the locks through it.
+    client: redis::Client,
     transport: super::tls::Transport,
     /// How the `--creds` PostgreSQL connection turned out.
     pg_transport: Option<super::tls::Transport>,
+}
+
+/// The locks a store holds (key → our token), shared with a signal handler that releases them
+/// through a connection of its own when the process is told to stop.
+#[derive(Clone, Default)]
+pub struct HeldLocks(std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>);
+
+impl HeldLocks {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, String>) -> T) -> T {
+        // A poisoned map is still the truth about what we hold.
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut m)
+    }
+
+    fn insert(&self, key: String, token: String) {
+        self.with(|m| m.insert(key, token));
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.with(|m| m.get(key).cloned())
+    }
+
+    fn remove(&self, key: &str) -> Option<String> {
+        self.with(|m| m.remove(key))
+    }
+
+    fn take(&self) -> HashMap<String, String> {
+        self.with(std::mem::take)
+    }
+}
+
+/// Releases every lock still held, on a fresh connection (each only if still ours).
+fn release_on(client: &redis::Client, held: &HeldLocks) {
+    let locks = held.take();
+    if locks.is_empty() {
+        return;
+    }
+    let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
+    for (key, token) in locks {
+        let _: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(UNLOCK)
+            .arg(1)
+            .arg(&key)
+            .arg(&token)
+            .query(&mut con);
+    }
 }
 
 /// Every lock is released when the store goes, whatever the exit path (an error, a return, a
@@ -354,7 +405,8 @@ impl RedisStore {
             pg_target: String::new(),
             instances: None,
             app: app.to_owned(),
-            locks: HashMap::new(),
+            locks: HeldLocks::default(),
+            client: client.clone(),
             transport,
             pg_transport: None,
         };
@@ -497,7 +549,7 @@ impl RedisStore {
 
     /// Releases every lock this connection still holds (each only if still ours).
     fn release_all(&mut self) {
-        for (key, token) in std::mem::take(&mut self.locks) {
+        for (key, token) in self.locks.take() {
             let _: redis::RedisResult<i64> = redis::cmd("EVAL")
                 .arg(UNLOCK)
                 .arg(1)
@@ -889,7 +941,7 @@ impl Store for RedisStore {
             .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
         // 3. One atomic script: fencing check, then compare-and-delete per field.
         let lock = self.lock_key(Some(tenant));
-        let token = self.locks.get(&lock).cloned().unwrap_or_default();
+        let token = self.locks.get(&lock).unwrap_or_default();
         let ttl = LOCK_TTL_MS.to_string();
         let mut args: Vec<&[u8]> = vec![token.as_bytes(), ttl.as_bytes()];
         let results = match self.layout.shape {
@@ -983,6 +1035,11 @@ impl Store for RedisStore {
 
     fn transport(&self) -> Option<super::tls::Transport> {
         Some(self.transport.clone())
+    }
+
+    fn lock_releaser(&self) -> Option<super::LockReleaser> {
+        let (client, held) = (self.client.clone(), self.locks.clone());
+        Some(Box::new(move || release_on(&client, &held)))
     }
 
     fn orphan(&mut self, tenant: &str) -> Option<String> {
