@@ -100,7 +100,11 @@ mod tests {
     use crate::core::store::secret::url_password;
 
     fn filled(env: &'static [(&'static str, &'static str)], url: &str) -> String {
-        let get = move |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let get = move |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
         let l = Layers::new(&get);
         fill(&l, url.to_owned(), None).unwrap()
     }

@@ -815,7 +815,8 @@ fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
     let v: Option<String> = redis::cmd("GET").arg(&lock).query(&mut r.con).unwrap();
     assert_eq!(v, None, "the lock left with the process");
     assert!(
-        r.hgetall(&r.hash(t)).contains_key("session-5511888888888.0"),
+        r.hgetall(&r.hash(t))
+            .contains_key("session-5511888888888.0"),
         "nothing removed after the signal"
     );
 }

@@ -716,6 +716,22 @@ fn postgres_password_comes_from_outside_argv() {
     let from_env = run(&[("PGPASSWORD", "hunter2-secret")], None, Some(&url));
     assert_code(&from_env, 0);
     outputs.push(from_env);
+    // A real cleanup with a metrics file, a JSON report and debug logs: the password is in
+    // none of them, nor anywhere in the state directory (checked at the end).
+    let metrics = tmp.path().join("metrics/baileys-janitor.prom");
+    std::fs::create_dir_all(metrics.parent().unwrap()).unwrap();
+    let cleanup = bare_cmd()
+        .env("PGPASSWORD", "hunter2-secret")
+        .env("BAILEYS_JANITOR_METRICS_FILE", &metrics)
+        .env("BAILEYS_JANITOR_LOG", "debug")
+        .args(["--store", &url, "--state-dir"])
+        .arg(&state)
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&cleanup, 0);
+    assert!(metrics.exists(), "the metrics file was written");
+    outputs.push(cleanup);
 
     let pgpass = tmp.path().join("pgpass");
     std::fs::write(
@@ -752,4 +768,5 @@ fn postgres_password_comes_from_outside_argv() {
     );
     outputs.push(on_argv);
     assert_no_secret(&state, &outputs.iter().collect::<Vec<_>>());
+    assert_no_secret(metrics.parent().unwrap(), &[]);
 }
