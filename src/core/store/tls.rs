@@ -192,7 +192,7 @@ pub fn split_url(url: &str) -> Result<(String, TlsOptions), String> {
         }
         Some(m) => m,
         None if url.starts_with("rediss://") => SslMode::VerifyFull,
-        None if is_redis => SslMode::Disable,
+        None if is_redis || url.starts_with("unix://") => SslMode::Disable,
         None => SslMode::Prefer,
     };
     if mode == SslMode::Disable && (roots.is_some() || client_cert.is_some()) {
@@ -841,6 +841,12 @@ mod tests {
         assert_eq!(o.verify(), Verify::ChainAndHost);
         let (_, o) = split_url("redis://r:6379").unwrap();
         assert_eq!(o.mode, SslMode::Disable);
+        let (_, o) = split_url("unix:///run/redis.sock").unwrap();
+        assert_eq!(
+            o.mode,
+            SslMode::Disable,
+            "a socket is never said to be encrypted"
+        );
     }
 
     #[test]
