@@ -6,6 +6,9 @@
 # port if the PostgreSQL binaries exist; otherwise those tests say SKIPPED loudly.
 # Redis tests use BAILEYS_JANITOR_TEST_REDIS (default redis://127.0.0.1:6379); when none
 # answers, redis-server is started on a free port if installed, else they say SKIPPED loudly.
+# The TLS tests (tests/cli/tls.rs) start their own throwaway servers (a PostgreSQL cluster with
+# ssl=on, a redis-server on a TLS port only, a CA made with openssl) and stop them; without the
+# binaries they say SKIPPED, and with REQUIRE_SERVICES=1 (.ci/run) they fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pg_url=${BAILEYS_JANITOR_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
