@@ -424,7 +424,7 @@ fn postgres_client_certificate_is_sent_when_the_server_asks() {
         &state,
     );
     assert_code(&without, 1);
-    assert_one_error_line(&without, "cannot connect to postgres://postgres@localhost");
+    assert_one_error_line(&without, "requires a valid client certificate");
     let with = status(
         &pg.url(
             "localhost",
@@ -580,6 +580,43 @@ fn rediss_verifies_the_server_and_sends_a_client_certificate() {
     );
     assert_code(&with_cert, 0);
     outputs.push(with_cert);
+
+    // The server now asks every client for a certificate: without one the handshake fails,
+    // with one it works.
+    run(Command::new("redis-cli")
+        .args(["--tls", "--cacert", &ca, "--cert", &pki.path("client.pem")])
+        .args([
+            "--key",
+            &pki.path("client.key"),
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["CONFIG", "SET", "tls-auth-clients", "yes"]));
+    let asked_without = status(&url("localhost", &format!("sslrootcert={ca}")), &state);
+    assert_code(&asked_without, 1);
+    assert_one_error_line(&asked_without, "localhost refused the TLS handshake");
+    outputs.push(asked_without);
+    let client_cert = format!(
+        "sslrootcert={ca}&sslcert={}&sslkey={}",
+        pki.path("client.pem"),
+        pki.path("client.key")
+    );
+    let asked_with = status(&url("localhost", &client_cert), &state);
+    assert_code(&asked_with, 0);
+    outputs.push(asked_with);
+    run(Command::new("redis-cli")
+        .args(["--tls", "--cacert", &ca, "--cert", &pki.path("client.pem")])
+        .args([
+            "--key",
+            &pki.path("client.key"),
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["CONFIG", "SET", "tls-auth-clients", "optional"]));
 
     // Nothing in clear: the server has no plain port, a redis:// connection gets no answer.
     let plain = bare_cmd()
