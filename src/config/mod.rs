@@ -1060,6 +1060,11 @@ fn resolve_store(
             .as_deref()
             .and_then(|c| secrets::argv_warning(l, "store.creds", c)),
     );
+    if password_file.is_some() && url.as_deref().and_then(secrets::kind_of).is_none() {
+        return Err(usage(
+            "store.password_file needs a postgres:// or redis:// store (sqlite files and folders have no password)",
+        ));
+    }
     let url = match url {
         Some(u) if !read_secrets => Some(u),
         Some(u) => Some(secrets::fill(l, u, password_file)?),
@@ -1275,6 +1280,66 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .or_else(|| no_system_config(k))
         })
+    }
+
+    #[test]
+    fn store_passwords_stay_out_of_argv_and_creds_serve_evolution_folders() {
+        // A password on the command line works, with one warning; from the environment, none.
+        let c = load_env(&["--store", "postgres://u:pw@db/wa", "status"], &[]).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(!c.warnings[0].contains("pw@"), "{:?}", c.warnings);
+        let c = load_env(
+            &["status"],
+            &[("BAILEYS_JANITOR_STORE", "postgres://u:pw@db/wa")],
+        )
+        .unwrap();
+        assert!(c.warnings.is_empty());
+        // PGPASSWORD fills a URL without one.
+        let c = load_env(
+            &["--store", "postgres://u@db/wa?sslmode=require", "status"],
+            &[("PGPASSWORD", "pw")],
+        )
+        .unwrap();
+        assert!(c.warnings.is_empty());
+        match &c.store {
+            crate::core::store::StoreSpec::Postgres { url, .. } => {
+                assert_eq!(url, "postgres://u:pw@db/wa?sslmode=require");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A password file needs a store that has passwords.
+        let e = load_env(
+            &["--store", "sqlite:/srv/a.db", "status"],
+            &[("BAILEYS_JANITOR_STORE_PASSWORD_FILE", "/etc/pw")],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("password_file"), "{e}");
+        // Evolution's files mode takes --creds; other folder layouts do not.
+        let c = load_env(
+            &[
+                "--layout",
+                "evolution",
+                "--creds",
+                "postgres://e@db/evo",
+                "status",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert!(c.store.is_folder());
+        assert_eq!(c.folder_creds.as_deref(), Some("postgres://e@db/evo"));
+        let e = load_env(
+            &[
+                "--layout",
+                "waha",
+                "--creds",
+                "postgres://e@db/evo",
+                "status",
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--layout evolution"), "{e}");
     }
 
     #[test]
