@@ -684,6 +684,11 @@ fn evolution_prefix_follows_cache_redis_prefix_key_or_whichever_holds_instances(
     let found = status(&[]);
     assert_code(&found, 0);
     assert!(text(&found.stdout).contains(&id), "{}", text(&found.stdout));
+    assert!(
+        text(&found.stdout).contains("evolution:instance:*, prefix found on the server"),
+        "status names the prefix in use: {}",
+        text(&found.stdout)
+    );
 
     hset(&mut con, &code_key);
     let both = status(&[]);

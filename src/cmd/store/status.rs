@@ -53,7 +53,7 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
     }
     crate::render::store::print_status(
         &mut crate::render::stdout(),
-        &cfg.store.describe(),
+        &store.describe().unwrap_or_else(|| cfg.store.describe()),
         store.transport().map(|t| t.to_string()).as_deref(),
         &rows,
         &facts,

@@ -139,6 +139,12 @@ pub trait Store {
         None
     }
 
+    /// What the store turned out to be when that differs from the configuration (Redis: the
+    /// Evolution prefix found on the server); `None` when the configuration says it all.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+
     /// Whether the connection is encrypted and what was verified (`None`: a local file).
     fn transport(&self) -> Option<tls::Transport> {
         None

@@ -308,6 +308,8 @@ pub struct RedisStore {
     transport: super::tls::Transport,
     /// How the `--creds` PostgreSQL connection turned out.
     pg_transport: Option<super::tls::Transport>,
+    /// The Evolution prefix was not configured and the fallback one holds the instances.
+    prefix_found: bool,
 }
 
 /// The locks a store holds (key → our token), shared with a signal handler that releases them
@@ -409,6 +411,7 @@ impl RedisStore {
             client: client.clone(),
             transport,
             pg_transport: None,
+            prefix_found: false,
         };
         store.pick_prefix()?;
         if let Some(c) = creds_url {
@@ -442,6 +445,7 @@ impl RedisStore {
         if self.tenants()?.is_empty() {
             self.layout.prefix = default_prefix;
         } else {
+            self.prefix_found = true;
             tracing::info!(
                 prefix = %self.layout.prefix,
                 "no instance under {default_prefix}*: using Evolution's .env.example prefix"
@@ -1035,6 +1039,21 @@ impl Store for RedisStore {
 
     fn transport(&self) -> Option<super::tls::Transport> {
         Some(self.transport.clone())
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.prefix_found.then(|| {
+            format!(
+                "{} ({}, prefix found on the server{})",
+                self.target,
+                self.layout.describe(),
+                if self.pg_target.is_empty() {
+                    String::new()
+                } else {
+                    format!(", creds in {}", self.pg_target)
+                }
+            )
+        })
     }
 
     fn lock_releaser(&self) -> Option<super::LockReleaser> {
