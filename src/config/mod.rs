@@ -246,16 +246,15 @@ impl Config {
             )));
         }
         let mut warnings = Vec::new();
-        let (store, folder_creds) =
-            resolve_store(
-                &mut l,
-                g,
-                &file,
-                layout_name.as_deref(),
-                &mut warnings,
-                // `config` shows where settings come from; it never reads a secret.
-                !matches!(cli.command, Command::Config(_)),
-            )?;
+        let (store, folder_creds) = resolve_store(
+            &mut l,
+            g,
+            &file,
+            layout_name.as_deref(),
+            &mut warnings,
+            // `config` shows where settings come from; it never reads a secret.
+            !matches!(cli.command, Command::Config(_)),
+        )?;
         // One spelling of the root for every run: `--sessions-path .` from inside a folder and
         // cron's absolute path must name the same state directory and take the same locks.
         let sessions_path = if store.is_folder() {
