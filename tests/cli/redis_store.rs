@@ -730,6 +730,8 @@ fn evolution_files_mode_cleans_pre_keys_with_creds_from_its_session_table() {
         t.file(&format!("instances/{uuid}/pre-key-{id}.json"), days(30));
     }
     t.file(&format!("instances/{uuid}/session-1.0.json"), days(30));
+    // The account was active yesterday: the 30-day-old session is old against that activity.
+    t.file(&format!("instances/{uuid}/session-2.0.json"), days(1));
     let keep50 = t.path("keep50.toml");
     std::fs::write(&keep50, "[pre_keys]\nkeep = 50\n").unwrap();
     let run = |creds: Option<&str>, args: &[&str]| {
