@@ -136,7 +136,18 @@ pub trait Source {
 }
 
 /// Company folders under a root: names only, no stat.
-pub struct FolderSource<'a>(pub &'a Folder);
+/// Company folders; the creds come from `.1` when they are not in the folders (Evolution's
+/// files mode).
+pub struct FolderSource<'a>(pub &'a Folder, pub Option<crate::core::clean::CredsFrom>);
+
+impl FolderSource<'_> {
+    fn creds(&self, dir: &Folder, c: &Company) -> Option<crate::core::creds::Creds> {
+        match &self.1 {
+            Some(from) => from.read(&c.name).ok(),
+            None => clean::read_creds(dir).ok(),
+        }
+    }
+}
 
 impl Source for FolderSource<'_> {
     fn count(
@@ -147,7 +158,10 @@ impl Source for FolderSource<'_> {
     ) -> std::io::Result<(Tally, Option<TypeCounts>)> {
         let dir = self.0.open_dir(&c.dir)?;
         if !by_type {
-            return Ok((tally::folder(&dir, margin)?, None));
+            return Ok((
+                tally::folder_with(&dir, margin, &|| self.creds(&dir, c))?,
+                None,
+            ));
         }
         let mut counts: BTreeMap<Kind, usize> = Default::default();
         let entries = clean::scan(&dir)?;
@@ -155,7 +169,8 @@ impl Source for FolderSource<'_> {
             *counts.entry(e.kind).or_default() += 1;
         }
         let reserved = match counts.contains_key(&Kind::PreKey) {
-            true => clean::read_creds(&dir)
+            true => self
+                .creds(&dir, c)
                 .map(|creds| tally::reserved_flags(&entries, &creds, margin))
                 .unwrap_or_default()
                 .into_iter()
@@ -435,7 +450,8 @@ impl<'a> Monitor<'a> {
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
     ) -> Vec<Row> {
-        self.tick_from(&mut FolderSource(root), companies, now, stop)
+        let creds_from = self.spec.creds_from.clone();
+        self.tick_from(&mut FolderSource(root, creds_from), companies, now, stop)
     }
 
     /// One tick over `companies` of any [`Source`] (folders, or a database store's tenants).

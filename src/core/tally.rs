@@ -82,6 +82,16 @@ pub fn reserved_flags(entries: &[Entry], creds: &Creds, margin: u64) -> Vec<bool
 /// A folder's tally: one `getdents` pass (names only, no stat) and creds.json. `Err` only when
 /// the folder cannot be read; an unreadable creds.json reserves nothing.
 pub fn folder(dir: &Folder, margin: u64) -> io::Result<Tally> {
+    folder_with(dir, margin, &|| crate::core::clean::read_creds(dir).ok())
+}
+
+/// The same with the creds from elsewhere (Evolution's files mode: its database); `creds` is
+/// asked only when the folder holds pre-keys. `None` reserves nothing.
+pub fn folder_with(
+    dir: &Folder,
+    margin: u64,
+    creds: &dyn Fn() -> Option<Creds>,
+) -> io::Result<Tally> {
     let mut files = 0;
     let mut ids = Vec::new();
     dir.for_each_entry(|name, t| {
@@ -95,9 +105,7 @@ pub fn folder(dir: &Folder, margin: u64) -> io::Result<Tally> {
     if ids.is_empty() {
         return Ok(Tally::plain(files));
     }
-    let guard = crate::core::clean::read_creds(dir)
-        .ok()
-        .and_then(|c| c.pre_key_guard());
+    let guard = creds().and_then(|c| c.pre_key_guard());
     Ok(Tally {
         files,
         reserved: reserved(ids, guard, margin),

@@ -194,7 +194,15 @@ pub fn run(
         companies,
         |c| {
             root.open_dir(&c.dir)
-                .and_then(|d| crate::core::tally::folder(&d, spec.rules.pre_key_margin))
+                .and_then(|d| match &spec.creds_from {
+                    // Evolution's files mode: the reserved pre-keys need its creds too.
+                    Some(from) => {
+                        crate::core::tally::folder_with(&d, spec.rules.pre_key_margin, &|| {
+                            from.read(&c.name).ok()
+                        })
+                    }
+                    None => crate::core::tally::folder(&d, spec.rules.pre_key_margin),
+                })
                 .map_err(|e| format!("cannot count files: {e}"))
         },
         |c, clean| clean_company(root, c, state, clean),

@@ -827,3 +827,58 @@ fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
         "nothing removed after the signal"
     );
 }
+
+/// Evolution's files mode with `--creds`: trigger and monitor count a Baileys 7 account's
+/// reserved pre-keys out of its level, as for any folder with creds.json (without its creds every
+/// v7 instance looked past the thresholds).
+#[test]
+fn evolution_files_mode_levels_leave_out_reserved_pre_keys_with_creds() {
+    let Some(db) = TestDb::new() else { return };
+    let uuid = "5e55e55e-8b1d-4c55-9a0e-1b2c3d4e5f60";
+    evolution_db(&db, &[(uuid, "v7")]);
+    let v7 = r#"{"me":{"id":"5511999999999:7@s.whatsapp.net"},"account":{"details":"eA=="},"nextPreKeyId":1000,"firstUnuploadedPreKeyId":1000}"#;
+    db.client()
+        .execute(r#"UPDATE "Session" SET creds = $1"#, &[&twice(v7)])
+        .unwrap();
+    let t = Tree::new();
+    for id in 800..1000 {
+        t.file(&format!("instances/{uuid}/pre-key-{id}.json"), days(2));
+    }
+    t.file(&format!("instances/{uuid}/session-1.0.json"), days(1));
+    let trigger = |creds: Option<&str>| {
+        let mut c = bare_cmd();
+        c.args(["--layout", "evolution", "--sessions-path"])
+            .arg(t.path("instances"))
+            .arg("--state-dir")
+            .arg(t.path("state"));
+        if let Some(url) = creds {
+            c.env("BAILEYS_JANITOR_CREDS", url);
+        }
+        c.args(["trigger", "--dry-run", "--json"]).output().unwrap()
+    };
+    let blind = trigger(None);
+    let v = json_of(&blind);
+    let row = company_report(&v, uuid);
+    assert_eq!(row["reserved_pre_keys"], 0, "{row}");
+    let seeing = trigger(Some(&db.url));
+    assert_code(&seeing, 0);
+    let v = json_of(&seeing);
+    let row = company_report(&v, uuid);
+    assert_eq!(row["reserved_pre_keys"], 200, "{row}");
+    assert_eq!(row["counted"], 1, "{row}");
+    let monitor = bare_cmd()
+        .env("BAILEYS_JANITOR_CREDS", &db.url)
+        .args(["--layout", "evolution", "--sessions-path"])
+        .arg(t.path("instances"))
+        .arg("--state-dir")
+        .arg(t.path("state"))
+        .args(["monitor", "--once", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&monitor, 0);
+    assert!(
+        text(&monitor.stdout).contains("\"reserved_pre_keys\":200"),
+        "{}",
+        text(&monitor.stdout)
+    );
+}
