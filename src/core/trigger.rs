@@ -150,8 +150,7 @@ impl Row {
 }
 
 /// The rule, pure: count (files less reserved pre-keys) + thresholds + last trigger + now → what
-/// to do. A last trigger in the
-/// future (the clock was ahead when it was written) is ignored.
+/// to do. A last trigger in the future (the clock was ahead when it was written) is ignored.
 pub fn decide(
     files: usize,
     threshold: usize,

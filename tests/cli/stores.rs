@@ -725,6 +725,14 @@ fn trigger_and_monitor_count_keys_per_tenant() {
     };
     assert_eq!(files(&v, "big"), keys);
     assert_eq!(files(&v, "small"), keys - 121);
+    let big = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["company"] == "big")
+        .unwrap();
+    assert_eq!(big["reserved_pre_keys"], 120, "{big}");
+    assert_eq!(big["counted"], keys - 120, "{big}");
 
     // big's 120 pre-keys are the server window (creds: nextPreKeyId 121): reserved, not counted
     // (issue 20: the store trigger used to count them and clean).

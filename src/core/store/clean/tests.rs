@@ -480,3 +480,56 @@ fn a_store_nobody_wrote_to_keeps_its_sessions_until_the_account_is_active_again(
     assert_eq!(r.removed_files, vec!["session-5511888888888.0"]);
     assert!(r.last_activity.is_some());
 }
+
+/// Issue 20 on stores: the emergency rules tighten sessions but keep the same server window as
+/// the daily rule; only an explicit keep-N removes pre-keys the server may still hand out.
+#[test]
+fn store_emergency_rules_keep_the_server_window_unless_keep_n_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    make_db(&db, Some(CREDS), &fleet_rows());
+    let state = StateDir::new(dir.path().join("state"));
+    // A first real run starts the ledger (pre-keys carry no clock), with the server window.
+    let daily = StoreCleanSpec {
+        clean: CleanSpec {
+            rules: Rules::NORMAL,
+            ..spec(false, now()).clean
+        },
+        ..spec(false, now())
+    };
+    let mut store = SqliteStore::open(&db, false).unwrap();
+    let r = clean_tenant(&mut store, "a", &state, &daily);
+    assert_eq!(r.removed_by_type.get(&Kind::PreKey), None);
+    drop(store);
+    active_at(&db, now() + 4 * DAY);
+    let mut store = SqliteStore::open(&db, true).unwrap();
+    let with = |rules: Rules| StoreCleanSpec {
+        clean: CleanSpec {
+            rules,
+            ..spec(true, now() + 4 * DAY).clean
+        },
+        ..spec(true, now())
+    };
+    // All 120 pre-keys (nextPreKeyId 121) are in the server window: reserved, never removed.
+    let r = clean_tenant(&mut store, "a", &state, &with(Rules::EMERGENCY));
+    assert_eq!(r.reserved_before, 120);
+    assert_eq!(
+        r.removed_by_type.get(&Kind::PreKey),
+        None,
+        "{:?}",
+        r.removed_files
+    );
+    assert!(
+        r.removed_by_type.contains_key(&Kind::SenderKey),
+        "sender keys go"
+    );
+    assert_eq!(r.counted_after(), r.files_after - 120);
+    let keep30 = Rules {
+        pre_keys: PreKeyRule::KeepNewest(30),
+        ..Rules::EMERGENCY
+    };
+    let r = clean_tenant(&mut store, "a", &state, &with(keep30));
+    assert_eq!(r.removed_by_type.get(&Kind::PreKey), Some(&90));
+    assert_eq!(r.reserved_removed(), 90);
+    assert_eq!(r.reserved_after, 30);
+}
