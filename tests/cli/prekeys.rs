@@ -114,6 +114,16 @@ fn keep_n_is_opt_in_by_config_for_the_daily_and_the_emergency_rules() {
     // `config` shows which rule is in force and where it came from.
     let s = text(&t.run(&["--config", c, "config"]).stdout);
     assert!(s.contains("pre_keys.margin"), "{s}");
+    // The monitor's auto-cleanup under the explicit keep-30 says so too (and does remove).
+    let s = text(
+        &t.run(&["--config", e, "monitor", "--once", "--auto-cleanup"])
+            .stdout,
+    );
+    assert!(
+        s.contains("first messages from new contacts will fail"),
+        "{s}"
+    );
+    assert!(s.contains("reserved (keep-N)"), "{s}");
 }
 
 #[test]
