@@ -36,13 +36,28 @@ fn set_count(t: &Tree, company: &str, n: usize) {
             t.file(&format!("{company}/session-66{i:08}.0.json"), days(1));
         }
     } else {
-        for name in have
-            .iter()
-            .filter(|n| n.starts_with("session-"))
-            .take(have.len() - n)
-        {
-            std::fs::remove_file(t.path(&format!("{company}/{name}"))).unwrap();
+        // All at once, as a tick sees it: a monitor ticking every 100 ms on a loaded machine
+        // would otherwise count a folder half-way through 80 removals (and report "healthy
+        // again at 123"). The folder's new content is made beside the tree and exchanged in.
+        let next = t.dir.path().join(format!("next-{company}"));
+        std::fs::create_dir(&next).unwrap();
+        let mut drop = have.len() - n;
+        for name in &have {
+            if drop > 0 && name.starts_with("session-") {
+                drop -= 1;
+                continue;
+            }
+            std::fs::hard_link(t.path(&format!("{company}/{name}")), next.join(name)).unwrap();
         }
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &next,
+            rustix::fs::CWD,
+            t.path(company),
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&next).unwrap();
     }
     assert_eq!(t.names(company).len(), n);
 }
