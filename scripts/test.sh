@@ -9,6 +9,7 @@
 # The TLS tests (tests/cli/tls.rs) start their own throwaway servers (a PostgreSQL cluster with
 # ssl=on, a redis-server on a TLS port only, a CA made with openssl) and stop them; without the
 # binaries they say SKIPPED, and with REQUIRE_SERVICES=1 (.ci/run) they fail instead.
+# With REQUIRE_SERVICES=1 (.ci/run) a missing server fails the run and every test that needs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pg_url=${BAILEYS_JANITOR_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -47,6 +48,10 @@ if ! pg_answers "$pg_url"; then
     pg_url="postgres://postgres@127.0.0.1:$port/postgres"
     echo "started a throwaway PostgreSQL cluster on port $port"
   else
+    if [ "${REQUIRE_SERVICES:-}" = 1 ]; then
+      echo "error: REQUIRE_SERVICES=1 but no PostgreSQL at $pg_url and no initdb/pg_ctl to start one" >&2
+      exit 1
+    fi
     echo "!!! SKIPPED: postgres tests (no server at $pg_url and no initdb/pg_ctl to start one) !!!"
   fi
 fi
@@ -73,6 +78,10 @@ if ! redis_answers "$redis_url"; then
     redis_url="redis://127.0.0.1:$port"
     echo "started a throwaway redis-server on port $port"
   else
+    if [ "${REQUIRE_SERVICES:-}" = 1 ]; then
+      echo "error: REQUIRE_SERVICES=1 but no Redis at $redis_url and no redis-server to start one" >&2
+      exit 1
+    fi
     echo "!!! SKIPPED: redis tests (no server at $redis_url and no redis-server to start one) !!!"
   fi
 fi

@@ -412,6 +412,45 @@ pub fn clean_company_waiting(
     report
 }
 
+/// After one company (or store tenant) is cleaned: records it through `effects` (a failure to
+/// record is that company's failure) and raises `cleanup_failed` when it failed. One copy for
+/// folders and stores, so a store failure is as loud as a folder's.
+pub fn settle(
+    report: &mut CompanyReport,
+    effects: &crate::core::effects::RunEffects,
+    emergency: bool,
+    trash: bool,
+) {
+    use crate::core::notify::Event;
+    if let Err(e) = effects.record_cleanup(report, emergency, trash) {
+        report.failed_files.push(FileNote {
+            file: "(state directory)".into(),
+            reason: format!("cannot record the cleanup: {e}"),
+        });
+    }
+    if report.has_failure() {
+        let name = sanitize(std::ffi::OsStr::new(&report.company));
+        let err = report
+            .error
+            .clone()
+            .or_else(|| {
+                report
+                    .failed_files
+                    .first()
+                    .map(|f| format!("{}: {}", f.file, f.reason))
+            })
+            .unwrap_or_default();
+        effects.notify(
+            Event::new(
+                "cleanup_failed",
+                "error",
+                format!("cleanup of {name} failed: {err}"),
+            )
+            .company(&name, report.files_before),
+        );
+    }
+}
+
 /// Cleans `companies` on `fleet.jobs` threads (a busy company waited for up to
 /// `fleet.lock_wait`), records each company through `effects` (a failure to record is that
 /// company's failure), and hands each report to `each` in company order. Then, in a real run,
@@ -425,7 +464,6 @@ pub fn clean_fleet(
     effects: &crate::core::effects::RunEffects,
     mut each: impl FnMut(&CompanyReport),
 ) -> FleetOutcome {
-    use crate::core::notify::Event;
     use crate::exit::Exit;
     let FleetSpec {
         jobs,
@@ -436,33 +474,7 @@ pub fn clean_fleet(
     let mut out = FleetOutcome::default();
     let work = |company: &Company| {
         let mut report = clean_company_waiting(root, company, state, spec, lock_wait);
-        if let Err(e) = effects.record_cleanup(&report, emergency, spec.trash) {
-            report.failed_files.push(FileNote {
-                file: "(state directory)".into(),
-                reason: format!("cannot record the cleanup: {e}"),
-            });
-        }
-        if report.has_failure() {
-            let name = sanitize(company.name.as_ref());
-            let err = report
-                .error
-                .clone()
-                .or_else(|| {
-                    report
-                        .failed_files
-                        .first()
-                        .map(|f| format!("{}: {}", f.file, f.reason))
-                })
-                .unwrap_or_default();
-            effects.notify(
-                Event::new(
-                    "cleanup_failed",
-                    "error",
-                    format!("cleanup of {name} failed: {err}"),
-                )
-                .company(&name, report.files_before),
-            );
-        }
+        settle(&mut report, effects, emergency, spec.trash);
         report
     };
     crate::core::parallel::for_each_ordered(companies, jobs, work, |_, report| {

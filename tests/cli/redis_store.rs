@@ -1,7 +1,8 @@
 //! Redis stores through the real binary: Evolution API hashes (creds in PostgreSQL or in the
 //! hash), baileys-redis-auth, and the server folder layouts. Redis at BAILEYS_JANITOR_TEST_REDIS
 //! (default redis://127.0.0.1:6379); each test works under a random key prefix and deletes it.
-//! Without a server the tests say SKIPPED (scripts/test.sh starts one when it can).
+//! Without a server the tests say SKIPPED (scripts/test.sh starts one when it can), or fail
+//! with REQUIRE_SERVICES=1 (`.ci/run`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,7 +31,13 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Option<Scratch> {
-        let client = redis::Client::open(url()).ok()?;
+        let client = match redis::Client::open(url()) {
+            Ok(c) => c,
+            Err(e) => {
+                service_missing("redis", &e);
+                return None;
+            }
+        };
         match client.get_connection_with_timeout(Duration::from_secs(2)) {
             Ok(con) => Some(Scratch {
                 con,
@@ -44,7 +51,7 @@ impl Scratch {
                 ),
             }),
             Err(e) => {
-                eprintln!("SKIPPED: redis tests ({e})");
+                service_missing("redis", &e);
                 None
             }
         }

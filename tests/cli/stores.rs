@@ -1,7 +1,8 @@
 //! Database stores through the real binary: Baileys' SQLite files and PostgreSQL tables.
 //! PostgreSQL tests use the server at BAILEYS_JANITOR_TEST_PG (default 127.0.0.1:5432, user
 //! postgres), each in a database of its own that is dropped afterwards; without a server they
-//! say SKIPPED (scripts/test.sh starts a throwaway cluster when it can).
+//! say SKIPPED (scripts/test.sh starts a throwaway cluster when it can), or fail with
+//! REQUIRE_SERVICES=1 (`.ci/run`).
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -112,7 +113,7 @@ pub fn make_sqlite(path: &Path, creds: &str) {
     }
 }
 
-fn sqlite_rows(path: &Path) -> Vec<(String, String, String)> {
+pub fn sqlite_rows(path: &Path) -> Vec<(String, String, String)> {
     let c = rusqlite::Connection::open(path).unwrap();
     let mut s = c
         .prepare("SELECT type, id, value FROM signal_keys ORDER BY type, id")
@@ -267,7 +268,7 @@ impl TestDb {
         let mut c = match postgres::Client::connect(&admin, postgres::NoTls) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("SKIPPED: postgres tests ({e})");
+                crate::testenv::service_missing("postgres", &e);
                 return None;
             }
         };

@@ -367,3 +367,28 @@ pub fn as_nobody(t: &Tree) -> Option<std::process::Command> {
         .arg(t.root());
     Some(c)
 }
+
+/// What a test does when the server it needs does not answer: with `REQUIRE_SERVICES=1` (set
+/// by `.ci/run`) it fails, so a suite without its servers can never pass green; without it the
+/// test says SKIPPED and returns.
+pub fn service_missing(what: &str, why: &dyn std::fmt::Display) {
+    let required = std::env::var("REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    if let Err(message) = missing_service_verdict(required, what, why) {
+        panic!("{message}");
+    }
+}
+
+/// The pure half of [`service_missing`]: `Err` (fail the test) when services are required.
+pub fn missing_service_verdict(
+    required: bool,
+    what: &str,
+    why: &dyn std::fmt::Display,
+) -> Result<(), String> {
+    if required {
+        return Err(format!(
+            "REQUIRE_SERVICES=1 but no {what} server answers ({why}); start it or unset REQUIRE_SERVICES"
+        ));
+    }
+    eprintln!("SKIPPED: {what} tests ({why})");
+    Ok(())
+}

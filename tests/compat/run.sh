@@ -103,6 +103,8 @@ if python3 -c "import socket,sys,urllib.parse as p; u=p.urlparse(sys.argv[1]); s
   [ "$removed" -gt 0 ] || { echo "FAIL: the redis cleanup removed nothing: the test would prove nothing"; exit 1; }
   python3 redis.py from-redis "$manifest" "$redis_url" "$prefix" "$work/redis-dirs"
   node check.mjs after "$manifest" "$work/redis-dirs"
+elif [ "${REQUIRE_SERVICES:-}" = 1 ]; then
+  echo "FAIL: REQUIRE_SERVICES=1 but no Redis at $redis_url for the Evolution API part"; exit 1
 else
   echo "!!! SKIPPED: the Evolution API (Redis) part of the compatibility test: no Redis at $redis_url !!!"
 fi

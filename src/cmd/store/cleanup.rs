@@ -7,6 +7,7 @@ use super::{open, select, to_anyhow};
 use crate::cli::CleanupArgs;
 use crate::cmd::Context;
 use crate::core::clean::CleanSpec;
+use crate::core::effects::RunEnd;
 use crate::core::lock;
 use crate::core::store::clean::{StoreCleanSpec, clean_tenants};
 use crate::core::store::{self, BATCH_DEFAULT};
@@ -34,6 +35,14 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
             "baileys-janitor: warning: no tenant in {}; check --store and --layout, or pass --allow-empty for a fresh install",
             cfg.store.describe()
         );
+        // As for folders: a run that finds nothing to clean is a failed run (record, fail
+        // ping, metrics), so a wrong store or key pattern never looks like success.
+        effects.finish(&RunEnd {
+            failed: true,
+            summary: "no tenant found".into(),
+            whole_fleet,
+            ..RunEnd::default()
+        })?;
         return Ok(Exit::Failed);
     }
     effects.start();

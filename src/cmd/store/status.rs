@@ -60,6 +60,13 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
         &ctx.config.thresholds(),
         args.json,
     )?;
-    let failed = rows.iter().any(|r| r.has_failure());
-    Ok(if failed { Exit::Failed } else { Exit::Ok })
+    // As for folders (render::status::needs_attention): a failure, corrupt creds or a tenant at
+    // warning level or above makes the exit code 1, so cron and scripts see it.
+    let thresholds = ctx.config.thresholds();
+    let attention = rows.iter().any(|r| {
+        r.has_failure()
+            || r.creds == Some("corrupt")
+            || thresholds.level(r.files_before) >= crate::core::level::Level::Warning
+    });
+    Ok(if attention { Exit::Failed } else { Exit::Ok })
 }

@@ -42,6 +42,11 @@ pub fn trigger(args: &crate::cli::TriggerArgs, ctx: &Context) -> Result<Exit> {
             "baileys-janitor: warning: no tenant in {}",
             cfg.store.describe()
         );
+        effects.finish(&crate::core::effects::RunEnd {
+            failed: true,
+            summary: "no tenant found".into(),
+            ..Default::default()
+        })?;
         return Ok(Exit::Failed);
     }
     effects.start();

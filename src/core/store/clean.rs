@@ -748,12 +748,7 @@ pub fn clean_tenants(
             report = clean_tenant_quietly(store, tenant, state, spec);
         }
         log_tenant(tenant, &report, spec);
-        if let Err(e) = effects.record_cleanup(&report, emergency, spec.clean.trash) {
-            report.failed_files.push(FileNote {
-                file: "(state directory)".into(),
-                reason: format!("cannot record the cleanup: {e}"),
-            });
-        }
+        crate::core::clean::settle(&mut report, effects, emergency, spec.clean.trash);
         out.add(&report);
         each(&report);
     }
