@@ -103,16 +103,9 @@ impl Context {
     pub fn fleet(&self) -> Result<(Folder, Vec<Company>)> {
         let path = &self.config.sessions_path;
         let root = Folder::open(path).map_err(|e| missing_path(path, &e))?;
-        // One state directory, one sessions root (core::binding).
         let id = crate::core::binding::RootId::of(path, &root)
             .map_err(|e| usage(format!("cannot stat sessions path {}: {e}", path.display())))?;
-        if let Some(state) = self.state.existing() {
-            crate::core::binding::check(state, &id).map_err(usage)?;
-            if let Err(e) = crate::core::binding::record(state, &id) {
-                tracing::warn!(error = %e, "cannot record the sessions root in the state directory");
-            }
-        }
-        self.state.bind_root(id);
+        self.bind(id)?;
         if self.config.single_tenant {
             let name = path
                 .file_name()
@@ -127,6 +120,19 @@ impl Context {
             tracing::warn!(folder = %i.name, "ignored: {}", i.why);
         }
         Ok((root, found))
+    }
+
+    /// One state directory, one sessions root or one store (`core::binding`): refuses (exit 2)
+    /// a state directory that belongs to another, records this one on first use.
+    pub fn bind(&self, id: crate::core::binding::RootId) -> Result<()> {
+        if let Some(state) = self.state.existing() {
+            crate::core::binding::check(state, &id).map_err(usage)?;
+            if let Err(e) = crate::core::binding::record(state, &id) {
+                tracing::warn!(error = %e, "cannot record what the state directory belongs to");
+            }
+        }
+        self.state.bind_root(id);
+        Ok(())
     }
 
     /// Finding no company is a failed run unless `allow_empty` (a wrong path, a wrong prefix

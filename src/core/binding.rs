@@ -1,10 +1,14 @@
-//! One state directory, one sessions root. The state directory records the root it belongs to
-//! (`root.json`: path, device, inode) the first time it is used; a run against another root is
-//! refused, so a state directory shared by two roots (production and staging) can never move one
-//! root's files into the other or apply one's cooldowns to the other.
+//! One state directory, one sessions root or one store. The state directory records what it
+//! belongs to (`root.json`: path, device, inode, and for a store its identity) the first time it
+//! is used; a run against anything else is refused, so a state directory shared by two roots
+//! (production and staging) or two stores (two SQLite files, two databases with a tenant of the
+//! same name) can never put one's trash into the other or apply one's cooldowns and holds to the
+//! other.
 //!
 //! The same root is the same directory (device and inode), or the same path with the same inode
-//! (the device number of some block devices changes across reboots).
+//! (the device number of some block devices changes across reboots). The same store is the same
+//! [`StoreSpec::identity`](crate::core::store::StoreSpec::identity) (server, database, layout,
+//! key pattern); a SQLite path must also be the same file or folder (inode, as for roots).
 
 use std::io;
 use std::path::Path;
@@ -21,6 +25,9 @@ pub struct RootId {
     pub path: String,
     pub dev: u64,
     pub ino: u64,
+    /// A store's identity; `None` for a sessions root of folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 impl RootId {
@@ -31,11 +38,52 @@ impl RootId {
             path: path.display().to_string(),
             dev: meta.dev,
             ino: meta.ino,
+            store: None,
+        })
+    }
+
+    /// A store: its identity, and for a SQLite path the file's (or folder's) device and inode.
+    pub fn of_store(spec: &crate::core::store::StoreSpec) -> io::Result<RootId> {
+        let (dev, ino) = match spec {
+            crate::core::store::StoreSpec::Sqlite(p) => {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(p)?;
+                (m.dev(), m.ino())
+            }
+            _ => (0, 0),
+        };
+        Ok(RootId {
+            path: spec.describe(),
+            dev,
+            ino,
+            store: Some(spec.identity()),
         })
     }
 
     pub fn same(&self, other: &RootId) -> bool {
-        self.ino == other.ino && (self.dev == other.dev || self.path == other.path)
+        match (&self.store, &other.store) {
+            (None, None) => {
+                self.ino == other.ino && (self.dev == other.dev || self.path == other.path)
+            }
+            // A server store: the same server, database and layout. A SQLite file: also the
+            // same inode (a new file at the same path is another account's store).
+            (Some(a), Some(b)) => {
+                (a == b && self.ino == other.ino)
+                    || (self.ino != 0 && self.ino == other.ino && self.dev == other.dev)
+            }
+            _ => false,
+        }
+    }
+
+    /// How the operator knows it: `sessions root /srv/x (device 1, inode 2)`, `store …`.
+    fn describe(&self) -> String {
+        match &self.store {
+            None => format!(
+                "sessions root {} (device {}, inode {})",
+                self.path, self.dev, self.ino
+            ),
+            Some(_) => format!("store {}", self.path),
+        }
     }
 }
 
@@ -44,12 +92,14 @@ impl RootId {
 pub fn check(state: &Folder, root: &RootId) -> Result<(), String> {
     match state::read_json::<RootId>(state, ROOT_FILE) {
         Loaded::Ok(known) if !known.same(root) => Err(format!(
-            "state directory {} belongs to sessions root {} (device {}, inode {}), not {}; give each root its own state directory (--state-dir), or delete {} if the root really moved",
+            "state directory {} belongs to {}, not {}; give each sessions root and each store its own state directory (--state-dir), or delete {} if it really moved",
             state.path().display(),
-            known.path,
-            known.dev,
-            known.ino,
-            root.path,
+            known.describe(),
+            if root.store.is_some() {
+                format!("store {}", root.path)
+            } else {
+                format!("sessions root {}", root.path)
+            },
             state.path().join(ROOT_FILE).display()
         )),
         Loaded::Corrupt(why) => Err(format!(
@@ -77,7 +127,53 @@ mod tests {
             path: path.into(),
             dev,
             ino,
+            store: None,
         }
+    }
+
+    fn store(identity: &str, dev: u64, ino: u64) -> RootId {
+        RootId {
+            path: identity.into(),
+            dev,
+            ino,
+            store: Some(identity.into()),
+        }
+    }
+
+    #[test]
+    fn a_store_is_its_identity_and_a_sqlite_file_its_inode() {
+        let pg = store("postgres://db:5432/a layout per-type", 0, 0);
+        assert!(pg.same(&store("postgres://db:5432/a layout per-type", 0, 0)));
+        assert!(!pg.same(&store("postgres://db:5432/b layout per-type", 0, 0)));
+        assert!(!pg.same(&id("/srv/prod", 0, 0)), "a store is never a root");
+        assert!(!id("/srv/prod", 0, 0).same(&pg), "a root is never a store");
+        let a = store("sqlite:/srv/auth.db", 1, 100);
+        assert!(a.same(&store("sqlite:/srv/auth.db", 1, 100)));
+        assert!(
+            a.same(&store("sqlite:/srv/moved.db", 1, 100)),
+            "renamed file"
+        );
+        assert!(
+            !a.same(&store("sqlite:/srv/auth.db", 1, 200)),
+            "a new file at the same path"
+        );
+        assert!(!a.same(&store("sqlite:/srv/other.db", 1, 300)));
+    }
+
+    #[test]
+    fn a_second_store_is_refused_naming_both() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = Folder::open(tmp.path()).unwrap();
+        let a = store("sqlite:/srv/a/auth.db", 1, 100);
+        record(&state, &a).unwrap();
+        let err = check(&state, &store("sqlite:/srv/b/auth.db", 1, 200)).unwrap_err();
+        assert!(
+            err.contains("store sqlite:/srv/a/auth.db")
+                && err.contains("store sqlite:/srv/b/auth.db"),
+            "{err}"
+        );
+        let err = check(&state, &id("/srv/prod", 1, 100)).unwrap_err();
+        assert!(err.contains("sessions root /srv/prod"), "{err}");
     }
 
     #[test]

@@ -153,3 +153,67 @@ fn store_cleanup_failure_raises_cleanup_failed() {
     );
     assert_eq!(sqlite_rows(&bad).len(), crate::stores::account_rows().len());
 }
+
+/// Broke: two stores with a tenant of the same name (`auth.db` twice) cleaned with one state
+/// directory: restore on store A inserted store B's rows (exit 0) and emptied B's trash.
+#[test]
+fn a_state_directory_serves_one_store_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut dbs = Vec::new();
+    for side in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(side)).unwrap();
+        let db = dir.path().join(side).join("auth.db");
+        make_sqlite(&db, CREDS);
+        dbs.push(db);
+    }
+    let run = |db: &Path, args: &[&str]| {
+        bare_cmd()
+            .arg("--store")
+            .arg(format!("sqlite:{}", db.display()))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_code(&run(&dbs[0], &["cleanup"]), 0);
+    let a_after = sqlite_rows(&dbs[0]);
+    let b_before = sqlite_rows(&dbs[1]);
+    for args in [
+        &["cleanup"][..],
+        &["status"][..],
+        &["restore", "--company", "auth"][..],
+        &["trigger"][..],
+        &["monitor", "--once"][..],
+    ] {
+        let out = run(&dbs[1], args);
+        assert_code(&out, 2);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("a{}auth.db", std::path::MAIN_SEPARATOR))
+                && err.contains(&format!("b{}auth.db", std::path::MAIN_SEPARATOR)),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert_eq!(sqlite_rows(&dbs[1]), b_before, "store B untouched");
+    assert_eq!(sqlite_rows(&dbs[0]), a_after);
+    // Store A's trash is still there, and restores into A.
+    assert_code(&run(&dbs[0], &["restore", "--company", "auth"]), 0);
+    assert_eq!(
+        sqlite_rows(&dbs[0]).len(),
+        crate::stores::account_rows().len()
+    );
+    // A folder root is not a store either.
+    let t = Tree::new();
+    company_with(&t, "company_1", 10, days(20));
+    let out = t
+        .cmd()
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+}

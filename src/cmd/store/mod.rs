@@ -27,6 +27,8 @@ pub(crate) fn to_anyhow(e: StoreError) -> anyhow::Error {
     }
 }
 
+/// Opens the configured store, after checking that the state directory belongs to it: its
+/// trash, holds, cooldowns and records must never cross to another store.
 pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
     let store = connect(ctx, read_only)?;
     if !read_only && let Some(release) = store.lock_releaser() {
@@ -37,6 +39,13 @@ pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
 
 fn connect(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
     let store = store::open(&ctx.config.store, read_only).map_err(to_anyhow)?;
+    let id = crate::core::binding::RootId::of_store(&ctx.config.store).map_err(|e| {
+        usage(format!(
+            "cannot stat the store {}: {e}",
+            ctx.config.store.describe()
+        ))
+    })?;
+    ctx.bind(id)?;
     if let Some(t) = store.transport() {
         tracing::info!(store = %ctx.config.store.describe(), connection = %t, "connected");
     }

@@ -91,6 +91,59 @@ impl StoreSpec {
     }
 }
 
+impl StoreSpec {
+    /// What makes this store this store, for binding a state directory to it
+    /// (`core::binding`): the server (scheme, host, port, database, no user or password), the
+    /// layout with its tables, key pattern and where the creds live. SQLite files are bound by
+    /// their path here and by device and inode in the binding.
+    pub fn identity(&self) -> String {
+        let layout = |l: &dyn fmt::Debug| {
+            format!("{:016x}", super::fingerprint(format!("{l:?}").as_bytes()))
+        };
+        match self {
+            StoreSpec::Folder => "folder".into(),
+            StoreSpec::Sqlite(p) => {
+                let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                format!("sqlite:{}", p.display())
+            }
+            StoreSpec::Postgres { url, layout: l } => format!(
+                "{} layout {} {}",
+                without_user(&redact_postgres(url)),
+                l.name(),
+                layout(l)
+            ),
+            StoreSpec::Redis {
+                url,
+                layout: l,
+                creds,
+            } => format!(
+                "{} layout {} {}{}",
+                without_user(&super::redis::redact_url(url)),
+                l.describe(),
+                layout(l),
+                creds
+                    .as_deref()
+                    .map(|c| format!(" creds {}", without_user(&redact_postgres(c))))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// `scheme://user@host/…` → `scheme://host/…`: who connects does not change which store it is.
+fn without_user(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            match rest[..end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://{host}{}", &rest[end..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// `postgres://user@host:port/db`: what the connection string points at, without a password or
 /// any option (options such as `password=` can carry secrets too).
 pub fn redact_postgres(url: &str) -> String {
