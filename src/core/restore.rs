@@ -227,7 +227,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Refuses a restore into a folder whose identity differs from the source's, unless forced.
-fn check_identity(
+pub(crate) fn check_identity(
     company: &str,
     source: &str,
     then: Option<&Identity>,
@@ -248,7 +248,7 @@ fn check_identity(
 }
 
 /// Our own users, from the folder's creds or else from the source's identity.
-fn own_users(creds: &Creds, then: Option<&Identity>) -> Vec<String> {
+pub(crate) fn own_users(creds: &Creds, then: Option<&Identity>) -> Vec<String> {
     let mut own: Vec<String> = creds.own_users().into_iter().map(str::to_owned).collect();
     if own.is_empty()
         && let Some(t) = then

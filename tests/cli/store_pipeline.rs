@@ -217,3 +217,144 @@ fn a_state_directory_serves_one_store_only() {
         .unwrap();
     assert_code(&out, 2);
 }
+
+fn removed_of(out: &std::process::Output) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut r: Vec<String> = v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["removed_files"].as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    r.sort();
+    r
+}
+
+const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
+
+/// Broke: restore on a store set no hold (the next cleanup removed the rows again), and
+/// `--release` restored instead of releasing.
+#[test]
+fn store_restore_puts_rows_on_hold_and_release_ends_it() {
+    let f = Fleet::new();
+    let db = f.add("company_1");
+    let out = f.run(&["cleanup", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(removed_of(&out), OLD);
+    let restored = f.run(&["restore", "--company", "company_1", "--json"]);
+    assert_code(&restored, 0);
+    let v: serde_json::Value = serde_json::from_slice(&restored.stdout).unwrap();
+    assert!(v["on_hold_until"].is_string(), "{v}");
+    assert_eq!(sqlite_rows(&db).len(), crate::stores::account_rows().len());
+
+    let again = f.run(&["cleanup", "--json", "-v"]);
+    assert_code(&again, 0);
+    assert!(removed_of(&again).is_empty(), "restored rows are on hold");
+    assert!(
+        text(&again.stdout).contains("on hold"),
+        "{}",
+        text(&again.stdout)
+    );
+    // Trigger and a dry run see the hold too.
+    assert!(removed_of(&f.run(&["cleanup", "--json", "--dry-run"])).is_empty());
+
+    let rel = f.run(&["restore", "--company", "company_1", "--release"]);
+    assert_code(&rel, 0);
+    assert!(
+        text(&rel.stdout).contains("released 2"),
+        "{}",
+        text(&rel.stdout)
+    );
+    assert_eq!(
+        sqlite_rows(&db).len(),
+        crate::stores::account_rows().len(),
+        "--release restores nothing and removes nothing"
+    );
+    let after = f.run(&["cleanup", "--json"]);
+    assert_eq!(removed_of(&after), OLD, "the hold ended");
+}
+
+/// Broke: restore on a store never read the creds: an old account's sessions went into a
+/// re-paired account, exit 0.
+#[test]
+fn store_restore_refuses_a_re_paired_account() {
+    let f = Fleet::new();
+    let db = f.add("company_1");
+    assert_code(&f.run(&["cleanup"]), 0);
+    let left = sqlite_rows(&db);
+    let repaired = CREDS.replace("5511999999999:7", "5511000000000:3");
+    exec(
+        &db,
+        &format!("UPDATE creds SET value = '{repaired}' WHERE key = '__creds__'"),
+    );
+    let out = f.run(&["restore", "--company", "company_1"]);
+    assert_code(&out, 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("re-paired") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(sqlite_rows(&db), left, "nothing put back");
+    let forced = f.run(&["restore", "--company", "company_1", "--force"]);
+    assert_code(&forced, 0);
+    assert_eq!(sqlite_rows(&db).len(), crate::stores::account_rows().len());
+}
+
+/// Broke: restore on a store ignored the pairs cleanup keeps together: an old session went
+/// back beside the identity key the app wrote since for the same address.
+#[test]
+fn store_restore_keeps_pairs_together() {
+    let f = Fleet::new();
+    let db = f.add("company_1");
+    assert_code(&f.run(&["cleanup"]), 0);
+    exec(
+        &db,
+        "INSERT INTO signal_keys (type, id, value) VALUES ('identity-key', '5511888888888.0', '{\"type\":\"Buffer\",\"data\":\"new=\"}')",
+    );
+    let out = f.run(&["restore", "--company", "company_1", "--json"]);
+    assert_code(&out, 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped: Vec<String> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}: {}", s["file"], s["reason"]))
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.contains("session-5511888888888.0") && s.contains("partner")),
+        "{skipped:?}"
+    );
+    assert!(
+        !sqlite_rows(&db)
+            .iter()
+            .any(|(t, id, _)| t == "session" && id == "5511888888888.0"),
+        "the old session stays in the trash"
+    );
+}
+
+/// Broke: a trash append cut short (disk full) left half a line, and the whole run could no
+/// longer be restored.
+#[test]
+fn a_torn_trash_line_does_not_make_the_run_unrestorable() {
+    let f = Fleet::new();
+    let db = f.add("company_1");
+    assert_code(&f.run(&["cleanup"]), 0);
+    let tenant_trash = f.state().join("trash/company_1");
+    let run = std::fs::read_dir(&tenant_trash)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let rows = run.join("rows.jsonl");
+    let mut text = std::fs::read_to_string(&rows).unwrap();
+    text.push_str("{\"type\":\"pre-key\",\"id\":\"7\",\"val");
+    std::fs::write(&rows, text).unwrap();
+    let out = f.run(&["restore", "--company", "company_1"]);
+    assert_code(&out, 0);
+    assert_eq!(sqlite_rows(&db).len(), crate::stores::account_rows().len());
+    assert!(!rows.exists(), "nothing left to restore");
+}

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::ledger::Ledger;
-use super::{KeyRef, Planned, RemoveOutcome, RestoreOutcome, Store, TenantLock, Token, TrashRow};
+use super::{KeyRef, Planned, RemoveOutcome, Store, TenantLock, Token, TrashRow};
 use crate::core::classify::{self, Kind};
 use crate::core::clean::CleanSpec;
 use crate::core::creds::{self, Creds};
@@ -23,7 +23,6 @@ use crate::core::folder::{EntryType, Meta};
 use crate::core::lock::{self, LockAttempt, LockGuard};
 use crate::core::plan::{self, Action, Entry};
 use crate::core::report::{CompanyReport, FileDecision, FileNote, Status};
-use crate::core::restore::RestoreReport;
 use crate::core::state::StateDir;
 use crate::core::state::{LOCKS_DIR, TRASH_DIR};
 use crate::core::util::sanitize;
@@ -111,6 +110,12 @@ pub fn planner_name(key_type: &str, id: &str) -> Option<String> {
     let kind = classify::classify(&name);
     (kind != Kind::Unknown && kind != Kind::Bak && kind != Kind::Temp && kind.as_str() == key_type)
         .then_some(name)
+}
+
+/// The name a row's hold is recorded under in `companies/<tenant>.json`: the planner's name
+/// (`session-5511.0.json`), or `<type>-<id>` for a row the planner does not know.
+pub fn hold_name(key_type: &str, id: &str) -> String {
+    planner_name(key_type, id).unwrap_or_else(|| format!("{key_type}-{id}"))
 }
 
 /// One of the ten key types of Baileys' `SignalDataTypeMap`.
@@ -231,7 +236,7 @@ fn clean_tenant_quietly(
     report
 }
 
-fn local_lock(
+pub(crate) fn local_lock(
     state: &StateDir,
     store_key: &str,
     tenant: &str,
@@ -269,6 +274,19 @@ fn clean_locked(
         None => Creds::missing(),
     };
     report.creds = Some(creds.state().as_str());
+    // Recorded with the run, so `restore` can refuse to put these rows into a re-paired account.
+    report.identity = creds::Identity::of(&creds);
+    // Rows put back by `restore` stay until their hold ends (as files do in folders).
+    let record = match crate::core::records::try_read_company(state, tenant) {
+        Ok(r) => r,
+        Err(why) => {
+            *report = CompanyReport::failed(
+                tenant,
+                format!("{why}; holds of restored rows unknown, nothing changed"),
+            );
+            return;
+        }
+    };
     if creds.present {
         report.files_before += 1;
         *report.files_by_type.entry(Kind::Creds).or_default() += 1;
@@ -325,6 +343,9 @@ fn clean_locked(
             ino: 0,
             nlink: 1,
         });
+        if let Some(until) = record.holds.get(&hold_name(row.key_type, row.id)) {
+            entry.held_until = Some((*until).into());
+        }
         entries.push(entry);
         infos.push(RowInfo {
             key: KeyRef {
@@ -634,89 +655,19 @@ impl<'a> TrashWriter<'a> {
             serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
             buf.push(b'\n');
         }
-        f.write_all(&buf)?;
-        f.sync_data()
-    }
-}
-
-/// Puts the rows of a trash run back into the store, never overwriting a row that exists again.
-/// Rows restored are removed from the trash file; the rest stay there.
-pub fn restore_tenant_run(
-    store: &mut dyn Store,
-    state: &StateDir,
-    tenant: &str,
-    run: &str,
-    only: &[String],
-    dry_run: bool,
-) -> Result<RestoreReport, String> {
-    if run.contains('/') || run == ".." || run == "." || run.is_empty() {
-        return Err(format!("{run:?} is not a valid run id"));
-    }
-    let dir = state.path().join(TRASH_DIR).join(tenant).join(run);
-    let path = dir.join(TRASH_ROWS);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("no run {run:?} in the trash of {tenant}: {e}"))?;
-    let mut rows: Vec<TrashRow> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        rows.push(
-            serde_json::from_str(line)
-                .map_err(|e| format!("{}: line {}: {e}", path.display(), n + 1))?,
-        );
-    }
-    let name = |r: &TrashRow| format!("{}-{}", r.key_type, r.id);
-    let mut report = RestoreReport::new(tenant, run.to_owned(), dry_run);
-    for w in only {
-        if !rows.iter().any(|r| &name(r) == w) {
-            report.failed.push(FileNote {
-                file: w.clone(),
-                reason: format!("not in the trash of run {run}"),
-            });
-        }
-    }
-    let wanted: Vec<TrashRow> = rows
-        .iter()
-        .filter(|r| only.is_empty() || only.contains(&name(r)))
-        .cloned()
-        .collect();
-    if dry_run {
-        report.restored = wanted.iter().map(name).collect();
-        return Ok(report);
-    }
-    let outcomes = store.restore(tenant, &wanted).map_err(|e| e.to_string())?;
-    let mut restored = std::collections::HashSet::new();
-    for (r, o) in wanted.iter().zip(outcomes) {
-        match o {
-            RestoreOutcome::Restored => {
-                restored.insert(r.key());
-                report.restored.push(name(r));
+        // Whole lines or nothing: a write cut short (a full disk) is cut back to the last whole
+        // line, so the next batch never glues onto half a row and the run stays restorable
+        // (the store rolls this batch back). `undo::read_trash` also ignores a torn tail.
+        let before = f.metadata()?.len();
+        match f.write_all(&buf).and_then(|()| f.sync_data()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = f.set_len(before);
+                let _ = f.sync_data();
+                Err(e)
             }
-            RestoreOutcome::Exists => report.skipped.push(FileNote {
-                file: name(r),
-                reason: "exists again in the store (the app wrote a newer one): not overwritten"
-                    .into(),
-            }),
         }
     }
-    let left: Vec<&TrashRow> = rows
-        .iter()
-        .filter(|r| !restored.contains(&r.key()))
-        .collect();
-    if left.is_empty() {
-        let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_dir(&dir);
-    } else if !restored.is_empty() {
-        let mut out = Vec::new();
-        for r in left {
-            serde_json::to_writer(&mut out, r).map_err(|e| e.to_string())?;
-            out.push(b'\n');
-        }
-        let folder = crate::core::folder::Folder::open(&dir).map_err(|e| e.to_string())?;
-        crate::core::state::write_atomic(&folder, TRASH_ROWS, &out).map_err(|e| e.to_string())?;
-    }
-    Ok(report)
 }
 
 #[cfg(test)]

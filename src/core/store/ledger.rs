@@ -105,6 +105,13 @@ impl Ledger {
         seen
     }
 
+    /// What the ledger knew of a key when it was loaded (read only: for `restore`).
+    pub fn seen(&self, key_type: &str, id: &str) -> Option<Seen> {
+        self.rows
+            .get(&(key_type.to_owned(), id.to_owned()))
+            .copied()
+    }
+
     /// Forgets a key (it was removed).
     pub fn forget(&mut self, key_type: &str, id: &str) {
         self.next.remove(&(key_type.to_owned(), id.to_owned()));

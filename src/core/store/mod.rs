@@ -19,6 +19,7 @@ pub mod session_creds;
 pub mod spec;
 pub mod sqlite;
 pub mod tls;
+pub mod undo;
 
 use std::fmt;
 

@@ -4,6 +4,8 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::core::rules::{PreKeyRule, Rules};
+use crate::core::store::RestoreOutcome;
+use crate::core::store::undo::restore_tenant_run;
 
 const DAY: Duration = Duration::from_secs(86_400);
 use crate::core::store::sqlite::SqliteStore;
@@ -343,6 +345,17 @@ fn a_row_rewritten_after_planning_survives_and_trash_restores_byte_exact() {
     assert_eq!(kept, session_value(ms_ago(0)));
 }
 
+fn restore_opts(s: &StoreCleanSpec) -> crate::core::store::undo::StoreRestore<'_> {
+    crate::core::store::undo::StoreRestore {
+        only: &[],
+        force: false,
+        dry_run: false,
+        now: s.clean.now.into(),
+        hold: Duration::from_secs(3 * 86_400),
+        store_key: &s.store_key,
+    }
+}
+
 #[test]
 fn restore_of_a_run_puts_rows_back_and_refuses_newer_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -363,7 +376,8 @@ fn restore_of_a_run_puts_rows_back_and_refuses_newer_ones() {
             [],
         )
         .unwrap();
-    let rep = restore_tenant_run(&mut store, &state, "a", &s.clean.run_id, &[], false).unwrap();
+    let rep =
+        restore_tenant_run(&mut store, &state, "a", &s.clean.run_id, &restore_opts(&s)).unwrap();
     assert_eq!(rep.restored.len(), r.removed - 1);
     assert_eq!(rep.skipped.len(), 1);
     assert_eq!(rep.skipped[0].file, "pre-key-1");
@@ -382,7 +396,8 @@ fn restore_of_a_run_puts_rows_back_and_refuses_newer_ones() {
         "the first run's two stay gone (and active_at's session stays)"
     );
     // The skipped row stays in the trash; a second restore restores nothing more.
-    let again = restore_tenant_run(&mut store, &state, "a", &s.clean.run_id, &[], false).unwrap();
+    let again =
+        restore_tenant_run(&mut store, &state, "a", &s.clean.run_id, &restore_opts(&s)).unwrap();
     assert!(again.restored.is_empty() && again.skipped.len() == 1);
 }
 
