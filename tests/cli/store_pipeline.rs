@@ -358,3 +358,80 @@ fn a_torn_trash_line_does_not_make_the_run_unrestorable() {
     assert_eq!(sqlite_rows(&db).len(), crate::stores::account_rows().len());
     assert!(!rows.exists(), "nothing left to restore");
 }
+
+/// Broke: a tenant with a 91-byte non-ASCII name hit "File name too long" on its lock file
+/// and was never cleaned.
+#[test]
+fn a_long_non_ascii_tenant_name_gets_a_lock_file_that_fits() {
+    let f = Fleet::new();
+    let name = "ñ".repeat(46);
+    let db = f.add(&name);
+    let out = f.run(&["cleanup", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(removed_of(&out), OLD);
+    assert_eq!(
+        sqlite_rows(&db).len(),
+        crate::stores::account_rows().len() - 2
+    );
+    // A second name sharing the first 40 characters gets a lock of its own.
+    let twin = format!("{}x", "ñ".repeat(45));
+    f.add(&twin);
+    assert_code(&f.run(&["cleanup"]), 0);
+    let locks: Vec<_> = std::fs::read_dir(f.state().join("locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(locks.len(), 2, "{locks:?}");
+}
+
+/// Broke: a SQLite `signal_keys` without a primary key was cleaned, but its rows could never be
+/// restored (`ON CONFLICT (type, id)` needs the key).
+#[test]
+fn sqlite_signal_keys_without_a_primary_key_is_refused() {
+    let f = Fleet::new();
+    let db = f.db("company_1");
+    exec(
+        &db,
+        "CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL);",
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("INSERT INTO creds VALUES ('__creds__', ?1)", [CREDS])
+        .unwrap();
+    for (t, id, v) in crate::stores::account_rows() {
+        c.execute("INSERT INTO signal_keys VALUES (?1, ?2, ?3)", [t, id, v])
+            .unwrap();
+    }
+    drop(c);
+    let before = sqlite_rows(&db);
+    // The file named alone: a configuration error.
+    let out = bare_cmd()
+        .arg("--store")
+        .arg(format!("sqlite:{}", db.display()))
+        .arg("--state-dir")
+        .arg(f.dir.path().join("state-single"))
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("primary key") && err.contains("company_1.db"),
+        "{err}"
+    );
+    assert_eq!(sqlite_rows(&db), before);
+    // In a fleet of files: that tenant fails (exit 1) and the others are cleaned.
+    f.add("company_2");
+    let out = f.run(&["cleanup"]);
+    assert_code(&out, 1);
+    assert!(
+        text(&out.stdout).contains("primary key"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(sqlite_rows(&db), before);
+    assert_eq!(
+        sqlite_rows(&f.db("company_2")).len(),
+        crate::stores::account_rows().len() - 2
+    );
+}

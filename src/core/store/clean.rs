@@ -245,8 +245,8 @@ pub(crate) fn local_lock(
     let locks = state
         .subdir(LOCKS_DIR)
         .map_err(|e| format!("cannot open the lock folder: {e}"))?;
-    let name = format!("{store_key}-{}", super::ledger::file_name(tenant));
-    let name = name.trim_end_matches(".jsonl").to_owned() + ".lock";
+    // Fits a file name whatever the tenant's name (ledger::file_stem hashes long ones).
+    let name = format!("{store_key}-{}.lock", super::ledger::file_stem(tenant));
     match lock::try_lock(&locks, OsStr::new(&name), holder) {
         Ok(LockAttempt::Acquired(g)) => Ok(Ok(g)),
         Ok(LockAttempt::Busy(h)) => Ok(Err(h.unwrap_or_else(|| "unknown".into()))),

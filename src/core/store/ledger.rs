@@ -38,8 +38,18 @@ pub struct Ledger {
     next: HashMap<(String, String), Seen>,
 }
 
-/// A file name for a tenant: safe characters kept, everything else `%XX`.
+/// A file name for a tenant's ledger: [`file_stem`] and `.jsonl`.
 pub fn file_name(tenant: &str) -> String {
+    file_stem(tenant) + ".jsonl"
+}
+
+/// Longest stem kept as written; longer ones are cut and end in a hash of the whole name.
+const STEM_MAX: usize = 120;
+
+/// A tenant as a file name stem (ledger, lock): safe characters kept, everything else `%XX`.
+/// A stem that would not fit a file name (a long non-ASCII tenant name triples in length) is
+/// cut and ends in `~` and a hash of the whole name, so it always fits and stays unique.
+pub fn file_stem(tenant: &str) -> String {
     let mut s = String::with_capacity(tenant.len() + 6);
     for b in tenant.bytes() {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && !s.is_empty()) {
@@ -48,7 +58,11 @@ pub fn file_name(tenant: &str) -> String {
             s.push_str(&format!("%{b:02X}"));
         }
     }
-    s.push_str(".jsonl");
+    if s.len() > STEM_MAX {
+        // `s` is ASCII: any byte index is a char boundary.
+        s.truncate(STEM_MAX - 17);
+        s.push_str(&format!("~{:016x}", super::fingerprint(tenant.as_bytes())));
+    }
     s
 }
 

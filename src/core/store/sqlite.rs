@@ -102,7 +102,37 @@ fn check_schema(c: &Connection, file: &Path) -> Result<()> {
             )));
         }
     }
+    if !unique_on_type_and_id(c).map_err(|e| {
+        StoreError::Schema(format!("{}: cannot read the indexes: {e}", file.display()))
+    })? {
+        // Without it a restore cannot tell "exists again" from "missing" (ON CONFLICT needs
+        // it), and a removal could hit duplicate rows: a clean that cannot be undone.
+        return Err(StoreError::Schema(format!(
+            "{}: signal_keys has no primary key or unique index on (type, id), so removed rows could not be restored safely; not cleaned (Baileys creates it with PRIMARY KEY (type, id))",
+            file.display()
+        )));
+    }
     Ok(())
+}
+
+/// Whether `signal_keys` has a primary key or unique index on exactly `(type, id)`.
+fn unique_on_type_and_id(c: &Connection) -> rusqlite::Result<bool> {
+    let mut list =
+        c.prepare("SELECT name FROM pragma_index_list('signal_keys') WHERE \"unique\" = 1")?;
+    let names: Vec<String> = list
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        let mut info = c.prepare("SELECT name FROM pragma_index_info(?1)")?;
+        let mut cols: Vec<String> = info
+            .query_map([&name], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        cols.sort();
+        if cols == ["id", "type"] {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn query_err(file: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
