@@ -249,9 +249,11 @@ impl<W: Write> CleanupPrinter<W> {
                 write!(self.out, ", {} failed", plural(t.failed_files, "file"))?;
             }
             if t.skipped_files > 0 {
+                // Not all "changed since planned": a file may be gone already, kept with a
+                // partner that stayed, or an orphan left alone; each report line says which.
                 write!(
                     self.out,
-                    ", {} changed since planned and left alone",
+                    ", {} skipped (the reason of each with -v or --json)",
                     t.skipped_files
                 )?;
             }

@@ -435,3 +435,30 @@ fn sqlite_signal_keys_without_a_primary_key_is_refused() {
         crate::stores::account_rows().len() - 2
     );
 }
+
+/// Broke: the summary called every skip "changed since planned", also a row that was simply
+/// gone already.
+#[test]
+fn a_skip_says_its_real_reason() {
+    let f = Fleet::new();
+    let db = f.add("company_1");
+    let mut child = f.cmd();
+    child
+        .args(["cleanup", "-v", "--debug-pause-before-remove", "1500ms"])
+        .timeout(std::time::Duration::from_secs(30));
+    let handle = std::thread::spawn(move || child.output().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    exec(
+        &db,
+        "DELETE FROM signal_keys WHERE type = 'session' AND id = '5511888888888.0'",
+    );
+    let out = handle.join().unwrap();
+    assert_code(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("changed since planned"), "{stdout}");
+    assert!(
+        stdout.contains("skipped: session-5511888888888.0: already gone")
+            && stdout.contains("1 skipped"),
+        "{stdout}"
+    );
+}
