@@ -306,13 +306,19 @@ fn clean_locked(
         let token = Token::of(row.value, row.updated_at_us);
         let name = planner_name(row.key_type, row.id);
         let legacy = name.is_none() && legacy_aware && !is_baileys_type(row.key_type);
-        let (mtime, clock) = if let Some(us) = row.updated_at_us {
-            (at_micros(us), Clock::UpdatedAt)
-        } else if let Some(ms) = (row.key_type == "session")
+        // A session is as old as its newest sign of life: an `updated_at` column that no
+        // trigger maintains keeps the insert time while the session is used every minute, so
+        // its own `indexInfo.used` wins when it is newer (the younger age is the safe one).
+        let used_us = (row.key_type == "session")
             .then(|| session_last_used(row.value))
             .flatten()
+            .map(|ms| ms.saturating_mul(1000));
+        let (mtime, clock) = if let Some(us) = row.updated_at_us
+            && used_us.is_none_or(|used| used <= us)
         {
-            (at_micros(ms.saturating_mul(1000)), Clock::Value)
+            (at_micros(us), Clock::UpdatedAt)
+        } else if let Some(us) = used_us {
+            (at_micros(us), Clock::Value)
         } else {
             let seen = ledger.observe(row.key_type, row.id, token.hash, now_s);
             (

@@ -11,6 +11,8 @@
 pub mod clean;
 pub mod holder;
 pub mod ledger;
+#[cfg(test)]
+pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod row;

@@ -548,3 +548,58 @@ fn store_emergency_rules_keep_the_server_window_unless_keep_n_is_set() {
     assert_eq!(r.reserved_removed(), 90);
     assert_eq!(r.reserved_after, 30);
 }
+
+/// Broke: per-type ages took `updated_at` over a session's own `indexInfo.used` even when no
+/// trigger maintains `updated_at`, so a session used minutes ago went as "20d old".
+#[test]
+fn a_session_used_recently_is_young_whatever_a_stale_updated_at_says() {
+    use crate::core::store::memory::MemoryStore;
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::new(dir.path().join("state"));
+    let stale = (ms_ago(20) * 1000, ms_ago(0));
+    let mut store = MemoryStore::new();
+    store.tenant("a").creds = Some(CREDS.into());
+    // Inserted 20 days ago, used a minute before now.
+    store.put(
+        "a",
+        "session",
+        "1.0",
+        &session_value(ms_ago(0) - 60_000),
+        Some(stale.0),
+    );
+    // Inserted and last used 20 days ago: goes.
+    store.put(
+        "a",
+        "session",
+        "2.0",
+        &session_value(ms_ago(20)),
+        Some(stale.0),
+    );
+    // updated_at newer than the value's use: the column wins.
+    store.put(
+        "a",
+        "session",
+        "3.0",
+        &session_value(ms_ago(20)),
+        Some(stale.1 * 1000),
+    );
+    let r = clean_tenant(&mut store, "a", &state, &spec(false, now()));
+    assert_eq!(r.removed_files, ["session-2.0"], "{:?}", r.decisions);
+    let why = |f: &str| {
+        r.decisions
+            .iter()
+            .find(|d| d.file == f)
+            .map(|d| d.reason.clone())
+            .unwrap()
+    };
+    assert!(
+        why("session-1.0").contains("session's last use"),
+        "{}",
+        why("session-1.0")
+    );
+    assert!(
+        why("session-3.0").contains("updated_at"),
+        "{}",
+        why("session-3.0")
+    );
+}
