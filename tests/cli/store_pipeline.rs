@@ -462,3 +462,65 @@ fn a_skip_says_its_real_reason() {
         "{stdout}"
     );
 }
+
+/// Broke: restored `timestamp without time zone` columns shifted by the database's UTC offset.
+#[test]
+fn postgres_restore_keeps_timestamp_without_time_zone_byte_exact() {
+    let Some(db) = crate::stores::TestDb::new() else {
+        return;
+    };
+    let mut c = db.client();
+    c.batch_execute(&format!(
+        "ALTER DATABASE {} SET timezone TO 'America/Sao_Paulo';",
+        db.name
+    ))
+    .unwrap();
+    drop(c);
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE whatsapp_auth (company_id TEXT PRIMARY KEY, creds JSONB NOT NULL);
+         CREATE TABLE whatsapp_keys (company_id TEXT NOT NULL, key_type TEXT NOT NULL,
+           key_id TEXT NOT NULL, value JSONB NOT NULL,
+           created_at TIMESTAMP WITHOUT TIME ZONE, updated_at TIMESTAMP WITHOUT TIME ZONE,
+           expires_at TIMESTAMP WITHOUT TIME ZONE,
+           PRIMARY KEY (company_id, key_type, key_id));",
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO whatsapp_auth VALUES ('company_1', $1::text::jsonb)",
+        &[&CREDS],
+    )
+    .unwrap();
+    for (ty, id, v) in crate::stores::account_rows() {
+        c.execute(
+            "INSERT INTO whatsapp_keys VALUES ('company_1', $1, $2, $3::text::jsonb,
+               '2026-01-02 03:04:05.123456', '2026-02-03 04:05:06.654321', '2027-01-01 00:00:00')",
+            &[&ty, &id, &v],
+        )
+        .unwrap();
+    }
+    let snapshot = |c: &mut postgres::Client| -> Vec<String> {
+        c.query(
+            "SELECT key_type || key_id || created_at::text || updated_at::text || expires_at::text FROM whatsapp_keys ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let before = snapshot(&mut c);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = db.cmd(&state).args(["cleanup", "--json"]).output().unwrap();
+    assert_code(&out, 0);
+    assert!(!removed_of(&out).is_empty());
+    assert!(snapshot(&mut c).len() < before.len());
+    let out = db
+        .cmd(&state)
+        .args(["restore", "--company", "company_1"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert_eq!(snapshot(&mut c), before);
+}

@@ -68,8 +68,16 @@ fn micros(col: &str) -> String {
     format!("(extract(epoch from {}) * 1000000)::int8", q(col))
 }
 
-fn from_micros(param: usize) -> String {
-    format!("('epoch'::timestamptz + ${param}::int8 * interval '1 microsecond')")
+/// A parameter in microseconds back into a column of type `sql_type`, exactly as [`micros`]
+/// read it. A `timestamp without time zone` is rebuilt from the plain `'epoch'::timestamp`:
+/// going through `timestamptz` would shift it by the session's UTC offset.
+fn from_micros(param: usize, sql_type: &str) -> String {
+    let epoch = if sql_type.starts_with("timestamp without time zone") {
+        "'epoch'::timestamp"
+    } else {
+        "'epoch'::timestamptz"
+    };
+    format!("({epoch} + ${param}::int8 * interval '1 microsecond')")
 }
 
 impl PgStore {
@@ -99,7 +107,7 @@ impl PgStore {
                 cols.extend(l.updated_column.as_deref());
                 cols.extend(l.extra_columns.iter().map(String::as_str));
                 let types = check_columns(&mut client, &target, &l.keys_table, &cols)?;
-                per_type_sql(l, &types[3])
+                per_type_sql(l, &types[3], &types[4..])
             }
             Layout::Kv(l) => {
                 let mut cols = vec![l.key_column.as_str(), &l.value_column];
@@ -268,7 +276,8 @@ fn value_cast(sql_type: &str) -> &'static str {
     }
 }
 
-fn per_type_sql(l: &PerTypeLayout, value_type: &str) -> Sql {
+/// `extra_types`: the SQL types of `updated_column` (if any) then `extra_columns`, in order.
+fn per_type_sql(l: &PerTypeLayout, value_type: &str, extra_types: &[String]) -> Sql {
     let (t, ty, id, v) = (
         q(&l.tenant_column),
         q(&l.type_column),
@@ -289,7 +298,10 @@ fn per_type_sql(l: &PerTypeLayout, value_type: &str) -> Sql {
     let extra_sel: String = extra.iter().map(|c| format!(", {}", micros(c))).collect();
     let extra_cols: String = extra.iter().map(|c| format!(", {}", q(c))).collect();
     let extra_vals: String = (0..extra.len())
-        .map(|i| format!(", {}", from_micros(4 + i)))
+        .map(|i| {
+            let ty = extra_types.get(i).map_or("", String::as_str);
+            format!(", {}", from_micros(4 + i, ty))
+        })
         .collect();
     // Per-type keys are (type, id): the key parameter is `type || chr(31) || id`.
     let pair = format!("{ty} || chr(31) || {id}");
