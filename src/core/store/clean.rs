@@ -593,6 +593,15 @@ fn clean_locked(
                             file: shown(i),
                             reason: "changed since planning: kept".into(),
                         }),
+                        RemoveOutcome::Unknown(why) => {
+                            warn!(company = %tenant, error = %why, "removal outcome unknown");
+                            report.failed_files.push(FileNote {
+                                file: shown(i),
+                                reason: format!(
+                                    "outcome unknown: {why}; it is in the trash, so `restore` puts it back if it went"
+                                ),
+                            })
+                        }
                         RemoveOutcome::Vanished => {
                             gone[i] = true;
                             ledger.forget(&infos[i].key.key_type, &infos[i].key.id);
@@ -677,7 +686,7 @@ impl<'a> TrashWriter<'a> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Cleans `tenants` one after the other on one connection (a busy tenant tried again until
 /// `fleet.lock_wait` has passed), records each through `effects`, and hands each report to

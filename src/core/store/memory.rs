@@ -131,12 +131,13 @@ impl Store for MemoryStore {
             .iter()
             .map(|r| {
                 let key = (r.key_type.clone(), r.id.clone());
-                if t.rows.contains_key(&key) {
-                    RestoreOutcome::Exists
-                } else {
-                    let at = r.columns.get("updated_at").copied().flatten();
-                    t.rows.insert(key, (r.value.clone(), at));
-                    RestoreOutcome::Restored
+                match t.rows.entry(key) {
+                    std::collections::btree_map::Entry::Occupied(_) => RestoreOutcome::Exists,
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        let at = r.columns.get("updated_at").copied().flatten();
+                        slot.insert((r.value.clone(), at));
+                        RestoreOutcome::Restored
+                    }
                 }
             })
             .collect())

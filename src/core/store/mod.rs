@@ -10,6 +10,8 @@
 
 pub mod clean;
 pub mod holder;
+#[cfg(test)]
+mod contract;
 pub mod ledger;
 #[cfg(test)]
 pub mod memory;

@@ -293,6 +293,7 @@ pub struct Usage {
 
 pub struct RedisStore {
     con: Connection,
+    io_timeout: Duration,
     target: String,
     layout: RedisLayout,
     /// Evolution: the PostgreSQL database holding `"Session"` and `"Instance"`.
@@ -303,7 +304,8 @@ pub struct RedisStore {
     app: String,
     /// Lock key → our token.
     locks: HeldLocks,
-    /// A client for a second connection: a signal handler releases the locks through it.
+    /// A client for a second connection: a signal handler releases the locks through it, and a
+    /// removal that stalled is checked through it (the stalled one may still answer late).
     client: redis::Client,
     transport: super::tls::Transport,
     /// How the `--creds` PostgreSQL connection turned out.
@@ -401,6 +403,7 @@ impl RedisStore {
             .map_err(|e| StoreError::Unavailable(format!("{target}: {}", clean(&e))))?;
         let mut store = RedisStore {
             con,
+            io_timeout: IO_TIMEOUT,
             target,
             layout: layout.clone(),
             pg: None,
@@ -656,7 +659,12 @@ impl RedisStore {
         }
     }
 
-    fn run_script(&mut self, script: &str, keys: &[String], args: &[&[u8]]) -> Result<Vec<i64>> {
+    fn run_script(
+        &mut self,
+        script: &str,
+        keys: &[String],
+        args: &[&[u8]],
+    ) -> std::result::Result<Vec<i64>, ScriptError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script).arg(keys.len());
         for k in keys {
@@ -667,15 +675,82 @@ impl RedisStore {
         }
         cmd.query::<Vec<i64>>(&mut self.con).map_err(|e| {
             if e.to_string().contains("BJFENCE") {
-                StoreError::Query(format!(
+                ScriptError::Refused(StoreError::Query(format!(
                     "{}: the tenant lock expired and is held by someone else: batch not removed",
                     self.target
-                ))
+                )))
+            } else if e.is_timeout() || e.is_io_error() || e.is_connection_dropped() {
+                // The script may have run, may run late, or may never run.
+                ScriptError::Unknown(format!("{}: {e}", self.target))
             } else {
-                self.err(e)
+                ScriptError::Refused(self.err(e))
             }
         })
     }
+
+    /// Sets how long a command may take (tests use a short one to provoke a stall).
+    #[cfg(test)]
+    pub fn set_io_timeout(&mut self, timeout: Duration) {
+        self.io_timeout = timeout;
+        let _ = self.con.set_read_timeout(Some(timeout));
+        let _ = self.con.set_write_timeout(Some(timeout));
+    }
+
+    /// After a removal script stalled: a fresh connection (the old one may still deliver a late
+    /// answer) reads each field again. Gone → removed (it is in the trash); anything else →
+    /// unknown: the script may still run, so it is never reported as "left in place".
+    fn verify_after_stall(
+        &mut self,
+        names: &[String],
+        hash: &str,
+        doomed: &[(usize, String)],
+        why: &str,
+        out: &mut [RemoveOutcome],
+    ) {
+        let fresh = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT.min(self.io_timeout))
+            .map_err(|e| e.to_string());
+        let mut con = match fresh {
+            Ok(c) => c,
+            Err(e) => {
+                for (i, _) in doomed {
+                    out[*i] =
+                        RemoveOutcome::Unknown(format!("{why}; could not reconnect to check: {e}"));
+                }
+                return;
+            }
+        };
+        let _ = con.set_read_timeout(Some(self.io_timeout));
+        let _ = con.set_write_timeout(Some(self.io_timeout));
+        for (i, raw) in doomed {
+            let read: redis::RedisResult<Option<Vec<u8>>> = match self.layout.shape {
+                Shape::Hash => redis::cmd("HGET").arg(hash).arg(&names[*i]).query(&mut con),
+                Shape::Keys => redis::cmd("GET")
+                    .arg(format!("{hash}{}", names[*i]))
+                    .query(&mut con),
+            };
+            out[*i] = match read {
+                Ok(None) => RemoveOutcome::Removed {
+                    bytes: raw.len() as u64,
+                },
+                Ok(Some(_)) => RemoveOutcome::Unknown(format!(
+                    "{why}; still in place when checked, but the removal may still run"
+                )),
+                Err(e) => RemoveOutcome::Unknown(format!("{why}; the check failed too: {e}")),
+            };
+        }
+        // The stalled connection is not used again.
+        self.con = con;
+    }
+}
+
+/// How a removal script ended when it did not answer with results.
+enum ScriptError {
+    /// Redis refused it: nothing was removed.
+    Refused(StoreError),
+    /// No answer in time or the connection broke: it may or may not have run.
+    Unknown(String),
 }
 
 fn pg_message(e: &postgres::Error) -> String {
@@ -948,13 +1023,13 @@ impl Store for RedisStore {
         let token = self.locks.get(&lock).unwrap_or_default();
         let ttl = LOCK_TTL_MS.to_string();
         let mut args: Vec<&[u8]> = vec![token.as_bytes(), ttl.as_bytes()];
-        let results = match self.layout.shape {
+        let ran = match self.layout.shape {
             Shape::Hash => {
                 for (i, raw) in &doomed {
                     args.push(names[*i].as_bytes());
                     args.push(raw.as_bytes());
                 }
-                self.run_script(CAS_HDEL, &[hash.clone(), lock], &args)?
+                self.run_script(CAS_HDEL, &[hash.clone(), lock], &args)
             }
             Shape::Keys => {
                 let mut keys = vec![lock];
@@ -962,7 +1037,16 @@ impl Store for RedisStore {
                     keys.push(format!("{hash}{}", names[*i]));
                     args.push(raw.as_bytes());
                 }
-                self.run_script(CAS_DEL, &keys, &args)?
+                self.run_script(CAS_DEL, &keys, &args)
+            }
+        };
+        let results = match ran {
+            Ok(r) => r,
+            Err(ScriptError::Refused(e)) => return Err(e),
+            Err(ScriptError::Unknown(why)) => {
+                let why = format!("Redis did not answer the removal in time ({why})");
+                self.verify_after_stall(&names, &hash, &doomed, &why, &mut out);
+                return Ok(out);
             }
         };
         for ((i, raw), r) in doomed.iter().zip(results) {

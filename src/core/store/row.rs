@@ -78,6 +78,9 @@ pub enum RemoveOutcome {
     Changed,
     /// Gone already (Baileys consumed it, or another janitor removed it).
     Vanished,
+    /// The store stopped answering while removing it, and it could not be told afterwards
+    /// whether it went (why). It is in the trash, so `restore` puts it back if it went.
+    Unknown(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

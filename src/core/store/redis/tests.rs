@@ -356,3 +356,106 @@ fn patterns_split_tenants_exactly() {
         "baileys-janitor@h pid 5"
     );
 }
+
+/// A Redis that answers everything but never answers EVAL: enough RESP for one removal and the
+/// check after it. `ran`: whether the stalled script "ran" (its fields are gone when checked).
+fn stalling_redis(fields: &[(&str, &str)], ran: bool) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let data: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>> =
+        std::sync::Arc::new(std::sync::Mutex::new(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let n: usize = line.trim_start_matches('*').trim().parse().unwrap_or(0);
+                    let mut args = Vec::new();
+                    for _ in 0..n {
+                        let mut len = String::new();
+                        r.read_line(&mut len).unwrap();
+                        let len: usize = len.trim_start_matches('$').trim().parse().unwrap();
+                        let mut buf = vec![0; len + 2];
+                        r.read_exact(&mut buf).unwrap();
+                        buf.truncate(len);
+                        args.push(String::from_utf8(buf).unwrap());
+                    }
+                    let bulk = |v: Option<&String>| match v {
+                        Some(v) => format!("${}\r\n{v}\r\n", v.len()),
+                        None => "$-1\r\n".into(),
+                    };
+                    let reply = match args[0].to_ascii_uppercase().as_str() {
+                        "PING" => "+PONG\r\n".to_owned(),
+                        "HMGET" => {
+                            let d = data.lock().unwrap();
+                            let mut s = format!("*{}\r\n", args.len() - 2);
+                            for f in &args[2..] {
+                                s.push_str(&bulk(d.get(f)));
+                            }
+                            s
+                        }
+                        "HGET" => bulk(data.lock().unwrap().get(&args[2])),
+                        "EVAL" => {
+                            if ran {
+                                data.lock().unwrap().clear();
+                            }
+                            // Never answers.
+                            std::thread::sleep(Duration::from_secs(5));
+                            return;
+                        }
+                        _ => "+OK\r\n".to_owned(),
+                    };
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Broke: after a Redis stall past the I/O timeout the report said "rolled back; rows left in
+/// place" while Redis then ran the removal. Now the outcome is checked on a fresh connection and
+/// said as it is: removed when the field is gone, unknown when it is still there.
+#[test]
+fn a_stalled_removal_is_verified_never_called_rolled_back() {
+    let layout = RedisLayout::preset("baileys-redis-auth").unwrap();
+    for ran in [true, false] {
+        let url = stalling_redis(&[("session-1.0", r#"{"a":1}"#)], ran);
+        let mut store = RedisStore::connect(&url, &layout, None, "test").unwrap();
+        store.set_io_timeout(Duration::from_millis(300));
+        assert_eq!(store.lock_tenant("t").unwrap(), TenantLock::Acquired);
+        let mut trashed = Vec::new();
+        let out = store
+            .remove(
+                "t",
+                &[planned("session", "1.0", r#"{"a":1}"#)],
+                &mut |rows| {
+                    trashed.extend_from_slice(rows);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(trashed.len(), 1, "in the trash before the script");
+        match (&out[0], ran) {
+            (RemoveOutcome::Removed { .. }, true) => {}
+            (RemoveOutcome::Unknown(why), false) => {
+                assert!(why.contains("may still run"), "{why}")
+            }
+            (o, _) => panic!("ran={ran}: {o:?}"),
+        }
+    }
+}
