@@ -228,7 +228,25 @@ fn evolution_with_postgres_creds_status_names_orphans_cleanup_and_restore() {
     assert_code(&restore, 0);
     assert_eq!(r.hgetall(&r.hash(a)), before, "restored byte-exact");
 
-    let gone = run(&["cleanup", "--json", "--remove-orphans", "--company", orphan]);
+    // Keys seen for the first time may be live: the orphan goes once unchanged for a week.
+    let early = run(&["cleanup", "--json", "--remove-orphans", "--company", orphan]);
+    assert_code(&early, 0);
+    assert_eq!(company_report(&json_of(&early), orphan)["removed"], 0);
+    assert_eq!(r.hgetall(&r.hash(orphan)).len(), account_rows().len());
+    let week_later = (chrono::Utc::now() + chrono::Duration::days(8)).to_rfc3339();
+    let gone = bare_cmd()
+        .env("BAILEYS_JANITOR_NOW", &week_later)
+        .args(["--layout", "evolution", "--store"])
+        .arg(url())
+        .arg("--key-pattern")
+        .arg(&pattern)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--creds")
+        .arg(&db.url)
+        .args(["cleanup", "--json", "--remove-orphans", "--company", orphan])
+        .output()
+        .unwrap();
     assert_code(&gone, 0);
     assert_eq!(
         company_report(&json_of(&gone), orphan)["removed"],
@@ -888,4 +906,74 @@ fn evolution_files_mode_levels_leave_out_reserved_pre_keys_with_creds() {
         "{}",
         text(&monitor.stdout)
     );
+}
+
+/// Broke: `--remove-orphans` with `--creds` pointing at the wrong Evolution database (no
+/// "Instance" rows) removed every key of every live instance, exit 0.
+#[test]
+fn remove_orphans_refuses_when_most_instances_look_orphaned() {
+    let Some(mut r) = Scratch::new() else { return };
+    let Some(db) = TestDb::new() else { return };
+    let ids = [
+        "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f60",
+        "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f61",
+        "3f1c2a9e-7b1d-4c55-9a0e-1b2c3d4e5f62",
+    ];
+    for id in ids {
+        r.evolution_instance(id, false);
+    }
+    evolution_db(&db, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let before: Vec<_> = ids.iter().map(|id| r.hgetall(&r.hash(id))).collect();
+    let out = r
+        .cmd(&dir.path().join("state"))
+        .arg("--creds")
+        .arg(&db.url)
+        .args(["cleanup", "--remove-orphans"])
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("3 of 3 tenants look orphaned"), "{err}");
+    let after: Vec<_> = ids.iter().map(|id| r.hgetall(&r.hash(id))).collect();
+    assert_eq!(after, before, "nothing removed");
+}
+
+/// Broke: a key pattern like `*:auth` adopted another application's hashes in a shared Redis
+/// and removed their `session-*` fields.
+#[test]
+fn a_key_pattern_never_adopts_another_applications_hashes() {
+    let Some(mut r) = Scratch::new() else { return };
+    let other = format!("{}:webapp:auth", r.prefix);
+    for i in 0..5 {
+        r.hset(&other, &format!("session-{i}.0"), "user=42; expires=1");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let pattern = format!("{}:*:auth", r.prefix);
+    let run = |now: Option<String>| {
+        let mut c = bare_cmd();
+        if let Some(n) = now {
+            c.env("BAILEYS_JANITOR_NOW", n);
+        }
+        c.args(["--layout", "baileys-redis-auth", "--store"])
+            .arg(url())
+            .arg("--key-pattern")
+            .arg(&pattern)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["cleanup", "-v"])
+            .output()
+            .unwrap()
+    };
+    assert_code(&run(None), 0);
+    let later = (chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339();
+    let out = run(Some(later));
+    assert_code(&out, 0);
+    assert!(
+        text(&out.stdout).contains("not a Baileys auth store"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(r.hgetall(&other).len(), 5, "the other app's fields stay");
 }

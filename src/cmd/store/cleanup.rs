@@ -27,6 +27,10 @@ pub fn cleanup(args: &CleanupArgs, ctx: &Context) -> Result<Exit> {
     let cfg = &ctx.config;
     let mut store = open(ctx, cfg.run.dry_run)?;
     let all = store.tenants().map_err(to_anyhow)?;
+    if args.remove_orphans {
+        crate::core::store::clean::orphan_majority(store.as_mut(), &all)
+            .map_err(crate::config::usage)?;
+    }
     let tenants = select(ctx, store.as_mut(), all, &args.company)?;
     let whole_fleet = args.company.is_empty();
     let effects = ctx.effects("cleanup");

@@ -125,6 +125,28 @@ pub fn is_baileys_type(t: &str) -> bool {
     })
 }
 
+/// How long every key of an orphan must have been unchanged before `--remove-orphans` removes
+/// it: a live account keeps writing (sessions, pre-keys) within hours.
+pub const ORPHAN_QUIET: Duration = Duration::from_secs(7 * 86_400);
+
+/// A value Baileys' BufferJSON or libsignal wrote: a Buffer object or a session record.
+pub fn looks_like_signal(value: &str) -> bool {
+    value.contains("\"Buffer\"") || value.contains("\"_sessions\"")
+}
+
+/// Refuses `--remove-orphans` when most tenants of the store look orphaned: then a wrong
+/// `--creds` database or key pattern is far more likely than that many deleted accounts.
+pub fn orphan_majority(store: &mut dyn Store, tenants: &[String]) -> Result<(), String> {
+    let orphans = tenants.iter().filter(|t| store.orphan(t).is_some()).count();
+    if orphans > 0 && orphans * 2 > tenants.len() {
+        return Err(format!(
+            "{orphans} of {} tenants look orphaned: more likely a wrong --creds database or --key-pattern than deleted accounts; nothing removed (check them with `status`)",
+            tenants.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Tenant names become folder names in the state directory (trash, records).
 pub fn safe_tenant_name(t: &str) -> bool {
     !t.is_empty()
@@ -302,7 +324,9 @@ fn clean_locked(
     let mut entries: Vec<Entry> = Vec::new();
     let mut infos: Vec<RowInfo> = Vec::new();
     let now_s = secs(now);
+    let mut signal_shaped = false;
     let scanned = store.scan(tenant, &mut |row| {
+        signal_shaped |= looks_like_signal(row.value);
         let token = Token::of(row.value, row.updated_at_us);
         let name = planner_name(row.key_type, row.id);
         let legacy = name.is_none() && legacy_aware && !is_baileys_type(row.key_type);
@@ -429,10 +453,32 @@ fn clean_locked(
         Kind::IdentityKey | Kind::SenderKey => 1,
         _ => 0,
     };
-    // An orphan's keys belong to no account: all of them go with --remove-orphans, none without.
-    let orphan = store.orphan(tenant);
+    // Only an account's keys are ever touched: a hash or table that holds neither Baileys creds
+    // nor any Signal-shaped value is another application's (a `*:auth` pattern matches more
+    // than Baileys), whatever its field names say.
+    let baileys = (creds.present && !creds.is_corrupt()) || signal_shaped;
+    if !baileys && !entries.is_empty() {
+        order.clear();
+        report.skipped_files.push(FileNote {
+            file: "(tenant)".into(),
+            reason: "not a Baileys auth store (no creds, no Signal-shaped value): left alone"
+                .into(),
+        });
+    }
+    // An orphan's keys belong to no account: all of them go with --remove-orphans, none without,
+    // and never while any of them still changes (a live account misread as an orphan, e.g.
+    // through a wrong --creds database, keeps writing).
+    let orphan = if baileys { store.orphan(tenant) } else { None };
+    let youngest = entries
+        .iter()
+        .filter_map(|e| {
+            e.meta
+                .map(|m| now.duration_since(m.mtime).unwrap_or_default())
+        })
+        .min();
+    let orphan_goes = spec.remove_orphans && youngest.is_none_or(|age| age >= ORPHAN_QUIET);
     if let Some(why) = &orphan {
-        order = if spec.remove_orphans {
+        order = if orphan_goes {
             let mut all: Vec<usize> = (0..entries.len()).collect();
             all.sort_by_key(|&i| rank(i));
             all
@@ -441,8 +487,14 @@ fn clean_locked(
         };
         report.skipped_files.push(FileNote {
             file: "(tenant)".into(),
-            reason: if spec.remove_orphans {
+            reason: if orphan_goes {
                 format!("orphan ({why}): every key removed (--remove-orphans)")
+            } else if spec.remove_orphans {
+                format!(
+                    "orphan ({why}): a key changed {} ago, so it may be live: nothing removed (an orphan goes after {} without a change)",
+                    crate::core::util::fmt_duration(youngest.unwrap_or_default()),
+                    crate::core::util::fmt_duration(ORPHAN_QUIET)
+                )
             } else {
                 format!("orphan ({why}): nothing removed (remove it with --remove-orphans)")
             },
@@ -463,8 +515,10 @@ fn clean_locked(
         report.decisions = (0..entries.len())
             .map(|i| {
                 let d = &plan.decisions[i];
-                let (action, reason) = if let Some(why) = &orphan {
-                    if spec.remove_orphans {
+                let (action, reason) = if !baileys {
+                    ("keep", "not a Baileys auth store: left alone".to_owned())
+                } else if let Some(why) = &orphan {
+                    if orphan_goes {
                         (
                             "remove",
                             format!("orphan tenant ({why}) (--remove-orphans)"),

@@ -603,3 +603,91 @@ fn a_session_used_recently_is_young_whatever_a_stale_updated_at_says() {
         why("session-3.0")
     );
 }
+
+fn orphan_spec(now: SystemTime) -> StoreCleanSpec {
+    StoreCleanSpec {
+        remove_orphans: true,
+        ..spec(false, now)
+    }
+}
+
+/// Broke: `--remove-orphans` with `--creds` at the wrong database removed every key of live
+/// instances, a key written seconds before included.
+#[test]
+fn an_orphan_whose_keys_still_change_is_never_removed() {
+    use crate::core::store::memory::MemoryStore;
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::new(dir.path().join("state"));
+    let mut store = MemoryStore::new();
+    store.tenant("a").orphan = Some("no Instance row".into());
+    store.put("a", "session", "1.0", &session_value(ms_ago(0)), None);
+    store.put(
+        "a",
+        "pre-key",
+        "1",
+        r#"{"private":{"type":"Buffer","data":"AQ=="}}"#,
+        None,
+    );
+    let r = clean_tenant(&mut store, "a", &state, &orphan_spec(now()));
+    assert_eq!(r.removed, 0);
+    assert!(
+        r.skipped_files[0].reason.contains("may be live"),
+        "{:?}",
+        r.skipped_files
+    );
+    // Unchanged for the quiet period: it goes.
+    store.put("a", "session", "1.0", &session_value(ms_ago(20)), None);
+    let later = now() + ORPHAN_QUIET + DAY;
+    let r = clean_tenant(&mut store, "a", &state, &orphan_spec(later));
+    assert_eq!(r.removed, 2, "{:?}", r.skipped_files);
+}
+
+/// Broke: with every instance misread as orphaned, `--remove-orphans` removed them all.
+#[test]
+fn most_tenants_orphaned_is_refused() {
+    use crate::core::store::memory::MemoryStore;
+    let mut store = MemoryStore::new();
+    for t in ["a", "b", "c"] {
+        store.tenant(t).orphan = Some("no Instance row".into());
+    }
+    store.tenant("d");
+    let all: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+    let err = orphan_majority(&mut store, &all).unwrap_err();
+    assert!(err.contains("3 of 4"), "{err}");
+    store.tenant("b").orphan = None;
+    store.tenant("c").orphan = None;
+    assert!(orphan_majority(&mut store, &all).is_ok());
+}
+
+/// Broke: a `*:auth` key pattern adopted another application's hashes and removed their
+/// `session-*` fields.
+#[test]
+fn a_tenant_without_creds_or_signal_values_is_left_alone() {
+    use crate::core::store::memory::MemoryStore;
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::new(dir.path().join("state"));
+    let mut store = MemoryStore::new();
+    for i in 0..5 {
+        store.put(
+            "webapp",
+            "session",
+            &format!("{i}.0"),
+            "user=42; expires=1",
+            None,
+        );
+    }
+    store.put("webapp", "pre-key", "1", "x", None);
+    let later = now() + 90 * DAY;
+    let r = clean_tenant(&mut store, "webapp", &state, &spec(false, now()));
+    assert_eq!(r.removed, 0);
+    let r = clean_tenant(&mut store, "webapp", &state, &spec(false, later));
+    assert_eq!(r.removed, 0, "{:?}", r.removed_files);
+    assert!(
+        r.skipped_files[0]
+            .reason
+            .contains("not a Baileys auth store"),
+        "{:?}",
+        r.skipped_files
+    );
+    assert_eq!(store.rows("webapp").len(), 6);
+}
