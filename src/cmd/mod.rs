@@ -103,7 +103,7 @@ impl Context {
     pub fn fleet(&self) -> Result<(Folder, Vec<Company>)> {
         let path = &self.config.sessions_path;
         let root = Folder::open(path).map_err(|e| missing_path(path, &e))?;
-        let id = crate::core::binding::RootId::of(path, &root)
+        let id = crate::core::state::binding::RootId::of(path, &root)
             .map_err(|e| usage(format!("cannot stat sessions path {}: {e}", path.display())))?;
         self.bind(id)?;
         if self.config.single_tenant {
@@ -124,10 +124,10 @@ impl Context {
 
     /// One state directory, one sessions root or one store (`core::binding`): refuses (exit 2)
     /// a state directory that belongs to another, records this one on first use.
-    pub fn bind(&self, id: crate::core::binding::RootId) -> Result<()> {
+    pub fn bind(&self, id: crate::core::state::binding::RootId) -> Result<()> {
         if let Some(state) = self.state.existing() {
-            crate::core::binding::check(state, &id).map_err(usage)?;
-            if let Err(e) = crate::core::binding::record(state, &id) {
+            crate::core::state::binding::check(state, &id).map_err(usage)?;
+            if let Err(e) = crate::core::state::binding::record(state, &id) {
                 tracing::warn!(error = %e, "cannot record what the state directory belongs to");
             }
         }

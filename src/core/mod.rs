@@ -4,7 +4,6 @@
 pub(crate) mod access;
 pub(crate) mod alerts;
 pub(crate) mod backup;
-pub(crate) mod binding;
 pub mod classify;
 pub(crate) mod clean;
 pub(crate) mod companies;

@@ -3,6 +3,8 @@
 //! one tick go out as one notification; every raise, repeat and resolve is logged whatever the
 //! channels. The loop, the signals and the printing stay in the command.
 
+pub mod exposition;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use crate::core::clean::{self, CleanSpec, clean_company};
 use crate::core::companies::Company;
 use crate::core::folder::Folder;
 use crate::core::level::Level;
-use crate::core::metrics::{self, Exposition};
+use crate::core::metrics::Exposition;
 use crate::core::notify::{self, Event, Outbox};
 use crate::core::records::{self, Runs};
 use crate::core::report::Status;
@@ -835,7 +837,7 @@ impl<'a> Monitor<'a> {
         runs: &Runs,
         now: DateTime<Utc>,
     ) -> Exposition {
-        metrics::monitor_metrics(&metrics::MonitorFacts {
+        exposition::monitor_metrics(&exposition::MonitorFacts {
             rows,
             by_type,
             runs,

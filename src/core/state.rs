@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub mod binding;
+
 use crate::core::folder::Folder;
 use crate::core::lock::{self, LockAttempt};
 
@@ -38,7 +40,7 @@ pub struct StateDir {
     path: PathBuf,
     folder: OnceLock<Folder>,
     /// The sessions root this run works on, recorded when the state folder is created.
-    root: OnceLock<crate::core::binding::RootId>,
+    root: OnceLock<crate::core::state::binding::RootId>,
 }
 
 impl StateDir {
@@ -51,7 +53,7 @@ impl StateDir {
     }
 
     /// Says which sessions root this run works on (see `core::binding`).
-    pub fn bind_root(&self, root: crate::core::binding::RootId) {
+    pub fn bind_root(&self, root: crate::core::state::binding::RootId) {
         let _ = self.root.set(root);
     }
 
@@ -82,7 +84,7 @@ impl StateDir {
                 }
                 let f = Folder::open(&self.path)?;
                 if let Some(root) = self.root.get()
-                    && let Err(e) = crate::core::binding::record(&f, root)
+                    && let Err(e) = crate::core::state::binding::record(&f, root)
                 {
                     // Not fatal: the next run that can write records it.
                     tracing::warn!(error = %e, "cannot record the sessions root in the state directory");

@@ -2,6 +2,7 @@
 
 mod testenv;
 
+mod architecture;
 mod cleanup;
 mod fleet;
 mod golden;

@@ -39,7 +39,7 @@ pub(super) fn open(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
 
 fn connect(ctx: &Context, read_only: bool) -> Result<Box<dyn Store>> {
     let store = store::open(&ctx.config.store, read_only).map_err(to_anyhow)?;
-    let id = crate::core::binding::RootId::of_store(&ctx.config.store).map_err(|e| {
+    let id = ctx.config.store.root_id().map_err(|e| {
         usage(format!(
             "cannot stat the store {}: {e}",
             ctx.config.store.describe()

@@ -46,7 +46,9 @@ pub fn status(args: &StatusArgs, ctx: &Context) -> Result<Exit> {
         // Beside the metrics file, when one is configured; a write failure is logged, not fatal.
         if let Some(file) = &ctx.config.run.metrics_file {
             let path = file.with_file_name("baileys-janitor-store.prom");
-            if let Err(err) = crate::core::metrics::store_metrics(&tenants, &facts).write(&path) {
+            if let Err(err) =
+                crate::core::store::exposition::store_metrics(&tenants, &facts).write(&path)
+            {
                 tracing::warn!(error = %err, "cannot write the store metrics");
             }
         }

@@ -12,6 +12,7 @@ pub mod clean;
 pub mod holder;
 #[cfg(test)]
 mod contract;
+pub mod exposition;
 pub mod ledger;
 #[cfg(test)]
 pub mod memory;

@@ -92,6 +92,25 @@ impl StoreSpec {
 }
 
 impl StoreSpec {
+    /// What binds a state directory to this store (`core::state::binding`): its identity, and
+    /// for a SQLite path the file's (or folder's) device and inode.
+    pub fn root_id(&self) -> std::io::Result<crate::core::state::binding::RootId> {
+        let (dev, ino) = match self {
+            StoreSpec::Sqlite(p) => {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(p)?;
+                (m.dev(), m.ino())
+            }
+            _ => (0, 0),
+        };
+        Ok(crate::core::state::binding::RootId {
+            path: self.describe(),
+            dev,
+            ino,
+            store: Some(self.identity()),
+        })
+    }
+
     /// What makes this store this store, for binding a state directory to it
     /// (`core::binding`): the server (scheme, host, port, database, no user or password), the
     /// layout with its tables, key pattern and where the creds live. SQLite files are bound by

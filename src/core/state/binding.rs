@@ -7,7 +7,7 @@
 //!
 //! The same root is the same directory (device and inode), or the same path with the same inode
 //! (the device number of some block devices changes across reboots). The same store is the same
-//! [`StoreSpec::identity`](crate::core::store::StoreSpec::identity) (server, database, layout,
+//! `StoreSpec::identity` (`core::store`: server, database, layout,
 //! key pattern); a SQLite path must also be the same file or folder (inode, as for roots).
 
 use std::io;
@@ -39,24 +39,6 @@ impl RootId {
             dev: meta.dev,
             ino: meta.ino,
             store: None,
-        })
-    }
-
-    /// A store: its identity, and for a SQLite path the file's (or folder's) device and inode.
-    pub fn of_store(spec: &crate::core::store::StoreSpec) -> io::Result<RootId> {
-        let (dev, ino) = match spec {
-            crate::core::store::StoreSpec::Sqlite(p) => {
-                use std::os::unix::fs::MetadataExt;
-                let m = std::fs::metadata(p)?;
-                (m.dev(), m.ino())
-            }
-            _ => (0, 0),
-        };
-        Ok(RootId {
-            path: spec.describe(),
-            dev,
-            ino,
-            store: Some(spec.identity()),
         })
     }
 
