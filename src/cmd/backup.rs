@@ -21,7 +21,7 @@ impl Run for BackupArgs {
         let (root, all) = ctx.fleet()?;
         let mut out = crate::render::stdout();
         if self.list {
-            let companies = ctx.select(all, &self.company)?;
+            let companies = ctx.select_folders(all, &self.company)?;
             let mut listing = serde_json::Map::new();
             let mut partial = 0;
             for c in &companies {
@@ -59,7 +59,7 @@ impl Run for BackupArgs {
         let time = now.format("%Y%m%dT%H%M%SZ").to_string();
         let mut exit = Exit::Ok;
         // One company at a time, each under its lock (JSON: one document per company).
-        for company in ctx.select(all, &self.company)? {
+        for company in ctx.select_folders(all, &self.company)? {
             let _guard = match restore::lock_company(
                 &ctx.state,
                 &company.name,

@@ -1,12 +1,14 @@
-//! `cleanup`: the daily maintenance run, or a manual run for some companies.
+//! `cleanup`: the daily maintenance run, or a manual run for some companies (folders or a
+//! store's tenants: the same run over the fleet seam).
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::CleanupArgs;
-use crate::cmd::{Context, Run};
-use crate::core::clean::{self, CleanSpec};
+use crate::cmd::{Context, FleetFlags, Run};
+use crate::core::clean::CleanSpec;
 use crate::core::effects::RunEnd;
+use crate::core::fleet::{self, FleetOutcome, FleetSpec};
 use crate::core::lock;
 use crate::core::parallel;
 use crate::exit::Exit;
@@ -21,30 +23,34 @@ struct Header<'a> {
     run_id: &'a str,
     dry_run: bool,
     emergency: bool,
-    sessions_path: String,
+    /// `sessions_path` or `store`.
+    #[serde(flatten)]
+    place: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Run for CleanupArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
-        if !ctx.config.store.is_folder() {
-            return crate::cmd::store::cleanup(self, ctx);
-        }
         let cfg = &ctx.config;
-        let (root, all) = ctx.fleet()?;
+        let (mut fleet, all) = ctx.open_fleet(FleetFlags {
+            read_only: cfg.run.dry_run,
+            remove_legacy: self.legacy_rows,
+            remove_orphans: self.remove_orphans,
+            release_on_signal: true,
+        })?;
         let whole_fleet = self.company.is_empty();
-        let companies = ctx.select(all, &self.company)?;
+        let companies = ctx.select(fleet.as_mut(), all, &self.company)?;
         let effects = ctx.effects("cleanup");
         if let Some(exit) = ctx.empty_fleet(&companies) {
             effects.finish(&RunEnd {
                 failed: true,
-                summary: "no company folder found".into(),
+                summary: "no company folder or tenant found".into(),
                 whole_fleet,
                 skip_record: ctx.skip_record_for_empty_fleet(),
                 ..RunEnd::default()
             })?;
             return Ok(exit);
         }
-        let (companies, denied) = match ctx.check_access(&root, companies) {
+        let (companies, denied) = match ctx.check_access(fleet.as_ref(), companies) {
             Ok(x) => x,
             Err(exit) => {
                 // Nothing touched, nothing recorded (the state directory may be the problem);
@@ -77,13 +83,13 @@ impl Run for CleanupArgs {
             creds_from: ctx.creds_from()?,
         };
         crate::cmd::warn_keep_n(&[spec.rules], self.json);
-        tracing::info!(companies = companies.len(), dry_run = spec.dry_run, emergency = self.emergency, run_id = %run_id, "cleanup started");
+        tracing::info!(fleet = %fleet.describe(), companies = companies.len(), dry_run = spec.dry_run, emergency = self.emergency, run_id = %run_id, "cleanup started");
         let header = Header {
             command: "cleanup",
             run_id: &run_id,
             dry_run: spec.dry_run,
             emergency: self.emergency,
-            sessions_path: cfg.sessions_path.display().to_string(),
+            place: [fleet.header()].into(),
         };
         let detail = !whole_fleet || companies.len() == 1;
         let mut printer = CleanupPrinter::start(
@@ -97,12 +103,12 @@ impl Run for CleanupArgs {
         let mut output_error: Option<std::io::Error> = None;
         let jobs = self.jobs.map_or_else(parallel::default_jobs, usize::from);
         let started = std::time::Instant::now();
-        let mut outcome = clean::clean_fleet(
-            &root,
+        let mut outcome = fleet::clean_fleet(
+            fleet.as_mut(),
             &companies,
             &ctx.state,
             &spec,
-            clean::FleetSpec {
+            FleetSpec {
                 jobs,
                 emergency: self.emergency,
                 trash_retention: cfg.trash_retention,
@@ -125,11 +131,12 @@ impl Run for CleanupArgs {
                 output_error.get_or_insert(e);
             }
         }
+        let (members, items) = fleet.nouns();
         let summary = format!(
-            "{} companies, {} files removed",
+            "{} {members}, {} {items} removed",
             outcome.totals.companies, outcome.totals.removed
         );
-        if !spec.dry_run && spec.trash {
+        if !spec.dry_run && spec.trash && fleet.undo_all() {
             printer.set_undo(ctx.undo_command(&run_id, &[]));
         }
         let t = outcome.totals.clone();
@@ -153,12 +160,11 @@ impl Run for CleanupArgs {
     }
 }
 
-/// The end of a cleanup over folders or a store: the run's effects (record, digest, ping,
-/// metrics), then the report's total. Output errors are returned only after the run is
-/// recorded.
-pub(crate) fn finish<W: std::io::Write>(
+/// The end of a cleanup: the run's effects (record, digest, ping, metrics), then the report's
+/// total. Output errors are returned only after the run is recorded.
+fn finish<W: std::io::Write>(
     effects: crate::core::effects::RunEffects,
-    outcome: clean::FleetOutcome,
+    outcome: FleetOutcome,
     whole_fleet: bool,
     summary: String,
     printer: CleanupPrinter<W>,

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, usage};
 use crate::core::companies::{self, Company};
 use crate::core::effects::{EffectsSpec, RunEffects};
+use crate::core::fleet::{Fleet, Folders, Tenants};
 use crate::core::folder::Folder;
 use crate::core::state::StateDir;
 use crate::exit::Exit;
@@ -22,7 +23,6 @@ pub mod config;
 pub mod monitor;
 pub mod restore;
 pub mod status;
-pub mod store;
 pub mod trigger;
 
 /// Says plainly, before a report (and in the log), that an operator's keep-N removes pre-keys
@@ -39,6 +39,57 @@ pub(crate) fn warn_keep_n(rules: &[crate::core::rules::Rules], json: bool) {
         let mut out = crate::render::stdout();
         let _ = writeln!(out, "warning: {text}");
         let _ = out.flush();
+    }
+}
+
+/// How a command opens its fleet.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FleetFlags {
+    /// Dry runs and `status`: SQLite files open read-only.
+    pub read_only: bool,
+    /// `cleanup --legacy-rows` / `--remove-orphans` (stores).
+    pub remove_legacy: bool,
+    pub remove_orphans: bool,
+    /// A store whose locks live on the server (Redis): release them on SIGINT / SIGTERM and
+    /// exit as the signal would have (cleanup, trigger, restore; the monitor handles its own).
+    pub release_on_signal: bool,
+}
+
+/// SIGINT / SIGTERM during a cleanup, trigger or restore on a store whose locks live on the
+/// server (Redis): release them, then exit (130 / 143) as the signal would have. Without this
+/// a killed run's lock blocked every other host until it expired. Removal stays safe: each batch
+/// is fenced by the lock, so a batch after the release removes nothing; one in flight on the
+/// server is atomic. A second signal exits at once.
+fn release_locks_on_signal(release: crate::core::store::LockReleaser) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut flags = Vec::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register_conditional_shutdown(sig, 1, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+        flags.push((sig, flag));
+    }
+    std::thread::spawn(move || {
+        loop {
+            if let Some((sig, _)) = flags.iter().find(|(_, f)| f.load(Ordering::SeqCst)) {
+                release();
+                crate::say!("baileys-janitor: stopped by a signal; store locks released");
+                std::process::exit(128 + sig);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    Ok(())
+}
+
+/// A store error as the CLI reports it: a wrong schema is a configuration error (exit 2), an
+/// unreachable server a failed run (exit 1). Neither ever carries a password.
+pub fn store_error(e: crate::core::store::StoreError) -> anyhow::Error {
+    if e.is_configuration() {
+        usage(e.to_string())
+    } else {
+        anyhow::anyhow!("{e}")
     }
 }
 
@@ -66,7 +117,7 @@ impl Context {
         };
         let app = format!("baileys-janitor@{}", crate::core::util::hostname());
         let table = crate::core::store::session_creds::SessionTable::connect(url, &app)
-            .map_err(crate::cmd::store::to_anyhow)?;
+            .map_err(store_error)?;
         Ok(Some(crate::core::clean::CredsFrom(std::sync::Arc::new(
             table,
         ))))
@@ -96,6 +147,62 @@ impl Context {
             &self.state,
             self.now_utc(),
         )
+    }
+
+    /// The configured fleet and its members: the company folders under the sessions root, or
+    /// the tenants of the store `--store` names (the backend follows the URL's scheme,
+    /// `core::store::open`). The state directory must belong to it (`core::state::binding`).
+    /// The one place that knows which kind it is: commands work on the `dyn Fleet`.
+    pub fn open_fleet(&self, flags: FleetFlags) -> Result<(Box<dyn Fleet>, Vec<Company>)> {
+        let cfg = &self.config;
+        if cfg.store.is_folder() {
+            let (root, companies) = self.fleet()?;
+            let path = cfg.sessions_path.display().to_string();
+            let creds_from = self.creds_from()?;
+            let fleet = Folders {
+                root,
+                path,
+                creds_from,
+            };
+            return Ok((Box::new(fleet), companies));
+        }
+        let mut store =
+            crate::core::store::open(&cfg.store, flags.read_only).map_err(store_error)?;
+        let id = cfg.store.root_id().map_err(|e| {
+            usage(format!(
+                "cannot stat the store {}: {e}",
+                cfg.store.describe()
+            ))
+        })?;
+        self.bind(id)?;
+        if let Some(t) = store.transport() {
+            tracing::info!(store = %cfg.store.describe(), connection = %t, "connected");
+        }
+        if flags.release_on_signal
+            && !flags.read_only
+            && let Some(release) = store.lock_releaser()
+        {
+            release_locks_on_signal(release)?;
+        }
+        let tenants = store.tenants().map_err(store_error)?;
+        if flags.remove_orphans {
+            crate::core::store::clean::orphan_majority(store.as_mut(), &tenants).map_err(usage)?;
+        }
+        let members = tenants.iter().map(|t| companies::single(t)).collect();
+        let fleet = Tenants {
+            store,
+            store_key: crate::core::store::state_key(&cfg.store),
+            description: cfg.store.describe(),
+            remove_legacy: flags.remove_legacy,
+            remove_orphans: flags.remove_orphans,
+        };
+        Ok((Box::new(fleet), members))
+    }
+
+    /// Whether one `restore --run` undoes a whole run here (`Fleet::undo_all`, known without
+    /// opening the fleet): folders yes, stores tenant by tenant.
+    pub fn undo_all(&self) -> bool {
+        self.config.store.is_folder()
     }
 
     /// The sessions root and its companies (or the one auth folder, in single-tenant mode).
@@ -141,11 +248,18 @@ impl Context {
         if !companies.is_empty() || self.config.allow_empty {
             return None;
         }
-        crate::say!(
-            "baileys-janitor: warning: no company folder ({}<id>) under {}; check --sessions-path and --company-prefix, or pass --allow-empty for a fresh install",
-            self.config.company_prefix,
-            self.config.sessions_path.display()
-        );
+        if self.config.store.is_folder() {
+            crate::say!(
+                "baileys-janitor: warning: no company folder ({}<id>) under {}; check --sessions-path and --company-prefix, or pass --allow-empty for a fresh install",
+                self.config.company_prefix,
+                self.config.sessions_path.display()
+            );
+        } else {
+            crate::say!(
+                "baileys-janitor: warning: no tenant in {}; check --store, --layout and --key-pattern, or pass --allow-empty for a fresh install",
+                self.config.store.describe()
+            );
+        }
         Some(Exit::Failed)
     }
 
@@ -161,13 +275,13 @@ impl Context {
     /// when nothing can run; else the companies it may clean and those it may not.
     pub fn check_access(
         &self,
-        root: &Folder,
+        fleet: &dyn Fleet,
         companies: Vec<Company>,
     ) -> Result<(Vec<Company>, Vec<Company>), Exit> {
         if self.config.run.dry_run {
             return Ok((companies, Vec::new()));
         }
-        match crate::core::access::check(root, &companies, self.state.path()) {
+        match fleet.check_access(&companies, self.state.path()) {
             Ok(()) => Ok((companies, Vec::new())),
             Err(denied) => {
                 crate::say!("baileys-janitor: {}", denied.message);
@@ -230,13 +344,35 @@ impl Context {
     }
 
     /// The companies named by `--company`, or all of them.
-    pub fn select(&self, all: Vec<Company>, wanted: &[String]) -> Result<Vec<Company>> {
+    pub fn select(
+        &self,
+        fleet: &mut dyn Fleet,
+        all: Vec<Company>,
+        wanted: &[String],
+    ) -> Result<Vec<Company>> {
+        self.select_by(all, wanted, |all, prefix, w| fleet.resolve(all, prefix, w))
+    }
+
+    /// [`Context::select`] among company folders (`backup`, which has no store).
+    pub fn select_folders(&self, all: Vec<Company>, wanted: &[String]) -> Result<Vec<Company>> {
+        self.select_by(all, wanted, |all, prefix, w| {
+            companies::resolve(all, prefix, w).cloned()
+        })
+    }
+
+    fn select_by(
+        &self,
+        all: Vec<Company>,
+        wanted: &[String],
+        mut resolve: impl FnMut(&[Company], &str, &str) -> Option<Company>,
+    ) -> Result<Vec<Company>> {
         if wanted.is_empty() {
             return Ok(all);
         }
         let mut out: Vec<Company> = Vec::new();
+        let prefix = &self.config.company_prefix;
         for w in wanted {
-            match companies::resolve(&all, &self.config.company_prefix, w) {
+            match resolve(&all, prefix, w).as_ref() {
                 Some(c) if !out.contains(c) => out.push(c.clone()),
                 Some(_) => {}
                 None => {
@@ -248,10 +384,22 @@ impl Context {
                     } else {
                         names.join(", ")
                     };
+                    let (what, whats, place) = if self.config.store.is_folder() {
+                        (
+                            "company",
+                            "companies",
+                            format!("under {}", self.config.sessions_path.display()),
+                        )
+                    } else {
+                        (
+                            "tenant",
+                            "tenants",
+                            format!("in {}", self.config.store.describe()),
+                        )
+                    };
                     return Err(usage(format!(
-                        "no company {:?} under {}; known companies: {known}",
-                        crate::render::name(w),
-                        self.config.sessions_path.display()
+                        "no {what} {:?} {place}; known {whats}: {known}",
+                        crate::render::name(w)
                     )));
                 }
             }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use tracing::{info, warn};
 
 use crate::cli::MonitorArgs;
-use crate::cmd::{Context, Run};
+use crate::cmd::{Context, FleetFlags, Run};
 use crate::core::alerts::AlertPolicy;
 use crate::core::lock::{self, LockAttempt};
 use crate::core::monitor::{Monitor, MonitorSpec};
@@ -21,17 +21,11 @@ impl Run for MonitorArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
         let cfg = &ctx.config;
         let m = &cfg.monitor;
-        // A missing sessions path is an error before anything is written (the state directory
-        // defaults to inside it and is never created with its parents).
-        // (Database stores have no sessions path: their tenants are listed each tick.)
-        let first = if cfg.store.is_folder() {
-            Some(ctx.fleet()?)
-        } else {
-            None
-        };
+        // A missing sessions path or store is an error before anything is written (the state
+        // directory defaults to inside the sessions path and is never created with its parents).
+        let first = ctx.open_fleet(FleetFlags::default())?;
         if self.once
-            && let Some((_, companies)) = &first
-            && let Some(exit) = ctx.empty_fleet(companies)
+            && let Some(exit) = ctx.empty_fleet(&first.1)
         {
             return Ok(exit);
         }
@@ -84,33 +78,9 @@ impl Run for MonitorArgs {
         let outbox = Outbox::start(Notifier::new(cfg.notify.clone()));
         let mut mon = Monitor::new(&ctx.state, spec, outbox, ctx.now_utc());
         let stopped = || stop.load(Ordering::SeqCst);
-        // Database stores: tenants are companies; one connection, reopened after a failed tick.
-        let mut store: Option<crate::core::store::clean::StoreSource> = None;
-        let mut store_tick = |mon: &mut Monitor, now| -> Result<Vec<crate::core::monitor::Row>> {
-            let src = match store.as_mut() {
-                Some(s) => s,
-                None => store.insert(crate::cmd::store::source(ctx)?),
-            };
-            match src.store.tenants() {
-                Ok(t) => {
-                    let companies: Vec<_> = t
-                        .iter()
-                        .map(|t| crate::core::companies::single(t))
-                        .collect();
-                    Ok(mon.tick_from(src, &companies, now, &stopped))
-                }
-                Err(e) => {
-                    store = None;
-                    Err(anyhow::anyhow!("{e}"))
-                }
-            }
-        };
         if self.once {
-            let rows = if let Some((root, companies)) = first {
-                mon.tick(&root, &companies, chrono::Utc::now(), &stopped)
-            } else {
-                store_tick(&mut mon, chrono::Utc::now())?
-            };
+            let (mut fleet, companies) = first;
+            let rows = mon.tick(fleet.as_mut(), &companies, chrono::Utc::now(), &stopped);
             crate::render::monitor::print(&mut crate::render::stdout(), &rows, self.json)?;
             mon.outbox.close(cfg.notify.budget);
             let raised = rows.iter().any(|r| {
@@ -120,6 +90,7 @@ impl Run for MonitorArgs {
             });
             return Ok(if raised { Exit::Failed } else { Exit::Ok });
         }
+        drop(first);
         let interval = m.interval;
         info!(interval = ?interval, auto_cleanup = m.auto_cleanup, "monitor started");
         let mut ticks = 0u64;
@@ -128,20 +99,16 @@ impl Run for MonitorArgs {
         while !stopped() {
             let began = Instant::now();
             let now = chrono::Utc::now();
-            if !cfg.store.is_folder() {
-                if let Err(e) = store_tick(&mut mon, now) {
-                    mon.tick_failed(&e, now);
-                }
-            } else {
-                match ctx.fleet() {
-                    Ok((root, companies)) => {
-                        if companies.is_empty() && !cfg.allow_empty {
-                            warn!(path = %cfg.sessions_path.display(), prefix = %cfg.company_prefix, "no company folder found");
-                        }
-                        mon.tick(&root, &companies, now, &stopped);
+            // The fleet is opened again each tick: folders come and go, and a store connection
+            // that failed is not reused.
+            match ctx.open_fleet(FleetFlags::default()) {
+                Ok((mut fleet, companies)) => {
+                    if companies.is_empty() && !cfg.allow_empty {
+                        warn!(fleet = %fleet.describe(), prefix = %cfg.company_prefix, "no company folder or tenant found");
                     }
-                    Err(e) => mon.tick_failed(&e, now),
+                    mon.tick(fleet.as_mut(), &companies, now, &stopped);
                 }
+                Err(e) => mon.tick_failed(&e, now),
             }
             ticks += 1;
             if self.max_ticks.is_some_and(|max| ticks >= max) {

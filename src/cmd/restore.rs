@@ -1,15 +1,17 @@
 //! `restore`: list the runs that can be undone, undo one (in each company it cleaned) from the
-//! trash, put a folder back from a backup, or end the hold on restored files.
+//! trash, put a folder back from a backup, or end the hold on restored files. Folders and store
+//! tenants alike (the fleet seam): the member's lock, the identity check, pairs and holds are
+//! the same guarantees on both.
 
 use std::io::Write;
 
 use anyhow::{Result, bail};
 
 use crate::cli::RestoreArgs;
-use crate::cmd::{Context, Run};
+use crate::cmd::{Context, FleetFlags, Run};
 use crate::config::usage;
-use crate::core::companies::Company;
-use crate::core::folder::Folder;
+use crate::core::companies::{self, Company};
+use crate::core::fleet::Fleet;
 use crate::core::lock;
 use crate::core::restore::{self, RestoreError, RestoreOptions};
 use crate::exit::Exit;
@@ -19,10 +21,11 @@ impl Run for RestoreArgs {
         if self.list {
             return list(self, ctx);
         }
-        if !ctx.config.store.is_folder() {
-            return crate::cmd::store::restore(self, ctx);
-        }
-        let (root, all) = ctx.fleet()?;
+        let (mut fleet, all) = ctx.open_fleet(FleetFlags {
+            read_only: ctx.config.run.dry_run,
+            release_on_signal: true,
+            ..FleetFlags::default()
+        })?;
         let companies = match (&self.run, self.company.is_empty()) {
             // A run id alone: every company whose trash holds it.
             (Some(run), true) => {
@@ -33,16 +36,16 @@ impl Run for RestoreArgs {
                         crate::render::name(run)
                     )));
                 }
-                ctx.select(all, &names)?
+                select_with_trash(ctx, fleet.as_mut(), all, &names)?
             }
-            _ => ctx.select(all, &self.company)?,
+            _ => select_with_trash(ctx, fleet.as_mut(), all, &self.company)?,
         };
         // Putting files back needs the same rights as removing them: one line, not a failure
         // per file, when this user lacks them.
         let (companies, denied) = if self.release {
             (companies, Vec::new())
         } else {
-            match ctx.check_access(&root, companies) {
+            match ctx.check_access(fleet.as_ref(), companies) {
                 Ok(x) => x,
                 Err(exit) => return Ok(exit),
             }
@@ -53,9 +56,31 @@ impl Run for RestoreArgs {
             Exit::Failed
         };
         for company in &companies {
-            exit = exit.worst(restore_one(self, ctx, &root, company)?);
+            exit = exit.worst(restore_one(self, ctx, fleet.as_mut(), company)?);
         }
         Ok(exit)
+    }
+}
+
+/// The members named, where a name the fleet no longer lists still counts when its trash holds
+/// runs (a store tenant whose rows were all removed).
+fn select_with_trash(
+    ctx: &Context,
+    fleet: &mut dyn Fleet,
+    all: Vec<Company>,
+    wanted: &[String],
+) -> Result<Vec<Company>> {
+    match ctx.select(fleet, all, wanted) {
+        Ok(c) => Ok(c),
+        Err(_)
+            if !wanted.is_empty()
+                && wanted
+                    .iter()
+                    .all(|w| !restore::runs(&ctx.state, w).is_empty()) =>
+        {
+            Ok(wanted.iter().map(|w| companies::single(w)).collect())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -63,21 +88,21 @@ impl Run for RestoreArgs {
 fn list(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     let names: Vec<String> = if args.company.is_empty() {
         Vec::new()
-    } else if ctx.config.store.is_folder() {
-        let (_, all) = ctx.fleet()?;
-        ctx.select(all, &args.company)?
+    } else {
+        let (mut fleet, all) = ctx.open_fleet(FleetFlags {
+            read_only: true,
+            ..FleetFlags::default()
+        })?;
+        select_with_trash(ctx, fleet.as_mut(), all, &args.company)?
             .into_iter()
             .map(|c| c.name)
             .collect()
-    } else {
-        // A tenant whose rows are all gone is no longer listed by the store: its trash counts.
-        args.company.clone()
     };
     let runs = restore::undoable(&ctx.state, &names);
     let undo: Vec<String> = runs
         .iter()
         .map(|r| {
-            if ctx.config.store.is_folder() {
+            if ctx.undo_all() {
                 ctx.undo_command(&r.run_id, &names)
             } else {
                 // A store restores one tenant at a time: one command per tenant.
@@ -99,22 +124,20 @@ fn list(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// One member, under its lock (as a cleanup takes it).
 fn restore_one(
     args: &RestoreArgs,
     ctx: &Context,
-    root: &Folder,
+    fleet: &mut dyn Fleet,
     company: &Company,
 ) -> Result<Exit> {
     let now: chrono::DateTime<chrono::Utc> = ctx.now.into();
-    let _guard = if ctx.config.run.dry_run {
+    let dry_run = ctx.config.run.dry_run;
+    let _guard = if dry_run {
         None
     } else {
-        match restore::lock_company(
-            &ctx.state,
-            &company.name,
-            &lock::holder_text("restore", now),
-        )? {
-            Ok(g) => Some(g),
+        match fleet.lock(company, &ctx.state, &lock::holder_text("restore", now))? {
+            Ok(g) => g,
             Err(holder) => {
                 crate::say!(
                     "baileys-janitor: {} is locked by {holder}; try again when it is done",
@@ -124,15 +147,30 @@ fn restore_one(
             }
         }
     };
+    let result = locked(args, ctx, fleet, company, now);
+    if !dry_run {
+        fleet.unlock(company);
+    }
+    result
+}
+
+fn locked(
+    args: &RestoreArgs,
+    ctx: &Context,
+    fleet: &mut dyn Fleet,
+    company: &Company,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Exit> {
     if args.release {
         let n = if ctx.config.run.dry_run {
             0
         } else {
             restore::release(&ctx.state, &company.name, now)?
         };
+        let (_, items) = fleet.nouns();
         writeln!(
             crate::render::stdout(),
-            "{}: released {n} files from hold; cleanup may remove them again",
+            "{}: released {n} {items} from hold; cleanup may remove them again",
             company.name
         )?;
         return Ok(Exit::Ok);
@@ -148,7 +186,7 @@ fn restore_one(
         hold: ctx.config.restore_hold,
     };
     let result = if let Some(name) = &args.backup {
-        restore::restore_backup(root, company, &ctx.state, name, &opts)
+        fleet.restore_backup(company, &ctx.state, name, &opts)
     } else {
         let run = match &args.run {
             Some(r) => r.clone(),
@@ -160,7 +198,7 @@ fn restore_one(
                 ),
             },
         };
-        restore::restore_run(root, company, &ctx.state, &run, &opts)
+        fleet.restore_run(company, &ctx.state, &run, &opts)
     };
     let report = match result {
         Ok(r) => r,

@@ -1,67 +1,74 @@
 //! `status`: the spec's manual checks over ssh (`ls | wc -l` per company, lock files, last
-//! cleanup, trend) as one read-only command.
+//! cleanup, trend) as one read-only command, over folders or a store's tenants.
 
 use anyhow::Result;
 
 use crate::cli::StatusArgs;
-use crate::cmd::{Context, Run};
-use crate::core::inspect::{CompanyStatus, inspect};
+use crate::cmd::{Context, FleetFlags, Run};
+use crate::core::fleet::{StatusRows, StatusSpec};
+use crate::core::inspect::CompanyStatus;
+use crate::core::report::CompanyReport;
+use crate::core::store::TenantFacts;
 use crate::exit::Exit;
 use crate::render::Paint;
 use crate::render::status::{StatusView, needs_attention, print};
 
 impl Run for StatusArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
-        if !ctx.config.store.is_folder() {
-            return crate::cmd::store::status(self, ctx);
-        }
-        let (root, all) = ctx.fleet()?;
-        let companies = ctx.select(all, &self.company)?;
+        let cfg = &ctx.config;
+        let (mut fleet, all) = ctx.open_fleet(FleetFlags {
+            read_only: true,
+            ..FleetFlags::default()
+        })?;
+        let companies = ctx.select(fleet.as_mut(), all, &self.company)?;
         if let Some(exit) = ctx.empty_fleet(&companies) {
             return Ok(exit);
         }
-        crate::cmd::warn_keep_n(&[ctx.config.rules, ctx.config.emergency_rules], self.json);
-        let thresholds = ctx.config.thresholds();
-        let cooldown = chrono::Duration::from_std(ctx.config.trigger.cooldown)?;
-        let now = ctx.now_utc();
-        let creds_from = ctx.creds_from()?;
-        let rows: Vec<CompanyStatus> = companies
-            .iter()
-            .map(|c| {
-                let margin = ctx.config.rules.pre_key_margin;
-                let mut s = inspect(
-                    &root,
-                    c,
-                    &ctx.state,
-                    &thresholds,
-                    cooldown,
-                    crate::core::inspect::CredsRule {
-                        margin,
-                        from: creds_from.as_ref(),
-                    },
-                    now,
-                );
-                if ctx.config.creds_in_folder {
-                    crate::core::inspect::flag_orphan(&root, c, &mut s);
-                }
-                if !self.history {
-                    s.history.clear();
-                    s.drops.clear();
-                }
-                s
-            })
-            .collect();
+        crate::cmd::warn_keep_n(&[cfg.rules, cfg.emergency_rules], self.json);
+        let spec = StatusSpec {
+            thresholds: cfg.thresholds(),
+            cooldown: chrono::Duration::from_std(cfg.trigger.cooldown)?,
+            rules: cfg.rules,
+            now: ctx.now,
+            run_id: ctx.run_id(),
+            creds_in_folder: cfg.creds_in_folder,
+        };
+        let rows = fleet
+            .status(&companies, &ctx.state, &spec)
+            .map_err(|e| anyhow::anyhow!(e))?;
         // The exit code speaks for every company, also those --level hides.
-        let mut attention = needs_attention(&rows);
+        let mut attention = match rows {
+            StatusRows::Folders(rows) => self.folders(ctx, rows)?,
+            StatusRows::Tenants {
+                reports,
+                facts,
+                target,
+                transport,
+            } => self.tenants(ctx, &reports, &facts, &target, transport.as_deref())?,
+        };
         if let Some(why) = ctx.state.unreadable() {
             crate::say!(
                 "baileys-janitor: warning: {why}; last cleanups, cooldowns and locks are unknown"
             );
             attention = true;
         }
+        Ok(if attention { Exit::Failed } else { Exit::Ok })
+    }
+}
+
+impl StatusArgs {
+    /// Company folders: the status table. Returns whether anything needs attention.
+    fn folders(&self, ctx: &Context, mut rows: Vec<CompanyStatus>) -> Result<bool> {
+        if !self.history {
+            for s in &mut rows {
+                s.history.clear();
+                s.drops.clear();
+            }
+        }
+        let attention = needs_attention(&rows);
         let view = StatusView {
             rows: &rows,
-            now,
+            now: ctx.now_utc(),
             all: self.verbose || !self.company.is_empty(),
             history: self.history,
             min_level: self.level,
@@ -73,6 +80,47 @@ impl Run for StatusArgs {
             self.json,
             &Paint::detect(),
         )?;
-        Ok(if attention { Exit::Failed } else { Exit::Ok })
+        Ok(attention)
+    }
+
+    /// Store tenants: keys by type, level, what a cleanup would remove now, the server's facts
+    /// (and their metrics file beside `--metrics-file`). Attention as for folders: a failure,
+    /// corrupt creds or a tenant at warning level or above.
+    fn tenants(
+        &self,
+        ctx: &Context,
+        reports: &[CompanyReport],
+        facts: &[TenantFacts],
+        target: &str,
+        transport: Option<&str>,
+    ) -> Result<bool> {
+        let cfg = &ctx.config;
+        if facts.iter().any(|f| f.server_bytes.is_some())
+            && let Some(file) = &cfg.run.metrics_file
+        {
+            // A write failure is logged, not fatal.
+            let path = file.with_file_name("baileys-janitor-store.prom");
+            let tenants: Vec<String> = reports.iter().map(|r| r.company.clone()).collect();
+            if let Err(err) =
+                crate::core::store::exposition::store_metrics(&tenants, facts).write(&path)
+            {
+                tracing::warn!(error = %err, "cannot write the store metrics");
+            }
+        }
+        let thresholds = cfg.thresholds();
+        crate::render::store::print_status(
+            &mut crate::render::stdout(),
+            target,
+            transport,
+            reports,
+            facts,
+            &thresholds,
+            self.json,
+        )?;
+        Ok(reports.iter().any(|r| {
+            r.has_failure()
+                || r.creds == Some("corrupt")
+                || thresholds.level(r.counted_before()) >= crate::core::level::Level::Warning
+        }))
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::TriggerArgs;
-use crate::cmd::{Context, Run};
+use crate::cmd::{Context, FleetFlags, Run};
 use crate::core::effects::RunEnd;
 use crate::core::lock::{self, LockAttempt};
 use crate::core::state::TRIGGER_LOCK;
@@ -13,12 +13,13 @@ use crate::render::trigger::{TriggerView, print};
 
 impl Run for TriggerArgs {
     fn run(&self, ctx: &Context) -> Result<Exit> {
-        if !ctx.config.store.is_folder() {
-            return crate::cmd::store::trigger(self, ctx);
-        }
         let cfg = &ctx.config;
-        let (root, companies) = ctx.fleet()?;
         let dry_run = cfg.run.dry_run;
+        let (mut fleet, companies) = ctx.open_fleet(FleetFlags {
+            read_only: dry_run,
+            release_on_signal: true,
+            ..FleetFlags::default()
+        })?;
         if let Some(exit) = ctx.empty_fleet(&companies) {
             let effects = ctx.effects("trigger");
             effects.finish(&RunEnd {
@@ -30,7 +31,7 @@ impl Run for TriggerArgs {
             return Ok(exit);
         }
         let effects = ctx.effects("trigger");
-        let (companies, denied) = match ctx.check_access(&root, companies) {
+        let (companies, denied) = match ctx.check_access(fleet.as_ref(), companies) {
             Ok(x) => x,
             Err(exit) => {
                 let _ = effects.finish(&RunEnd {
@@ -42,10 +43,18 @@ impl Run for TriggerArgs {
                 return Ok(exit);
             }
         };
-        // One trigger at a time on a host. A dry run writes nothing, not even the lock file.
+        // One trigger at a time on a host, and on a shared store one for all hosts. A dry run
+        // writes nothing, not even the lock file.
         let Some(_guard) = host_lock(ctx)? else {
             return Ok(Exit::Busy);
         };
+        if !dry_run && let Some(holder) = fleet.lock_fleet().map_err(|e| anyhow::anyhow!(e))? {
+            crate::say!(
+                "baileys-janitor: another trigger is running on {} ({holder}); exiting",
+                fleet.describe()
+            );
+            return Ok(Exit::Busy);
+        }
         effects.start();
         let spec = spec(ctx)?;
         tracing::info!(
@@ -55,28 +64,45 @@ impl Run for TriggerArgs {
             dry_run,
             "trigger started"
         );
-        let mut rows = trigger::run(&root, &companies, &ctx.state, &spec, &effects);
+        let (members, _) = fleet.nouns();
+        let undo_all = fleet.undo_all();
+        let fleet = std::cell::RefCell::new(fleet);
+        let mut rows = trigger::run(
+            &companies,
+            |c| {
+                fleet
+                    .borrow_mut()
+                    .count(c, false, spec.rules.pre_key_margin)
+                    .map(|(tally, _)| tally)
+                    .map_err(|e| format!("cannot count files: {e}"))
+            },
+            |c, clean| fleet.borrow_mut().clean(c, &ctx.state, clean),
+            &ctx.state,
+            &spec,
+            &effects,
+        );
         rows.extend(
             denied
                 .iter()
                 .map(|c| trigger::Row::failed(c, crate::cmd::cleanup::DENIED)),
         );
-        let exit = finish(ctx, effects, &rows, &spec.run_id, self, "companies")?;
+        let exit = finish(ctx, effects, &rows, &spec.run_id, self, members, undo_all)?;
         tracing::info!(companies = rows.len(), "trigger finished");
         Ok(exit)
     }
 }
 
-/// The end of a trigger run over folders or a store: the exit code from the rows, the run's
+/// The end of a trigger run: the exit code from the rows, the run's
 /// effects (record, digest, ping, metrics), the report. `what` names the rows (`companies`,
 /// `tenants`).
-pub(crate) fn finish(
+fn finish(
     ctx: &Context,
     effects: crate::core::effects::RunEffects,
     rows: &[trigger::Row],
     run_id: &str,
     args: &TriggerArgs,
     what: &str,
+    undo_all: bool,
 ) -> Result<Exit> {
     let cfg = &ctx.config;
     let mut exit = Exit::Ok;
@@ -108,10 +134,10 @@ pub(crate) fn finish(
         threshold: cfg.trigger.threshold,
         emergency_threshold: cfg.trigger.emergency_threshold,
         verbose: args.verbose,
-        // Stores restore one tenant at a time: `restore --list --company T` shows theirs.
+        // Where one `restore --run` cannot undo the whole run, `restore --list` shows how.
         undo: (!cfg.run.dry_run
             && cfg.trash
-            && cfg.store.is_folder()
+            && undo_all
             && rows.iter().any(|r| r.removed.unwrap_or(0) > 0))
         .then(|| ctx.undo_command(run_id, &[])),
     };

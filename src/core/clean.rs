@@ -2,7 +2,6 @@
 //! Every command that cleans (`cleanup`, `trigger`, `monitor --auto-cleanup`) comes through here,
 //! so they share one lock, one planner and one removal path.
 
-use std::ffi::OsStr;
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -66,35 +65,7 @@ impl CredsFrom {
     }
 }
 
-/// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
-///
-/// Baileys rewrites creds.json in place on every connect, so a read can land mid-write and see
-/// an empty or half-written file. Only a file that stays unparsable over ~300 ms is corrupt.
-pub fn read_creds(dir: &Folder) -> Result<Creds, String> {
-    // Growing waits (315 ms in all): the re-reads cannot fall in step with a writer's period,
-    // and a writer slowed down by a loaded machine still gets time to finish.
-    const WAITS_MS: [u64; 6] = [5, 10, 20, 40, 80, 160];
-    let mut creds = read_creds_once(dir)?;
-    for wait in WAITS_MS {
-        if !creds.is_corrupt() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(wait));
-        creds = read_creds_once(dir)?;
-    }
-    Ok(creds)
-}
-
-fn read_creds_once(dir: &Folder) -> Result<Creds, String> {
-    match dir.read_file(OsStr::new("creds.json"), creds::MAX_CREDS_BYTES) {
-        Ok(bytes) => Ok(creds::parse(&bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Creds::missing()),
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-            Ok(Creds::corrupt(format!("creds.json is too large ({e})")))
-        }
-        Err(e) => Err(format!("cannot read creds.json: {e}")),
-    }
-}
+pub use crate::core::creds::read_folder as read_creds;
 
 /// Reads a folder's entries and classifies them (no stat).
 pub fn scan(dir: &Folder) -> io::Result<Vec<Entry>> {
@@ -360,37 +331,6 @@ fn open_error(e: &io::Error) -> String {
     }
 }
 
-/// What cleaning a fleet came to.
-#[derive(Debug, Default)]
-pub struct FleetOutcome {
-    pub totals: crate::core::report::Totals,
-    pub exit: crate::exit::Exit,
-}
-
-impl FleetOutcome {
-    /// Counts one company's report: totals, and the exit code (a failure outranks busy).
-    pub fn add(&mut self, report: &CompanyReport) {
-        use crate::exit::Exit;
-        self.totals.add(report);
-        if report.has_failure() {
-            self.exit = self.exit.worst(Exit::Failed);
-        } else if report.status == Status::Busy {
-            self.exit = self.exit.worst(Exit::Busy);
-        }
-    }
-}
-
-/// How a fleet run treats a company another run holds: wait up to this long for it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FleetSpec {
-    pub jobs: usize,
-    pub emergency: bool,
-    pub trash_retention: Duration,
-    /// The daily cleanup and a trigger can start in the same minute: a busy company is tried
-    /// again as soon as its lock is free, for at most this long (zero: not at all).
-    pub lock_wait: Duration,
-}
-
 /// [`clean_company`], and while the company is busy, again as soon as its lock is free, until
 /// `wait` has passed.
 pub fn clean_company_waiting(
@@ -412,84 +352,19 @@ pub fn clean_company_waiting(
     report
 }
 
-/// After one company (or store tenant) is cleaned: records it through `effects` (a failure to
-/// record is that company's failure) and raises `cleanup_failed` when it failed. One copy for
-/// folders and stores, so a store failure is as loud as a folder's.
-pub fn settle(
-    report: &mut CompanyReport,
-    effects: &crate::core::effects::RunEffects,
-    emergency: bool,
-    trash: bool,
-) {
-    use crate::core::notify::Event;
-    if let Err(e) = effects.record_cleanup(report, emergency, trash) {
-        report.failed_files.push(FileNote {
-            file: "(state directory)".into(),
-            reason: format!("cannot record the cleanup: {e}"),
-        });
-    }
-    if report.has_failure() {
-        let name = sanitize(std::ffi::OsStr::new(&report.company));
-        let err = report
-            .error
-            .clone()
-            .or_else(|| {
-                report
-                    .failed_files
-                    .first()
-                    .map(|f| format!("{}: {}", f.file, f.reason))
-            })
-            .unwrap_or_default();
-        effects.notify(
-            Event::new(
-                "cleanup_failed",
-                "error",
-                format!("cleanup of {name} failed: {err}"),
-            )
-            .company(&name, report.files_before),
-        );
+/// A folder's creds.json as `status` and the monitor judge it: corrupt (after the re-reads
+/// that ride out a write in progress), unreadable, or missing while the folder holds keys.
+pub fn folder_creds_problem(dir: &Folder) -> Option<String> {
+    match read_creds(dir) {
+        Ok(c) if c.is_corrupt() => {
+            Some(c.problem.unwrap_or_else(|| "creds.json is corrupt".into()))
+        }
+        Ok(c) if !c.present && dir.count_files().is_ok_and(|n| n > 0) => Some(MISSING_CREDS.into()),
+        Ok(_) => None,
+        Err(e) => Some(e),
     }
 }
 
-/// Cleans `companies` on `fleet.jobs` threads (a busy company waited for up to
-/// `fleet.lock_wait`), records each company through `effects` (a failure to record is that
-/// company's failure), and hands each report to `each` in company order. Then, in a real run,
-/// purges trash older than `fleet.trash_retention`.
-pub fn clean_fleet(
-    root: &Folder,
-    companies: &[Company],
-    state: &StateDir,
-    spec: &CleanSpec,
-    fleet: FleetSpec,
-    effects: &crate::core::effects::RunEffects,
-    mut each: impl FnMut(&CompanyReport),
-) -> FleetOutcome {
-    use crate::exit::Exit;
-    let FleetSpec {
-        jobs,
-        emergency,
-        trash_retention,
-        lock_wait,
-    } = fleet;
-    let mut out = FleetOutcome::default();
-    let work = |company: &Company| {
-        let mut report = clean_company_waiting(root, company, state, spec, lock_wait);
-        settle(&mut report, effects, emergency, spec.trash);
-        report
-    };
-    crate::core::parallel::for_each_ordered(companies, jobs, work, |_, report| {
-        out.add(&report);
-        each(&report);
-    });
-    if !spec.dry_run {
-        match crate::core::trash::purge(state.path(), trash_retention, spec.now.into()) {
-            Ok(p) if p.runs > 0 => info!(runs = p.runs, files = p.files, "old trash purged"),
-            Ok(_) => {}
-            Err(e) => {
-                warn!(error = %e, "cannot purge the trash");
-                out.exit = out.exit.worst(Exit::Failed);
-            }
-        }
-    }
-    out
-}
+/// What `status` and the monitor say of a folder of keys without creds.json.
+pub const MISSING_CREDS: &str =
+    "creds.json is missing: this folder's keys belong to no identity (logged out, or lost)";

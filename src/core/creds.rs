@@ -183,6 +183,36 @@ pub fn parse(bytes: &[u8]) -> Creds {
     creds
 }
 
+/// Reads and parses creds.json. `Err` when it exists but cannot be read at all.
+///
+/// Baileys rewrites creds.json in place on every connect, so a read can land mid-write and see
+/// an empty or half-written file. Only a file that stays unparsable over ~300 ms is corrupt.
+pub fn read_folder(dir: &crate::core::folder::Folder) -> Result<Creds, String> {
+    // Growing waits (315 ms in all): the re-reads cannot fall in step with a writer's period,
+    // and a writer slowed down by a loaded machine still gets time to finish.
+    const WAITS_MS: [u64; 6] = [5, 10, 20, 40, 80, 160];
+    let mut creds = read_folder_once(dir)?;
+    for wait in WAITS_MS {
+        if !creds.is_corrupt() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        creds = read_folder_once(dir)?;
+    }
+    Ok(creds)
+}
+
+fn read_folder_once(dir: &crate::core::folder::Folder) -> Result<Creds, String> {
+    match dir.read_file(std::ffi::OsStr::new("creds.json"), MAX_CREDS_BYTES) {
+        Ok(bytes) => Ok(parse(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Creds::missing()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Ok(Creds::corrupt(format!("creds.json is too large ({e})")))
+        }
+        Err(e) => Err(format!("cannot read creds.json: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,7 +133,7 @@ pub fn flag_orphan(root: &Folder, company: &Company, st: &mut CompanyStatus) {
         return; // present, just not paired yet
     }
     st.creds = "missing";
-    st.creds_problem = Some(crate::core::monitor::MISSING_CREDS.into());
+    st.creds_problem = Some(crate::core::clean::MISSING_CREDS.into());
     let mut bytes = 0;
     let _ = dir.for_each_entry(|name, t| {
         if crate::core::folder::is_counted(name, t) {

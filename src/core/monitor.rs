@@ -15,9 +15,9 @@ use tracing::{info, warn};
 
 use crate::core::alerts::{self, AlertPolicy, AlertState, Notice};
 use crate::core::classify::Kind;
-use crate::core::clean::{self, CleanSpec, clean_company};
+use crate::core::clean::CleanSpec;
 use crate::core::companies::Company;
-use crate::core::folder::Folder;
+use crate::core::fleet::Fleet;
 use crate::core::level::Level;
 use crate::core::metrics::Exposition;
 use crate::core::notify::{self, Event, Outbox};
@@ -25,11 +25,11 @@ use crate::core::records::{self, Runs};
 use crate::core::report::Status;
 use crate::core::rules::Rules;
 use crate::core::state::{self, Loaded, StateDir};
-use crate::core::tally::{self, Tally};
+use crate::core::tally::Tally;
 use crate::core::util::sanitize;
 
 /// Files per Baileys type in one folder.
-pub type TypeCounts = Vec<(Kind, usize)>;
+pub use crate::core::fleet::TypeCounts;
 
 /// How the monitor runs (from the resolved configuration).
 #[derive(Clone, Debug)]
@@ -108,121 +108,6 @@ pub enum StaleNotice {
     Stale,
     Recovered,
 }
-
-/// Where the monitor counts and cleans: a folder root, or a database store's tenants.
-pub trait Source {
-    /// Files (keys) of a company and the reserved pre-keys among them (`margin`: the server
-    /// window's, core::tally), and by type when `by_type` (for the metrics).
-    fn count(
-        &mut self,
-        c: &Company,
-        by_type: bool,
-        margin: u64,
-    ) -> std::io::Result<(Tally, Option<TypeCounts>)>;
-    /// Cleans one company with `spec`, through the same path as `cleanup`.
-    fn clean(
-        &mut self,
-        c: &Company,
-        state: &StateDir,
-        spec: &CleanSpec,
-    ) -> crate::core::report::CompanyReport;
-    /// Whether this process may remove the company's files (and write the state directory):
-    /// the line that says why not and how to fix it.
-    fn check_access(&mut self, _c: &Company, _state: &StateDir) -> Result<(), String> {
-        Ok(())
-    }
-    /// What is wrong with a company's creds (corrupt, or missing beside its keys), if anything.
-    fn creds_problem(&mut self, _c: &Company) -> Option<String> {
-        None
-    }
-}
-
-/// Company folders under a root: names only, no stat.
-/// Company folders; the creds come from `.1` when they are not in the folders (Evolution's
-/// files mode).
-pub struct FolderSource<'a>(pub &'a Folder, pub Option<crate::core::clean::CredsFrom>);
-
-impl FolderSource<'_> {
-    fn creds(&self, dir: &Folder, c: &Company) -> Option<crate::core::creds::Creds> {
-        match &self.1 {
-            Some(from) => from.read(&c.name).ok(),
-            None => clean::read_creds(dir).ok(),
-        }
-    }
-}
-
-impl Source for FolderSource<'_> {
-    fn count(
-        &mut self,
-        c: &Company,
-        by_type: bool,
-        margin: u64,
-    ) -> std::io::Result<(Tally, Option<TypeCounts>)> {
-        let dir = self.0.open_dir(&c.dir)?;
-        if !by_type {
-            return Ok((
-                tally::folder_with(&dir, margin, &|| self.creds(&dir, c))?,
-                None,
-            ));
-        }
-        let mut counts: BTreeMap<Kind, usize> = Default::default();
-        let entries = clean::scan(&dir)?;
-        for e in entries.iter().filter(|e| clean::counted(e)) {
-            *counts.entry(e.kind).or_default() += 1;
-        }
-        let reserved = match counts.contains_key(&Kind::PreKey) {
-            true => self
-                .creds(&dir, c)
-                .map(|creds| tally::reserved_flags(&entries, &creds, margin))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| *r)
-                .count(),
-            false => 0,
-        };
-        let t = Tally {
-            files: counts.values().sum(),
-            reserved,
-        };
-        Ok((t, Some(counts.into_iter().collect())))
-    }
-
-    fn clean(
-        &mut self,
-        c: &Company,
-        state: &StateDir,
-        spec: &CleanSpec,
-    ) -> crate::core::report::CompanyReport {
-        clean_company(self.0, c, state, spec)
-    }
-
-    fn creds_problem(&mut self, c: &Company) -> Option<String> {
-        let dir = self.0.open_dir(&c.dir).ok()?;
-        folder_creds_problem(&dir)
-    }
-
-    fn check_access(&mut self, c: &Company, state: &StateDir) -> Result<(), String> {
-        crate::core::access::check(self.0, std::slice::from_ref(c), state.path())
-            .map_err(|d| d.message)
-    }
-}
-
-/// A folder's creds.json as `status` and the monitor judge it: corrupt (after the re-reads
-/// that ride out a write in progress), unreadable, or missing while the folder holds keys.
-pub fn folder_creds_problem(dir: &Folder) -> Option<String> {
-    match clean::read_creds(dir) {
-        Ok(c) if c.is_corrupt() => {
-            Some(c.problem.unwrap_or_else(|| "creds.json is corrupt".into()))
-        }
-        Ok(c) if !c.present && dir.count_files().is_ok_and(|n| n > 0) => Some(MISSING_CREDS.into()),
-        Ok(_) => None,
-        Err(e) => Some(e),
-    }
-}
-
-/// What `status` and the monitor say of a folder of keys without creds.json.
-pub const MISSING_CREDS: &str =
-    "creds.json is missing: this folder's keys belong to no identity (logged out, or lost)";
 
 /// The cron watch, pure: is `last` (or the monitor's start, if nothing was recorded) older than
 /// `limit`? Notifies when it becomes stale, repeats every `repeat`, and once when it recovers.
@@ -444,22 +329,10 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// One tick over `companies` (already discovered under `root`).
+    /// One tick over `companies` of a [`Fleet`] (folders, or a database store's tenants).
     pub fn tick(
         &mut self,
-        root: &Folder,
-        companies: &[Company],
-        now: DateTime<Utc>,
-        stop: &dyn Fn() -> bool,
-    ) -> Vec<Row> {
-        let creds_from = self.spec.creds_from.clone();
-        self.tick_from(&mut FolderSource(root, creds_from), companies, now, stop)
-    }
-
-    /// One tick over `companies` of any [`Source`] (folders, or a database store's tenants).
-    pub fn tick_from(
-        &mut self,
-        source: &mut dyn Source,
+        source: &mut dyn Fleet,
         companies: &[Company],
         now: DateTime<Utc>,
         stop: &dyn Fn() -> bool,
@@ -633,7 +506,7 @@ impl<'a> Monitor<'a> {
     /// did, in words.
     fn auto_clean(
         &mut self,
-        source: &mut dyn Source,
+        source: &mut dyn Fleet,
         c: &Company,
         tally: Tally,
         now: DateTime<Utc>,
@@ -653,7 +526,11 @@ impl<'a> Monitor<'a> {
             return None;
         }
         // The wrong user would fail file by file: say it once (until it is fixed) instead.
-        if let Err(why) = source.check_access(c, self.state) {
+        if let Err(why) = source
+            .check_access(std::slice::from_ref(c), self.state.path())
+            .map(|_| ())
+            .map_err(|d| d.message)
+        {
             let watch = self.watches.entry(c.name.clone()).or_default();
             if !watch.access_denied {
                 watch.access_denied = true;

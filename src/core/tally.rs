@@ -82,7 +82,7 @@ pub fn reserved_flags(entries: &[Entry], creds: &Creds, margin: u64) -> Vec<bool
 /// A folder's tally: one `getdents` pass (names only, no stat) and creds.json. `Err` only when
 /// the folder cannot be read; an unreadable creds.json reserves nothing.
 pub fn folder(dir: &Folder, margin: u64) -> io::Result<Tally> {
-    folder_with(dir, margin, &|| crate::core::clean::read_creds(dir).ok())
+    folder_with(dir, margin, &|| crate::core::creds::read_folder(dir).ok())
 }
 
 /// The same with the creds from elsewhere (Evolution's files mode: its database); `creds` is

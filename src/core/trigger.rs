@@ -6,10 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::warn;
 
-use crate::core::clean::{CleanSpec, clean_company};
+use crate::core::clean::CleanSpec;
 use crate::core::companies::Company;
 use crate::core::effects::RunEffects;
-use crate::core::folder::Folder;
 use crate::core::level::{Level, Thresholds};
 use crate::core::notify::Event;
 use crate::core::records::{self, TriggerLevel, TriggerMark};
@@ -180,41 +179,10 @@ pub fn decide(
     }
 }
 
-/// Checks every company and cleans those past a threshold. One company's failure (a folder it
-/// cannot count, a record it cannot write) is its own row; the others go on.
+/// The trigger over a fleet: `count` says how many files (keys) a company has and how many of
+/// them are reserved pre-keys, `clean` cleans it with the spec it is given. Folders and
+/// database stores share every rule above.
 pub fn run(
-    root: &Folder,
-    companies: &[Company],
-    state: &StateDir,
-    spec: &TriggerSpec,
-    effects: &RunEffects,
-) -> Vec<Row> {
-    run_with(
-        companies,
-        |c| {
-            root.open_dir(&c.dir)
-                .and_then(|d| match &spec.creds_from {
-                    // Evolution's files mode: the reserved pre-keys need its creds too.
-                    Some(from) => {
-                        crate::core::tally::folder_with(&d, spec.rules.pre_key_margin, &|| {
-                            from.read(&c.name).ok()
-                        })
-                    }
-                    None => crate::core::tally::folder(&d, spec.rules.pre_key_margin),
-                })
-                .map_err(|e| format!("cannot count files: {e}"))
-        },
-        |c, clean| clean_company(root, c, state, clean),
-        state,
-        spec,
-        effects,
-    )
-}
-
-/// The trigger over any store: `count` says how many files (keys) a company has and how many of
-/// them are reserved pre-keys, `clean` cleans it with the spec it is given. Folders and database
-/// stores share every rule above.
-pub fn run_with(
     companies: &[Company],
     mut count: impl FnMut(&Company) -> Result<Tally, String>,
     mut clean: impl FnMut(&Company, &CleanSpec) -> CompanyReport,

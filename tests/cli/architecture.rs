@@ -171,3 +171,37 @@ fn the_reader_finds_grouped_imports_and_a_planted_circle() {
     g.get_mut("c").unwrap().clear();
     assert!(circle_through(&g, "a").is_none());
 }
+
+/// Commands only wire: no store-specific module under `src/cmd`, and only `cmd/mod.rs` (where
+/// the fleet is opened) names a backend or asks which kind the fleet is.
+#[test]
+fn commands_never_branch_on_the_kind_of_store() {
+    let cmd = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&cmd).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.push(format!("{}: a folder of commands", p.display()));
+            continue;
+        }
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        // `backup` is folder-only by nature and refuses a store (exit 2).
+        if name == "mod.rs" || name == "backup.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        for needle in [
+            "is_folder()",
+            "store::open",
+            "store::sqlite",
+            "store::postgres",
+            "store::redis",
+            "store::clean",
+        ] {
+            if text.contains(needle) {
+                found.push(format!("{name}: {needle}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -672,12 +672,14 @@ fn evolution_prefix_follows_cache_redis_prefix_key_or_whichever_holds_instances(
         None => base.clone(),
     };
     let db11 = format!("{server}/11");
-    let Ok(client) = redis::Client::open(db11.as_str()) else {
-        return;
-    };
-    let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
-        eprintln!("SKIPPED: redis tests");
-        return;
+    let con = redis::Client::open(db11.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)));
+    let mut con = match con {
+        Ok(c) => c,
+        Err(e) => {
+            service_missing("redis", &e);
+            return;
+        }
     };
     let id = format!(
         "0c0ffee0-{:04x}-4c55-9a0e-1b2c3d4e5f60",
@@ -694,13 +696,17 @@ fn evolution_prefix_follows_cache_redis_prefix_key_or_whichever_holds_instances(
             .unwrap();
     };
     let dir = tempfile::tempdir().unwrap();
+    // Each key pattern is another store: a state directory of its own for each (core binding).
     let status = |envs: &[(&str, &str)]| {
         let mut c = bare_cmd();
         for (k, v) in envs {
             c.env(k, v);
         }
+        let state = dir
+            .path()
+            .join(format!("state-{}", crate::stores::now_ms()));
         c.args(["--layout", "evolution", "--store", &db11, "--state-dir"])
-            .arg(dir.path())
+            .arg(state)
             .args(["status", "--json"])
             .output()
             .unwrap()

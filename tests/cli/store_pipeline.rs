@@ -68,9 +68,10 @@ fn store_status_exits_1_with_danger_tenants() {
     let ok = f.run(&["status"]);
     assert_code(&ok, 0);
     let mut sql = String::new();
-    for i in 200..280 {
+    // Sessions (counted by the level; reserved pre-keys would not be).
+    for i in 200..400 {
         sql.push_str(&format!(
-            "INSERT INTO signal_keys (type, id, value) VALUES ('pre-key', '{i}', '{{}}');"
+            "INSERT INTO signal_keys (type, id, value) VALUES ('session', '55{i}.0', '{{}}');"
         ));
     }
     exec(&db, &sql);

@@ -183,6 +183,27 @@ pub fn inspect_tenant(
     clean_tenant_quietly(store, tenant, state, &dry)
 }
 
+/// [`clean_tenant`], and while the tenant is busy, again every half second until `wait` has
+/// passed (the tenant's lock lives in the store too: polled, quietly).
+pub fn clean_tenant_waiting(
+    store: &mut dyn Store,
+    tenant: &str,
+    state: &StateDir,
+    spec: &StoreCleanSpec,
+    wait: Duration,
+) -> CompanyReport {
+    let deadline = Instant::now() + wait;
+    let mut report = clean_tenant_quietly(store, tenant, state, spec);
+    while report.status == Status::Busy && Instant::now() < deadline {
+        std::thread::sleep(
+            Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now())),
+        );
+        report = clean_tenant_quietly(store, tenant, state, spec);
+    }
+    log_tenant(tenant, &report, spec);
+    report
+}
+
 /// Cleans one tenant. Never panics on bad data; every problem ends up in the report.
 pub fn clean_tenant(
     store: &mut dyn Store,
@@ -741,109 +762,3 @@ impl<'a> TrashWriter<'a> {
 
 #[cfg(test)]
 pub(crate) mod tests;
-
-/// Cleans `tenants` one after the other on one connection (a busy tenant tried again until
-/// `fleet.lock_wait` has passed), records each through `effects`, and hands each report to
-/// `each`. Then, in a real run, purges trash older than `fleet.trash_retention`.
-pub fn clean_tenants(
-    store: &mut dyn Store,
-    tenants: &[String],
-    state: &StateDir,
-    spec: &StoreCleanSpec,
-    fleet: crate::core::clean::FleetSpec,
-    effects: &crate::core::effects::RunEffects,
-    mut each: impl FnMut(&CompanyReport),
-) -> crate::core::clean::FleetOutcome {
-    use crate::exit::Exit;
-    let (emergency, trash_retention) = (fleet.emergency, fleet.trash_retention);
-    let mut out = crate::core::clean::FleetOutcome::default();
-    for tenant in tenants {
-        let deadline = Instant::now() + fleet.lock_wait;
-        let mut report = clean_tenant_quietly(store, tenant, state, spec);
-        // The tenant's lock lives in the store too: poll, quietly, until it is free.
-        while report.status == Status::Busy && Instant::now() < deadline {
-            std::thread::sleep(
-                Duration::from_millis(500).min(deadline.saturating_duration_since(Instant::now())),
-            );
-            report = clean_tenant_quietly(store, tenant, state, spec);
-        }
-        log_tenant(tenant, &report, spec);
-        crate::core::clean::settle(&mut report, effects, emergency, spec.clean.trash);
-        out.add(&report);
-        each(&report);
-    }
-    if !spec.clean.dry_run
-        && let Err(e) =
-            crate::core::trash::purge(state.path(), trash_retention, spec.clean.now.into())
-    {
-        warn!(error = %e, "cannot purge the trash");
-        out.exit = out.exit.worst(Exit::Failed);
-    }
-    out
-}
-
-/// A database store as the monitor sees it: tenants are companies, keys are files.
-pub struct StoreSource {
-    pub store: Box<dyn Store>,
-    pub store_key: String,
-}
-
-impl crate::core::monitor::Source for StoreSource {
-    fn count(
-        &mut self,
-        c: &crate::core::companies::Company,
-        by_type: bool,
-        margin: u64,
-    ) -> std::io::Result<(
-        crate::core::tally::Tally,
-        Option<crate::core::monitor::TypeCounts>,
-    )> {
-        let io = |e: super::StoreError| std::io::Error::other(e.to_string());
-        let tally = crate::core::tally::store(self.store.as_mut(), &c.name, margin).map_err(io)?;
-        if !by_type {
-            return Ok((tally, None));
-        }
-        let mut counts: std::collections::BTreeMap<Kind, usize> = Default::default();
-        if self.store.creds(&c.name).map_err(io)?.is_some() {
-            *counts.entry(Kind::Creds).or_default() += 1;
-        }
-        self.store
-            .scan(&c.name, &mut |row| {
-                let kind = planner_name(row.key_type, row.id)
-                    .map_or(Kind::Unknown, |n| classify::classify(&n));
-                *counts.entry(kind).or_default() += 1;
-            })
-            .map_err(io)?;
-        Ok((tally, Some(counts.into_iter().collect())))
-    }
-
-    fn clean(
-        &mut self,
-        c: &crate::core::companies::Company,
-        state: &StateDir,
-        spec: &CleanSpec,
-    ) -> CompanyReport {
-        let s = StoreCleanSpec {
-            clean: spec.clone(),
-            store_key: self.store_key.clone(),
-            remove_legacy: false,
-            remove_orphans: false,
-            batch: BATCH,
-        };
-        clean_tenant(self.store.as_mut(), &c.name, state, &s)
-    }
-
-    /// A corrupt creds row (as the cleaner judges it: such a tenant is skipped). A tenant
-    /// without one is an orphan question, reported by `status`, not an alert.
-    fn creds_problem(&mut self, c: &crate::core::companies::Company) -> Option<String> {
-        match self.store.creds(&c.name) {
-            Ok(Some(bytes)) => {
-                let creds = creds::parse(&bytes);
-                creds
-                    .is_corrupt()
-                    .then(|| creds.problem.unwrap_or_else(|| "creds are corrupt".into()))
-            }
-            Ok(None) | Err(_) => None,
-        }
-    }
-}

@@ -9,10 +9,10 @@
 //! an age found from a column, the value, or the janitor's ledger.
 
 pub mod clean;
-pub mod holder;
 #[cfg(test)]
 mod contract;
 pub mod exposition;
+pub mod holder;
 pub mod ledger;
 #[cfg(test)]
 pub mod memory;
