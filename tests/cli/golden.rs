@@ -117,7 +117,7 @@ fn golden(name: &str, t: &Tree, args: &[&str]) {
         .unwrap();
     let got = format!(
         "$ baileys-janitor {}\n{}[exit {}]\n",
-        args.join(" "),
+        mask(&args.join(" "), t),
         mask(&text(&out.stdout), t),
         code(&out)
     );
@@ -168,4 +168,97 @@ fn golden_cleanup_then_status() {
     let t = demo();
     golden("cleanup", &t, &["cleanup"]);
     golden("status-after-cleanup", &t, &["status"]);
+}
+
+/// Three SQLite tenants (Baileys' own store): a small account, one at danger level, one with
+/// corrupt creds; sessions aged by their own `indexInfo.used` against NOW.
+fn demo_store(t: &Tree) -> String {
+    let auth = t.dir.path().join("auth");
+    std::fs::create_dir_all(&auth).unwrap();
+    let now_ms = NOW_SECS as i64 * 1000;
+    let session = |days: i64| {
+        let used = now_ms - days * 86_400_000;
+        format!(
+            r#"{{"_sessions":{{"BQ==":{{"indexInfo":{{"baseKey":"BQ==","closed":-1,"used":{used},"created":{used}}},"_chains":{{}}}}}},"version":"v1"}}"#
+        )
+    };
+    let creds = |next: u64| {
+        format!(
+            r#"{{"me":{{"id":"5511999999999:7@s.whatsapp.net"}},"account":{{"details":"x"}},"nextPreKeyId":{next},"firstUnuploadedPreKeyId":{next}}}"#
+        )
+    };
+    for (tenant, creds, pre_keys) in [
+        ("company_1", creds(21), 20),
+        ("company_2", creds(201), 200),
+        ("company_3", "{not json".to_owned(), 5),
+    ] {
+        let c = rusqlite::Connection::open(auth.join(format!("{tenant}.db"))).unwrap();
+        c.execute_batch(
+            "CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (type, id));",
+        )
+        .unwrap();
+        c.execute("INSERT INTO creds VALUES ('__creds__', ?1)", [&creds])
+            .unwrap();
+        let mut rows = vec![
+            (
+                "session".to_owned(),
+                "5511888888888.0".to_owned(),
+                session(30),
+            ),
+            (
+                "session".to_owned(),
+                "5511777777777.0".to_owned(),
+                session(1),
+            ),
+            (
+                "identity-key".to_owned(),
+                "5511888888888.0".to_owned(),
+                r#"{"type":"Buffer","data":"BQ=="}"#.to_owned(),
+            ),
+            (
+                "app-state-sync-key".to_owned(),
+                "AAAAAOb5".to_owned(),
+                "{}".to_owned(),
+            ),
+        ];
+        for i in 1..=pre_keys {
+            rows.push((
+                "pre-key".into(),
+                i.to_string(),
+                r#"{"type":"Buffer"}"#.into(),
+            ));
+        }
+        for (t, id, v) in rows {
+            c.execute("INSERT INTO signal_keys VALUES (?1, ?2, ?3)", [t, id, v])
+                .unwrap();
+        }
+    }
+    format!("sqlite:{}", auth.display())
+}
+
+#[test]
+fn golden_store_status_and_cleanup() {
+    let t = Tree::new();
+    let store = demo_store(&t);
+    let state = t.dir.path().join("state").display().to_string();
+    let args = |rest: &[&'static str]| {
+        let mut v: Vec<String> = vec![
+            "--store".into(),
+            store.clone(),
+            "--state-dir".into(),
+            state.clone(),
+        ];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |name: &str, rest: &[&'static str]| {
+        let a = args(rest);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        golden(name, &t, &a);
+    };
+    run("store-status", &["status"]);
+    run("store-cleanup-dry-run", &["cleanup", "--dry-run"]);
+    run("store-cleanup", &["cleanup"]);
+    run("store-status-after-cleanup", &["status"]);
 }

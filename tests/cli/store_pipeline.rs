@@ -525,3 +525,118 @@ fn postgres_restore_keeps_timestamp_without_time_zone_byte_exact() {
     assert_code(&out, 0);
     assert_eq!(snapshot(&mut c), before);
 }
+
+/// One fixture as a folder and as a SQLite file: the same decisions, the same undo guarantees.
+#[test]
+fn parity_a_folder_and_a_sqlite_store_decide_and_undo_alike() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keep50.toml");
+    std::fs::write(&conf, "[pre_keys]\nkeep = 50\n").unwrap();
+    let real_now = SystemTime::now();
+    let later = chrono::DateTime::<chrono::Utc>::from(real_now + Duration::from_secs(20 * 86_400));
+    let later = later.to_rfc3339();
+    // The young session and its identity key were last used a day before `later`.
+    let young =
+        |t: &str, id: &str| id == "5511777777777.0" && (t == "session" || t == "identity-key");
+    let fix = |id: &str| id.replace('/', "__").replace(':', "-");
+
+    // The folder: every file written now, the young pair 19 days from now.
+    let root = dir.path().join("sessions");
+    let company = root.join("company_1");
+    std::fs::create_dir_all(&company).unwrap();
+    std::fs::write(company.join("creds.json"), CREDS).unwrap();
+    let mut rows = crate::stores::account_rows();
+    for r in rows.iter_mut() {
+        if r.0 == "session" {
+            let days_ago = if young(&r.0, &r.1) { -19 } else { 10 };
+            let used = crate::stores::now_ms() - days_ago * 86_400_000;
+            r.2 = r.2.replace(
+                &r.2[r.2.find("\"used\":").unwrap()..r.2.find(",\"created\"").unwrap()],
+                &format!("\"used\":{used}"),
+            );
+        }
+        let p = company.join(format!("{}-{}.json", r.0, fix(&r.1)));
+        std::fs::write(&p, &r.2).unwrap();
+        let mtime = if young(&r.0, &r.1) {
+            real_now + Duration::from_secs(19 * 86_400)
+        } else {
+            real_now
+        };
+        filetime::set_file_mtime(&p, filetime::FileTime::from_system_time(mtime)).unwrap();
+    }
+    // The store: the same rows.
+    let db = dir.path().join("auth").join("company_1.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (type, id));",
+        )
+        .unwrap();
+        c.execute("INSERT INTO creds VALUES ('__creds__', ?1)", [CREDS])
+            .unwrap();
+        for (t, id, v) in &rows {
+            c.execute("INSERT INTO signal_keys VALUES (?1, ?2, ?3)", [t, id, v])
+                .unwrap();
+        }
+    }
+    let folder = |now: Option<&str>, args: &[&str]| {
+        let mut c = bare_cmd();
+        if let Some(n) = now {
+            c.env("BAILEYS_JANITOR_NOW", n);
+        }
+        c.arg("--config")
+            .arg(&conf)
+            .arg("--sessions-path")
+            .arg(&root);
+        c.arg("--state-dir").arg(dir.path().join("state-folder"));
+        c.args(args).output().unwrap()
+    };
+    let store = |now: Option<&str>, args: &[&str]| {
+        let mut c = bare_cmd();
+        if let Some(n) = now {
+            c.env("BAILEYS_JANITOR_NOW", n);
+        }
+        c.arg("--config").arg(&conf).arg("--store");
+        c.arg(format!("sqlite:{}", db.parent().unwrap().display()));
+        c.arg("--state-dir").arg(dir.path().join("state-store"));
+        c.args(args).output().unwrap()
+    };
+    // The store's ledger starts watching today (the folder has its mtimes).
+    assert_code(&store(None, &["cleanup"]), 0);
+    let f = folder(Some(&later), &["cleanup", "--json"]);
+    let s = store(Some(&later), &["cleanup", "--json"]);
+    assert_code(&f, 0);
+    assert_code(&s, 0);
+    let from_folder: Vec<String> = removed_of(&f)
+        .into_iter()
+        .map(|n| n.trim_end_matches(".json").to_owned())
+        .collect();
+    let mut from_store: Vec<String> = removed_of(&s).into_iter().map(|n| fix(&n)).collect();
+    from_store.sort();
+    assert_eq!(from_folder, from_store, "the same decisions");
+    assert!(from_folder.contains(&"session-5511888888888.0".to_owned()));
+    assert!(from_folder.iter().any(|n| n.starts_with("pre-key-")));
+    assert!(
+        from_folder
+            .iter()
+            .any(|n| n.starts_with("sender-key-memory-"))
+    );
+    assert!(!from_folder.contains(&"session-5511777777777.0".to_owned()));
+
+    // Undo: everything back, on hold: the next cleanup removes nothing in either.
+    assert_code(
+        &folder(Some(&later), &["restore", "--company", "company_1"]),
+        0,
+    );
+    assert_code(
+        &store(Some(&later), &["restore", "--company", "company_1"]),
+        0,
+    );
+    assert_eq!(std::fs::read_dir(&company).unwrap().count(), rows.len() + 1);
+    assert_eq!(sqlite_rows(&db).len(), rows.len());
+    assert!(removed_of(&folder(Some(&later), &["cleanup", "--json"])).is_empty());
+    assert!(removed_of(&store(Some(&later), &["cleanup", "--json"])).is_empty());
+}
