@@ -1084,10 +1084,9 @@ fn resolve_store(
             && server_folders(n).is_none()
         {
             return Err(usage(format!(
-                "layout {n:?} needs --store (folder layouts: {}); database layouts: {}; redis layouts: {}",
+                "layout {n:?} needs --store (folder layouts: {}); database layouts: {}",
                 FOLDER_LAYOUTS.join(", "),
-                Layout::PRESETS.join(", "),
-                RedisLayout::PRESETS.join(", ")
+                crate::core::store::registry::all_layouts()
             )));
         }
         if key_pattern.is_some() {
@@ -1104,9 +1103,8 @@ fn resolve_store(
         }
         return Ok((StoreSpec::Folder, creds));
     };
-    let is_redis = ["redis://", "rediss://", "unix://"]
-        .iter()
-        .any(|p| u.trim().starts_with(p));
+    // Which backend the URL names: the store registry's one table.
+    let is_redis = crate::core::store::registry::backend_of(&u).is_some_and(|b| b.name == "redis");
     if is_redis {
         let name = layout_name.unwrap_or("evolution");
         let mut layout = RedisLayout::preset(name).ok_or_else(|| {

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod memory;
 pub mod postgres;
 pub mod redis;
+pub mod registry;
 pub mod row;
 pub mod secret;
 pub mod session_creds;
