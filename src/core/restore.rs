@@ -419,25 +419,44 @@ fn written_after(dir: &Folder, name: &str, since: Option<DateTime<Utc>>) -> bool
     }
 }
 
-/// Puts the restored files on hold in the company's record.
+/// Puts `names` (what was restored, as the planner names them) on hold in the member's record:
+/// no cleanup, trigger or monitor removes them before `now + hold`. Folders and stores alike.
+pub(crate) fn hold_restored(
+    state: &StateDir,
+    member: &str,
+    names: &[String],
+    report: &mut RestoreReport,
+    now: DateTime<Utc>,
+    hold: Duration,
+    dry_run: bool,
+) -> io::Result<()> {
+    if report.restored.is_empty() || hold.is_zero() {
+        return Ok(());
+    }
+    let until = now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::days(3650));
+    report.on_hold_until = Some(until);
+    if dry_run {
+        return Ok(());
+    }
+    records::update_company(state, member, |rec| rec.hold(names, until, now))
+}
+
 fn hold(
     state: &StateDir,
     company: &Company,
     report: &mut RestoreReport,
     opts: &RestoreOptions,
 ) -> io::Result<()> {
-    if report.restored.is_empty() || opts.hold.is_zero() {
-        return Ok(());
-    }
-    let until =
-        opts.now + chrono::Duration::from_std(opts.hold).unwrap_or(chrono::Duration::days(3650));
-    report.on_hold_until = Some(until);
-    if opts.dry_run {
-        return Ok(());
-    }
-    records::update_company(state, &company.name, |rec| {
-        rec.hold(&report.restored, until, opts.now)
-    })
+    let names = report.restored.clone();
+    hold_restored(
+        state,
+        &company.name,
+        &names,
+        report,
+        opts.now,
+        opts.hold,
+        opts.dry_run,
+    )
 }
 
 /// Ends every hold of a company; returns how many files were on hold.

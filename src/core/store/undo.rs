@@ -240,7 +240,15 @@ pub fn restore_tenant_run(
         }
         rewrite_trash(&dir, &path, &text, &trash, &done)?;
     }
-    hold(state, tenant, &held, &mut report, opts)?;
+    crate::core::restore::hold_restored(
+        state,
+        tenant,
+        &held,
+        &mut report,
+        opts.now,
+        opts.hold,
+        opts.dry_run,
+    )?;
     Ok(report)
 }
 
@@ -299,26 +307,6 @@ fn rewrite_trash(
     let folder = crate::core::folder::Folder::open(dir)?;
     crate::core::state::write_atomic(&folder, TRASH_ROWS, &out)?;
     Ok(())
-}
-
-/// Puts the restored rows on hold in the tenant's record.
-fn hold(
-    state: &StateDir,
-    tenant: &str,
-    names: &[String],
-    report: &mut RestoreReport,
-    opts: &StoreRestore,
-) -> std::io::Result<()> {
-    if report.restored.is_empty() || opts.hold.is_zero() {
-        return Ok(());
-    }
-    let until =
-        opts.now + chrono::Duration::from_std(opts.hold).unwrap_or(chrono::Duration::days(3650));
-    report.on_hold_until = Some(until);
-    if opts.dry_run {
-        return Ok(());
-    }
-    records::update_company(state, tenant, |rec| rec.hold(names, until, opts.now))
 }
 
 #[cfg(test)]
