@@ -247,6 +247,16 @@ pub(crate) fn check_identity(
     Ok(())
 }
 
+/// The account identity a cleanup run recorded (the creds it saw), if it recorded one.
+pub(crate) fn identity_of_run(record: &records::CompanyRecord, run: &str) -> Option<Identity> {
+    record
+        .cleanups
+        .iter()
+        .rev()
+        .find(|m| m.run_id == run)
+        .and_then(|m| m.identity.clone())
+}
+
 /// Our own users, from the folder's creds or else from the source's identity.
 pub(crate) fn own_users(creds: &Creds, then: Option<&Identity>) -> Vec<String> {
     let mut own: Vec<String> = creds.own_users().into_iter().map(str::to_owned).collect();
@@ -329,12 +339,7 @@ pub fn restore_run(
         .open_dir(OsStr::new(run))?;
     let creds = read_creds(&dir).map_err(RestoreError::Refused)?;
     let record = records::try_read_company(state, &company.name).unwrap_or_default();
-    let then = record
-        .cleanups
-        .iter()
-        .rev()
-        .find(|m| m.run_id == run)
-        .and_then(|m| m.identity.clone());
+    let then = identity_of_run(&record, run);
     check_identity(
         &company.name,
         &format!("run {run}"),

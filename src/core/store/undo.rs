@@ -123,12 +123,7 @@ pub fn restore_tenant_run(
         )));
     }
     let record = records::try_read_company(state, tenant).map_err(RestoreError::Refused)?;
-    let then = record
-        .cleanups
-        .iter()
-        .rev()
-        .find(|m| m.run_id == run)
-        .and_then(|m| m.identity.clone());
+    let then = crate::core::restore::identity_of_run(&record, run);
     check_identity(
         tenant,
         &format!("run {run}"),
