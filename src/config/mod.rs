@@ -1061,7 +1061,7 @@ fn resolve_store(
     );
     if password_file.is_some() && url.as_deref().and_then(secrets::kind_of).is_none() {
         return Err(usage(
-            "store.password_file needs a postgres:// or redis:// store (sqlite files and folders have no password)",
+            "store.password_file needs a postgres://, mysql:// or redis:// store (sqlite files and folders have no password)",
         ));
     }
     let url = match url {
@@ -1069,7 +1069,7 @@ fn resolve_store(
         Some(u) => Some(secrets::fill(l, u, password_file)?),
         None if password_file.is_some() => {
             return Err(usage(
-                "store.password_file needs a postgres:// or redis:// store",
+                "store.password_file needs a postgres://, mysql:// or redis:// store",
             ));
         }
         None => None,
@@ -1148,6 +1148,20 @@ fn resolve_store(
     }
     if key_pattern.is_some() || creds.is_some() {
         return Err(usage("--key-pattern and --creds need a redis:// --store"));
+    }
+    if crate::core::store::registry::backend_of(&u).is_some_and(|b| b.name == "mysql") {
+        let name = layout_name.unwrap_or("mysql-baileys");
+        let layout = crate::core::store::mysql::layout(&u, name).map_err(usage)?;
+        return match StoreSpec::parse(&u, Layout::default()).map_err(usage)? {
+            StoreSpec::Mysql { url, .. } => Ok((
+                StoreSpec::Mysql {
+                    url,
+                    layout: Box::new(layout),
+                },
+                None,
+            )),
+            _ => Err(usage("store: not a mysql connection string")),
+        };
     }
     let layout = match layout_name {
         None => Layout::default(),

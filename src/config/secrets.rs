@@ -4,6 +4,8 @@
 //! - PostgreSQL store: the URL's own password, `store.password_file`, `PGPASSWORD`,
 //!   `~/.pgpass` (or `PGPASSFILE`) in libpq's format;
 //! - Redis store: the URL's own password, `store.password_file`, `REDISCLI_AUTH`;
+//! - MySQL / MariaDB store: the URL's own password, `store.password_file`, `MYSQL_PWD` (the
+//!   mysql client's own variable);
 //! - `--creds` (PostgreSQL): the URL's own password, `PGPASSWORD`, `~/.pgpass`.
 //!
 //! A password given on the command line still works, with one warning: other users can read it
@@ -22,6 +24,7 @@ use crate::core::store::secret::{
 pub enum Kind {
     Postgres,
     Redis,
+    Mysql,
 }
 
 pub fn kind_of(url: &str) -> Option<Kind> {
@@ -30,6 +33,8 @@ pub fn kind_of(url: &str) -> Option<Kind> {
         Some(Kind::Postgres)
     } else if u.starts_with("redis://") || u.starts_with("rediss://") {
         Some(Kind::Redis)
+    } else if u.starts_with("mysql://") || u.starts_with("mariadb://") {
+        Some(Kind::Mysql)
     } else {
         None
     }
@@ -42,9 +47,14 @@ pub fn argv_warning(l: &Layers<'_>, key: &str, url: &str) -> Option<String> {
         return None;
     };
     url_password(url)?;
+    let sources = match kind_of(url) {
+        Some(Kind::Mysql) => "BAILEYS_JANITOR_STORE, MYSQL_PWD or store.password_file",
+        Some(Kind::Redis) => "BAILEYS_JANITOR_STORE, REDISCLI_AUTH or store.password_file",
+        _ => "BAILEYS_JANITOR_STORE, PGPASSWORD, ~/.pgpass or store.password_file",
+    };
     Some(format!(
         "the {flag} connection string carries a password, which every user on this host can read in ps and in a crontab; \
-         use BAILEYS_JANITOR_STORE, PGPASSWORD, ~/.pgpass or store.password_file instead (docs/configuration.md)"
+         use {sources} instead (docs/configuration.md)"
     ))
 }
 
@@ -63,6 +73,10 @@ pub fn fill(l: &Layers<'_>, url: String, password_file: Option<PathBuf>) -> anyh
     }
     match kind {
         Kind::Redis => Ok(match l.env("REDISCLI_AUTH") {
+            Some(pw) => with_password(&url, &pw),
+            None => url,
+        }),
+        Kind::Mysql => Ok(match l.env("MYSQL_PWD") {
             Some(pw) => with_password(&url, &pw),
             None => url,
         }),

@@ -235,6 +235,21 @@ mod tests {
         );
     }
 
+    /// postgres-baileys 1.5.0 stores Buffers as `{"type":"Buffer","data":[ints]}`.
+    #[test]
+    fn buffers_as_integer_arrays_read_like_base64_ones() {
+        let ints = PAIRED
+            .replace(r#""data":"AAAA""#, r#""data":[0,0,0]"#)
+            .replace(
+                r#""details":"x""#,
+                r#""details":{"type":"Buffer","data":[8,1,16,255]}"#,
+            );
+        let c = parse(ints.as_bytes());
+        assert_eq!(c.state(), CredsState::Paired);
+        assert_eq!(c.own_users(), vec!["5511999999999", "123456789012345"]);
+        assert_eq!(c.pre_key_guard(), parse(PAIRED.as_bytes()).pre_key_guard());
+    }
+
     #[test]
     fn states() {
         assert_eq!(

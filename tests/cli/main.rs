@@ -10,6 +10,7 @@ mod hardening;
 mod install_cron;
 mod logging;
 mod monitor;
+mod mysql_store;
 mod ops;
 mod packaging;
 mod prekeys;

@@ -644,6 +644,65 @@ fn postgres_kv_layouts_waha_and_postgres_baileys() {
     assert_no_secret(dir.path(), &[&out]);
 }
 
+/// postgres-baileys keys are `<sid>:<type>-<id>`, and nothing stops a session id from holding
+/// `:` itself. Splitting at the first `:` made `bot:1` part of tenant `bot`: its keys were
+/// counted as `bot`'s unknown keys and `bot:1` was never cleaned.
+#[test]
+fn postgres_baileys_session_ids_with_a_colon_are_their_own_tenant() {
+    let Some(db) = TestDb::new() else { return };
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE auth_data (session_key VARCHAR(255) PRIMARY KEY, data TEXT NOT NULL)",
+    )
+    .unwrap();
+    for sid in ["bot", "bot:1"] {
+        c.execute(
+            "INSERT INTO auth_data VALUES ($1, $2)",
+            &[&format!("{sid}:auth_creds"), &CREDS],
+        )
+        .unwrap();
+        for (t, id, v) in account_rows() {
+            c.execute(
+                "INSERT INTO auth_data VALUES ($1, $2)",
+                &[&format!("{sid}:{t}-{id}"), &v],
+            )
+            .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = db
+        .cmd(&dir.path().join("s"))
+        .args(["--layout", "postgres-baileys", "status", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&status, 0);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let tenants = v["tenants"].as_array().unwrap();
+    let names: Vec<&str> = tenants
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bot", "bot:1"]);
+    for t in tenants {
+        assert_eq!(t["creds"], "paired", "{t}");
+        assert_eq!(t["keys"], account_rows().len() + 1, "{t}");
+    }
+    let out = db
+        .cmd(&dir.path().join("s"))
+        .args(["--layout", "postgres-baileys", "cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for sid in ["bot", "bot:1"] {
+        assert_eq!(company_report(&v, sid)["removed"], 2, "{sid}");
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM auth_data WHERE session_key LIKE 'bot:1:session-%'"),
+        1
+    );
+}
+
 #[test]
 fn postgres_unreachable_is_one_line_without_the_password() {
     let dir = tempfile::tempdir().unwrap();

@@ -108,4 +108,49 @@ elif [ "${REQUIRE_SERVICES:-}" = 1 ]; then
 else
   echo "!!! SKIPPED: the Evolution API (Redis) part of the compatibility test: no Redis at $redis_url !!!"
 fi
+# The community SQL stores, written and read back by the packages' own code (versions pinned in
+# package-lock.json): mysql-baileys on MySQL/MariaDB, postgres-baileys on PostgreSQL. Cleaned
+# twice (ledger; the app connects in between, rewriting creds through the package), read back
+# through the package, then through Baileys. postgres-baileys 1.5.0
+# requires @whiskeysockets/baileys and uuid at run time without depending on them: package.json
+# gives it uuid 10.0.0 and @whiskeysockets/baileys as an alias of the Baileys under test
+# (@whiskeysockets/baileys 6.7.x depends on libsignal from a git URL, which a registry-only
+# machine cannot install).
+answers() { python3 -c "import socket,sys,urllib.parse as p; u=p.urlparse(sys.argv[1]); socket.create_connection((u.hostname,u.port or int(sys.argv[2])),2)" "$1" "$2" 2>/dev/null; }
+sql_store() { # KIND ADMIN_URL DEFAULT_PORT JANITOR_ARGS...
+  local kind=$1 admin=$2 port=$3; shift 3
+  local db="bjcompat_${kind}_$$"
+  local url
+  url=$(python3 -c "import sys,urllib.parse as p; u=p.urlparse(sys.argv[1]); print(u._replace(path='/'+sys.argv[2], query='').geturl())" "$admin" "$db")
+  node stores.mjs create "$kind" "$admin" "$db"
+  dbs+=("$kind $admin $db")
+  node stores.mjs to "$kind" "$manifest" "$work/base" "$url"
+  local run=("$@" --store "$url" --state-dir "$work/$kind-state")
+  "$bin" "${run[@]}" cleanup --json > "$work/$kind-1.json"
+  node stores.mjs connect "$kind" "$manifest" "$url"
+  BAILEYS_JANITOR_NOW=$later "$bin" "${run[@]}" cleanup --json > "$work/$kind-2.json"
+  removed=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['removed'])" "$work/$kind-2.json")
+  echo "cleanup ($kind, $(node -p "require('./node_modules/$pkg/package.json').name + ' ' + require('./node_modules/$pkg/package.json').version")) removed $removed rows"
+  [ "$removed" -gt 0 ] || { echo "FAIL: the $kind cleanup removed nothing: the test would prove nothing"; exit 1; }
+  node stores.mjs from "$kind" "$manifest" "$url" "$work/$kind-dirs"
+  node check.mjs after "$manifest" "$work/$kind-dirs"
+}
+dbs=()
+drop_dbs() {
+  for d in "${dbs[@]}"; do set -- $d; node "$here/stores.mjs" drop "$1" "$2" "$3" || true; done
+}
+trap 'drop_dbs; if [ -n "${prefix:-}" ]; then python3 "$here/redis.py" drop "$redis_url" "$prefix" || true; fi; rm -rf "$work"' EXIT
+mysql_url=${BAILEYS_JANITOR_TEST_MYSQL:-mysql://root@127.0.0.1:3306}
+if answers "$mysql_url" 3306; then
+  pkg=mysql-baileys sql_store mysql "$mysql_url" 3306
+else
+  echo "!!! SKIPPED: the mysql-baileys part of the compatibility test: no MySQL at BAILEYS_JANITOR_TEST_MYSQL !!!"
+  [ "${REQUIRE_SERVICES:-}" != 1 ] || { echo "FAIL: REQUIRE_SERVICES=1 but no MySQL for the mysql-baileys part"; exit 1; }
+fi
+pg_url=${BAILEYS_JANITOR_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
+if answers "$pg_url" 5432; then
+  pkg=postgres-baileys sql_store pg "$pg_url" 5432 --layout postgres-baileys
+else
+  echo "!!! SKIPPED: the postgres-baileys part of the compatibility test: no PostgreSQL at BAILEYS_JANITOR_TEST_PG !!!"
+fi
 echo "Baileys compatibility: ok ($(node -p "require('./node_modules/baileys/package.json').version"))"

@@ -1,5 +1,5 @@
-//! The contract every store keeps, run on each: the in-memory store, SQLite, Redis and
-//! PostgreSQL (the last two against the test servers, failing with REQUIRE_SERVICES=1 when
+//! The contract every store keeps, run on each: the in-memory store, SQLite, Redis, MySQL and
+//! PostgreSQL (the last three against the test servers, failing with REQUIRE_SERVICES=1 when
 //! none answers). One fixture, the same decisions, the same undo guarantees.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -490,4 +490,110 @@ fn postgres_keeps_the_contract() {
         },
         "postgres",
     );
+}
+
+struct Mysql {
+    store: super::mysql::MysqlStore,
+    admin: ::mysql::Conn,
+    db: String,
+}
+
+impl Harness for Mysql {
+    fn store(&mut self) -> &mut dyn Store {
+        &mut self.store
+    }
+    fn rows(&mut self) -> Vec<(String, String, String)> {
+        use ::mysql::prelude::Queryable;
+        let rows: Vec<(String, String)> = self
+            .admin
+            .query(format!(
+                "SELECT id, value FROM {}.auth WHERE session = '{T}' AND id <> 'creds'",
+                self.db
+            ))
+            .unwrap();
+        let mut v: Vec<_> = rows
+            .into_iter()
+            .map(|(k, v)| {
+                let (t, i) = super::spec::split_kv_key(&k).unwrap();
+                (t.to_owned(), i.to_owned(), v)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+    fn write(&mut self, key_type: &str, id: &str, value: &str) {
+        use ::mysql::prelude::Queryable;
+        // mysql-baileys' own write.
+        self.admin
+            .exec_drop(
+                format!(
+                    "INSERT INTO {}.auth (session, id, value) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE value = ?",
+                    self.db
+                ),
+                (T, format!("{key_type}-{id}"), value, value),
+            )
+            .unwrap();
+    }
+}
+
+impl Drop for Mysql {
+    fn drop(&mut self) {
+        use ::mysql::prelude::Queryable;
+        let _ = self
+            .admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", self.db));
+    }
+}
+
+#[test]
+fn mysql_keeps_the_contract() {
+    use ::mysql::prelude::Queryable;
+    let admin_url = std::env::var("BAILEYS_JANITOR_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let opts = ::mysql::Opts::from_url(&admin_url).unwrap();
+    let mut admin = match ::mysql::Conn::new(
+        ::mysql::OptsBuilder::from_opts(opts.clone())
+            .tcp_connect_timeout(Some(Duration::from_secs(2))),
+    ) {
+        Ok(c) => c,
+        Err(e) => return missing("mysql", &e),
+    };
+    let db = unique("bj_contract_");
+    admin.query_drop(format!("CREATE DATABASE {db}")).unwrap();
+    // mysql-baileys 1.5.4's table.
+    admin
+        .query_drop(format!(
+            "CREATE TABLE {db}.`auth` (`session` varchar(50) NOT NULL, `id` varchar(80) NOT NULL, `value` LONGTEXT DEFAULT NULL, UNIQUE KEY `idxunique` (`session`,`id`), KEY `idxsession` (`session`), KEY `idxid` (`id`)) ENGINE=MyISAM"
+        ))
+        .unwrap();
+    admin
+        .exec_drop(
+            format!("INSERT INTO {db}.auth VALUES (?, 'creds', ?)"),
+            (T, CREDS),
+        )
+        .unwrap();
+    for (t, i, v) in fixture() {
+        admin
+            .exec_drop(
+                format!("INSERT INTO {db}.auth VALUES (?, ?, ?)"),
+                (T, format!("{t}-{i}"), v),
+            )
+            .unwrap();
+    }
+    let authority = admin_url
+        .split_once("://")
+        .map(|(_, r)| r.split(['/', '?']).next().unwrap_or(r))
+        .unwrap();
+    let url = format!("mysql://{authority}/{db}");
+    let mut store = super::mysql::MysqlStore::connect(
+        &url,
+        &super::mysql::preset("mysql-baileys").unwrap(),
+        false,
+    )
+    .unwrap();
+    // The contract's last clause removes without clean_tenant's lock; MySQL refuses a batch
+    // whose tenant lock this connection does not hold, so the harness holds it once more
+    // (GET_LOCK counts: clean_tenant's unlock leaves this one).
+    assert_eq!(store.lock_tenant(T).unwrap(), super::TenantLock::Acquired);
+    run(&mut Mysql { store, admin, db }, "mysql");
 }

@@ -1,5 +1,6 @@
-//! Auth state kept in a database instead of a folder: Baileys' SQLite store and PostgreSQL
-//! tables (the per-type `whatsapp_keys` layout and key-value layouts such as WAHA's).
+//! Auth state kept in a database instead of a folder: Baileys' SQLite store, PostgreSQL
+//! tables (the per-type `whatsapp_keys` layout and key-value layouts such as WAHA's), Redis,
+//! and MySQL / MariaDB (mysql-baileys' `auth` table).
 //!
 //! The seam: a [`Store`] lists tenants, reads a tenant's creds, streams its key rows, removes a
 //! batch of planned rows in one transaction (each re-checked, written to the trash before the
@@ -16,6 +17,7 @@ pub mod holder;
 pub mod ledger;
 #[cfg(test)]
 pub mod memory;
+pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod registry;
@@ -231,6 +233,9 @@ pub fn open(spec: &StoreSpec, read_only: bool) -> Result<Box<dyn Store>> {
                 &app,
             )?))
         }
+        StoreSpec::Mysql { url, layout } => Ok(Box::new(mysql::MysqlStore::connect(
+            url, layout, read_only,
+        )?)),
     }
 }
 
@@ -241,6 +246,7 @@ pub fn state_key(spec: &StoreSpec) -> String {
         StoreSpec::Sqlite(_) => "sqlite",
         StoreSpec::Postgres { .. } => "pg",
         StoreSpec::Redis { .. } => "redis",
+        StoreSpec::Mysql { .. } => "mysql",
     };
     format!("{kind}-{:016x}", fingerprint(spec.describe().as_bytes()))
 }

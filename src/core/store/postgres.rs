@@ -360,28 +360,60 @@ fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
                 extra: Vec::new(),
             }
         }
-        TenantIn::KeyPrefix(sep) => Sql {
-            tenants: format!(
-                "SELECT DISTINCT split_part({k}, {s}, 1) FROM {table} WHERE strpos({k}, {s}) > 0 ORDER BY 1",
-                s = sql_literal(&sep.to_string())
-            ),
-            count: format!("SELECT count(*) FROM {table} WHERE starts_with({k}, $1)"),
-            // `$1` is `<tenant><sep>`: creds and keys are found by the full key.
-            creds: format!("SELECT {v}::text FROM {table} WHERE {k} = $1 || $2"),
-            scan: format!(
-                "SELECT {k}::text, {v}::text FROM {table} WHERE starts_with({k}, $1) AND {k} <> $1 || $2"
-            ),
-            select_for_update: format!(
-                "SELECT {k}::text, {v}::text, NULL::int8 FROM {table} WHERE $1 <> '' AND {k} = ANY($2) FOR UPDATE"
-            ),
-            delete: format!("DELETE FROM {table} WHERE $1 <> '' AND {k} = ANY($2)"),
-            insert: format!(
-                "INSERT INTO {table} ({k}, {v}) SELECT $2, $3::text{cast} WHERE $1 <> '' \
-                 AND NOT EXISTS (SELECT 1 FROM {table} WHERE {k} = $2) ON CONFLICT DO NOTHING"
-            ),
-            extra: Vec::new(),
-        },
+        TenantIn::KeyPrefix(sep) => {
+            let owner = key_owner(&k, *sep, &l.creds_key);
+            let s = sql_literal(&sep.to_string());
+            Sql {
+                tenants: format!(
+                    "SELECT DISTINCT {owner} FROM {table} WHERE strpos({k}, {s}) > 0 ORDER BY 1"
+                ),
+                count: format!(
+                    "SELECT count(*) FROM {table} WHERE starts_with({k}, $1) AND {owner} || {s} = $1"
+                ),
+                // `$1` is `<tenant><sep>`: creds and keys are found by the full key.
+                creds: format!("SELECT {v}::text FROM {table} WHERE {k} = $1 || $2"),
+                scan: format!(
+                    "SELECT {k}::text, {v}::text FROM {table} WHERE starts_with({k}, $1) AND {owner} || {s} = $1 AND {k} <> $1 || $2"
+                ),
+                select_for_update: format!(
+                    "SELECT {k}::text, {v}::text, NULL::int8 FROM {table} WHERE $1 <> '' AND {k} = ANY($2) FOR UPDATE"
+                ),
+                delete: format!("DELETE FROM {table} WHERE $1 <> '' AND {k} = ANY($2)"),
+                insert: format!(
+                    "INSERT INTO {table} ({k}, {v}) SELECT $2, $3::text{cast} WHERE $1 <> '' \
+                     AND NOT EXISTS (SELECT 1 FROM {table} WHERE {k} = $2) ON CONFLICT DO NOTHING"
+                ),
+                extra: Vec::new(),
+            }
+        }
     }
+}
+
+/// The tenant a key-prefix key belongs to. postgres-baileys writes `<sid>:<type>-<id>` and
+/// `<sid>:auth_creds`, and a session id may itself hold `:` (`bot:1`), as a sender-key id does
+/// (`120363@g.us::5511::0`): the tenant ends at the first separator that starts a key of a
+/// known type or the creds key. Keys of no known type fall back to the first separator.
+fn key_owner(k: &str, sep: char, creds_key: &str) -> String {
+    let types = super::spec::KEY_TYPES.join("|");
+    let re = format!(
+        "^(.*?){sep}(?:{creds}$|(?:{types})-)",
+        sep = regex_escape(&sep.to_string()),
+        creds = regex_escape(creds_key)
+    );
+    format!(
+        "coalesce(substring({k} from {}), split_part({k}, {}, 1))",
+        sql_literal(&re),
+        sql_literal(&sep.to_string())
+    )
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = !c.is_ascii_alphanumeric() && c != '_' && c != '-';
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 fn sql_literal(s: &str) -> String {

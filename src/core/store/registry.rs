@@ -17,7 +17,7 @@ pub struct Backend {
     pub layouts: &'static [&'static str],
 }
 
-pub const BACKENDS: [Backend; 3] = [
+pub const BACKENDS: [Backend; 4] = [
     Backend {
         name: "sqlite",
         schemes: &["sqlite:"],
@@ -32,6 +32,11 @@ pub const BACKENDS: [Backend; 3] = [
         name: "redis",
         schemes: &["redis://", "rediss://", "unix://"],
         layouts: &RedisLayout::PRESETS,
+    },
+    Backend {
+        name: "mysql",
+        schemes: &["mysql://", "mariadb://"],
+        layouts: &super::mysql::PRESETS,
     },
 ];
 
@@ -63,7 +68,8 @@ mod tests {
         assert_eq!(backend_of(" postgresql://u@h/d").unwrap().name, "postgres");
         assert_eq!(backend_of("rediss://h:6380").unwrap().name, "redis");
         assert!(backend_of("folder").is_none());
-        assert!(backend_of("mysql://h/d").is_none());
+        assert_eq!(backend_of("mariadb://h/d").unwrap().name, "mysql");
+        assert!(backend_of("mongodb://h/d").is_none());
         for b in BACKENDS {
             for other in BACKENDS.iter().filter(|o| o.name != b.name) {
                 for s in b.schemes {

@@ -20,6 +20,8 @@ pub enum StoreSpec {
         layout: Box<super::redis::RedisLayout>,
         creds: Option<String>,
     },
+    /// A MySQL / MariaDB server (mysql-baileys' `auth` table); the connection string is secret.
+    Mysql { url: String, layout: Box<KvLayout> },
 }
 
 impl fmt::Debug for StoreSpec {
@@ -29,7 +31,8 @@ impl fmt::Debug for StoreSpec {
 }
 
 impl StoreSpec {
-    /// Parses `sqlite:PATH`, `postgres://…` / `postgresql://…` or `folder`. The error never
+    /// Parses `sqlite:PATH`, `postgres://…` / `postgresql://…`, `mysql://…` / `mariadb://…`,
+    /// `redis://…` or `folder`. The error never
     /// repeats the input (it may hold a password).
     pub fn parse(s: &str, layout: Layout) -> Result<StoreSpec, String> {
         let s = s.trim();
@@ -63,7 +66,14 @@ impl StoreSpec {
                 creds: None,
             });
         }
-        Err("store: unknown kind (expected folder, sqlite:PATH, postgres://… or redis://…)".into())
+        if s.starts_with("mysql://") || s.starts_with("mariadb://") {
+            super::mysql::check_url(s)?;
+            return Ok(StoreSpec::Mysql {
+                url: s.to_owned(),
+                layout: Box::new(super::mysql::layout(s, "mysql-baileys")?),
+            });
+        }
+        Err("store: unknown kind (expected folder, sqlite:PATH, postgres://…, mysql://… or redis://…)".into())
     }
 
     pub fn is_folder(&self) -> bool {
@@ -87,6 +97,14 @@ impl StoreSpec {
                     .map(|c| format!(", creds in {}", redact_postgres(c)))
                     .unwrap_or_default()
             ),
+            StoreSpec::Mysql { url, layout } => {
+                let table = if layout.table == "auth" {
+                    String::new()
+                } else {
+                    format!(", table {}", layout.table)
+                };
+                format!("{} ({}{table})", super::mysql::redact_url(url), layout.name)
+            }
         }
     }
 }
@@ -144,6 +162,12 @@ impl StoreSpec {
                     .as_deref()
                     .map(|c| format!(" creds {}", without_user(&redact_postgres(c))))
                     .unwrap_or_default()
+            ),
+            StoreSpec::Mysql { url, layout: l } => format!(
+                "{} layout {} {}",
+                without_user(&super::mysql::redact_url(url)),
+                l.name,
+                layout(l)
             ),
         }
     }
@@ -299,23 +323,25 @@ impl Default for Layout {
 /// Splits a key-value key `<type>-<id>` into Baileys' type and raw id, by the longest known
 /// type prefix. `None` for anything else (kept as unknown).
 pub fn split_kv_key(key: &str) -> Option<(&'static str, &str)> {
-    const TYPES: [&str; 10] = [
-        "sender-key-memory",
-        "app-state-sync-version",
-        "app-state-sync-key",
-        "identity-key",
-        "device-list",
-        "lid-mapping",
-        "sender-key",
-        "pre-key",
-        "session",
-        "tctoken",
-    ];
-    TYPES.iter().find_map(|t| {
+    KEY_TYPES.iter().find_map(|t| {
         let id = key.strip_prefix(t)?.strip_prefix('-')?;
         (!id.is_empty()).then_some((*t, id))
     })
 }
+
+/// Baileys' ten key types, longest first where one is a prefix of another.
+pub const KEY_TYPES: [&str; 10] = [
+    "sender-key-memory",
+    "app-state-sync-version",
+    "app-state-sync-key",
+    "identity-key",
+    "device-list",
+    "lid-mapping",
+    "sender-key",
+    "pre-key",
+    "session",
+    "tctoken",
+];
 
 #[cfg(test)]
 mod tests {
@@ -339,7 +365,12 @@ mod tests {
         let err = StoreSpec::parse("postgres://app:s3cret@db:notaport/wa", Layout::default())
             .unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+        // MySQL needs a database; its password never shows either.
         assert!(StoreSpec::parse("mysql://x", Layout::default()).is_err());
+        let my = StoreSpec::parse("mariadb://app:s3cret@db:3307/wa", Layout::default()).unwrap();
+        assert_eq!(my.describe(), "mysql://app@db:3307/wa (mysql-baileys)");
+        let err = StoreSpec::parse("mysql://app:s3cret@db:x/wa", Layout::default()).unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
         assert!(StoreSpec::parse("sqlite:", Layout::default()).is_err());
     }
 
