@@ -210,7 +210,7 @@ fn clean_inner(
         }
     }
     let plan = plan::plan(&entries, &creds, &spec.rules, spec.now);
-    report.last_activity = plan::last_activity(&entries).map(Into::into);
+    report.last_activity = plan::last_activity(&entries, spec.now).map(|t| t.min(spec.now).into());
     if spec.verbose {
         report.decisions = entries
             .iter()

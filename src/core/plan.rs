@@ -17,6 +17,12 @@ use crate::core::util::fmt_duration;
 /// An account silent for less than this is "active now" in `--verbose`'s words.
 const QUIET_SHOWN: Duration = Duration::from_secs(3600);
 
+/// How far past `now` a write may lie and still count as the account's activity: the app writes
+/// while we scan. A later one is clock skew (a file copied from a host whose clock was ahead, a
+/// `touch`): no evidence that the account is active, so it is left out of the last activity.
+/// Leaving it out can only make the activity clock earlier, and so keep more.
+pub const FUTURE_WRITE_TOLERANCE: Duration = Duration::from_secs(300);
+
 /// A file of a company folder as the planner sees it.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -353,15 +359,27 @@ fn removable(e: &Entry, rules: &Rules, now: SystemTime) -> Result<Duration, Reas
 /// The account's last activity: the newest mtime among the entries that carry one (creds.json,
 /// and every file a rule could remove; on a store every row's clock). A lower bound of the newest
 /// write in the folder, so idleness measured from it can only come out shorter: it keeps more.
-pub fn last_activity(entries: &[Entry]) -> Option<SystemTime> {
-    entries.iter().filter_map(|e| e.meta.map(|m| m.mtime)).max()
+/// Writes from the future (beyond [`FUTURE_WRITE_TOLERANCE`]) are clock skew, not activity: one
+/// such file must not make an account that was offline for weeks look active now and lose every
+/// session at once. (The skewed file itself is young by any clock, so it is kept.)
+pub fn last_activity(entries: &[Entry], now: SystemTime) -> Option<SystemTime> {
+    entries
+        .iter()
+        .filter_map(|e| e.meta.map(|m| m.mtime))
+        .filter(|t| !from_the_future(*t, now))
+        .max()
+}
+
+/// A clock reading later than `now` by more than the tolerance: skew, not activity.
+pub fn from_the_future(t: SystemTime, now: SystemTime) -> bool {
+    t > now + FUTURE_WRITE_TOLERANCE
 }
 
 /// The clock idleness is measured against: the account's last activity, never later than now.
 /// An account that is online writes keys all the time, so for it this is now; one that was
 /// offline for three weeks keeps the sessions it used in the limit before it went quiet.
 pub fn activity_clock(entries: &[Entry], now: SystemTime) -> SystemTime {
-    last_activity(entries).map_or(now, |a| a.min(now))
+    last_activity(entries, now).map_or(now, |a| a.min(now))
 }
 
 /// Age-limited files: fresh (changed in the last minutes, by the wall clock) stays; otherwise
@@ -401,6 +419,7 @@ pub fn plan_with_activity(
         .collect();
     let mut pre_keys = pre_key_decisions(entries, creds, rules);
     let own_users = creds.own_users();
+    let activity = activity.filter(|a| !from_the_future(*a, now));
     let clock = activity_clock(entries, now).max(activity.map_or(UNIX_EPOCH, |a| a.min(now)));
     let mut d: Vec<Option<Decision>> = vec![None; entries.len()];
 

@@ -173,3 +173,51 @@ fn an_account_that_was_offline_for_three_weeks_keeps_its_recent_sessions() {
     );
     assert!(s.contains("last activity"), "-v names the clock: {s}");
 }
+
+/// Clock skew: one file of an account that was offline for three weeks carries an mtime a year
+/// in the future (copied from a host whose clock was wrong, or `touch`ed). It used to count as
+/// the account's last activity, so the account looked active now and lost, at once, every
+/// session it used before it went quiet. A write from the future is no evidence of activity.
+#[test]
+fn a_file_from_the_future_does_not_make_an_offline_account_lose_its_sessions() {
+    let t = Tree::new();
+    // 200 protected files: past the emergency threshold, so the trigger runs an emergency.
+    t.protected_company("company_1", 200, days(21));
+    t.creds("company_1", 100, 100);
+    set_age(&t.path("company_1/creds.json"), days(21));
+    // Used 3 days before the host went down: 24 days old by the wall clock.
+    t.file("company_1/session-5511000000001.0.json", days(24));
+    // Used 20 days before it went down: idle past the 14-day limit either way.
+    t.file("company_1/session-5511000000002.0.json", days(41));
+    let skewed = t.path("company_1/sender-key-memory-120363000000000001@g.us.json");
+    std::fs::write(&skewed, "{}").unwrap();
+    let future = filetime::FileTime::from_system_time(std::time::SystemTime::now() + days(365));
+    filetime::set_file_times(&skewed, future, future).unwrap();
+    for args in [
+        &["cleanup", "--dry-run", "--json", "-v"][..],
+        &["cleanup", "--emergency", "--dry-run", "--json", "-v"][..],
+    ] {
+        let (out, v) = t.json(args);
+        assert_code(&out, 0);
+        let removed = removed_files(&v, "company_1");
+        assert!(
+            !removed.contains(&"session-5511000000001.0.json".to_owned()),
+            "{args:?}: a session used 3 days before the account went quiet was removed: {removed:?}"
+        );
+        assert!(
+            removed.contains(&"session-5511000000002.0.json".to_owned()),
+            "{args:?}: {removed:?}"
+        );
+        assert!(
+            !removed.iter().any(|n| n.starts_with("sender-key-memory-")),
+            "{args:?}: {removed:?}"
+        );
+    }
+    // The trigger's emergency (the layer that runs every 30 minutes) keeps it too.
+    let (out, v) = t.json(&["trigger", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(row(&v, "company_1")["action"], "emergency-cleanup", "{v}");
+    assert!(t.exists("company_1/session-5511000000001.0.json"));
+    assert!(!t.exists("company_1/session-5511000000002.0.json"));
+    assert!(t.exists("company_1/sender-key-memory-120363000000000001@g.us.json"));
+}

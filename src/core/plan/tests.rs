@@ -895,7 +895,7 @@ mod issue_20 {
             future in any::<bool>(),
         ) {
             let limit = N.session_max_age;
-            // The newest write: `quiet` ago, or in the future (a clock that jumped).
+            // The newest write: `quiet` ago, or in the future (a clock that jumped, or skew).
             let creds_mtime = if future { now() + Duration::from_secs(quiet) } else { now() - Duration::from_secs(quiet) };
             let mut e = entries(&[("session-1.0.json", Duration::from_secs(session_age))]);
             let mut c = entries(&[("creds.json", Duration::ZERO)]).remove(0);
@@ -903,7 +903,13 @@ mod issue_20 {
             e.push(c);
             let d = &plan(&e, &paired(10, 10), &N, now()).decisions[0];
             let session_mtime = now() - Duration::from_secs(session_age);
-            let activity = creds_mtime.max(session_mtime).min(now());
+            // A write more than the tolerance ahead is clock skew, not activity (left out).
+            let creds_activity = if future && Duration::from_secs(quiet) > FUTURE_WRITE_TOLERANCE {
+                UNIX_EPOCH
+            } else {
+                creds_mtime
+            };
+            let activity = creds_activity.max(session_mtime).min(now());
             let idle = activity.duration_since(session_mtime).unwrap_or_default();
             let fresh = session_age < N.min_age.as_secs();
             prop_assert_eq!(d.removes(), !fresh && idle > limit, "age {}s, quiet {}s: {:?}", session_age, quiet, d.reason);
@@ -939,6 +945,40 @@ mod issue_20 {
         active[0].1 = mins(2);
         let gone = removed(&active, &c, &N);
         assert_eq!(gone.len(), 4, "{gone:?}");
+    }
+
+    #[test]
+    fn a_write_from_the_future_is_not_activity() {
+        // Offline for three weeks, and one file a year in the future (clock skew).
+        let c = paired(100, 100);
+        let files = [
+            ("creds.json", days(21.0)),
+            ("session-used-4d-before.0.json", days(25.0)),
+            ("session-used-20d-before.0.json", days(41.0)),
+            ("sender-key-memory-1@g.us.json", days(22.0)),
+            ("sender-key-memory-2@g.us.json", days(1.0)),
+        ];
+        let mut e = entries(&files);
+        let future = now() + days(365.0);
+        e[4].meta.as_mut().unwrap().mtime = future;
+        let p = plan(&e, &c, &N, now());
+        let gone: Vec<&str> = p
+            .removal_order(&e)
+            .into_iter()
+            .map(|i| e[i].name_str().unwrap())
+            .collect();
+        assert_eq!(gone, vec!["session-used-20d-before.0.json"]);
+        assert_eq!(last_activity(&e, now()), Some(now() - days(21.0)));
+        assert_eq!(activity_clock(&e, now()), now() - days(21.0));
+        // Within the tolerance (the app wrote while we scanned): activity, capped at now.
+        e[4].meta.as_mut().unwrap().mtime = now() + mins(1);
+        assert_eq!(activity_clock(&e, now()), now());
+        // Every file from the future: no activity seen, and none of them is old by any clock.
+        for x in &mut e {
+            x.meta.as_mut().unwrap().mtime = future;
+        }
+        assert_eq!(last_activity(&e, now()), None);
+        assert!(plan(&e, &c, &N, now()).removal_order(&e).is_empty());
     }
 
     #[test]

@@ -449,8 +449,8 @@ fn clean_locked(
     }
     report.reserved_before = reserved.iter().filter(|r| **r).count();
     report.reserved_after = report.reserved_before;
-    report.last_activity = plan::last_activity(&entries)
-        .max(creds_changed)
+    report.last_activity = plan::last_activity(&entries, now)
+        .max(creds_changed.filter(|t| !plan::from_the_future(*t, now)))
         .map(|t| t.min(now).into());
     if creds.is_corrupt() {
         let problem = creds.problem.clone().unwrap_or_default();
