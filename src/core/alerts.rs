@@ -49,6 +49,9 @@ pub fn step(
     p: &AlertPolicy,
     now: DateTime<Utc>,
 ) -> Option<Notice> {
+    // A send time from the future (a state written while the clock was ahead, or copied from
+    // another host) would hold every reminder back until the clock caught up: it counts as now.
+    state.last_sent = state.last_sent.map(|t| t.min(now));
     let current = state.level.unwrap_or(Level::Healthy);
     let raw = p.thresholds.level(files).alert();
     let sticky = p
@@ -123,6 +126,21 @@ mod tests {
         );
         assert_eq!(step(&mut s, 100, &P, at(11)), Some(Notice::Resolved));
         assert_eq!(step(&mut s, 100, &P, at(12)), None);
+    }
+
+    #[test]
+    fn a_send_time_from_the_future_counts_as_now() {
+        let mut s = AlertState {
+            level: Some(Level::Emergency),
+            last_sent: Some(at(60 * 24 * 365)),
+        };
+        assert_eq!(step(&mut s, 181, &P, at(0)), None, "no page for a restart");
+        assert_eq!(s.last_sent, Some(at(0)));
+        assert_eq!(
+            step(&mut s, 181, &P, at(5)),
+            Some(Notice::Repeat(Level::Emergency)),
+            "reminders resume one interval later"
+        );
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub fn cron_step(
     repeat: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Option<StaleNotice> {
+    // As for alerts: a reminder sent "in the future" counts as sent now, never as not yet due.
+    w.last_sent = w.last_sent.map(|t| t.min(now));
     let stale = now - last.unwrap_or(started) > limit;
     let notice = if stale && (!w.stale || w.last_sent.is_none_or(|t| now - t >= repeat)) {
         Some(StaleNotice::Stale)
@@ -731,6 +733,21 @@ mod tests {
 
     fn t(h: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + h * 3600, 0).unwrap()
+    }
+
+    #[test]
+    fn a_stale_reminder_sent_in_the_future_counts_as_sent_now() {
+        let mut w = StaleWatch {
+            stale: true,
+            last_sent: Some(t(24 * 365)),
+        };
+        let limit = chrono::Duration::hours(26);
+        let repeat = chrono::Duration::hours(6);
+        assert_eq!(cron_step(&mut w, None, t(0), limit, repeat, t(30)), None);
+        assert_eq!(
+            cron_step(&mut w, None, t(0), limit, repeat, t(36)),
+            Some(StaleNotice::Stale)
+        );
     }
 
     #[test]

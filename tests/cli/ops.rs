@@ -1076,3 +1076,50 @@ fn a_trigger_that_found_a_company_busy_is_not_recorded_as_a_success() {
     assert!(runs["trigger"]["last_success"].is_null(), "{runs}");
     assert!(runs["trigger"]["last_failure"].is_string(), "{runs}");
 }
+
+/// A monitor.json whose alert was "last sent" in the future (written while the clock was ahead,
+/// or copied from another host) silenced that alert's reminders until the clock caught up: an
+/// emergency nobody was reminded of for years. A send time from the future counts as now.
+#[test]
+fn monitor_state_from_the_future_does_not_silence_reminders() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 200, days(1));
+    let cfg = t.dir.path().join("repeat.toml");
+    std::fs::write(&cfg, "[monitor]\nrepeat_emergency = \"1s\"\n").unwrap();
+    let sink = HttpSink::start(Answer::Ok);
+    let once = || {
+        t.cmd()
+            .arg("--config")
+            .arg(&cfg)
+            .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+            .args(["monitor", "--once"])
+            .output()
+            .unwrap()
+    };
+    let count = |event: &str| {
+        sink.flat_events()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .count()
+    };
+    assert_code(&once(), 1);
+    assert!(
+        wait_for(5, || count("level_raised") == 1),
+        "{:?}",
+        sink.events()
+    );
+    let state = t.state().join("monitor.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    v["alerts"]["company_1"]["last_sent"] = "2035-01-01T00:00:00Z".into();
+    std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
+    for _ in 0..2 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_code(&once(), 1);
+    }
+    assert!(
+        wait_for(5, || count("level_repeat") >= 1),
+        "a reminder is due again once the repeat interval passed: {:?}",
+        sink.events()
+    );
+    assert_eq!(count("level_raised"), 1, "{:?}", sink.events());
+}
