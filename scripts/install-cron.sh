@@ -8,8 +8,10 @@
 #   scripts/install-cron.sh [--print | --uninstall] [--bin PATH] [--log-dir DIR | --syslog]
 #                           [--env 'K=V ...']
 #
-# --env values go into the crontab as written, with each % escaped (cron turns a bare % into
-# a newline).
+# --env values go into the crontab as written (quote values with spaces yourself, as in a shell),
+# with each % escaped (cron turns a bare % into a newline). --bin and --log-dir may hold spaces,
+# quotes and %: they are quoted for the shell and escaped for cron. A newline in any of them is
+# refused (it would split the cron line and the job would never run).
 #
 # Logs never grow forever: by default each line appends to DIR/*.log (/var/log/baileys-janitor)
 # and a logrotate rule covers DIR (the package's /etc/logrotate.d/baileys-janitor, or
@@ -31,14 +33,32 @@ logrotate_dir=${LOGROTATE_DIR:-/etc/logrotate.d}
 own_rule="$logrotate_dir/baileys-janitor-cron"
 package_rule="$logrotate_dir/baileys-janitor"
 
+usage_error() { echo "install-cron.sh: $*" >&2; exit 2; }
+
+# An option's value: present, and on one line (a newline would split the cron line in two).
+value() { # option value...
+  [ $# -ge 2 ] || usage_error "$1 needs a value (see --help)"
+  case "$2" in *$'\n'*|*$'\r'*) usage_error "$1 value contains a newline: a cron line cannot hold it" ;; esac
+}
+
+# A word for the cron line: as it is when it is plain, otherwise single-quoted for the shell;
+# then every % escaped for cron.
+word() {
+  local w=$1
+  if [[ ! $w =~ ^[A-Za-z0-9_./:@+=,-]+$ ]]; then
+    w="'${w//\'/\'\\\'\'}'"
+  fi
+  printf '%s' "${w//%/\\%}"
+}
+
 while [ $# -gt 0 ]; do
   case "$1" in
     --print) mode=print ;;
     --uninstall) mode=uninstall ;;
-    --bin) bin=$2; shift ;;
-    --log-dir) log_dir=${2%/}; shift ;;
+    --bin) value "$@"; bin=$2; shift ;;
+    --log-dir) value "$@"; log_dir=${2%/}; shift ;;
     --syslog) syslog=true ;;
-    --env) env_prefix="${2//%/\\%} "; shift ;;
+    --env) value "$@"; env_prefix="${2//%/\\%} "; shift ;;
     -h|--help) sed -n '2,/^# (end of usage)$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-cron.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -57,9 +77,9 @@ line() { # schedule command log-name
   if $syslog; then
     # <N> prefixes (--log-format journald) become each line's priority; the report lines,
     # which have none, are logged as info.
-    echo "$1 ${env_prefix}$bin --log-format journald $2 2>&1 | logger -t baileys-janitor-$2 -p user.info --prio-prefix $marker $2"
+    echo "$1 ${env_prefix}$(word "$bin") --log-format journald $2 2>&1 | logger -t baileys-janitor-$2 -p user.info --prio-prefix $marker $2"
   else
-    echo "$1 ${env_prefix}$bin $2 >> $log_dir/$3 2>&1 $marker $2"
+    echo "$1 ${env_prefix}$(word "$bin") $2 >> $(word "$log_dir/$3") 2>&1 $marker $2"
   fi
 }
 
@@ -99,7 +119,7 @@ install_logrotate() {
   local tmp; tmp=$(mktemp)
   cat > "$tmp" <<RULE
 # Written by baileys-janitor's install-cron.sh; removed by install-cron.sh --uninstall.
-$log_dir/*.log {
+"$log_dir/*.log" {
 	weekly
 	maxsize 20M
 	rotate 8

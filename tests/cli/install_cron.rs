@@ -75,7 +75,7 @@ fn install_adds_a_logrotate_rule_that_rotates_the_cron_logs_and_uninstall_remove
     let rule = tmp.path().join("logrotate.d/baileys-janitor-cron");
     let text_of_rule = std::fs::read_to_string(&rule).unwrap();
     assert!(
-        text_of_rule.contains(&format!("{}/*.log {{", logs.display())),
+        text_of_rule.contains(&format!("\"{}/*.log\" {{", logs.display())),
         "{text_of_rule}"
     );
 
@@ -288,5 +288,91 @@ fn docs_never_put_a_password_on_a_command_line() {
                 i + 1
             );
         }
+    }
+}
+
+/// What cron does with a command field: `\%` is a `%`, a bare `%` ends the command (the rest is
+/// its stdin); the command then runs under `sh -c`.
+fn cron_command(line: &str) -> String {
+    let command = line.splitn(6, ' ').nth(5).unwrap();
+    let mut out = String::new();
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'%') => {
+                out.push('%');
+                chars.next();
+            }
+            '%' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A binary path or log directory with spaces, a quote or a `%` went into the crontab bare: the
+/// shell split it and cron cut the line at the `%`, so the daily cleanup never ran (and said so
+/// nowhere). Such values are quoted and escaped now, and the installed lines really run.
+#[test]
+fn cron_lines_run_with_spaces_quotes_and_percent_in_paths_and_env() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    let logs = tmp.path().join("logs 100% it's");
+    let bin_dir = tmp.path().join("my bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let bin = bin_dir.join("baileys-janitor");
+    std::fs::write(&bin, "#!/bin/sh\necho \"ran $1 W=$W\"\n").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let rules = tmp.path().join("logrotate.d");
+    std::fs::create_dir_all(&rules).unwrap();
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("--bin")
+        .arg(&bin)
+        .arg("--log-dir")
+        .arg(&logs)
+        .args(["--env", "W='a b%c'"])
+        .env("CRONTAB_FILE", &crontab)
+        .env("LOGROTATE_DIR", &rules)
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let tab = std::fs::read_to_string(&crontab).unwrap();
+    assert_eq!(tab.lines().count(), 2, "{tab}");
+    let line = tab.lines().find(|l| l.contains(" cleanup ")).unwrap();
+    let run = Command::new("sh")
+        .args(["-c", &cron_command(line)])
+        .output()
+        .unwrap();
+    assert_code(&run, 0);
+    let log = std::fs::read_to_string(logs.join("baileys-cleanup.log"))
+        .unwrap_or_else(|e| panic!("the cron line wrote no log ({e}): {line}"));
+    assert_eq!(log, "ran cleanup W=a b%c\n", "{line}");
+}
+
+/// A newline in --env (a pasted value) split each cron line in two: the job line became an
+/// environment assignment and never ran, and --uninstall left the other half behind. Refused
+/// now, like an option without its value: exit 2, one line, the crontab untouched.
+#[test]
+fn a_newline_or_a_missing_value_is_refused_and_the_crontab_is_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crontab = tmp.path().join("crontab");
+    std::fs::write(&crontab, "15 * * * * /usr/bin/other-job\n").unwrap();
+    let logs = tmp.path().join("logs");
+    for args in [
+        &["--env", "A=1\nB=2"][..],
+        &["--log-dir", "/var/log/a\nb"][..],
+        &["--bin"][..],
+    ] {
+        let out = run(&crontab, &logs, args);
+        assert_code(&out, 2);
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("install-cron.sh: --"), "{args:?}: {err}");
+        assert_eq!(
+            std::fs::read_to_string(&crontab).unwrap(),
+            "15 * * * * /usr/bin/other-job\n"
+        );
     }
 }
