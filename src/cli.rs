@@ -434,7 +434,8 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub notify: bool,
 
-    /// Use the stricter emergency rules (sessions 7d, sender keys 1d, 30 pre-keys)
+    /// Use the stricter emergency rules (sessions 7d, sender keys 1d); pre-keys as the daily rule
+    /// (only waste below the server window) unless emergency.max_pre_keys is set
     #[arg(long)]
     pub emergency: bool,
 

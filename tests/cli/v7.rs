@@ -221,3 +221,24 @@ fn a_file_from_the_future_does_not_make_an_offline_account_lose_its_sessions() {
     assert!(!t.exists("company_1/session-5511000000002.0.json"));
     assert!(t.exists("company_1/sender-key-memory-120363000000000001@g.us.json"));
 }
+
+/// `cleanup --help` said the emergency rules keep "30 pre-keys": an operator reading it would
+/// believe `--emergency` breaks first contact (or that it is how to get keep-30). It keeps the
+/// server window unless `emergency.max_pre_keys` is set.
+#[test]
+fn emergency_help_names_the_server_window_not_keep_30() {
+    let out = bare_cmd().args(["cleanup", "--help"]).output().unwrap();
+    assert_code(&out, 0);
+    let help = text(&out.stdout);
+    let line = help
+        .lines()
+        .skip_while(|l| !l.contains("--emergency"))
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!line.contains("30 pre-keys"), "{line}");
+    assert!(
+        line.contains("server window") && line.contains("emergency.max_pre_keys"),
+        "{line}"
+    );
+}
