@@ -166,6 +166,13 @@ impl CompanyReport {
             format!(
                 "{never} of {counted} counted files are creds/lid-mapping/app-state/tctoken/device-list files that are never removed: consider session rotation"
             )
+        } else if pre_keys * 2 >= counted && self.next_pre_key_id.is_some() {
+            // The counters were read, so these are waste below the server window kept only for
+            // their age: just written (a reconnect loop), or first seen in a store that keeps
+            // no write times (the ledger starts their age). Age alone keeps them.
+            format!(
+                "{pre_keys} of {counted} counted files are pre-keys below the server window changed in the last minutes (or, in a store, first seen by the janitor): the next run removes them"
+            )
         } else if pre_keys * 2 >= counted {
             format!(
                 "{pre_keys} of {counted} counted files are pre-keys kept without readable counters in creds.json or changed in the last minutes: check creds.json (docs/prekeys.md)"

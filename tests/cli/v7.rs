@@ -242,3 +242,37 @@ fn emergency_help_names_the_server_window_not_keep_30() {
         "{line}"
     );
 }
+
+/// A reconnect loop's waste in a SQLite store, seen by the janitor for the first time: the
+/// store has no write times, so the ledger starts their age now and the first emergency keeps
+/// them. The trigger's advice said "kept without readable counters ... check creds.json", which
+/// sends the operator after a creds.json that is fine. It says what is true: they are new to
+/// the janitor (or just written), and the next run removes them.
+#[test]
+fn fresh_waste_pre_keys_are_not_blamed_on_creds_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("company_1.db");
+    crate::stores::make_sqlite(&db, &crate::stores::CREDS.replace("121", "3000"));
+    let c = rusqlite::Connection::open(&db).unwrap();
+    for id in 200..3000 {
+        c.execute(
+            "INSERT OR IGNORE INTO signal_keys (type, id, value) VALUES ('pre-key', ?1, '{}')",
+            [id.to_string()],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let store = format!("sqlite:{}", db.display());
+    let out = bare_cmd()
+        .args(["--store", &store, "trigger", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let s = text(&out.stdout);
+    assert!(s.contains("emergency-cleanup"), "{s}");
+    assert!(
+        !s.contains("check creds.json"),
+        "counters are readable: {s}"
+    );
+    assert!(s.contains("the next run removes them"), "{s}");
+}

@@ -330,6 +330,7 @@ fn clean_locked(
             return;
         }
     };
+    report.next_pre_key_id = creds.next_pre_key_id;
     if creds.present {
         report.files_before += 1;
         *report.files_by_type.entry(Kind::Creds).or_default() += 1;
