@@ -218,7 +218,12 @@ impl<'a> Monitor<'a> {
         let Some(dir) = self.state.existing() else {
             return;
         };
-        if let Loaded::Ok(p) = state::read_json::<Persisted>(dir, MONITOR_FILE) {
+        let loaded = state::read_json::<Persisted>(dir, MONITOR_FILE);
+        if let Loaded::Corrupt(why) = &loaded {
+            // Starting afresh re-sends every open alert: say why, or the pages look like a bug.
+            warn!(error = %why, "the alerts already sent are unknown ({MONITOR_FILE} is damaged): open alerts are sent again and the file rewritten");
+        }
+        if let Loaded::Ok(p) = loaded {
             for (company, alert) in &p.alerts {
                 self.watches.entry(company.clone()).or_default().alert = *alert;
             }

@@ -1123,3 +1123,25 @@ fn monitor_state_from_the_future_does_not_silence_reminders() {
     );
     assert_eq!(count("level_raised"), 1, "{:?}", sink.events());
 }
+
+/// A damaged monitor.json (a full disk, a hand edit) made the next tick page every open alert
+/// again without a word of why: it looked like the restart bug coming back. It still pages (the
+/// safe side: what was sent is unknown) but says on stderr that the state file was damaged.
+#[test]
+fn a_damaged_monitor_state_is_named_when_alerts_are_sent_again() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 200, days(1));
+    assert_code(&t.run(&["monitor", "--once"]), 1);
+    std::fs::write(t.state().join("monitor.json"), "{\"alerts\": {").unwrap();
+    let out = t.run(&["monitor", "--once"]);
+    assert_code(&out, 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("WARN") && l.contains("monitor.json is damaged")),
+        "{err}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.state().join("monitor.json")).unwrap()).unwrap();
+    assert!(v["alerts"]["company_1"].is_object(), "rewritten: {v}");
+}
