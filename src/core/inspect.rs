@@ -259,7 +259,9 @@ pub fn inspect(
         }
     }
     st.counted = st.files.saturating_sub(st.reserved_pre_keys);
-    if st.error.is_none() {
+    // An error row has no level: without readable creds the reserved pre-keys are unknown, so
+    // the count says nothing (a v7 folder would read "danger", a small v6 one "healthy").
+    if !st.is_problem() {
         st.level = Some(thresholds.level(st.counted));
     }
     st.creds_written = dir

@@ -394,12 +394,19 @@ impl<'a> Monitor<'a> {
                 cleanup = Some(words);
             }
             let counted = tally.counted();
-            let level = self.spec.policy.thresholds.level(counted);
-            self.alert(c, tally, now);
             let creds_problem = if self.spec.creds_in_folder {
                 source.creds_problem(c)
             } else {
                 None
+            };
+            // Without readable creds the reserved pre-keys are unknown and the count means
+            // nothing: an error row, no level, and one alert (creds_corrupt), not a level too.
+            let level = match creds_problem {
+                None => {
+                    self.alert(c, tally, now);
+                    Some(self.spec.policy.thresholds.level(counted))
+                }
+                Some(_) => None,
             };
             self.creds_alert(c, tally.files, creds_problem.as_deref());
             self.history(c, tally.files, now);
@@ -414,7 +421,7 @@ impl<'a> Monitor<'a> {
                 files: tally.files,
                 reserved_pre_keys: tally.reserved,
                 counted,
-                level: Some(level),
+                level,
                 cleanup,
                 error: None,
                 creds_problem,

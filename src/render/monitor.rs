@@ -38,26 +38,24 @@ pub fn print(out: &mut impl Write, rows: &[Row], json: bool) -> io::Result<()> {
         "COMPANY", "COUNT", "LEVEL", "FILES", "RESERVED"
     )?;
     for r in &shown {
-        match (&r.error, r.level) {
-            (Some(_), _) | (None, None) => writeln!(
+        match (&r.error, &r.creds_problem, r.level) {
+            (None, Some(p), _) => writeln!(out, "{:w$}  {:>5}  error: {p}", r.company, r.counted)?,
+            (None, None, Some(level)) => writeln!(
+                out,
+                "{:w$}  {:>5}  {:<9}  {:>5}  {:>8}",
+                r.company,
+                r.counted,
+                level.as_str(),
+                r.files,
+                r.reserved_pre_keys
+            )?,
+            (error, _, _) => writeln!(
                 out,
                 "{:w$}  {:>5}  error: {}",
                 r.company,
                 "?",
-                r.error.as_deref().unwrap_or("unknown")
+                error.as_deref().unwrap_or("unknown")
             )?,
-            (None, Some(level)) => match &r.creds_problem {
-                Some(p) => writeln!(out, "{:w$}  {:>5}  error: {p}", r.company, r.counted)?,
-                None => writeln!(
-                    out,
-                    "{:w$}  {:>5}  {:<9}  {:>5}  {:>8}",
-                    r.company,
-                    r.counted,
-                    level.as_str(),
-                    r.files,
-                    r.reserved_pre_keys
-                )?,
-            },
         }
         if let Some(c) = &r.cleanup {
             writeln!(out, "{:w$}  auto-cleanup: {c}", "")?;

@@ -445,9 +445,9 @@ fn dashboard_and_alerts_query_only_metrics_the_binary_writes() {
         .lines()
         .filter(|l| l.trim_start().starts_with("expr:"))
         .collect();
-    assert_eq!(exprs.len(), 4, "{exprs:?}");
+    assert_eq!(exprs.len(), 5, "{exprs:?}");
     let names = metric_names(&alerts);
-    assert!(names.len() >= 4, "{names:?}");
+    assert!(names.len() >= 5, "{names:?}");
     for n in &names {
         assert!(
             written.contains(n),

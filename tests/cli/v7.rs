@@ -276,3 +276,68 @@ fn fresh_waste_pre_keys_are_not_blamed_on_creds_json() {
     );
     assert!(s.contains("the next run removes them"), "{s}");
 }
+
+/// A v7 account whose creds.json is cut short: its 812 pre-keys can no longer be told reserved,
+/// so the count jumped to "danger". `status` showed the row as an error, but `--json` (status
+/// and `monitor --once`) said `"level": "danger"` (a small v6 folder: `"healthy"`), and the
+/// monitor paged a `level_raised` for a count that means nothing beside its `creds_corrupt`.
+/// An error row carries `level: null` everywhere and pages once, for its creds.
+#[test]
+fn a_corrupt_creds_row_has_no_level_in_json_and_pages_once() {
+    let t = Tree::new();
+    v7_account(&t, "company_1", 813, 1..=812, 10);
+    v7_account(&t, "company_2", 813, 1..=812, 10);
+    std::fs::write(t.path("company_2/creds.json"), "{\"me\":{\"id").unwrap();
+    let (out, v) = t.json(&["status", "--json"]);
+    assert_code(&out, 1);
+    assert!(row(&v, "company_2")["level"].is_null(), "{v}");
+    assert_eq!(row(&v, "company_1")["level"], "healthy");
+    let sink = HttpSink::start(Answer::Ok);
+    let out = t
+        .cmd()
+        .env("NOTIFICATION_WEBHOOK", format!("{}/hook", sink.url))
+        .args(["monitor", "--once", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = row(&v, "company_2");
+    assert!(
+        r["level"].is_null() && r["creds_problem"].is_string(),
+        "{v}"
+    );
+    assert!(wait_for(5, || !sink.flat_events().is_empty()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let events: Vec<String> = sink
+        .flat_events()
+        .iter()
+        .map(|e| format!("{} {}", e["event"], e["company"]))
+        .collect();
+    assert_eq!(
+        events,
+        vec!["\"creds_corrupt\" \"company_2\""],
+        "{events:?}"
+    );
+    let m = t.dir.path().join("janitor.prom");
+    let out = t.run(&["monitor", "--once", "--metrics-file", m.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("company_2") && l.contains("error: creds.json")),
+        "{s}"
+    );
+    // Prometheus loses no company: the broken one is flagged instead of given a level.
+    let prom = std::fs::read_to_string(&m).unwrap();
+    assert!(
+        prom.contains("baileys_janitor_company_creds_broken{company=\"company_2\"} 1"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("baileys_janitor_company_creds_broken{company=\"company_1\"} 0"),
+        "{prom}"
+    );
+    assert!(
+        !prom.contains("baileys_janitor_company_level{company=\"company_2\"}"),
+        "{prom}"
+    );
+}

@@ -84,6 +84,20 @@ pub fn monitor_metrics(f: &MonitorFacts) -> Exposition {
             );
         }
     }
+    // An error row for its creds has no level (its count means nothing without readable
+    // counters); this says it is broken, so a dashboard does not lose the company.
+    e.family(
+        "baileys_janitor_company_creds_broken",
+        "gauge",
+        "1 when a company's creds.json is corrupt, unreadable or missing beside its keys (the company then has no level).",
+    );
+    for r in f.rows.iter().filter(|r| r.error.is_none()) {
+        e.sample(
+            "baileys_janitor_company_creds_broken",
+            &[("company", &r.company)],
+            if r.creds_problem.is_some() { 1.0 } else { 0.0 },
+        );
+    }
     e.family("baileys_janitor_companies", "gauge", "Companies watched.")
         .sample("baileys_janitor_companies", &[], f.rows.len() as f64);
     e.family(
