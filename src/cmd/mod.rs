@@ -300,6 +300,30 @@ impl Context {
     /// The command that undoes run `run_id` (of `companies` only, when given), with the global
     /// flags this run needed to find the same root and state directory.
     pub fn undo_command(&self, run_id: &str, companies: &[String]) -> String {
+        let mut cmd = self.command_prefix();
+        cmd.push_str(&format!(" restore --run {run_id}"));
+        for company in companies {
+            cmd.push_str(&format!(
+                " --company {}",
+                crate::render::shell_word(company)
+            ));
+        }
+        cmd
+    }
+
+    /// The command that ends the hold on the files restored into `company`, with the same
+    /// global flags as [`Context::undo_command`], so it works as printed.
+    pub fn release_command(&self, company: &str) -> String {
+        format!(
+            "{} restore --company {} --release",
+            self.command_prefix(),
+            crate::render::shell_word(company)
+        )
+    }
+
+    /// `baileys-janitor` and the global flags a printed command needs to find this run's root,
+    /// store and state directory.
+    fn command_prefix(&self) -> String {
         let c = &self.config;
         let mut cmd = String::from("baileys-janitor");
         let quote = |p: &Path| crate::render::shell_word(&p.display().to_string());
@@ -331,13 +355,6 @@ impl Context {
             cmd.push_str(&format!(
                 " --company-prefix {}",
                 crate::render::shell_word(&c.company_prefix)
-            ));
-        }
-        cmd.push_str(&format!(" restore --run {run_id}"));
-        for company in companies {
-            cmd.push_str(&format!(
-                " --company {}",
-                crate::render::shell_word(company)
             ));
         }
         cmd

@@ -217,7 +217,7 @@ fn locked(
     crate::render::restore::print(
         &mut crate::render::stdout(),
         &report,
-        &company.name,
+        &ctx.release_command(&company.name),
         args.json,
     )?;
     Ok(if report.complete() {

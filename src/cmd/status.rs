@@ -73,6 +73,7 @@ impl StatusArgs {
             history: self.history,
             min_level: self.level,
             undo: &|run, company| ctx.undo_command(run, &[company.to_owned()]),
+            release: &|company| ctx.release_command(company),
         };
         print(
             &mut crate::render::stdout(),

@@ -67,7 +67,8 @@ pub fn list(
     out.flush()
 }
 
-pub fn print(out: &mut impl Write, r: &RestoreReport, company: &str, json: bool) -> io::Result<()> {
+/// `release`: the command that ends the hold on what was restored, as the operator can run it.
+pub fn print(out: &mut impl Write, r: &RestoreReport, release: &str, json: bool) -> io::Result<()> {
     if json {
         serde_json::to_writer(&mut *out, r).map_err(io::Error::other)?;
         writeln!(out)?;
@@ -113,7 +114,7 @@ pub fn print(out: &mut impl Write, r: &RestoreReport, company: &str, json: bool)
     if let Some(until) = r.on_hold_until {
         writeln!(
             out,
-            "on hold until {}: no cleanup removes them before (end it with: baileys-janitor restore --company {company} --release)",
+            "on hold until {}: no cleanup removes them before (end it with: {release})",
             until.format("%Y-%m-%d %H:%M UTC")
         )?;
     }

@@ -26,6 +26,8 @@ pub struct StatusView<'a> {
     pub min_level: Option<Level>,
     /// The command that undoes a run in a company.
     pub undo: &'a dyn Fn(&str, &str) -> String,
+    /// The command that ends the hold on a company's restored files.
+    pub release: &'a dyn Fn(&str) -> String,
 }
 
 pub fn print(out: &mut impl Write, v: &StatusView, json: bool, p: &Paint) -> io::Result<()> {
@@ -195,10 +197,10 @@ fn row(
     }
     if let Some(until) = r.on_hold_until {
         let line = format!(
-            "on hold: {} restored files kept from cleanup until {} (end it: restore --company {} --release)",
+            "on hold: {} restored files kept from cleanup until {} (end it with: {})",
             r.on_hold,
             until.format("%Y-%m-%d %H:%M UTC"),
-            name(&r.company)
+            (v.release)(&r.company)
         );
         writeln!(out, "{pad}{}", p.wrap("36", &line))?;
     }

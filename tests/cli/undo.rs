@@ -653,3 +653,38 @@ fn a_killed_backup_is_either_complete_or_not_listed() {
         );
     }
 }
+
+/// The hold's hint after a restore ("end it with: baileys-janitor restore --company X
+/// --release") and in `status` named no sessions path, state directory or store: on any
+/// non-default set-up the printed command found no such company (exit 2). It carries the same
+/// global flags as the undo command now, and works as printed.
+#[test]
+fn the_printed_release_command_works_as_printed() {
+    let t = Tree::new();
+    t.creds("company_1", 1, 1);
+    for i in 0..4 {
+        t.file(&format!("company_1/session-{i}.0.json"), days(30));
+    }
+    assert_code(&t.run(&["cleanup"]), 0);
+    let out = t.run(&["restore", "--company", "1"]);
+    assert_code(&out, 0);
+    let s = stdout(&out);
+    let hint = s
+        .split("end it with: ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no release command in:\n{s}"));
+    let status = stdout(&t.run(&["status"]));
+    assert!(
+        status.contains(hint),
+        "status prints the same command: {status}"
+    );
+    let words: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    assert!(words.contains(&"--release"), "{hint}");
+    let out = bare_cmd().args(&words).output().unwrap();
+    assert_code(&out, 0);
+    assert!(
+        !stdout(&t.run(&["status"])).contains("on hold"),
+        "released by the printed command"
+    );
+}
