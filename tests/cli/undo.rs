@@ -688,3 +688,52 @@ fn the_printed_release_command_works_as_printed() {
         "released by the printed command"
     );
 }
+
+/// `--single-tenant --sessions-path .` from inside one company folder of a fleet uses the
+/// fleet's state directory (`<parent>/.janitor`). After the fleet's runs it was refused with
+/// advice to delete root.json "if the root really moved" (which would hand the fleet's state to
+/// one folder); before them, it claimed the directory and every cron run after it was exit 2
+/// with the same advice. The message now says what happened and the way that works.
+#[test]
+fn a_single_tenant_run_inside_a_fleet_is_told_to_go_through_the_root() {
+    let t = Tree::new();
+    company_with(&t, "company_1", 5, days(30));
+    assert_code(&t.run(&["status"]), 0);
+    assert_code(&t.run(&["cleanup"]), 0);
+    let inside = bare_cmd()
+        .current_dir(t.path("company_1"))
+        .args(["--single-tenant", "--sessions-path", ".", "cleanup"])
+        .output()
+        .unwrap();
+    assert_code(&inside, 2);
+    let err = text(&inside.stderr);
+    let root = std::fs::canonicalize(t.root()).unwrap();
+    assert!(
+        err.contains(&format!(
+            "--sessions-path {} <command> --company company_1",
+            root.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("if the root really moved"), "{err}");
+
+    // The other order: the one-off run came first and claimed the state directory.
+    let t = Tree::new();
+    company_with(&t, "company_1", 5, days(30));
+    let inside = bare_cmd()
+        .current_dir(t.path("company_1"))
+        .args(["--single-tenant", "--sessions-path", ".", "cleanup"])
+        .output()
+        .unwrap();
+    assert_code(&inside, 0);
+    let out = t.run(&["cleanup"]);
+    assert_code(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("(--single-tenant) used it first") && err.contains("root.json"),
+        "{err}"
+    );
+    // Following the advice: the fleet's runs work again.
+    std::fs::remove_file(t.state().join("root.json")).unwrap();
+    assert_code(&t.run(&["cleanup"]), 0);
+}

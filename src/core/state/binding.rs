@@ -74,7 +74,7 @@ impl RootId {
 pub fn check(state: &Folder, root: &RootId) -> Result<(), String> {
     match state::read_json::<RootId>(state, ROOT_FILE) {
         Loaded::Ok(known) if !known.same(root) => Err(format!(
-            "state directory {} belongs to {}, not {}; give each sessions root and each store its own state directory (--state-dir), or delete {} if it really moved",
+            "state directory {} belongs to {}, not {}; {}",
             state.path().display(),
             known.describe(),
             if root.store.is_some() {
@@ -82,13 +82,51 @@ pub fn check(state: &Folder, root: &RootId) -> Result<(), String> {
             } else {
                 format!("sessions root {}", root.path)
             },
-            state.path().join(ROOT_FILE).display()
+            advice(&known, root, &state.path().join(ROOT_FILE))
         )),
         Loaded::Corrupt(why) => Err(format!(
             "{why} in {}; delete it to let the next run record the sessions root again",
             state.path().display()
         )),
         _ => Ok(()),
+    }
+}
+
+/// What to do about a state directory bound to another root. The common mix-up is a
+/// `--single-tenant` run on one company folder of a fleet (its default state directory is the
+/// fleet's): say so, and how to do the same through the fleet's root.
+fn advice(known: &RootId, root: &RootId, root_file: &Path) -> String {
+    let parent_of =
+        |child: &str, parent: &str| Path::new(child).parent() == Some(Path::new(parent));
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    if known.store.is_some() || root.store.is_some() {
+        format!(
+            "give each sessions root and each store its own state directory (--state-dir), or delete {} if it really moved",
+            root_file.display()
+        )
+    } else if parent_of(&root.path, &known.path) {
+        format!(
+            "{} is a folder of that root: clean or restore it through the root (baileys-janitor --sessions-path {} <command> --company {}), or give it its own --state-dir",
+            root.path,
+            known.path,
+            name(&root.path)
+        )
+    } else if parent_of(&known.path, &root.path) {
+        format!(
+            "a run on the folder {} inside this root (--single-tenant) used it first; if that was a one-off, delete {} (its records and trash keep the company's name), else give each its own --state-dir",
+            known.path,
+            root_file.display()
+        )
+    } else {
+        format!(
+            "give each root its own state directory (--state-dir), or delete {} if the root really moved",
+            root_file.display()
+        )
     }
 }
 
@@ -189,5 +227,21 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn a_company_folder_of_the_bound_root_is_told_to_go_through_it() {
+        let file = Path::new("/srv/s/.janitor/root.json");
+        let fleet = id("/srv/s", 1, 100);
+        let company = id("/srv/s/company_1", 1, 101);
+        let a = advice(&fleet, &company, file);
+        assert!(
+            a.contains("--sessions-path /srv/s <command> --company company_1"),
+            "{a}"
+        );
+        let a = advice(&company, &fleet, file);
+        assert!(a.contains("(--single-tenant) used it first"), "{a}");
+        let a = advice(&fleet, &id("/srv/staging", 1, 200), file);
+        assert!(a.contains("if the root really moved"), "{a}");
     }
 }
