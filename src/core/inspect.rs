@@ -110,9 +110,14 @@ pub fn advice(
     out
 }
 
-/// The cleanups that removed files since the history's first sample (all of them without one).
+/// The cleanups that removed files since the start of the history's first slot (all of them
+/// without one). The slot, not the sample: a later run in the same hour replaces the slot's
+/// sample (records::add_sample), and a drop made earlier in that hour is still in the window.
 fn drops(cleanups: &[CleanupMark], history: &[Sample]) -> Vec<CleanupMark> {
-    let since = history.first().map_or(i64::MIN, |s| s.0);
+    let slot = crate::core::records::HISTORY.resolution_secs;
+    let since = history
+        .first()
+        .map_or(i64::MIN, |s| s.0.div_euclid(slot) * slot);
     cleanups
         .iter()
         .filter(|c| c.removed > 0 && c.time.timestamp() >= since)
@@ -370,5 +375,27 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    /// A trigger at 12:00:00 and a cleanup at 12:00:01: the cleanup's sample replaced the
+    /// trigger's in the hour's slot, and the trigger's drop vanished from `status --history`
+    /// (seen as a flaky ops test under load).
+    #[test]
+    fn a_drop_earlier_in_the_first_samples_hour_is_still_shown() {
+        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap();
+        let hour = 1_800_000 * 3600;
+        let mut trigger = mark(28, 2);
+        trigger.time = at(hour + 10);
+        let mut cleanup = mark(3, 2);
+        cleanup.time = at(hour + 11);
+        let history = [Sample(hour + 11, 2)];
+        let shown = drops(&[trigger, cleanup], &history);
+        assert_eq!(
+            shown.iter().map(|d| d.removed).collect::<Vec<_>>(),
+            vec![28, 3]
+        );
+        let mut older = mark(5, 2);
+        older.time = at(hour - 1);
+        assert!(drops(&[older], &history).is_empty(), "before the window");
     }
 }
