@@ -32,7 +32,7 @@ pub mod undo;
 use std::fmt;
 
 pub use row::{KeyRef, Planned, RawRow, RemoveOutcome, RestoreOutcome, Token, TrashRow};
-pub use spec::{Layout, StoreSpec};
+pub use spec::StoreSpec;
 
 /// What went wrong talking to a store. Messages never contain a password or a full
 /// connection string: only the redacted target the store was opened with.
