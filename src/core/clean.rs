@@ -9,7 +9,8 @@ use tracing::{debug, info, warn};
 
 use crate::core::companies::Company;
 use crate::core::creds::{self, Creds};
-use crate::core::folder::Folder;
+use crate::core::execute::{self, Execution, Removal, Remover};
+use crate::core::folder::{Folder, Meta};
 use crate::core::lock::LockAttempt;
 use crate::core::plan::{self, Action, Entry};
 use crate::core::remove::{self, Disposal, Outcome, Trash};
@@ -196,12 +197,17 @@ fn clean_inner(
     }
 
     let wants = plan::wants_meta(&entries, &creds, &spec.rules);
-    for (e, want) in entries.iter_mut().zip(wants) {
+    // The planner sees age and size; the folder keeps dev/ino to re-check before removing.
+    let mut metas: Vec<Option<Meta>> = vec![None; entries.len()];
+    for ((e, want), meta) in entries.iter_mut().zip(wants).zip(metas.iter_mut()) {
         if !want {
             continue;
         }
         match dir.stat(&e.name) {
-            Ok(m) => e.meta = Some(m),
+            Ok(m) => {
+                e.stat = Some(m.into());
+                *meta = Some(m);
+            }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => report.failed_files.push(FileNote {
                 file: sanitize(&e.name),
@@ -226,81 +232,96 @@ fn clean_inner(
             })
             .collect();
     }
-    let order = plan.removal_order(&entries);
+    // Only what was stat'ed can be re-checked, so only that is removed.
+    let order: Vec<usize> = plan
+        .removal_order(&entries)
+        .into_iter()
+        .filter(|&i| metas[i].is_some())
+        .collect();
     report.run_id = Some(spec.run_id.clone());
-
-    if spec.dry_run {
-        for &i in &order {
-            record_removed(
-                &mut report,
-                &entries[i],
-                entries[i].meta.map_or(0, |m| m.size),
-                reserved[i],
-            );
-        }
+    let removals: Vec<Removal> = entries
+        .iter()
+        .zip(&plan.decisions)
+        .zip(&reserved)
+        .map(|((e, d), &reserved)| Removal {
+            shown: sanitize(&e.name),
+            kind: e.kind,
+            size: e.stat.map_or(0, |m| m.size),
+            reserved,
+            requires: &d.requires,
+        })
+        .collect();
+    let trash =
+        Trash::new(|| state.run_dir(crate::core::state::TRASH_DIR, &company.name, &spec.run_id));
+    let disposal = if spec.trash {
+        Disposal::Trash(&trash)
     } else {
-        if let Some(pause) = spec.pause_before_remove {
-            std::thread::sleep(pause);
-        }
-        let trash = Trash::new(|| {
-            state.run_dir(crate::core::state::TRASH_DIR, &company.name, &spec.run_id)
-        });
-        let disposal = if spec.trash {
-            Disposal::Trash(&trash)
-        } else {
-            Disposal::Unlink
+        Disposal::Unlink
+    };
+    let mut remover = FolderRemover {
+        dir: &dir,
+        company: &company.name,
+        entries: &entries,
+        metas: &metas,
+        reasons: &plan.decisions,
+        disposal: &disposal,
+    };
+    let how = Execution {
+        dry_run: spec.dry_run,
+        batch: 1,
+        pause_before_remove: spec.pause_before_remove,
+    };
+    execute::execute(&removals, &order, how, &mut remover, &mut report);
+    report
+}
+
+/// Removes one file at a time: re-checked against its stat, then renamed into the trash or
+/// unlinked ([`remove::remove`]).
+struct FolderRemover<'a> {
+    dir: &'a Folder,
+    company: &'a str,
+    entries: &'a [Entry],
+    metas: &'a [Option<Meta>],
+    reasons: &'a [plan::Decision],
+    disposal: &'a Disposal<'a>,
+}
+
+impl Remover for FolderRemover<'_> {
+    fn remove(&mut self, batch: &[usize]) -> Vec<execute::Outcome> {
+        batch.iter().map(|&i| self.remove_one(i)).collect()
+    }
+}
+
+impl FolderRemover<'_> {
+    fn remove_one(&self, i: usize) -> execute::Outcome {
+        let e = &self.entries[i];
+        let Some(meta) = self.metas[i] else {
+            return execute::Outcome::Kept("could not stat it: kept".into());
         };
-        let mut gone = vec![false; entries.len()];
-        for &i in &order {
-            let e = &entries[i];
-            let d = &plan.decisions[i];
-            if let Some(&r) = d.requires.iter().find(|&&r| !gone[r]) {
-                report.skipped_files.push(FileNote {
-                    file: sanitize(&e.name),
-                    reason: format!(
-                        "kept because {} was not removed",
-                        sanitize(&entries[r].name)
-                    ),
-                });
-                continue;
+        match remove::remove(self.dir, &e.name, &meta, self.disposal) {
+            Outcome::Removed { bytes } => {
+                debug!(company = %sanitize(self.company.as_ref()), file = %sanitize(&e.name), reason = %self.reasons[i].reason, "removed");
+                execute::Outcome::Removed { bytes }
             }
-            let Some(meta) = e.meta else { continue };
-            let outcome = remove::remove(&dir, &e.name, &meta, &disposal);
-            gone[i] = outcome.is_gone();
-            match outcome {
-                Outcome::Removed { bytes } => {
-                    debug!(company = %sanitize(company.name.as_ref()), file = %sanitize(&e.name), reason = %d.reason, "removed");
-                    record_removed(&mut report, e, bytes, reserved[i]);
-                }
-                Outcome::Vanished => report.skipped_files.push(FileNote {
-                    file: sanitize(&e.name),
-                    reason: "already gone".into(),
-                }),
-                Outcome::Changed(why) => report.skipped_files.push(FileNote {
-                    file: sanitize(&e.name),
-                    reason: why.into(),
-                }),
-                Outcome::Failed(err) => {
-                    warn!(company = %sanitize(company.name.as_ref()), file = %sanitize(&e.name), error = %err, "removal failed; file left in place");
-                    report.failed_files.push(FileNote {
-                        file: sanitize(&e.name),
+            Outcome::Vanished => execute::Outcome::Vanished,
+            Outcome::Changed(why) => execute::Outcome::Kept(why.into()),
+            Outcome::Failed(err) => {
+                warn!(company = %sanitize(self.company.as_ref()), file = %sanitize(&e.name), error = %err, "removal failed; file left in place");
+                // Permission to remove is the folder's (or the trash's), not the file's:
+                // the next removal would fail the same way. One failure, not one per file.
+                if err.kind() == io::ErrorKind::PermissionDenied {
+                    execute::Outcome::FailedAll {
                         reason: err.to_string(),
-                    });
-                    // Permission to remove is the folder's (or the trash's), not the file's:
-                    // the next removal would fail the same way. One failure, not one per file.
-                    if err.kind() == io::ErrorKind::PermissionDenied {
-                        report.status = Status::Failed;
-                        report.error = Some(format!(
+                        error: format!(
                             "cannot remove files as this user ({err}); the other removals were not tried (docs/operations.md, \"Which user\")"
-                        ));
-                        break;
+                        ),
                     }
+                } else {
+                    execute::Outcome::Failed(err.to_string())
                 }
             }
         }
     }
-    report.files_after = report.files_before.saturating_sub(report.removed);
-    report
 }
 
 /// A company folder on another mount (another file system, or a bind mount) is not crossed.
@@ -309,16 +330,6 @@ fn is_other_mount(root: &Folder, dir: &Folder) -> bool {
         (Some(r), Some(d)) => r != d,
         _ => matches!((root.meta(), dir.meta()), (Ok(r), Ok(d)) if r.dev != d.dev),
     }
-}
-
-fn record_removed(report: &mut CompanyReport, e: &Entry, bytes: u64, reserved: bool) {
-    report.removed += 1;
-    if reserved {
-        report.reserved_after -= 1;
-    }
-    report.bytes_freed += bytes;
-    *report.removed_by_type.entry(e.kind).or_default() += 1;
-    report.removed_files.push(sanitize(&e.name));
 }
 
 fn open_error(e: &io::Error) -> String {

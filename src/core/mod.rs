@@ -9,6 +9,7 @@ pub(crate) mod clean;
 pub(crate) mod companies;
 pub mod creds;
 pub(crate) mod effects;
+pub(crate) mod execute;
 pub(crate) mod fleet;
 pub(crate) mod folder;
 pub(crate) mod inspect;

@@ -23,14 +23,49 @@ const QUIET_SHOWN: Duration = Duration::from_secs(3600);
 /// Leaving it out can only make the activity clock earlier, and so keep more.
 pub const FUTURE_WRITE_TOLERANCE: Duration = Duration::from_secs(300);
 
-/// A file of a company folder as the planner sees it.
+/// What the planner knows of an entry's age and size, whatever holds it: a file's stat, or a
+/// store row's clock and value length. How to re-check the entry before removing it (a file's
+/// dev/ino) stays with whoever removes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub entry_type: EntryType,
+    pub size: u64,
+    /// A file's mtime; a row's clock (its `updated_at`, last use, or ledger).
+    pub mtime: SystemTime,
+    pub nlink: u64,
+}
+
+impl Stat {
+    /// A store row: one regular "file" of `size` bytes, as old as its clock says.
+    pub fn row(size: u64, clock: SystemTime) -> Stat {
+        Stat {
+            entry_type: EntryType::File,
+            size,
+            mtime: clock,
+            nlink: 1,
+        }
+    }
+}
+
+impl From<Meta> for Stat {
+    fn from(m: Meta) -> Stat {
+        Stat {
+            entry_type: m.entry_type,
+            size: m.size,
+            mtime: m.mtime,
+            nlink: m.nlink,
+        }
+    }
+}
+
+/// A file of a company folder, or a store row, as the planner sees it.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub name: OsString,
     pub entry_type: EntryType,
     pub kind: Kind,
     /// Filled in only where a rule needs the age (see [`wants_meta`]).
-    pub meta: Option<Meta>,
+    pub stat: Option<Stat>,
     /// Restored by `restore`: not removed before this time.
     pub held_until: Option<SystemTime>,
 }
@@ -43,7 +78,7 @@ impl Entry {
             name,
             entry_type,
             kind,
-            meta: None,
+            stat: None,
             held_until: None,
         }
     }
@@ -231,6 +266,17 @@ impl Decision {
     }
 }
 
+/// Where a kind stands in the removal order: a requirement (a `.bak`; a session, a
+/// sender-key-memory) always ranks below what needs it gone (a file; an identity key, our own
+/// sender key), so it is settled before the entry that needs it is tried.
+pub fn requirement_rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::Bak => 0,
+        Kind::IdentityKey | Kind::SenderKey => 2,
+        _ => 1,
+    }
+}
+
 /// One decision per entry, in the entries' order.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -242,15 +288,10 @@ impl Plan {
     /// backups, then sessions / sender-key-memories / pre-keys / temp files, then identity keys
     /// and our own sender keys.
     pub fn removal_order(&self, entries: &[Entry]) -> Vec<usize> {
-        let rank = |k: Kind| match k {
-            Kind::Bak => 0,
-            Kind::IdentityKey | Kind::SenderKey => 2,
-            _ => 1,
-        };
         let mut order: Vec<usize> = (0..entries.len())
             .filter(|&i| self.decisions[i].removes())
             .collect();
-        order.sort_by_key(|&i| rank(entries[i].kind));
+        order.sort_by_key(|&i| requirement_rank(entries[i].kind));
         order
     }
 
@@ -337,7 +378,7 @@ pub fn wants_meta(entries: &[Entry], creds: &Creds, rules: &Rules) -> Vec<bool> 
 
 /// The age-independent checks every removal passes: a regular file, stat'ed, one link, not fresh.
 fn removable(e: &Entry, rules: &Rules, now: SystemTime) -> Result<Duration, Reason> {
-    let Some(meta) = e.meta else {
+    let Some(meta) = e.stat else {
         return Err(Reason::NoMeta);
     };
     if meta.entry_type != EntryType::File {
@@ -365,7 +406,7 @@ fn removable(e: &Entry, rules: &Rules, now: SystemTime) -> Result<Duration, Reas
 pub fn last_activity(entries: &[Entry], now: SystemTime) -> Option<SystemTime> {
     entries
         .iter()
-        .filter_map(|e| e.meta.map(|m| m.mtime))
+        .filter_map(|e| e.stat.map(|m| m.mtime))
         .filter(|t| !from_the_future(*t, now))
         .max()
 }
@@ -388,7 +429,7 @@ fn by_age(e: &Entry, rules: &Rules, now: SystemTime, clock: SystemTime, max: Dur
     if let Err(r) = removable(e, rules, now) {
         return Decision::keep(r);
     }
-    let mtime = e.meta.map_or(now, |m| m.mtime);
+    let mtime = e.stat.map_or(now, |m| m.mtime);
     let age = clock.duration_since(mtime).unwrap_or(Duration::ZERO);
     let quiet = now.duration_since(clock).unwrap_or(Duration::ZERO);
     if age > max {

@@ -55,13 +55,6 @@ pub enum Outcome {
     Failed(io::Error),
 }
 
-impl Outcome {
-    /// Whatever needed this file gone may go ahead.
-    pub fn is_gone(&self) -> bool {
-        matches!(self, Outcome::Removed { .. } | Outcome::Vanished)
-    }
-}
-
 fn recheck(dir: &Folder, name: &OsStr, planned: &Meta) -> Result<(), Outcome> {
     match dir.stat(name) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Outcome::Vanished),
@@ -198,7 +191,6 @@ mod tests {
             &Disposal::Unlink,
         );
         assert!(matches!(out, Outcome::Vanished));
-        assert!(out.is_gone());
     }
 
     #[test]

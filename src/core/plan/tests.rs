@@ -20,15 +20,12 @@ fn mins(n: u64) -> Duration {
 fn entries(files: &[(&str, Duration)]) -> Vec<Entry> {
     files
         .iter()
-        .enumerate()
-        .map(|(i, (name, age))| {
+        .map(|(name, age)| {
             let mut e = Entry::new(*name, EntryType::File);
-            e.meta = Some(Meta {
+            e.stat = Some(Stat {
                 entry_type: EntryType::File,
                 size: 100,
                 mtime: now() - *age,
-                dev: 1,
-                ino: i as u64 + 10,
                 nlink: 1,
             });
             e
@@ -238,7 +235,7 @@ fn fresh_files_are_never_removed() {
 #[test]
 fn future_mtime_counts_as_fresh() {
     let mut e = entries(&[("session-1.0.json", Duration::ZERO)]);
-    e[0].meta.as_mut().unwrap().mtime = now() + days(400.0);
+    e[0].stat.as_mut().unwrap().mtime = now() + days(400.0);
     let p = plan(&e, &paired(1, 1), &N, now());
     assert!(matches!(p.decisions[0].reason, Reason::Fresh { .. }));
 }
@@ -423,7 +420,7 @@ fn non_regular_and_hard_linked_files_stay() {
         ("session-2.0.json", days(20.0)),
     ]);
     e[0].entry_type = EntryType::Symlink;
-    e[1].meta.as_mut().unwrap().nlink = 2;
+    e[1].stat.as_mut().unwrap().nlink = 2;
     let p = plan(&e, &paired(1, 1), &N, now());
     assert_eq!(
         p.decisions[0].reason,
@@ -432,14 +429,14 @@ fn non_regular_and_hard_linked_files_stay() {
     assert_eq!(p.decisions[1].reason, Reason::HardLinked(2));
     // A dirent that said "file" but a stat that says otherwise (swapped in between).
     let mut e = entries(&[("session-1.0.json", days(20.0))]);
-    e[0].meta.as_mut().unwrap().entry_type = EntryType::Symlink;
+    e[0].stat.as_mut().unwrap().entry_type = EntryType::Symlink;
     assert_eq!(plan(&e, &paired(1, 1), &N, now()).removal_count(), 0);
 }
 
 #[test]
 fn unstatted_entries_are_kept() {
     let mut e = entries(&[("session-1.0.json", days(20.0))]);
-    e[0].meta = None;
+    e[0].stat = None;
     assert_eq!(
         plan(&e, &paired(1, 1), &N, now()).decisions[0].reason,
         Reason::NoMeta
@@ -639,7 +636,7 @@ mod properties {
                 prop_assert!(!kind.is_protected(), "{name} ({kind}) selected");
                 prop_assert!(!name.starts_with("creds.json") && !name.starts_with("app-state-sync")
                     && !name.starts_with("lid-mapping-") && !name.starts_with("tctoken-"), "{name} selected");
-                let age = now().duration_since(entry.meta.unwrap().mtime).unwrap();
+                let age = now().duration_since(entry.stat.unwrap().mtime).unwrap();
                 prop_assert!(age >= rules.min_age, "{name} is fresh ({age:?})");
                 if let Some(id) = classify::pre_key_id(name) {
                     prop_assert!(have_creds && id < first && Some(id) != next.checked_sub(1), "pre-key {id} selected");
@@ -899,7 +896,7 @@ mod issue_20 {
             let creds_mtime = if future { now() + Duration::from_secs(quiet) } else { now() - Duration::from_secs(quiet) };
             let mut e = entries(&[("session-1.0.json", Duration::from_secs(session_age))]);
             let mut c = entries(&[("creds.json", Duration::ZERO)]).remove(0);
-            c.meta.as_mut().unwrap().mtime = creds_mtime;
+            c.stat.as_mut().unwrap().mtime = creds_mtime;
             e.push(c);
             let d = &plan(&e, &paired(10, 10), &N, now()).decisions[0];
             let session_mtime = now() - Duration::from_secs(session_age);
@@ -960,7 +957,7 @@ mod issue_20 {
         ];
         let mut e = entries(&files);
         let future = now() + days(365.0);
-        e[4].meta.as_mut().unwrap().mtime = future;
+        e[4].stat.as_mut().unwrap().mtime = future;
         let p = plan(&e, &c, &N, now());
         let gone: Vec<&str> = p
             .removal_order(&e)
@@ -971,11 +968,11 @@ mod issue_20 {
         assert_eq!(last_activity(&e, now()), Some(now() - days(21.0)));
         assert_eq!(activity_clock(&e, now()), now() - days(21.0));
         // Within the tolerance (the app wrote while we scanned): activity, capped at now.
-        e[4].meta.as_mut().unwrap().mtime = now() + mins(1);
+        e[4].stat.as_mut().unwrap().mtime = now() + mins(1);
         assert_eq!(activity_clock(&e, now()), now());
         // Every file from the future: no activity seen, and none of them is old by any clock.
         for x in &mut e {
-            x.meta.as_mut().unwrap().mtime = future;
+            x.stat.as_mut().unwrap().mtime = future;
         }
         assert_eq!(last_activity(&e, now()), None);
         assert!(plan(&e, &c, &N, now()).removal_order(&e).is_empty());

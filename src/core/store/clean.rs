@@ -19,9 +19,10 @@ use super::{KeyRef, Planned, RemoveOutcome, Store, TenantLock, Token, TrashRow};
 use crate::core::classify::{self, Kind};
 use crate::core::clean::CleanSpec;
 use crate::core::creds::{self, Creds};
-use crate::core::folder::{EntryType, Meta};
+use crate::core::execute::{self, Execution, Outcome, Removal, Remover};
+use crate::core::folder::EntryType;
 use crate::core::lock::{self, LockAttempt, LockGuard};
-use crate::core::plan::{self, Action, Entry};
+use crate::core::plan::{self, Action, Entry, Stat};
 use crate::core::report::{CompanyReport, FileDecision, FileNote, Status};
 use crate::core::state::StateDir;
 use crate::core::state::{LOCKS_DIR, TRASH_DIR};
@@ -387,14 +388,7 @@ fn clean_locked(
                 e
             }
         };
-        entry.meta = Some(Meta {
-            entry_type: EntryType::File,
-            size: row.value.len() as u64,
-            mtime,
-            dev: 0,
-            ino: 0,
-            nlink: 1,
-        });
+        entry.stat = Some(Stat::row(row.value.len() as u64, mtime));
         if let Some(until) = record.holds.get(&hold_name(row.key_type, row.id)) {
             entry.held_until = Some((*until).into());
         }
@@ -432,8 +426,8 @@ fn clean_locked(
         }
     }
     for (i, s) in borrowed {
-        entries[i].meta = entries[s].meta.map(|m| Meta {
-            size: entries[i].meta.map_or(0, |x| x.size),
+        entries[i].stat = entries[s].stat.map(|m| Stat {
+            size: entries[i].stat.map_or(0, |x| x.size),
             ..m
         });
         infos[i].clock = Clock::Session;
@@ -469,12 +463,6 @@ fn clean_locked(
     if spec.remove_legacy {
         order.extend(&legacy_rows);
     }
-    // Batches never mix ranks, so a row's requirement (a session before its identity key, a
-    // memory before our own sender key) is settled before the row is tried.
-    let rank = |i: usize| match entries[i].kind {
-        Kind::IdentityKey | Kind::SenderKey => 1,
-        _ => 0,
-    };
     // Only an account's keys are ever touched: a hash or table that holds neither Baileys creds
     // nor any Signal-shaped value is another application's (a `*:auth` pattern matches more
     // than Baileys), whatever its field names say.
@@ -494,7 +482,7 @@ fn clean_locked(
     let youngest = entries
         .iter()
         .filter_map(|e| {
-            e.meta
+            e.stat
                 .map(|m| now.duration_since(m.mtime).unwrap_or_default())
         })
         .min();
@@ -502,7 +490,7 @@ fn clean_locked(
     if let Some(why) = &orphan {
         order = if orphan_goes {
             let mut all: Vec<usize> = (0..entries.len()).collect();
-            all.sort_by_key(|&i| rank(i));
+            all.sort_by_key(|&i| plan::requirement_rank(entries[i].kind));
             all
         } else {
             Vec::new()
@@ -593,117 +581,98 @@ fn clean_locked(
     }
     report.run_id = Some(spec.clean.run_id.clone());
 
-    let record = |report: &mut CompanyReport, i: usize, bytes: u64| {
-        report.removed += 1;
-        report.bytes_freed += bytes;
-        let kind = if infos[i].legacy {
-            Kind::Unknown
-        } else {
-            entries[i].kind
-        };
-        *report.removed_by_type.entry(kind).or_default() += 1;
-        report.removed_files.push(shown(i));
-        if reserved[i] {
-            report.reserved_after -= 1;
-        }
-    };
-
-    if spec.clean.dry_run {
-        for &i in &order {
-            record(report, i, entries[i].meta.map_or(0, |m| m.size));
-        }
-        report.files_after = report.files_before.saturating_sub(report.removed);
-        return;
-    }
-
-    if let Some(pause) = spec.clean.pause_before_remove {
-        std::thread::sleep(pause);
-    }
-    let mut trash = TrashWriter::new(state, tenant, &spec.clean.run_id, spec.clean.trash);
-    let mut gone = vec![false; entries.len()];
-    let mut longest = Duration::ZERO;
-    let mut idx = 0;
-    while idx < order.len() {
-        let r = rank(order[idx]);
-        let mut batch_idx = Vec::new();
-        while idx < order.len() && rank(order[idx]) == r && batch_idx.len() < spec.batch.max(1) {
-            let i = order[idx];
-            idx += 1;
-            let requires: &[usize] = if orphan.is_some() {
-                &[]
+    let no_requirements: Vec<usize> = Vec::new();
+    let removals: Vec<Removal> = (0..entries.len())
+        .map(|i| Removal {
+            shown: shown(i),
+            kind: if infos[i].legacy {
+                Kind::Unknown
+            } else {
+                entries[i].kind
+            },
+            size: entries[i].stat.map_or(0, |m| m.size),
+            reserved: reserved[i],
+            // An orphan's keys all go together: no pair holds one back.
+            requires: if orphan.is_some() {
+                &no_requirements
             } else {
                 &plan.decisions[i].requires
-            };
-            if let Some(&req) = requires.iter().find(|&&q| !gone[q]) {
-                report.skipped_files.push(FileNote {
-                    file: shown(i),
-                    reason: format!("kept because {} was not removed", shown(req)),
-                });
-                continue;
-            }
-            batch_idx.push(i);
-        }
-        if batch_idx.is_empty() {
-            continue;
-        }
-        let batch: Vec<Planned> = batch_idx
-            .iter()
-            .map(|&i| Planned {
-                key: infos[i].key.clone(),
-                token: infos[i].token,
-            })
-            .collect();
-        let t0 = Instant::now();
-        let result = store.remove(tenant, &batch, &mut |rows| trash.write(rows));
-        longest = longest.max(t0.elapsed());
-        match result {
-            Ok(outcomes) => {
-                for (&i, outcome) in batch_idx.iter().zip(outcomes) {
-                    match outcome {
-                        RemoveOutcome::Removed { bytes } => {
-                            gone[i] = true;
-                            ledger.forget(&infos[i].key.key_type, &infos[i].key.id);
-                            record(report, i, bytes);
-                        }
-                        RemoveOutcome::Changed => report.skipped_files.push(FileNote {
-                            file: shown(i),
-                            reason: "changed since planning: kept".into(),
-                        }),
-                        RemoveOutcome::Unknown(why) => {
-                            warn!(company = %tenant, error = %why, "removal outcome unknown");
-                            report.failed_files.push(FileNote {
-                                file: shown(i),
-                                reason: format!(
-                                    "outcome unknown: {why}; it is in the trash, so `restore` puts it back if it went"
-                                ),
-                            })
-                        }
-                        RemoveOutcome::Vanished => {
-                            gone[i] = true;
-                            ledger.forget(&infos[i].key.key_type, &infos[i].key.id);
-                            report.skipped_files.push(FileNote {
-                                file: shown(i),
-                                reason: "already gone".into(),
-                            })
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                warn!(company = %tenant, error = %e, "batch rolled back; rows left in place");
-                for &i in &batch_idx {
-                    report.failed_files.push(FileNote {
-                        file: shown(i),
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
+            },
+        })
+        .collect();
+    let how = Execution {
+        dry_run: spec.clean.dry_run,
+        batch: spec.batch,
+        pause_before_remove: spec.clean.pause_before_remove,
+    };
+    // Nothing is written until a row goes: a dry run leaves the trash and the ledger alone.
+    let mut remover = StoreRemover {
+        store,
+        tenant,
+        infos: &infos,
+        ledger: &mut ledger,
+        trash: TrashWriter::new(state, tenant, &spec.clean.run_id, spec.clean.trash),
+    };
+    let longest = execute::execute(&removals, &order, how, &mut remover, report);
+    if spec.clean.dry_run {
+        return;
     }
     report.longest_transaction_us = Some(longest.as_micros() as u64);
-    report.files_after = report.files_before.saturating_sub(report.removed);
     if let Err(e) = ledger.save(state, &spec.store_key, tenant) {
         warn!(company = %tenant, error = %e, "cannot write the ledger; ages restart next run");
+    }
+}
+
+/// Removes one batch of rows in one re-checked transaction (a compare-delete script on Redis),
+/// trash first; forgets removed rows in the ledger.
+struct StoreRemover<'a> {
+    store: &'a mut dyn Store,
+    tenant: &'a str,
+    infos: &'a [RowInfo],
+    ledger: &'a mut Ledger,
+    trash: TrashWriter<'a>,
+}
+
+impl Remover for StoreRemover<'_> {
+    fn remove(&mut self, batch: &[usize]) -> Vec<Outcome> {
+        let planned: Vec<Planned> = batch
+            .iter()
+            .map(|&i| Planned {
+                key: self.infos[i].key.clone(),
+                token: self.infos[i].token,
+            })
+            .collect();
+        let trash = &mut self.trash;
+        match self.store.remove(self.tenant, &planned, &mut |rows| trash.write(rows)) {
+            Ok(outcomes) => batch
+                .iter()
+                .zip(outcomes)
+                .map(|(&i, outcome)| {
+                    let key = &self.infos[i].key;
+                    match outcome {
+                        RemoveOutcome::Removed { bytes } => {
+                            self.ledger.forget(&key.key_type, &key.id);
+                            Outcome::Removed { bytes }
+                        }
+                        RemoveOutcome::Changed => Outcome::Kept("changed since planning: kept".into()),
+                        RemoveOutcome::Unknown(why) => {
+                            warn!(company = %self.tenant, error = %why, "removal outcome unknown");
+                            Outcome::Failed(format!(
+                                "outcome unknown: {why}; it is in the trash, so `restore` puts it back if it went"
+                            ))
+                        }
+                        RemoveOutcome::Vanished => {
+                            self.ledger.forget(&key.key_type, &key.id);
+                            Outcome::Vanished
+                        }
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                warn!(company = %self.tenant, error = %e, "batch rolled back; rows left in place");
+                batch.iter().map(|_| Outcome::Failed(e.to_string())).collect()
+            }
+        }
     }
 }
 
