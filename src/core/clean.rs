@@ -198,15 +198,18 @@ fn clean_inner(
 
     let wants = plan::wants_meta(&entries, &creds, &spec.rules);
     // The planner sees age and size; the folder keeps dev/ino to re-check before removing.
-    let mut metas: Vec<Option<Meta>> = vec![None; entries.len()];
-    for ((e, want), meta) in entries.iter_mut().zip(wants).zip(metas.iter_mut()) {
+    let mut file_ids: Vec<Option<FileId>> = vec![None; entries.len()];
+    for ((e, want), id) in entries.iter_mut().zip(wants).zip(file_ids.iter_mut()) {
         if !want {
             continue;
         }
         match dir.stat(&e.name) {
             Ok(m) => {
                 e.stat = Some(m.into());
-                *meta = Some(m);
+                *id = Some(FileId {
+                    dev: m.dev,
+                    ino: m.ino,
+                });
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => report.failed_files.push(FileNote {
@@ -236,21 +239,16 @@ fn clean_inner(
     let order: Vec<usize> = plan
         .removal_order(&entries)
         .into_iter()
-        .filter(|&i| metas[i].is_some())
+        .filter(|&i| file_ids[i].is_some())
         .collect();
     report.run_id = Some(spec.run_id.clone());
-    let removals: Vec<Removal> = entries
-        .iter()
-        .zip(&plan.decisions)
-        .zip(&reserved)
-        .map(|((e, d), &reserved)| Removal {
-            shown: sanitize(&e.name),
-            kind: e.kind,
-            size: e.stat.map_or(0, |m| m.size),
-            reserved,
-            requires: &d.requires,
-        })
-        .collect();
+    let removal = |i: usize| Removal {
+        shown: sanitize(&entries[i].name),
+        kind: entries[i].kind,
+        size: entries[i].stat.map_or(0, |m| m.size),
+        reserved: reserved[i],
+        requires: &plan.decisions[i].requires,
+    };
     let trash =
         Trash::new(|| state.run_dir(crate::core::state::TRASH_DIR, &company.name, &spec.run_id));
     let disposal = if spec.trash {
@@ -262,7 +260,7 @@ fn clean_inner(
         dir: &dir,
         company: &company.name,
         entries: &entries,
-        metas: &metas,
+        file_ids: &file_ids,
         reasons: &plan.decisions,
         disposal: &disposal,
     };
@@ -271,8 +269,22 @@ fn clean_inner(
         batch: 1,
         pause_before_remove: spec.pause_before_remove,
     };
-    execute::execute(&removals, &order, how, &mut remover, &mut report);
+    execute::execute(
+        entries.len(),
+        &removal,
+        &order,
+        how,
+        &mut remover,
+        &mut report,
+    );
     report
+}
+
+/// Which file an entry was when it was stat'ed: what the re-check compares besides its [`plan::Stat`].
+#[derive(Clone, Copy, Debug)]
+struct FileId {
+    dev: u64,
+    ino: u64,
 }
 
 /// Removes one file at a time: re-checked against its stat, then renamed into the trash or
@@ -281,7 +293,7 @@ struct FolderRemover<'a> {
     dir: &'a Folder,
     company: &'a str,
     entries: &'a [Entry],
-    metas: &'a [Option<Meta>],
+    file_ids: &'a [Option<FileId>],
     reasons: &'a [plan::Decision],
     disposal: &'a Disposal<'a>,
 }
@@ -295,8 +307,16 @@ impl Remover for FolderRemover<'_> {
 impl FolderRemover<'_> {
     fn remove_one(&self, i: usize) -> execute::Outcome {
         let e = &self.entries[i];
-        let Some(meta) = self.metas[i] else {
+        let (Some(stat), Some(id)) = (e.stat, self.file_ids[i]) else {
             return execute::Outcome::Kept("could not stat it: kept".into());
+        };
+        let meta = Meta {
+            entry_type: stat.entry_type,
+            size: stat.size,
+            mtime: stat.mtime,
+            dev: id.dev,
+            ino: id.ino,
+            nlink: stat.nlink,
         };
         match remove::remove(self.dir, &e.name, &meta, self.disposal) {
             Outcome::Removed { bytes } => {

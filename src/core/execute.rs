@@ -64,11 +64,13 @@ pub struct Execution {
     pub pause_before_remove: Option<Duration>,
 }
 
-/// Carries out `order` (indices into `removals`, every requirement before what needs it) and
-/// writes what happened into `report`: removed counts, bytes, reserved pre-keys left, skipped and
-/// failed entries, and `files_after`. Returns the longest [`Remover::remove`] call.
-pub fn execute(
-    removals: &[Removal],
+/// Carries out `order` (indices of the `entries` planned, every requirement before what needs
+/// it) and writes what happened into `report`: removed counts, bytes, reserved pre-keys left,
+/// skipped and failed entries, and `files_after`. Returns the longest [`Remover::remove`] call.
+/// `removal(i)` describes entry `i` when asked: nothing is kept per entry of a large folder.
+pub fn execute<'a>(
+    entries: usize,
+    removal: &dyn Fn(usize) -> Removal<'a>,
     order: &[usize],
     how: Execution,
     remover: &mut dyn Remover,
@@ -77,7 +79,8 @@ pub fn execute(
     let mut longest = Duration::ZERO;
     if how.dry_run {
         for &i in order {
-            record_removed(report, &removals[i], removals[i].size);
+            let r = removal(i);
+            record_removed(report, &r, r.size);
         }
         report.files_after = report.files_before.saturating_sub(report.removed);
         return longest;
@@ -85,11 +88,11 @@ pub fn execute(
     if let Some(pause) = how.pause_before_remove {
         std::thread::sleep(pause);
     }
-    let mut gone = vec![false; removals.len()];
+    let mut gone = vec![false; entries];
     let mut next = 0;
     'batches: while next < order.len() {
         // Batches never mix ranks, so a removal's requirement is settled before it is tried.
-        let rank = |i: usize| requirement_rank(removals[i].kind);
+        let rank = |i: usize| requirement_rank(removal(i).kind);
         let batch_rank = rank(order[next]);
         let mut batch = Vec::new();
         while next < order.len()
@@ -98,10 +101,11 @@ pub fn execute(
         {
             let i = order[next];
             next += 1;
-            if let Some(&r) = removals[i].requires.iter().find(|&&r| !gone[r]) {
+            let this = removal(i);
+            if let Some(&r) = this.requires.iter().find(|&&r| !gone[r]) {
                 report.skipped_files.push(FileNote {
-                    file: removals[i].shown.clone(),
-                    reason: format!("kept because {} was not removed", removals[r].shown),
+                    file: this.shown,
+                    reason: format!("kept because {} was not removed", removal(r).shown),
                 });
                 continue;
             }
@@ -114,23 +118,32 @@ pub fn execute(
         let outcomes = remover.remove(&batch);
         longest = longest.max(started.elapsed());
         for (&i, outcome) in batch.iter().zip(outcomes) {
-            let file = removals[i].shown.clone();
+            let this = removal(i);
             match outcome {
                 Outcome::Removed { bytes } => {
                     gone[i] = true;
-                    record_removed(report, &removals[i], bytes);
+                    record_removed(report, &this, bytes);
                 }
                 Outcome::Vanished => {
                     gone[i] = true;
                     report.skipped_files.push(FileNote {
-                        file,
+                        file: this.shown,
                         reason: "already gone".into(),
                     });
                 }
-                Outcome::Kept(reason) => report.skipped_files.push(FileNote { file, reason }),
-                Outcome::Failed(reason) => report.failed_files.push(FileNote { file, reason }),
+                Outcome::Kept(reason) => report.skipped_files.push(FileNote {
+                    file: this.shown,
+                    reason,
+                }),
+                Outcome::Failed(reason) => report.failed_files.push(FileNote {
+                    file: this.shown,
+                    reason,
+                }),
                 Outcome::FailedAll { reason, error } => {
-                    report.failed_files.push(FileNote { file, reason });
+                    report.failed_files.push(FileNote {
+                        file: this.shown,
+                        reason,
+                    });
                     report.status = Status::Failed;
                     report.error = Some(error);
                     break 'batches;

@@ -46,7 +46,14 @@ fn run(
         batch,
         pause_before_remove: None,
     };
-    execute(removals, order, how, remover, &mut report);
+    execute(
+        removals.len(),
+        &|i| removals[i].clone(),
+        order,
+        how,
+        remover,
+        &mut report,
+    );
     report
 }
 
@@ -135,7 +142,14 @@ fn a_dry_run_counts_every_planned_removal_and_removes_nothing() {
         batch: 100,
         pause_before_remove: None,
     };
-    execute(&removals, &[0, 2, 1], how, &mut fake, &mut report);
+    execute(
+        removals.len(),
+        &|i| removals[i].clone(),
+        &[0, 2, 1],
+        how,
+        &mut fake,
+        &mut report,
+    );
     assert!(fake.calls.is_empty());
     assert_eq!(report.removed, 3);
     assert_eq!(report.bytes_freed, 21, "the planned sizes");
@@ -169,4 +183,66 @@ fn only_the_given_order_is_touched() {
     let report = run(&company(), &[2], false, 100, &mut fake);
     assert_eq!(fake.calls, vec![vec![2]]);
     assert_eq!(report.removed_files, vec!["pre-key-1"]);
+}
+
+/// Holds are the planner's (`Reason::OnHold`): a restored session stays, and so does the identity
+/// key that needs it; the executor is only ever given what the plan removes.
+#[test]
+fn a_held_session_and_its_identity_key_are_never_tried() {
+    use crate::core::folder::EntryType;
+    use crate::core::plan::{self, Entry, Stat};
+    use crate::core::rules::Rules;
+    use std::time::UNIX_EPOCH;
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let days = |n: u64| Duration::from_secs(n * 86_400);
+    let entry = |name: &str, age: Duration| {
+        let mut e = Entry::new(name, EntryType::File);
+        e.stat = Some(Stat::row(100, now - age));
+        e
+    };
+    let mut entries = vec![
+        entry("creds.json", Duration::ZERO),
+        entry("session-1.0.json", days(60)),
+        entry("identity-key-1.0.json", days(60)),
+        entry("session-2.0.json", days(60)),
+        entry("identity-key-2.0.json", days(60)),
+    ];
+    entries[1].held_until = Some(now + days(2));
+    let creds = crate::core::creds::parse(
+        br#"{"me":{"id":"5511999999999:3@s.whatsapp.net"},"account":{},"nextPreKeyId":10,"firstUnuploadedPreKeyId":10}"#,
+    );
+    let p = plan::plan(&entries, &creds, &Rules::NORMAL, now);
+    let order = p.removal_order(&entries);
+    let removals: Vec<Removal> = entries
+        .iter()
+        .zip(&p.decisions)
+        .map(|(e, d)| Removal {
+            shown: e.name_str().unwrap().to_owned(),
+            kind: e.kind,
+            size: 100,
+            reserved: false,
+            requires: &d.requires,
+        })
+        .collect();
+    let mut fake = FakeRemover::default();
+    let mut report = CompanyReport::new("c");
+    report.files_before = 5;
+    let how = Execution {
+        dry_run: false,
+        batch: 100,
+        pause_before_remove: None,
+    };
+    execute(
+        removals.len(),
+        &|i| removals[i].clone(),
+        &order,
+        how,
+        &mut fake,
+        &mut report,
+    );
+    assert_eq!(fake.calls, vec![vec![3], vec![4]]);
+    assert_eq!(
+        report.removed_files,
+        vec!["session-2.0.json", "identity-key-2.0.json"]
+    );
 }

@@ -581,25 +581,22 @@ fn clean_locked(
     }
     report.run_id = Some(spec.clean.run_id.clone());
 
-    let no_requirements: Vec<usize> = Vec::new();
-    let removals: Vec<Removal> = (0..entries.len())
-        .map(|i| Removal {
-            shown: shown(i),
-            kind: if infos[i].legacy {
-                Kind::Unknown
-            } else {
-                entries[i].kind
-            },
-            size: entries[i].stat.map_or(0, |m| m.size),
-            reserved: reserved[i],
-            // An orphan's keys all go together: no pair holds one back.
-            requires: if orphan.is_some() {
-                &no_requirements
-            } else {
-                &plan.decisions[i].requires
-            },
-        })
-        .collect();
+    let removal = |i: usize| Removal {
+        shown: shown(i),
+        kind: if infos[i].legacy {
+            Kind::Unknown
+        } else {
+            entries[i].kind
+        },
+        size: entries[i].stat.map_or(0, |m| m.size),
+        reserved: reserved[i],
+        // An orphan's keys all go together: no pair holds one back.
+        requires: if orphan.is_some() {
+            &[]
+        } else {
+            &plan.decisions[i].requires
+        },
+    };
     let how = Execution {
         dry_run: spec.clean.dry_run,
         batch: spec.batch,
@@ -613,7 +610,7 @@ fn clean_locked(
         ledger: &mut ledger,
         trash: TrashWriter::new(state, tenant, &spec.clean.run_id, spec.clean.trash),
     };
-    let longest = execute::execute(&removals, &order, how, &mut remover, report);
+    let longest = execute::execute(entries.len(), &removal, &order, how, &mut remover, report);
     if spec.clean.dry_run {
         return;
     }
