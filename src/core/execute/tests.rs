@@ -225,21 +225,7 @@ fn a_held_session_and_its_identity_key_are_never_tried() {
         })
         .collect();
     let mut fake = FakeRemover::default();
-    let mut report = CompanyReport::new("c");
-    report.files_before = 5;
-    let how = Execution {
-        dry_run: false,
-        batch: 100,
-        pause_before_remove: None,
-    };
-    execute(
-        removals.len(),
-        &|i| removals[i].clone(),
-        &order,
-        how,
-        &mut fake,
-        &mut report,
-    );
+    let report = run(&removals, &order, false, 100, &mut fake);
     assert_eq!(fake.calls, vec![vec![3], vec![4]]);
     assert_eq!(
         report.removed_files,
