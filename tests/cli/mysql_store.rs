@@ -346,8 +346,17 @@ fn mysql_gives_the_same_decisions_as_postgres_for_the_same_fixture() {
         d
     };
     let args = ["cleanup", "--dry-run", "--json", "-v"];
-    let on_mysql = my.cmd(&dir.path().join("my")).args(args).output().unwrap();
+    // One clock for both runs: the reasons carry rounded ages ("1d old"), and two runs a moment
+    // apart can round across a boundary ("23h 59m old").
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let on_mysql = my
+        .cmd(&dir.path().join("my"))
+        .env("BAILEYS_JANITOR_NOW", &now)
+        .args(args)
+        .output()
+        .unwrap();
     let on_pg = bare_cmd()
+        .env("BAILEYS_JANITOR_NOW", &now)
         .arg("--store")
         .arg(&pg.url)
         .args(["--layout", "postgres-baileys", "--state-dir"])
