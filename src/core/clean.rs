@@ -277,6 +277,10 @@ fn clean_inner(
         &mut remover,
         &mut report,
     );
+    // The list of what went into the trash: restore reports any of it that is gone since.
+    if let Err(err) = trash.finish() {
+        warn!(company = %sanitize(company.name.as_ref()), error = %err, "could not write the list of the run's trash; restore will only know what the trash holds");
+    }
     report
 }
 

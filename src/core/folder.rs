@@ -279,6 +279,15 @@ impl Folder {
         self.open_at(name, OFlags::RDWR | OFlags::CREATE, 0o644)
     }
 
+    /// Opens (creating if needed) a file for appending, without following a symlink.
+    pub fn open_append(&self, name: &OsStr) -> io::Result<std::fs::File> {
+        self.open_at(
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+            0o600,
+        )
+    }
+
     /// Opens a file for reading without following a symlink (non-blocking, so a FIFO planted
     /// under a file's name cannot hang the run).
     pub fn open_file(&self, name: &OsStr) -> io::Result<std::fs::File> {

@@ -6,11 +6,12 @@
 //! In trash mode the file is renamed into the run's trash folder (same file system, atomic), and
 //! moved straight back if what arrived there is not the file that was planned.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::ffi::OsStr;
-use std::io;
+use std::io::{self, Write};
 
 use crate::core::folder::{EntryType, Folder, Meta};
+use crate::core::trash::{self, Listed};
 
 /// What removal means for this run.
 pub enum Disposal<'a> {
@@ -20,10 +21,14 @@ pub enum Disposal<'a> {
     Trash(&'a Trash<'a>),
 }
 
-/// A run's trash folder, created on first use (a run that removes nothing leaves no folder).
+/// A run's trash folder, created on first use (a run that removes nothing leaves no folder),
+/// and the list of what [`remove`] moved into it ([`trash::REMOVED_LIST`]).
 pub struct Trash<'a> {
     make: Box<dyn Fn() -> io::Result<Folder> + 'a>,
     folder: OnceCell<Folder>,
+    listed: RefCell<Vec<Listed>>,
+    /// The list as it grows: one line per file, so a run killed mid-way leaves what it moved.
+    journal: RefCell<Option<std::fs::File>>,
 }
 
 impl<'a> Trash<'a> {
@@ -31,6 +36,46 @@ impl<'a> Trash<'a> {
         Trash {
             make: Box::new(make),
             folder: OnceCell::new(),
+            listed: RefCell::new(Vec::new()),
+            journal: RefCell::new(None),
+        }
+    }
+
+    /// Notes a file that arrived in the trash. A line that cannot be appended is not lost:
+    /// [`Trash::finish`] writes the whole list.
+    fn note(&self, name: &OsStr, size: u64) {
+        // Names that are not UTF-8 are never restored (restore skips them), so never listed.
+        let Some(name) = name.to_str() else { return };
+        let item = Listed {
+            name: name.to_owned(),
+            size,
+        };
+        let mut journal = self.journal.borrow_mut();
+        if journal.is_none()
+            && let Some(folder) = self.folder.get()
+        {
+            *journal = folder.open_append(OsStr::new(trash::REMOVED_LIST)).ok();
+        }
+        if let Some(f) = journal.as_mut() {
+            let mut line = serde_json::to_vec(&item).expect("serializable");
+            line.push(b'\n');
+            if f.write_all(&line).is_err() {
+                *journal = None;
+            }
+        }
+        self.listed.borrow_mut().push(item);
+    }
+
+    /// Ends the run's removals: the list of what was moved, written whole and atomically
+    /// (temporary file, fsync, rename). Nothing to do when nothing was moved.
+    pub fn finish(&self) -> io::Result<()> {
+        self.journal.borrow_mut().take();
+        let listed = self.listed.borrow();
+        match self.folder.get() {
+            Some(folder) if !listed.is_empty() => {
+                trash::write_list(folder, trash::REMOVED_LIST, &listed)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -87,22 +132,25 @@ pub fn remove(dir: &Folder, name: &OsStr, planned: &Meta, disposal: &Disposal<'_
             Err(e) => Outcome::Failed(e),
         },
         Disposal::Trash(trash) => {
-            let trash = match trash.folder() {
+            let trash_dir = match trash.folder() {
                 Ok(t) => t,
                 Err(e) => return Outcome::Failed(e),
             };
-            match dir.move_to(name, trash, name) {
+            match dir.move_to(name, trash_dir, name) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Outcome::Vanished,
                 Err(e) => return Outcome::Failed(e),
             }
             // The window between the re-check and the rename is tiny, but it exists: verify what
             // arrived and put it back if it is not what was planned.
-            match trash.stat(name) {
-                Ok(moved) if moved.same_file(planned) => Outcome::Removed {
-                    bytes: planned.size,
-                },
-                Ok(_) => match trash.move_to(name, dir, name) {
+            match trash_dir.stat(name) {
+                Ok(moved) if moved.same_file(planned) => {
+                    trash.note(name, planned.size);
+                    Outcome::Removed {
+                        bytes: planned.size,
+                    }
+                }
+                Ok(_) => match trash_dir.move_to(name, dir, name) {
                     Ok(()) => Outcome::Changed("replaced while it was being moved; moved back"),
                     Err(e) => Outcome::Failed(io::Error::new(
                         e.kind(),
@@ -211,6 +259,16 @@ mod tests {
             .stat(OsStr::new("session-1.0.json"))
             .unwrap();
         assert_eq!(moved.mtime, meta.mtime);
+        // Listed as it arrived, and again, whole, when the run ends.
+        let trash_dir = Folder::open(&tmp.path().join("trash")).unwrap();
+        let listed = || trash::read_list(&trash_dir, trash::REMOVED_LIST).unwrap();
+        let expected = vec![Listed {
+            name: "session-1.0.json".into(),
+            size: 2,
+        }];
+        assert_eq!(listed(), Some(expected.clone()));
+        trash.finish().unwrap();
+        assert_eq!(listed(), Some(expected));
     }
 
     #[test]

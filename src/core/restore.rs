@@ -64,6 +64,16 @@ pub struct RestoreReport {
     /// Not put back because the folder holds something else now (and why): the run fails.
     pub skipped: Vec<FileNote>,
     pub failed: Vec<FileNote>,
+    /// Files the run's list says it moved into the trash that are no longer there and that no
+    /// earlier restore put back (someone deleted them from the trash): the run fails.
+    pub missing: Vec<FileNote>,
+    /// Where the run's trash is, when files are missing from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trash: Option<String>,
+    /// The run left no list of what it moved into the trash (older versions, a run killed
+    /// before it wrote one, a list deleted by hand): only what the trash holds could be checked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unlisted: bool,
     /// Partners `--file` brought along.
     pub brought_along: Vec<FileNote>,
     /// Restored files are not cleaned up again before this.
@@ -84,6 +94,9 @@ impl RestoreReport {
             identical: 0,
             skipped: Vec::new(),
             failed: Vec::new(),
+            missing: Vec::new(),
+            trash: None,
+            unlisted: false,
             brought_along: Vec::new(),
             on_hold_until: None,
             stopped: None,
@@ -92,7 +105,10 @@ impl RestoreReport {
 
     /// Everything asked for is in the folder as asked.
     pub fn complete(&self) -> bool {
-        self.skipped.is_empty() && self.failed.is_empty() && self.stopped.is_none()
+        self.skipped.is_empty()
+            && self.failed.is_empty()
+            && self.missing.is_empty()
+            && self.stopped.is_none()
     }
 }
 
@@ -218,8 +234,32 @@ pub fn companies_of_run(state: &StateDir, run: &str, companies: &[String]) -> Ve
 pub fn latest_run(state: &StateDir, company: &str) -> Option<String> {
     runs(state, company).into_iter().rev().find(|run| {
         std::fs::read_dir(state.path().join(TRASH_DIR).join(company).join(run))
-            .is_ok_and(|mut d| d.next().is_some())
+            .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| !trash::is_list(&e.file_name()))))
     })
+}
+
+/// What the run's list says it moved into the trash that is neither there now nor put back by
+/// an earlier restore. `None` when the run left no list.
+fn missing_from_trash(
+    trash_dir: &Folder,
+    in_trash: &BTreeSet<String>,
+) -> io::Result<Option<Vec<String>>> {
+    let Some(listed) = trash::read_list(trash_dir, trash::REMOVED_LIST)? else {
+        return Ok(None);
+    };
+    let restored: BTreeSet<String> = trash::read_list(trash_dir, trash::RESTORED_LIST)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let mut missing: Vec<String> = listed
+        .into_iter()
+        .map(|l| l.name)
+        .filter(|n| !in_trash.contains(n) && !restored.contains(n))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    Ok(Some(missing))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -350,7 +390,26 @@ pub fn restore_run(
     let own = own_users(&creds, then.as_ref());
     let own: Vec<&str> = own.iter().map(String::as_str).collect();
     let mut report = RestoreReport::new(&company.name, run.to_owned(), opts.dry_run);
-    let source = names_in(&trash)?;
+    let mut source = names_in(&trash)?;
+    source.retain(|n| !trash::is_list(OsStr::new(n)));
+    // Only a whole-run restore answers for every file of the run (`--file` answers for its own).
+    if opts.only.is_empty() {
+        match missing_from_trash(&trash, &source)? {
+            None => report.unlisted = true,
+            Some(missing) if !missing.is_empty() => {
+                report.trash = Some(trash.path().display().to_string());
+                for file in missing {
+                    report.missing.push(FileNote {
+                        file: crate::core::util::sanitize(OsStr::new(&file)),
+                        reason: format!(
+                            "run {run} moved it into the trash, it is not there any more and no restore put it back"
+                        ),
+                    });
+                }
+            }
+            Some(_) => {}
+        }
+    }
     let wanted = candidates(
         &source,
         opts.only,
@@ -397,7 +456,24 @@ pub fn restore_run(
     }
     if !opts.dry_run {
         dir.sync()?;
-        if regular_files(&trash)?.is_empty() {
+        // Before anything else: what this restore put back is not missing to the next one.
+        let put_back: Vec<trash::Listed> = report
+            .restored
+            .iter()
+            .map(|n| trash::Listed {
+                name: n.clone(),
+                size: 0,
+            })
+            .collect();
+        trash::append_list(&trash, trash::RESTORED_LIST, &put_back)?;
+        let left = regular_files(&trash)?
+            .into_iter()
+            .any(|n| !trash::is_list(&n));
+        // A run with files missing keeps its folder (and lists): the next restore says so again.
+        if !left && report.missing.is_empty() {
+            for list in [trash::REMOVED_LIST, trash::RESTORED_LIST] {
+                let _ = trash.unlink(OsStr::new(list));
+            }
             let company_trash = state
                 .folder()?
                 .open_dir(OsStr::new(TRASH_DIR))?

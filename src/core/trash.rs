@@ -1,13 +1,98 @@
 //! The trash: `<state>/trash/<company>/<run-id>/<file>`. Files arrive by rename (so they keep
 //! their bytes and mtimes), go back with `restore`, and are purged once older than the retention.
 
-use std::io;
+use std::ffi::OsStr;
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use crate::core::folder::Folder;
 use crate::core::state::TRASH_DIR;
+
+/// What a folder run moved into a run's trash folder, one JSON line per file. Appended as each
+/// file arrives (a run killed mid-way leaves every line it wrote; a torn last line is ignored),
+/// then rewritten whole and atomically when the company's removals end. Without it, restore
+/// cannot tell a trash cut short from an earlier partial restore.
+pub const REMOVED_LIST: &str = ".removed.jsonl";
+/// What restores of a run put back, one JSON line per file: a later restore of the same run does
+/// not count those as missing.
+pub const RESTORED_LIST: &str = ".restored.jsonl";
+
+/// The bookkeeping files of a run's trash folder: never restored, never counted as trash.
+pub fn is_list(name: &OsStr) -> bool {
+    name == REMOVED_LIST
+        || name == RESTORED_LIST
+        || name
+            .to_str()
+            .is_some_and(|n| n.starts_with(REMOVED_LIST) && n.ends_with(".tmp"))
+}
+
+/// One file of a run's list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub name: String,
+    pub size: u64,
+}
+
+fn lines(items: &[Listed]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for item in items {
+        // A String and a u64 always serialize.
+        serde_json::to_writer(&mut buf, item).expect("serializable");
+        buf.push(b'\n');
+    }
+    buf
+}
+
+/// A run's list: `None` when the run left none (older versions, or deleted by hand). Lines that
+/// do not parse (the torn end of a killed run's append) are skipped: the list then says less,
+/// never more, than the run did.
+pub fn read_list(dir: &Folder, list: &str) -> io::Result<Option<Vec<Listed>>> {
+    let bytes = match dir.read_file(OsStr::new(list), 256 << 20) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(parse_list(&bytes)))
+}
+
+fn parse_list(bytes: &[u8]) -> Vec<Listed> {
+    bytes
+        .split(|c| *c == b'\n')
+        .filter_map(|l| serde_json::from_slice::<Listed>(l).ok())
+        .collect()
+}
+
+/// Appends `items` to a run's list and flushes them to disk.
+pub fn append_list(dir: &Folder, list: &str, items: &[Listed]) -> io::Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut f = dir.open_append(OsStr::new(list))?;
+    f.write_all(&lines(items))?;
+    f.sync_data()
+}
+
+/// Replaces a run's list with `items`: a temporary file, flushed, renamed over the list, and the
+/// folder flushed; a reader sees the old list or the new one, never half of one.
+pub fn write_list(dir: &Folder, list: &str, items: &[Listed]) -> io::Result<()> {
+    let tmp = format!("{list}.{}.tmp", std::process::id());
+    let tmp = OsStr::new(&tmp);
+    let written = (|| {
+        let mut f = dir.create_file_mode(tmp, 0o600)?;
+        f.write_all(&lines(items))?;
+        f.sync_all()?;
+        dir.rename(tmp, OsStr::new(list))?;
+        dir.sync()
+    })();
+    if written.is_err() {
+        let _ = dir.unlink(tmp);
+    }
+    written
+}
 
 /// The start time encoded in a run id (`20261128T030000Z-4242`).
 pub fn run_time(run_id: &str) -> Option<DateTime<Utc>> {
@@ -46,7 +131,10 @@ pub fn purge(state_path: &Path, retention: Duration, now: DateTime<Utc>) -> io::
                 continue;
             };
             if time + retention < now && run.file_type()?.is_dir() {
-                purged.files += std::fs::read_dir(run.path())?.count();
+                purged.files += std::fs::read_dir(run.path())?
+                    .flatten()
+                    .filter(|e| !is_list(&e.file_name()))
+                    .count();
                 // std's remove_dir_all does not follow symlinks (CVE-2022-21658 fixed).
                 std::fs::remove_dir_all(run.path())?;
                 purged.runs += 1;
@@ -62,7 +150,7 @@ pub fn run_size(run_dir: &Path) -> (usize, u64) {
     let mut files = 0;
     let mut bytes = 0;
     for e in walkdir::WalkDir::new(run_dir).into_iter().flatten() {
-        if !e.file_type().is_file() {
+        if !e.file_type().is_file() || is_list(e.file_name()) {
             continue;
         }
         bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
@@ -85,7 +173,7 @@ pub fn size(state_path: &Path, company: &str) -> (u64, usize) {
         .into_iter()
         .flatten()
     {
-        if e.file_type().is_file() {
+        if e.file_type().is_file() && !is_list(e.file_name()) {
             files += 1;
             bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
         }
@@ -132,6 +220,77 @@ mod tests {
         );
         assert!(tmp.path().join("trash/company_1/keep-me").exists());
         assert_eq!(size(tmp.path(), "company_1"), (6, 3));
+    }
+
+    fn listed(name: &str, size: u64) -> Listed {
+        Listed {
+            name: name.into(),
+            size,
+        }
+    }
+
+    #[test]
+    fn an_absent_list_is_none_not_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Folder::open(tmp.path()).unwrap();
+        assert_eq!(read_list(&dir, REMOVED_LIST).unwrap(), None);
+        write_list(&dir, REMOVED_LIST, &[]).unwrap();
+        assert_eq!(read_list(&dir, REMOVED_LIST).unwrap(), Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_torn_list_keeps_its_whole_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Folder::open(tmp.path()).unwrap();
+        append_list(
+            &dir,
+            REMOVED_LIST,
+            &[listed("a.json", 2), listed("b.json", 3)],
+        )
+        .unwrap();
+        // A run killed in the middle of a line.
+        let mut bytes = std::fs::read(tmp.path().join(REMOVED_LIST)).unwrap();
+        bytes.extend_from_slice(b"{\"name\":\"c.js");
+        std::fs::write(tmp.path().join(REMOVED_LIST), &bytes).unwrap();
+        assert_eq!(
+            read_list(&dir, REMOVED_LIST).unwrap(),
+            Some(vec![listed("a.json", 2), listed("b.json", 3)])
+        );
+    }
+
+    #[test]
+    fn writing_a_list_replaces_it_and_leaves_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Folder::open(tmp.path()).unwrap();
+        append_list(&dir, REMOVED_LIST, &[listed("a.json", 2)]).unwrap();
+        write_list(
+            &dir,
+            REMOVED_LIST,
+            &[listed("a.json", 2), listed("b.json", 3)],
+        )
+        .unwrap();
+        assert_eq!(read_list(&dir, REMOVED_LIST).unwrap().unwrap().len(), 2);
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [OsStr::new(REMOVED_LIST)]);
+    }
+
+    #[test]
+    fn lists_are_not_counted_as_trash() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("trash/company_1/20261128T030000Z-1");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("session-1.0.json"), "{}").unwrap();
+        std::fs::write(
+            run.join(REMOVED_LIST),
+            "{\"name\":\"session-1.0.json\",\"size\":2}\n",
+        )
+        .unwrap();
+        std::fs::write(run.join(RESTORED_LIST), "").unwrap();
+        assert_eq!(run_size(&run), (1, 2));
+        assert_eq!(size(tmp.path(), "company_1"), (2, 1));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub fn print(out: &mut impl Write, r: &RestoreReport, release: &str, json: bool)
     for n in &r.failed {
         writeln!(out, "  FAILED {}: {}", n.file, n.reason)?;
     }
+    for n in &r.missing {
+        writeln!(out, "  MISSING {}: {}", n.file, n.reason)?;
+    }
     writeln!(
         out,
         "{}: {verb} {} files from {}, {} already identical, {} not restored (kept as they are), {} failed",
@@ -103,6 +106,22 @@ pub fn print(out: &mut impl Write, r: &RestoreReport, release: &str, json: bool)
     )?;
     if let Some(why) = &r.stopped {
         writeln!(out, "STOPPED: {why}")?;
+    }
+    if !r.missing.is_empty() {
+        writeln!(
+            out,
+            "{} files of run {} are missing from its trash ({}) and were not restored before: they cannot be put back (listed above); exit code 1",
+            r.missing.len(),
+            r.source,
+            r.trash.as_deref().unwrap_or("?")
+        )?;
+    }
+    if r.unlisted {
+        writeln!(
+            out,
+            "note: run {} left no list of what it moved into the trash: only the files still in the trash were checked",
+            r.source
+        )?;
     }
     if !r.skipped.is_empty() {
         writeln!(

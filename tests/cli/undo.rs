@@ -737,3 +737,90 @@ fn a_single_tenant_run_inside_a_fleet_is_told_to_go_through_the_root() {
     std::fs::remove_file(t.state().join("root.json")).unwrap();
     assert_code(&t.run(&["cleanup"]), 0);
 }
+
+// ---- a trash cut short -----------------------------------------------------------------------
+
+/// The run id of the company's part of a cleanup or trigger report.
+fn run_id_of(v: &serde_json::Value, company: &str) -> String {
+    let id = &company_report(v, company)["run_id"];
+    id.as_str()
+        .unwrap_or_else(|| panic!("no run id for {company}: {v}"))
+        .to_owned()
+}
+
+#[test]
+fn restore_from_a_trash_cut_short_names_the_missing_files_and_fails() {
+    let t = Tree::new();
+    t.creds("company_1", 1, 1);
+    for i in 0..20 {
+        t.file(&format!("company_1/session-5511{i:04}.0.json"), days(30));
+    }
+    let (out, v) = t.json(&["cleanup", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(removed_files(&v, "company_1").len(), 20, "{v}");
+    let run = run_id_of(&v, "company_1");
+    let trash = t.state().join("trash/company_1").join(&run);
+    // An operator deletes half of the run's trash folder.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&trash)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 20);
+    for f in &files[..10] {
+        std::fs::remove_file(f).unwrap();
+    }
+    let out = t.run(&["restore", "--run", &run]);
+    assert_code(&out, 1);
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!(
+            "10 files of run {run} are missing from its trash ({})",
+            trash.display()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("MISSING session-55110000.0.json"), "{said}");
+    assert_eq!(t.names("company_1").len(), 11, "the other half is back");
+    // Asked again, it says so again (the run keeps its list), in --json too.
+    let (out, v) = t.json(&["restore", "--run", &run, "--company", "1", "--json"]);
+    assert_code(&out, 1);
+    assert_eq!(v["missing"].as_array().map(Vec::len), Some(10), "{v}");
+    assert_eq!(v["trash"], trash.display().to_string(), "{v}");
+}
+
+#[test]
+fn a_run_restored_in_parts_is_not_reported_missing() {
+    let t = Tree::new();
+    for c in ["company_1", "company_2"] {
+        t.creds(c, 1, 1);
+        for i in 0..6 {
+            t.file(&format!("{c}/session-5511{i:04}.0.json"), days(30));
+        }
+    }
+    let (out, v) = t.json(&["cleanup", "--json"]);
+    assert_code(&out, 0);
+    let run = run_id_of(&v, "company_1");
+    assert_eq!(run, run_id_of(&v, "company_2"));
+    // One file by name, then one company, then the rest: every step is complete.
+    let out = t.run(&[
+        "restore",
+        "--run",
+        &run,
+        "--company",
+        "1",
+        "--file",
+        "session-55110000.0.json",
+    ]);
+    assert_code(&out, 0);
+    let out = t.run(&["restore", "--run", &run, "--company", "1"]);
+    assert_code(&out, 0);
+    assert!(!stdout(&out).contains("missing"), "{}", stdout(&out));
+    let out = t.run(&["restore", "--run", &run]);
+    assert_code(&out, 0);
+    assert!(!stdout(&out).contains("missing"), "{}", stdout(&out));
+    for c in ["company_1", "company_2"] {
+        assert_eq!(t.names(c).len(), 7, "{c}");
+    }
+}
