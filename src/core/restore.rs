@@ -465,7 +465,15 @@ pub fn restore_run(
                 size: 0,
             })
             .collect();
-        trash::append_list(&trash, trash::RESTORED_LIST, &put_back)?;
+        // The files are back either way; failing here would lose the report of what was done.
+        if let Err(e) = trash::append_list(&trash, trash::RESTORED_LIST, &put_back) {
+            report.failed.push(FileNote {
+                file: trash::RESTORED_LIST.into(),
+                reason: format!(
+                    "restored, but could not record it in the run's trash ({e}): a later restore of run {run} will call them missing"
+                ),
+            });
+        }
         let left = regular_files(&trash)?
             .into_iter()
             .any(|n| !trash::is_list(&n));
