@@ -347,8 +347,12 @@ fn mysql_gives_the_same_decisions_as_postgres_for_the_same_fixture() {
     };
     let args = ["cleanup", "--dry-run", "--json", "-v"];
     // One clock for both runs: the reasons carry rounded ages ("1d old"), and two runs a moment
-    // apart can round across a boundary ("23h 59m old").
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // apart can round across a boundary ("23h 59m old"). Two minutes ahead: each store's fixture
+    // stamps its sessions' `used` from the real clock a few ms apart, and a clock truncated to the
+    // second could fall before one of them (23h 59m) and after the other (1d).
+    let now = (chrono::Utc::now() + chrono::Duration::minutes(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let on_mysql = my
         .cmd(&dir.path().join("my"))
         .env("BAILEYS_JANITOR_NOW", &now)
