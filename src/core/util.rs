@@ -16,8 +16,13 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// This machine's name, for lock files and notifications.
+/// This machine's name, for lock files, notifications and the runs and trash every host
+/// shares in a store. `BAILEYS_JANITOR_HOSTNAME` overrides it (containers whose name changes
+/// on every start; tests that stand for two hosts on one machine).
 pub fn hostname() -> String {
+    if let Some(h) = std::env::var_os("BAILEYS_JANITOR_HOSTNAME").filter(|h| !h.is_empty()) {
+        return h.to_string_lossy().into_owned();
+    }
     rustix::system::uname()
         .nodename()
         .to_string_lossy()

@@ -640,7 +640,9 @@ impl Remover for StoreRemover<'_> {
             })
             .collect();
         let trash = &mut self.trash;
-        match self.store.remove(self.tenant, &planned, &mut |rows| trash.write(rows)) {
+        let mut write = |rows: &[TrashRow]| trash.write(rows);
+        let mut trash_to = super::TrashTarget::Before(&mut write);
+        match self.store.remove(self.tenant, &planned, &mut trash_to) {
             Ok(outcomes) => batch
                 .iter()
                 .zip(outcomes)

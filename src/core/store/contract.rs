@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::clean::{StoreCleanSpec, clean_tenant};
 use super::undo::{StoreRestore, restore_tenant_run};
-use super::{Planned, RemoveOutcome, Store, Token};
+use super::{Planned, RemoveOutcome, Store, Token, TrashTarget};
 use crate::core::clean::CleanSpec;
 use crate::core::rules::Rules;
 use crate::core::state::StateDir;
@@ -195,7 +195,10 @@ pub fn run(h: &mut dyn Harness, what: &str) {
         },
         token: Token::of(&session(30), None),
     };
-    let out = h.store().remove(T, &[planned], &mut |_| Ok(())).unwrap();
+    let out = h
+        .store()
+        .remove(T, &[planned], &mut TrashTarget::Before(&mut |_| Ok(())))
+        .unwrap();
     assert!(
         matches!(out[0], RemoveOutcome::Changed),
         "{what}: {:?}",

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, TenantLock, TrashRow,
-    fingerprint,
+    TrashTarget, fingerprint,
 };
 
 /// One tenant: its creds and its key rows (`(type, id)` → value and `updated_at`, µs).
@@ -82,7 +82,7 @@ impl Store for MemoryStore {
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
         let t = self.tenant(tenant);
         let mut out = Vec::new();
@@ -116,7 +116,8 @@ impl Store for MemoryStore {
         }
         if !trash.is_empty() {
             // Nothing is gone until the trash holds it (the "transaction" commits after).
-            before_commit(&trash)
+            trash_to
+                .before_commit(&trash)
                 .map_err(|e| super::StoreError::Query(format!("cannot write the trash: {e}")))?;
             for r in &trash {
                 t.rows.remove(&(r.key_type.clone(), r.id.clone()));

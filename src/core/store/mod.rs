@@ -24,6 +24,7 @@ pub mod registry;
 pub mod row;
 pub mod secret;
 pub mod session_creds;
+pub mod shared;
 pub mod spec;
 pub mod sqlite;
 pub mod tls;
@@ -32,6 +33,7 @@ pub mod undo;
 use std::fmt;
 
 pub use row::{KeyRef, Planned, RawRow, RemoveOutcome, RestoreOutcome, Token, TrashRow};
+pub use shared::{SharedState, TrashTarget};
 pub use spec::StoreSpec;
 
 /// What went wrong talking to a store. Messages never contain a password or a full
@@ -100,13 +102,15 @@ pub trait Store {
     fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()>;
 
     /// Removes `batch` in one short transaction: each row is read again and removed only if its
-    /// token still matches. `before_commit` receives the rows about to go (exact values) and must
-    /// have made them durable (the trash) before it returns `Ok`; an error rolls back.
+    /// token still matches. The rows about to go (exact values) go to `trash_to`: inserted in the
+    /// same transaction ([`TrashTarget::InStore`], where [`Store::trash_in_transaction`]), or
+    /// handed to a callback that must have made them durable before it returns `Ok` (an error
+    /// rolls the batch back).
     fn remove(
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>>;
 
     /// Puts rows back exactly as they were; a row that exists again is left alone.
@@ -162,6 +166,20 @@ pub trait Store {
     /// True for layouts whose unknown key types are leftovers worth reporting (per-type tables).
     fn reports_legacy_rows(&self) -> bool {
         false
+    }
+
+    /// Whether [`Store::remove`] writes [`TrashTarget::InStore`] in its own transaction.
+    #[allow(dead_code)] // Used by issue 23's routing, in progress.
+    fn trash_in_transaction(&self) -> bool {
+        false
+    }
+
+    /// The janitor's state kept in this store (`shared`), on a connection of its own;
+    /// `opts.read_only` (status, dry runs) creates nothing. `None`: this store keeps none, and the
+    /// state directory holds it.
+    #[allow(dead_code)] // Used by issue 23's routing, in progress.
+    fn shared_state(&self, _opts: &shared::SharedOptions) -> Result<Option<Box<dyn SharedState>>> {
+        Ok(None)
     }
 }
 

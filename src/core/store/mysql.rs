@@ -22,7 +22,7 @@ use ::mysql::{Conn, Opts, OptsBuilder, Value};
 use super::spec::{KvLayout, TenantIn, split_kv_key};
 use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
-    TrashRow, fingerprint,
+    TrashRow, TrashTarget, fingerprint,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -351,7 +351,7 @@ impl MysqlStore {
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -418,7 +418,8 @@ impl MysqlStore {
             return Ok(out);
         }
         // 2. The trash is durable before anything is removed.
-        before_commit(&trash)
+        trash_to
+            .before_commit(&trash)
             .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
         // 3. Compare-and-delete, row by row: only the exact value that went to the trash.
         for (i, value) in doomed {
@@ -619,9 +620,9 @@ impl Store for MysqlStore {
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
-        self.in_transaction(|s| s.remove_batch(tenant, batch, before_commit))
+        self.in_transaction(|s| s.remove_batch(tenant, batch, trash_to))
     }
 
     /// InnoDB: all rows or none. MyISAM: row by row; a rerun finds the restored ones there and

@@ -18,7 +18,7 @@ use postgres::Client;
 use super::spec::{KvLayout, Layout, PerTypeLayout, TenantIn, redact_postgres, split_kv_key};
 use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
-    TrashRow, fingerprint,
+    TrashRow, TrashTarget, fingerprint,
 };
 
 /// Advisory lock classes: "JANI" and the next value (the trigger's lock).
@@ -488,7 +488,7 @@ impl Store for PgStore {
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
         let param = self.tenant_param(tenant);
         let per_type = matches!(self.layout, Layout::PerType(_));
@@ -556,7 +556,8 @@ impl Store for PgStore {
                     doomed.len()
                 )));
             }
-            before_commit(&trash)
+            trash_to
+                .before_commit(&trash)
                 .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
         }
         tx.commit().map_err(err)?;

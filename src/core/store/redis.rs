@@ -22,7 +22,7 @@ use redis::{Connection, Value};
 use super::spec::{redact_postgres, split_kv_key};
 use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
-    TrashRow, fingerprint,
+    TrashRow, TrashTarget, fingerprint,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -959,7 +959,7 @@ impl Store for RedisStore {
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
         let hash = self.layout.tenant_key(tenant);
         let name_of = |p: &Planned| {
@@ -1016,7 +1016,8 @@ impl Store for RedisStore {
             return Ok(out);
         }
         // 2. The trash is durable before anything is removed.
-        before_commit(&trash)
+        trash_to
+            .before_commit(&trash)
             .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
         // 3. One atomic script: fencing check, then compare-and-delete per field.
         let lock = self.lock_key(Some(tenant));

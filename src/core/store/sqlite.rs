@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
-    TrashRow, fingerprint,
+    TrashRow, TrashTarget, fingerprint,
 };
 
 pub const CREDS_ROW: &str = "__creds__";
@@ -228,7 +228,7 @@ impl Store for SqliteStore {
         &mut self,
         tenant: &str,
         batch: &[Planned],
-        before_commit: &mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>,
+        trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
         let c = self.conn(tenant)?;
         let tx = c
@@ -272,7 +272,8 @@ impl Store for SqliteStore {
         }
         if !trash.is_empty() {
             // Durable in the trash first; an error here rolls the deletes back.
-            before_commit(&trash)
+            trash_to
+                .before_commit(&trash)
                 .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
         }
         tx.commit().map_err(query_err(tenant))?;

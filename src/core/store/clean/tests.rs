@@ -4,8 +4,8 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::core::rules::{PreKeyRule, Rules};
-use crate::core::store::RestoreOutcome;
 use crate::core::store::undo::restore_tenant_run;
+use crate::core::store::{RestoreOutcome, TrashTarget};
 
 const DAY: Duration = Duration::from_secs(86_400);
 use crate::core::store::sqlite::SqliteStore;
@@ -297,10 +297,10 @@ fn a_row_rewritten_after_planning_survives_and_trash_restores_byte_exact() {
                 planned("2.0", &session_value(ms_ago(40))),
                 planned("3.0", "x"),
             ],
-            &mut |rows| {
+            &mut TrashTarget::Before(&mut |rows| {
                 trashed.extend_from_slice(rows);
                 Ok(())
-            },
+            }),
         )
         .unwrap();
     assert_eq!(
@@ -320,7 +320,7 @@ fn a_row_rewritten_after_planning_survives_and_trash_restores_byte_exact() {
     let err = store.remove(
         "a",
         &[planned("2.0", &session_value(ms_ago(0)))],
-        &mut |_| Err(std::io::Error::other("disk full")),
+        &mut TrashTarget::Before(&mut |_| Err(std::io::Error::other("disk full"))),
     );
     assert!(err.is_err());
     assert_eq!(keys_of(&db).len(), 1, "2.0 still there");

@@ -218,10 +218,10 @@ fn a_value_rewritten_only_in_case_after_planning_survives_myisam_and_innodb() {
                     planned("pre-key", "2", old),
                     planned("pre-key", "3", old),
                 ],
-                &mut |rows| {
+                &mut TrashTarget::Before(&mut |rows| {
                     trashed.extend_from_slice(rows);
                     Ok(())
-                },
+                }),
             )
             .unwrap();
         assert_eq!(
@@ -267,9 +267,11 @@ fn a_failed_trash_write_removes_nothing() {
         let mut store = s.store();
         assert_eq!(store.lock_tenant("acme").unwrap(), TenantLock::Acquired);
         let err = store
-            .remove("acme", &[planned("pre-key", "1", "{}")], &mut |_| {
-                Err(std::io::Error::other("disk full"))
-            })
+            .remove(
+                "acme",
+                &[planned("pre-key", "1", "{}")],
+                &mut TrashTarget::Before(&mut |_| Err(std::io::Error::other("disk full"))),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
         assert!(s.hex("acme", "pre-key-1").is_some(), "{engine}");
@@ -306,16 +308,20 @@ fn tenants_are_exact_names_and_creds_stay_out_of_the_keys() {
     s.put("Acme", "session-5511.0", "{}");
     assert_eq!(store.lock_tenant("Acme").unwrap(), TenantLock::Acquired);
     let out = store
-        .remove("Acme", &[planned("session", "5511.0", "{}")], &mut |_| {
-            Ok(())
-        })
+        .remove(
+            "Acme",
+            &[planned("session", "5511.0", "{}")],
+            &mut TrashTarget::Before(&mut |_| Ok(())),
+        )
         .unwrap();
     assert_eq!(out, [RemoveOutcome::Vanished]);
     assert!(s.hex("acme", "session-5511.0").is_some());
     let out = store
-        .remove("Acme", &[planned("session", "5522.0", "{}")], &mut |_| {
-            Ok(())
-        })
+        .remove(
+            "Acme",
+            &[planned("session", "5522.0", "{}")],
+            &mut TrashTarget::Before(&mut |_| Ok(())),
+        )
         .unwrap();
     assert_eq!(out, [RemoveOutcome::Removed { bytes: 2 }]);
 }
@@ -391,10 +397,14 @@ fn a_store_that_does_not_hold_the_tenant_lock_removes_nothing() {
         }
         let mut trashed = 0;
         let err = a
-            .remove("acme", &batch, &mut |rows| {
-                trashed += rows.len();
-                Ok(())
-            })
+            .remove(
+                "acme",
+                &batch,
+                &mut TrashTarget::Before(&mut |rows| {
+                    trashed += rows.len();
+                    Ok(())
+                }),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("no longer held"), "{err}");
         assert_eq!(trashed, 0);
@@ -402,7 +412,9 @@ fn a_store_that_does_not_hold_the_tenant_lock_removes_nothing() {
     }
     b.unlock_tenant("acme");
     assert_eq!(a.lock_tenant("acme").unwrap(), TenantLock::Acquired);
-    let out = a.remove("acme", &batch, &mut |_| Ok(())).unwrap();
+    let out = a
+        .remove("acme", &batch, &mut TrashTarget::Before(&mut |_| Ok(())))
+        .unwrap();
     assert_eq!(out, [RemoveOutcome::Removed { bytes: 2 }]);
 }
 
@@ -416,7 +428,11 @@ fn a_read_only_store_cannot_write_even_if_asked() {
     assert_eq!(ro.count("acme").unwrap(), 1);
     assert_eq!(ro.lock_tenant("acme").unwrap(), TenantLock::Acquired);
     let err = ro
-        .remove("acme", &[planned("pre-key", "1", "{}")], &mut |_| Ok(()))
+        .remove(
+            "acme",
+            &[planned("pre-key", "1", "{}")],
+            &mut TrashTarget::Before(&mut |_| Ok(())),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("READ ONLY"), "{err}");
     assert!(s.hex("acme", "pre-key-1").is_some());
@@ -466,10 +482,14 @@ fn mysql_baileys_1_5_1_json_column_on_mariadb_round_trips() {
     assert_eq!(store.lock_tenant("acme").unwrap(), TenantLock::Acquired);
     let mut trashed = Vec::new();
     let out = store
-        .remove("acme", &[planned("pre-key", "1", value)], &mut |rows| {
-            trashed.extend_from_slice(rows);
-            Ok(())
-        })
+        .remove(
+            "acme",
+            &[planned("pre-key", "1", value)],
+            &mut TrashTarget::Before(&mut |rows| {
+                trashed.extend_from_slice(rows);
+                Ok(())
+            }),
+        )
         .unwrap();
     assert_eq!(
         out,
@@ -506,7 +526,7 @@ fn a_value_rewritten_between_the_re_read_and_the_delete_survives() {
             .remove(
                 "acme",
                 &[planned("pre-key", "1", old), planned("pre-key", "2", old)],
-                &mut |rows| {
+                &mut TrashTarget::Before(&mut |rows| {
                     assert_eq!(rows.len(), 2, "{engine}: both still as planned at the re-read");
                     admin
                         .query_drop("SET SESSION innodb_lock_wait_timeout = 1")
@@ -516,7 +536,7 @@ fn a_value_rewritten_between_the_re_read_and_the_delete_survives() {
                         (new.as_str(),),
                     ));
                     Ok(())
-                },
+                }),
             )
             .unwrap();
         let app_write = app_write.unwrap();

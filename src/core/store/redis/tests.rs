@@ -173,10 +173,14 @@ fn a_field_the_app_rewrote_survives_and_the_rest_goes_to_the_trash_first() {
     ];
     let mut trashed = Vec::new();
     let out = store
-        .remove("t", &batch, &mut |rows| {
-            trashed.extend_from_slice(rows);
-            Ok(())
-        })
+        .remove(
+            "t",
+            &batch,
+            &mut TrashTarget::Before(&mut |rows| {
+                trashed.extend_from_slice(rows);
+                Ok(())
+            }),
+        )
         .unwrap();
     assert_eq!(
         out,
@@ -196,7 +200,11 @@ fn a_field_the_app_rewrote_survives_and_the_rest_goes_to_the_trash_first() {
 
     // A trash that cannot be written stops the batch: nothing is removed.
     let keep = [planned("session", "2.0", r#"{"b":2}"#)];
-    let err = store.remove("t", &keep, &mut |_| Err(std::io::Error::other("disk full")));
+    let err = store.remove(
+        "t",
+        &keep,
+        &mut TrashTarget::Before(&mut |_| Err(std::io::Error::other("disk full"))),
+    );
     assert!(err.is_err());
     assert_eq!(s.hget(&h, "session-2.0"), Some(twice(r#"{"b":2}"#)));
 
@@ -241,7 +249,11 @@ fn a_janitor_whose_lock_was_taken_over_removes_nothing() {
         .query(&mut s.con)
         .unwrap();
     let err = one
-        .remove("t", &[planned("session", "1.0", "{}")], &mut |_| Ok(()))
+        .remove(
+            "t",
+            &[planned("session", "1.0", "{}")],
+            &mut TrashTarget::Before(&mut |_| Ok(())),
+        )
         .unwrap_err();
     assert!(err.to_string().contains("lock"), "{err}");
     assert_eq!(s.hget(&h, "session-1.0"), Some(twice("{}")));
@@ -282,10 +294,14 @@ fn plain_keys_layout_lists_removes_and_restores() {
     assert_eq!(store.lock_tenant("sid1").unwrap(), TenantLock::Acquired);
     let mut trashed = Vec::new();
     let out = store
-        .remove("sid1", &[planned("pre-key", "7", "{}")], &mut |r| {
-            trashed.extend_from_slice(r);
-            Ok(())
-        })
+        .remove(
+            "sid1",
+            &[planned("pre-key", "7", "{}")],
+            &mut TrashTarget::Before(&mut |r| {
+                trashed.extend_from_slice(r);
+                Ok(())
+            }),
+        )
         .unwrap();
     assert_eq!(out, vec![RemoveOutcome::Removed { bytes: 2 }]);
     let gone: Option<String> = redis::cmd("GET")
@@ -443,10 +459,10 @@ fn a_stalled_removal_is_verified_never_called_rolled_back() {
             .remove(
                 "t",
                 &[planned("session", "1.0", r#"{"a":1}"#)],
-                &mut |rows| {
+                &mut TrashTarget::Before(&mut |rows| {
                     trashed.extend_from_slice(rows);
                     Ok(())
-                },
+                }),
             )
             .unwrap();
         assert_eq!(trashed.len(), 1, "in the trash before the script");
