@@ -10,6 +10,7 @@ pub(crate) mod companies;
 pub mod creds;
 pub(crate) mod effects;
 pub(crate) mod execute;
+pub mod fault;
 pub(crate) mod fleet;
 pub(crate) mod folder;
 pub(crate) mod inspect;

@@ -642,7 +642,10 @@ impl Remover for StoreRemover<'_> {
         let trash = &mut self.trash;
         let mut write = |rows: &[TrashRow]| trash.write(rows);
         let mut trash_to = super::TrashTarget::Before(&mut write);
-        match self.store.remove(self.tenant, &planned, &mut trash_to) {
+        crate::core::fault::point("store.before_batch");
+        let removed = self.store.remove(self.tenant, &planned, &mut trash_to);
+        crate::core::fault::point("store.after_batch");
+        match removed {
             Ok(outcomes) => batch
                 .iter()
                 .zip(outcomes)
