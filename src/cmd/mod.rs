@@ -178,6 +178,7 @@ impl Context {
         if let Some(t) = store.transport() {
             tracing::info!(store = %cfg.store.describe(), connection = %t, "connected");
         }
+        self.attach_shared_state(store.as_ref(), flags.read_only)?;
         if flags.release_on_signal
             && !flags.read_only
             && let Some(release) = store.lock_releaser()
@@ -197,6 +198,59 @@ impl Context {
             remove_orphans: flags.remove_orphans,
         };
         Ok((Box::new(fleet), members))
+    }
+
+    /// For commands that read the janitor's state without working on members (`restore --list`):
+    /// where a store keeps that state, attaches it as `open_fleet` does. Folders: nothing to do.
+    pub fn open_state(&self, read_only: bool) -> Result<()> {
+        let cfg = &self.config;
+        if cfg.store.is_folder() {
+            return Ok(());
+        }
+        let store = crate::core::store::open(&cfg.store, read_only).map_err(store_error)?;
+        let id = cfg.store.root_id().map_err(|e| {
+            usage(format!(
+                "cannot stat the store {}: {e}",
+                cfg.store.describe()
+            ))
+        })?;
+        self.bind(id)?;
+        self.attach_shared_state(store.as_ref(), read_only)
+    }
+
+    /// Where the store keeps the janitor's state (records, runs, ledger, trash: issue 23), the
+    /// state directory hands them over to it (`StateDir::share`). Who else can read it is
+    /// said once, at start-up. A newer schema or a bad one is exit 2, a server that does not
+    /// answer exit 1.
+    fn attach_shared_state(
+        &self,
+        store: &dyn crate::core::store::Store,
+        read_only: bool,
+    ) -> Result<()> {
+        let opts = crate::core::store::shared::SharedOptions {
+            schema: self.config.state_schema.clone(),
+            read_only,
+            trash_retention: self.config.trash_retention,
+        };
+        let Some(mut shared) = store.shared_state(&opts).map_err(store_error)? else {
+            return Ok(());
+        };
+        // A monitor opens its store again every tick: warn on the first only.
+        if !self.state.has_shared() {
+            match shared.exposure() {
+                Ok(lines) => {
+                    for line in lines {
+                        tracing::warn!(state = %shared.describe(), "{line}");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(state = %shared.describe(), error = %e, "cannot check who else can read the janitor's state")
+                }
+            }
+        }
+        tracing::debug!(state = %shared.describe(), "the janitor's state is kept in the store");
+        self.state.share(shared);
+        Ok(())
     }
 
     /// Whether one `restore --run` undoes a whole run here (`Fleet::undo_all`, known without

@@ -87,6 +87,8 @@ fn select_with_trash(
 /// `restore --list`: the runs with files in the trash, newest first, each with its undo command.
 fn list(args: &RestoreArgs, ctx: &Context) -> Result<Exit> {
     let names: Vec<String> = if args.company.is_empty() {
+        // The store's trash (every host's runs), where it keeps one.
+        ctx.open_state(true)?;
         Vec::new()
     } else {
         let (mut fleet, all) = ctx.open_fleet(FleetFlags {

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::cli::StatusArgs;
 use crate::cmd::{Context, FleetFlags, Run};
-use crate::core::fleet::{StatusRows, StatusSpec};
+use crate::core::fleet::{SharedStatus, StatusRows, StatusSpec};
 use crate::core::inspect::CompanyStatus;
 use crate::core::report::CompanyReport;
 use crate::core::store::TenantFacts;
@@ -44,7 +44,15 @@ impl Run for StatusArgs {
                 facts,
                 target,
                 transport,
-            } => self.tenants(ctx, &reports, &facts, &target, transport.as_deref())?,
+                shared,
+            } => self.tenants(
+                ctx,
+                &reports,
+                &facts,
+                &target,
+                transport.as_deref(),
+                shared.as_ref(),
+            )?,
         };
         if let Some(why) = ctx.state.unreadable() {
             crate::say!(
@@ -94,6 +102,7 @@ impl StatusArgs {
         facts: &[TenantFacts],
         target: &str,
         transport: Option<&str>,
+        shared: Option<&SharedStatus>,
     ) -> Result<bool> {
         let cfg = &ctx.config;
         if facts.iter().any(|f| f.server_bytes.is_some())
@@ -111,11 +120,15 @@ impl StatusArgs {
         let thresholds = cfg.thresholds();
         crate::render::store::print_status(
             &mut crate::render::stdout(),
-            target,
-            transport,
-            reports,
-            facts,
-            &thresholds,
+            &crate::render::store::StoreStatus {
+                store: target,
+                connection: transport,
+                reports,
+                facts,
+                shared,
+                thresholds: &thresholds,
+                now: ctx.now_utc(),
+            },
             self.json,
         )?;
         Ok(reports.iter().any(|r| {

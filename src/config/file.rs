@@ -61,6 +61,8 @@ pub struct FileStore {
     pub evolution_prefix: Option<String>,
     /// A file whose first line is the store's password (readable by its owner only).
     pub password_file: Option<PathBuf>,
+    /// PostgreSQL / MySQL: the schema (database) of the janitor's own tables.
+    pub state_schema: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -63,6 +63,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Where auth state lives (folders unless `--store` says otherwise).
     pub store: crate::core::store::StoreSpec,
+    /// PostgreSQL / MySQL: the schema of the janitor's own tables (`store.state_schema`).
+    pub state_schema: String,
     /// Finding no company folder is fine (a fresh install), not a failed run.
     pub allow_empty: bool,
     /// Account folders hold their creds.json (not Evolution API's folders: its creds are in
@@ -146,6 +148,7 @@ impl Config {
             // `config` shows where settings come from; it never reads a secret.
             !matches!(cli.command, Command::Config(_)),
         )?;
+        let state_schema = store::resolve_state_schema(&mut l, &file)?;
         let (sessions_path, state_dir) =
             paths::resolve_state_dir(&mut l, g, &file, &store, &accounts)?;
         let allow_empty = l.boolean(
@@ -168,6 +171,7 @@ impl Config {
             company_prefix: accounts.company_prefix,
             state_dir,
             store,
+            state_schema,
             allow_empty,
             creds_in_folder: crate::core::store::registry::creds_in_folder(layout_name.as_deref()),
             folder_creds,

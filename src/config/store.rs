@@ -130,9 +130,66 @@ pub(super) fn resolve_store(
     registry::resolve(&request, &mut evolution_prefix).map_err(usage)
 }
 
+/// `store.state_schema`: the PostgreSQL / MySQL schema (database) of the janitor's own tables
+/// (`core::store::shared`). A plain identifier, so it is never quoted wrong in any SQL.
+pub(super) fn resolve_state_schema(l: &mut Layers, file: &FileConfig) -> anyhow::Result<String> {
+    use crate::core::store::shared::DEFAULT_SCHEMA;
+    let schema = l
+        .text(
+            "store.state_schema",
+            None,
+            Some("BAILEYS_JANITOR_STATE_SCHEMA"),
+            file.store.state_schema.clone(),
+            false,
+        )
+        .map(|s| s.trim().to_owned());
+    let Some(schema) = schema else {
+        l.record(
+            "store.state_schema",
+            DEFAULT_SCHEMA.into(),
+            super::layers::Origin::Default,
+        );
+        return Ok(DEFAULT_SCHEMA.into());
+    };
+    if !valid_schema(&schema) {
+        return Err(usage(format!(
+            "store.state_schema {:?} is not a schema name: letters, digits and _, not starting with a digit, at most 63 characters",
+            crate::render::name(&schema)
+        )));
+    }
+    Ok(schema)
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters (PostgreSQL's limit; MySQL allows 64).
+pub fn valid_schema(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 63
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::load_env;
+
+    #[test]
+    fn the_state_schema_is_a_plain_identifier() {
+        use super::valid_schema;
+        for ok in ["baileys_janitor", "_x", "A1", &"a".repeat(63)] {
+            assert!(valid_schema(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-b", "a.b", "a b", "\"x\"", "ü", &"a".repeat(64)] {
+            assert!(!valid_schema(bad), "{bad}");
+        }
+        let c = load_env(&["status"], &[]).unwrap();
+        assert_eq!(c.state_schema, "baileys_janitor");
+        let c = load_env(&["status"], &[("BAILEYS_JANITOR_STATE_SCHEMA", "jan_2")]).unwrap();
+        assert_eq!(c.state_schema, "jan_2");
+        let e = load_env(&["status"], &[("BAILEYS_JANITOR_STATE_SCHEMA", "x;drop")]).unwrap_err();
+        assert!(e.to_string().contains("store.state_schema"), "{e}");
+    }
 
     #[test]
     fn store_passwords_stay_out_of_argv_and_creds_serve_evolution_folders() {

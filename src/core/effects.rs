@@ -107,7 +107,7 @@ impl<'a> RunEffects<'a> {
     pub fn update_company(
         &self,
         company: &str,
-        f: impl FnOnce(&mut records::CompanyRecord),
+        f: impl FnMut(&mut records::CompanyRecord),
     ) -> std::io::Result<()> {
         if self.spec.dry_run {
             return Ok(());

@@ -50,7 +50,18 @@ pub enum StatusRows {
         /// What the store says it is (the Evolution prefix it found), and how it is reached.
         target: String,
         transport: Option<String>,
+        /// Where the store keeps the janitor's state: what every host did.
+        shared: Option<SharedStatus>,
     },
+}
+
+/// What `status` shows of the janitor's state kept in a store (every host's).
+#[derive(Clone, Debug, Default)]
+pub struct SharedStatus {
+    /// Each tenant's last cleanup (in the order of the reports), whichever host ran it.
+    pub last_cleanups: Vec<Option<crate::core::records::CleanupMark>>,
+    /// Every host's last runs, by host name.
+    pub runs_by_host: Vec<(String, crate::core::records::Runs)>,
 }
 
 /// A member's lock: the guard of the state directory's file lock (none in a dry run), or who
@@ -474,7 +485,23 @@ impl Fleet for Tenants {
             ));
             facts.push(store::facts(self.store.as_mut(), &c.name).map_err(|e| e.to_string())?);
         }
+        let shared = if state.has_shared() {
+            Some(SharedStatus {
+                last_cleanups: members
+                    .iter()
+                    .map(|c| {
+                        crate::core::records::try_read_company(state, &c.name)
+                            .ok()
+                            .and_then(|r| r.last_cleanup().cloned())
+                    })
+                    .collect(),
+                runs_by_host: crate::core::records::read_all_runs(state)?,
+            })
+        } else {
+            None
+        };
         Ok(StatusRows::Tenants {
+            shared,
             reports,
             facts,
             target: self
@@ -630,6 +657,22 @@ pub fn clean_fleet(
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot purge the trash");
+                out.exit = out.exit.worst(Exit::Failed);
+            }
+        }
+        // The store's trash (every host's), where it keeps the janitor's state.
+        let now: chrono::DateTime<chrono::Utc> = spec.now.into();
+        let cut = now
+            - chrono::Duration::from_std(how.trash_retention)
+                .unwrap_or(chrono::Duration::days(36_500));
+        match state.with_shared(|sh| (sh.describe(), sh.purge(cut))) {
+            None => {}
+            Some((_, Ok((runs, rows)))) if runs > 0 || rows > 0 => {
+                tracing::info!(runs, rows, "old trash purged from the store")
+            }
+            Some((_, Ok(_))) => {}
+            Some((what, Err(e))) => {
+                tracing::warn!(error = %e, "cannot purge the trash in {what}");
                 out.exit = out.exit.worst(Exit::Failed);
             }
         }

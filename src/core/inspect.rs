@@ -339,6 +339,7 @@ mod tests {
             identity: None,
             next_pre_key_id: None,
             reserved_after: None,
+            host: None,
         }
     }
 

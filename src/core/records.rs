@@ -5,6 +5,13 @@
 //! Writers take `<state>/state.lock` (a blocking flock, held for one read-modify-write) so two
 //! commands never lose each other's update; files are written atomically. A corrupt file is
 //! reported and rebuilt, never a crash.
+//!
+//! Where the store keeps the janitor's state (`StateDir::with_shared`, issue 23), the same
+//! records are documents there, so every host reads and writes one truth: a company's record
+//! under (`company`, tenant), each host's runs under (`runs`, hostname). Writes are
+//! compare-and-swap on the document's version, retried when another host wrote first, so no
+//! update is lost. Upgrade path: while the store has no document yet, the state directory's
+//! file is read, and the first write puts it into the store.
 
 use std::ffi::OsStr;
 use std::io;
@@ -14,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::core::state::{self, Loaded, StateDir};
+use crate::core::store::shared::{SharedState, Space};
 
 pub const RUNS_FILE: &str = "runs.json";
 pub const COMPANIES_DIR: &str = "companies";
@@ -62,6 +70,9 @@ pub struct CleanupMark {
     /// Reserved pre-keys among `after` (core::tally); absent in records written before 0.3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_after: Option<usize>,
+    /// The host that ran it (`util::hostname`): many hosts clean one store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl CleanupMark {
@@ -195,6 +206,7 @@ pub fn record_cleanup(
             identity: r.identity.clone(),
             next_pre_key_id: r.next_pre_key_id,
             reserved_after: Some(r.reserved_after),
+            host: Some(crate::core::util::hostname()),
         });
         if r.status == Status::Ok {
             add_sample(
@@ -231,19 +243,127 @@ fn load_or_rebuild<T: Default + serde::de::DeserializeOwned>(
     }
 }
 
+/// This host's runs (from the store's shared state where it keeps one).
 pub fn read_runs(state: &StateDir) -> Runs {
+    let host = crate::core::util::hostname();
+    match state.with_shared(|sh| read_doc::<Runs>(sh, Space::Runs, &host)) {
+        None | Some(Ok(None)) => read_local_runs(state),
+        Some(Ok(Some((runs, _)))) => runs,
+        Some(Err(e)) => {
+            warn!(error = %e, "cannot read this host's runs from the store");
+            Runs::default()
+        }
+    }
+}
+
+/// The runs of every host that cleans this store, by host name, sorted; without a shared
+/// state, this host's alone.
+pub fn read_all_runs(state: &StateDir) -> Result<Vec<(String, Runs)>, String> {
+    let listed = state.with_shared(|sh| {
+        let what = sh.describe();
+        sh.list(Space::Runs)
+            .map_err(|e| format!("cannot read the hosts' runs from {what}: {e}"))
+    });
+    let Some(listed) = listed else {
+        return Ok(vec![(crate::core::util::hostname(), read_runs(state))]);
+    };
+    let mut out: Vec<(String, Runs)> = listed?
+        .into_iter()
+        .map(|(host, body)| {
+            let runs = parse_doc(&body, Space::Runs, &host);
+            (host, runs)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Changes this host's runs (`util::hostname`).
+pub fn update_runs(state: &StateDir, f: impl FnMut(&mut Runs)) -> io::Result<()> {
+    update_runs_of(state, &crate::core::util::hostname(), f)
+}
+
+/// Changes the runs of `host` (in the store's shared state; the state directory keeps one
+/// host's, whatever its name).
+pub fn update_runs_of(
+    state: &StateDir,
+    host: &str,
+    mut f: impl FnMut(&mut Runs),
+) -> io::Result<()> {
+    let local = || Ok(read_local_runs(state));
+    if let Some(r) = state.with_shared(|sh| update_doc(sh, Space::Runs, host, &local, &mut f)) {
+        return r;
+    }
+    with_state_lock(state, |dir| {
+        let mut runs: Runs = load_or_rebuild(dir, RUNS_FILE);
+        f(&mut runs);
+        state::write_json(dir, RUNS_FILE, &runs)
+    })
+}
+
+fn read_local_runs(state: &StateDir) -> Runs {
     state
         .existing()
         .map(|d| load_or_rebuild(d, RUNS_FILE))
         .unwrap_or_default()
 }
 
-pub fn update_runs(state: &StateDir, f: impl FnOnce(&mut Runs)) -> io::Result<()> {
-    with_state_lock(state, |dir| {
-        let mut runs: Runs = load_or_rebuild(dir, RUNS_FILE);
-        f(&mut runs);
-        state::write_json(dir, RUNS_FILE, &runs)
+/// Times a writer reads again after another host wrote first, before it gives up.
+const SWAP_ATTEMPTS: u32 = 200;
+
+/// A document of the shared state and its version; `None` when there is none. A body that is
+/// not valid is reported and rebuilt (as a corrupt file is).
+fn read_doc<T: Default + serde::de::DeserializeOwned>(
+    sh: &mut dyn SharedState,
+    space: Space,
+    name: &str,
+) -> crate::core::store::Result<Option<(T, u64)>> {
+    Ok(sh
+        .read(space, name)?
+        .map(|doc| (parse_doc(&doc.body, space, name), doc.version)))
+}
+
+fn parse_doc<T: Default + serde::de::DeserializeOwned>(body: &[u8], space: Space, name: &str) -> T {
+    serde_json::from_slice(body).unwrap_or_else(|e| {
+        warn!(space = space.as_str(), name = %name, problem = %e, "record in the store is not valid; rebuilding it");
+        T::default()
     })
+}
+
+/// Read, change, compare-and-swap; again from the top when another host wrote in between, so
+/// no host's update is lost. `local` is what the state directory holds, used while the store
+/// has no document yet (a host upgrading from the state directory).
+fn update_doc<T: Default + Serialize + serde::de::DeserializeOwned>(
+    sh: &mut dyn SharedState,
+    space: Space,
+    name: &str,
+    local: &dyn Fn() -> io::Result<T>,
+    f: &mut dyn FnMut(&mut T),
+) -> io::Result<()> {
+    let what = sh.describe();
+    let err = |e: crate::core::store::StoreError| {
+        io::Error::other(format!("{} {name:?} in {what}: {e}", space.as_str()))
+    };
+    for attempt in 0..SWAP_ATTEMPTS {
+        let (mut value, expected) = match read_doc::<T>(sh, space, name).map_err(err)? {
+            Some((v, version)) => (v, Some(version)),
+            None => (local()?, None),
+        };
+        f(&mut value);
+        let body = serde_json::to_vec(&value).map_err(io::Error::other)?;
+        if sh.swap(space, name, expected, &body).map_err(err)? {
+            return Ok(());
+        }
+        // Another host wrote first: read its version and apply ours on top. Back off a little
+        // once it keeps happening, so two busy hosts do not spin against each other.
+        if attempt > 3 {
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt.min(50))));
+        }
+    }
+    Err(io::Error::other(format!(
+        "{} {name:?} in {what}: other hosts kept writing it; gave up after {SWAP_ATTEMPTS} attempts",
+        space.as_str()
+    )))
 }
 
 fn company_file(company: &str) -> String {
@@ -252,7 +372,22 @@ fn company_file(company: &str) -> String {
 
 /// A company's record, or why it cannot be read (a file the user cannot read is not "never
 /// cleaned"). A missing state directory or record is an empty record; corrupt JSON is rebuilt.
+/// From the store's shared state where it keeps one (the state directory's file while it has
+/// none yet: the upgrade path).
 pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord, String> {
+    let shared = state.with_shared(|sh| {
+        let what = sh.describe();
+        read_doc::<CompanyRecord>(sh, Space::Company, company)
+            .map_err(|e| format!("cannot read the record of {company} from {what}: {e}"))
+    });
+    match shared {
+        None | Some(Ok(None)) => try_read_local_company(state, company),
+        Some(Ok(Some((rec, _)))) => Ok(rec),
+        Some(Err(why)) => Err(why),
+    }
+}
+
+fn try_read_local_company(state: &StateDir, company: &str) -> Result<CompanyRecord, String> {
     let Some(dir) = state.existing() else {
         return Ok(CompanyRecord::default());
     };
@@ -281,11 +416,20 @@ pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord
     }
 }
 
+/// Changes a company's record: under `state.lock` in the state directory, or compare-and-swap
+/// in the store's shared state (where `f` may run more than once: once per attempt, each time
+/// on the freshest record).
 pub fn update_company(
     state: &StateDir,
     company: &str,
-    f: impl FnOnce(&mut CompanyRecord),
+    mut f: impl FnMut(&mut CompanyRecord),
 ) -> io::Result<()> {
+    // Unreadable is not "empty": an upgrade must not drop holds it cannot read.
+    let local = || try_read_local_company(state, company).map_err(io::Error::other);
+    if let Some(r) = state.with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut f))
+    {
+        return r;
+    }
     with_state_lock(state, |dir| {
         let dir = dir.ensure_dir(OsStr::new(COMPANIES_DIR))?;
         let name = company_file(company);
@@ -370,6 +514,7 @@ mod tests {
                 identity: None,
                 next_pre_key_id: None,
                 reserved_after: None,
+                host: None,
             });
         }
         assert_eq!(r.cleanups.len(), MAX_CLEANUPS);

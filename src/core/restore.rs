@@ -28,6 +28,7 @@ use crate::core::records;
 use crate::core::report::FileNote;
 use crate::core::state::StateDir;
 use crate::core::state::TRASH_DIR;
+use crate::core::store::shared::TrashRun;
 use crate::core::trash;
 
 /// Why a restore did not start. Nothing was changed in any of these cases.
@@ -141,8 +142,21 @@ pub fn lock_company(
     })
 }
 
-/// Run ids of a company's trash, sorted (they sort by time).
+/// Run ids of a company's trash, sorted (they sort by time): the state directory's, and where
+/// the store keeps the janitor's state, the runs of its trash with rows still in it.
 pub fn runs(state: &StateDir, company: &str) -> Vec<String> {
+    let mut v = local_runs(state, company);
+    v.extend(
+        shared_runs(state, Some(company))
+            .into_iter()
+            .map(|r| r.run_id),
+    );
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn local_runs(state: &StateDir, company: &str) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(state.path().join(TRASH_DIR).join(company)) else {
         return Vec::new();
     };
@@ -155,6 +169,20 @@ pub fn runs(state: &StateDir, company: &str) -> Vec<String> {
     v
 }
 
+/// The runs of the store's trash (of one company, or all) that still hold rows, where the store
+/// keeps the janitor's state; none without one. A trash that cannot be read is said in the log
+/// and counts as empty here (a restore of a named run reports the error itself).
+fn shared_runs(state: &StateDir, company: Option<&str>) -> Vec<TrashRun> {
+    match state.with_shared(|sh| (sh.describe(), sh.trash_runs(company))) {
+        None => Vec::new(),
+        Some((_, Ok(runs))) => runs.into_iter().filter(|r| r.rows > 0).collect(),
+        Some((what, Err(e))) => {
+            tracing::warn!(error = %e, "cannot list the trash in {what}");
+            Vec::new()
+        }
+    }
+}
+
 /// One run that can be undone: what it removed into the trash, over the companies asked about.
 #[derive(Clone, Debug, Serialize)]
 pub struct UndoableRun {
@@ -163,6 +191,9 @@ pub struct UndoableRun {
     /// `cleanup`, `trigger`, `monitor` (auto-cleanup), `restore` (files a restore replaced);
     /// `None` when no record names it (records are bounded).
     pub command: Option<String>,
+    /// The host that ran it, where the store's trash says (many hosts share one store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub companies: Vec<String>,
     /// Files (or, for a database store, rows) in the trash.
     pub files: usize,
@@ -170,9 +201,18 @@ pub struct UndoableRun {
 }
 
 /// Every run with something in the trash of `companies` (all companies with a trash when
-/// empty), newest first: what `restore --list` shows.
+/// empty), newest first: what `restore --list` shows. The state directory's trash and, where
+/// the store keeps the janitor's state, the store's (every host's runs).
 pub fn undoable(state: &StateDir, companies: &[String]) -> Vec<UndoableRun> {
     let trash_dir = state.path().join(TRASH_DIR);
+    let shared: Vec<TrashRun> = if companies.is_empty() {
+        shared_runs(state, None)
+    } else {
+        companies
+            .iter()
+            .flat_map(|c| shared_runs(state, Some(c)))
+            .collect()
+    };
     let names: Vec<String> = if companies.is_empty() {
         let mut v: Vec<String> = std::fs::read_dir(&trash_dir)
             .map(|d| {
@@ -182,7 +222,9 @@ pub fn undoable(state: &StateDir, companies: &[String]) -> Vec<UndoableRun> {
                     .collect()
             })
             .unwrap_or_default();
+        v.extend(shared.iter().map(|r| r.tenant.clone()));
         v.sort();
+        v.dedup();
         v
     } else {
         companies.to_vec()
@@ -190,30 +232,50 @@ pub fn undoable(state: &StateDir, companies: &[String]) -> Vec<UndoableRun> {
     let mut by_run: BTreeMap<String, UndoableRun> = BTreeMap::new();
     for company in &names {
         let record = records::try_read_company(state, company).unwrap_or_default();
-        for run in runs(state, company) {
-            let (files, bytes) = trash::run_size(&trash_dir.join(company).join(&run));
-            if files == 0 {
-                continue;
-            }
-            let command = record
+        let command_of = |run: &str| {
+            record
                 .cleanups
                 .iter()
                 .find(|c| c.run_id == run)
-                .map(|c| c.by.clone());
-            let entry = by_run.entry(run.clone()).or_insert_with(|| UndoableRun {
-                run_id: run.clone(),
-                time: trash::run_time(&run),
+                .map(|c| c.by.clone())
+        };
+        let mut add = |run: &str, files: usize, bytes: u64, host: Option<&str>, time| {
+            let entry = by_run.entry(run.to_owned()).or_insert_with(|| UndoableRun {
+                run_id: run.to_owned(),
+                time,
                 command: None,
+                host: None,
                 companies: Vec::new(),
                 files: 0,
                 bytes: 0,
             });
             if entry.command.is_none() {
-                entry.command = command;
+                entry.command = command_of(run);
             }
-            entry.companies.push(company.clone());
+            if entry.host.is_none() {
+                entry.host = host.map(str::to_owned);
+            }
+            if !entry.companies.contains(company) {
+                entry.companies.push(company.clone());
+            }
             entry.files += files;
             entry.bytes += bytes;
+        };
+        for run in local_runs(state, company) {
+            let (files, bytes) = trash::run_size(&trash_dir.join(company).join(&run));
+            if files == 0 {
+                continue;
+            }
+            add(&run, files, bytes, None, trash::run_time(&run));
+        }
+        for r in shared.iter().filter(|r| &r.tenant == company) {
+            add(
+                &r.run_id,
+                r.rows,
+                r.bytes,
+                Some(&r.host),
+                Some(r.removed_at),
+            );
         }
     }
     let mut out: Vec<UndoableRun> = by_run.into_values().collect();
@@ -230,12 +292,18 @@ pub fn companies_of_run(state: &StateDir, run: &str, companies: &[String]) -> Ve
         .unwrap_or_default()
 }
 
-/// The most recent run of a company that still has files in the trash.
+/// The most recent run of a company that still has files (or rows) in the trash.
 pub fn latest_run(state: &StateDir, company: &str) -> Option<String> {
-    runs(state, company).into_iter().rev().find(|run| {
+    let local = local_runs(state, company).into_iter().rev().find(|run| {
         std::fs::read_dir(state.path().join(TRASH_DIR).join(company).join(run))
             .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| !trash::is_list(&e.file_name()))))
-    })
+    });
+    // Run ids sort by time, whichever host wrote them.
+    let shared = shared_runs(state, Some(company))
+        .into_iter()
+        .map(|r| r.run_id)
+        .max();
+    local.max(shared)
 }
 
 /// What the run's list says it moved into the trash that is neither there now nor put back by
@@ -895,6 +963,7 @@ mod tests {
                 identity: None,
                 next_pre_key_id: None,
                 reserved_after: None,
+                host: None,
             })
         })
         .unwrap();

@@ -14,11 +14,17 @@
 //! <state>/trash/<company>/<run>/   removed files, restorable
 //! <state>/backups/<company>/<time>/ copies made by `backup`
 //! ```
+//!
+//! A store that keeps the janitor's state itself (`Store::shared_state`, issue 23) takes over
+//! the records, the ledger and the trash: [`StateDir::share`] attaches it, and `core::records`,
+//! `store::ledger` and the store's trash go there. What stays here is local to the host: its
+//! locks, its logs and `monitor.json` (and the files of an older version, read until the store
+//! has its own copy).
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -28,6 +34,7 @@ pub mod binding;
 
 use crate::core::folder::Folder;
 use crate::core::lock::{self, LockAttempt};
+use crate::core::store::SharedState;
 
 pub const LOCKS_DIR: &str = "locks";
 pub const TRASH_DIR: &str = "trash";
@@ -35,12 +42,23 @@ pub const BACKUPS_DIR: &str = "backups";
 pub const TRIGGER_LOCK: &str = "trigger.lock";
 pub const MONITOR_LOCK: &str = "monitor.lock";
 
-#[derive(Debug)]
 pub struct StateDir {
     path: PathBuf,
     folder: OnceLock<Folder>,
     /// The sessions root this run works on, recorded when the state folder is created.
     root: OnceLock<crate::core::state::binding::RootId>,
+    /// The store's own copy of the janitor's state, where it keeps one: records, runs, ledger
+    /// and trash live there instead of here. Replaced when a monitor opens its store again.
+    shared: Mutex<Option<Box<dyn SharedState>>>,
+}
+
+impl std::fmt::Debug for StateDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDir")
+            .field("path", &self.path)
+            .field("shared", &self.has_shared())
+            .finish()
+    }
 }
 
 impl StateDir {
@@ -49,7 +67,28 @@ impl StateDir {
             path: path.into(),
             folder: OnceLock::new(),
             root: OnceLock::new(),
+            shared: Mutex::new(None),
         }
+    }
+
+    /// Keeps the janitor's state in `shared` (the store's) from now on; replaces an earlier one.
+    pub fn share(&self, shared: Box<dyn SharedState>) {
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared);
+    }
+
+    /// Whether a store keeps the janitor's state (see [`StateDir::share`]).
+    pub fn has_shared(&self) -> bool {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Runs `f` on the store's shared state, one caller at a time (`None`: there is none, the
+    /// state directory holds everything). `f` must not reach for the shared state again.
+    pub fn with_shared<T>(&self, f: impl FnOnce(&mut dyn SharedState) -> T) -> Option<T> {
+        let mut guard = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_mut().map(|s| f(s.as_mut()))
     }
 
     /// Says which sessions root this run works on (see `core::binding`).

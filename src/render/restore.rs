@@ -54,9 +54,15 @@ pub fn list(
         } else {
             plural(r.companies.len(), "company")
         };
+        // Many hosts share one store: say which one ran it, where the trash says.
+        let host = r
+            .host
+            .as_deref()
+            .map(|h| format!(" on {}", crate::render::name(h)))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{}  {when}  {:<8}  {companies}: {}, {}",
+            "{}  {when}  {:<8}  {companies}{host}: {}, {}",
             r.run_id,
             r.command.as_deref().unwrap_or("?"),
             plural(r.files, "file"),

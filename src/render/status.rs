@@ -364,6 +364,7 @@ mod tests {
             identity: None,
             next_pre_key_id: None,
             reserved_after: None,
+            host: None,
         };
         // The hourly sample taken after the cleanup replaced the one before it.
         let history = vec![Sample(0, 900), Sample(3600 + 60, 140)];

@@ -24,21 +24,85 @@ struct Row<'a> {
     error: Option<&'a str>,
     #[serde(flatten)]
     facts: &'a crate::core::store::TenantFacts,
+    /// Where the store keeps the janitor's state: the last cleanup, from whichever host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_cleanup: Option<LastCleanup<'a>>,
 }
 
-pub fn print_status(
-    out: &mut impl Write,
-    store: &str,
-    connection: Option<&str>,
-    reports: &[CompanyReport],
-    facts: &[crate::core::store::TenantFacts],
-    thresholds: &Thresholds,
-    json: bool,
-) -> io::Result<()> {
-    let mut rows: Vec<Row> = reports
+#[derive(Serialize)]
+struct LastCleanup<'a> {
+    time: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    by: &'a str,
+    status: &'a str,
+    removed: usize,
+}
+
+/// One host's last run of one command (`status --json`: `runs_by_host`).
+#[derive(Serialize)]
+struct HostRun<'a> {
+    host: &'a str,
+    command: &'static str,
+    last_start: Option<chrono::DateTime<chrono::Utc>>,
+    last_success: Option<chrono::DateTime<chrono::Utc>>,
+    last_failure: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What `status` shows of a store.
+pub struct StoreStatus<'a> {
+    pub store: &'a str,
+    pub connection: Option<&'a str>,
+    pub reports: &'a [CompanyReport],
+    pub facts: &'a [crate::core::store::TenantFacts],
+    /// Where the store keeps the janitor's state (every host's last cleanups and runs).
+    pub shared: Option<&'a crate::core::fleet::SharedStatus>,
+    pub thresholds: &'a Thresholds,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+fn host_runs(shared: Option<&crate::core::fleet::SharedStatus>) -> Vec<HostRun<'_>> {
+    let Some(shared) = shared else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (host, runs) in &shared.runs_by_host {
+        for (command, mark) in [("cleanup", &runs.cleanup), ("trigger", &runs.trigger)] {
+            if mark.last_start.is_none() && mark.last_success.is_none() {
+                continue;
+            }
+            out.push(HostRun {
+                host,
+                command,
+                last_start: mark.last_start,
+                last_success: mark.last_success,
+                last_failure: mark.last_failure,
+            });
+        }
+    }
+    out
+}
+
+pub fn print_status(out: &mut impl Write, st: &StoreStatus, json: bool) -> io::Result<()> {
+    let (store, connection, thresholds) = (st.store, st.connection, st.thresholds);
+    let last = |i: usize| {
+        st.shared
+            .and_then(|s| s.last_cleanups.get(i))
+            .and_then(Option::as_ref)
+            .map(|m| LastCleanup {
+                time: m.time,
+                host: m.host.as_deref(),
+                by: &m.by,
+                status: &m.status,
+                removed: m.removed,
+            })
+    };
+    let mut rows: Vec<Row> = st
+        .reports
         .iter()
-        .zip(facts)
-        .map(|(r, f)| Row {
+        .zip(st.facts)
+        .enumerate()
+        .map(|(i, (r, f))| Row {
             tenant: &r.company,
             level: thresholds.level(r.counted_before()).as_str().to_owned(),
             keys: r.files_before,
@@ -49,14 +113,23 @@ pub fn print_status(
             by_type: &r.files_by_type,
             error: r.error.as_deref(),
             facts: f,
+            last_cleanup: last(i),
         })
         .collect();
+    let runs = host_runs(st.shared);
     // Tenants that could not be read, or whose creds are corrupt, first.
     rows.sort_by_key(|r| std::cmp::Reverse(r.error.is_some()));
     if json {
         serde_json::to_writer(
             &mut *out,
-            &serde_json::json!({ "store": store, "connection": connection, "tenants": rows }),
+            &match st.shared {
+                None => {
+                    serde_json::json!({ "store": store, "connection": connection, "tenants": rows })
+                }
+                Some(_) => serde_json::json!({
+                    "store": store, "connection": connection, "tenants": rows, "runs_by_host": runs
+                }),
+            },
         )?;
         writeln!(out)?;
         return out.flush();
@@ -78,7 +151,7 @@ pub fn print_status(
         };
         writeln!(
             out,
-            "{:<40} {:>8} {:>8} {:>10} {:>9}  {}{}{}{}{}",
+            "{:<40} {:>8} {:>8} {:>10} {:>9}  {}{}{}{}{}{}",
             crate::render::name(r.tenant),
             r.keys,
             r.reserved_pre_keys,
@@ -94,8 +167,34 @@ pub fn print_status(
                 .as_deref()
                 .map(|o| format!("  ORPHAN: {o}"))
                 .unwrap_or_default(),
+            r.last_cleanup
+                .as_ref()
+                .map(|l| format!(
+                    "  cleaned {} on {}",
+                    crate::render::ago(Some(l.time), st.now),
+                    crate::render::name(l.host.unwrap_or("an unknown host"))
+                ))
+                .unwrap_or_default(),
             r.error.map(|e| format!("  ERROR: {e}")).unwrap_or_default()
         )?;
+    }
+    if st.shared.is_some() {
+        if runs.is_empty() {
+            writeln!(out, "runs by host: none yet")?;
+        } else {
+            writeln!(out, "runs by host:")?;
+        }
+        for r in &runs {
+            writeln!(
+                out,
+                "  {:<24} {:<8} started {}, success {}, failure {}",
+                crate::render::name(r.host),
+                r.command,
+                crate::render::ago(r.last_start, st.now),
+                crate::render::ago(r.last_success, st.now),
+                crate::render::ago(r.last_failure, st.now),
+            )?;
+        }
     }
     let orphans: Vec<&Row> = rows.iter().filter(|r| r.facts.orphan.is_some()).collect();
     if !orphans.is_empty() {

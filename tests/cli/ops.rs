@@ -274,6 +274,48 @@ fn config_shows_the_telegram_api_override() {
     );
 }
 
+/// `store.state_schema` (issue 23): shown by `config` with its default; a name that is not a
+/// plain identifier is refused with one line, exit 2, before anything runs.
+#[test]
+fn the_state_schema_is_shown_and_checked() {
+    let t = Tree::new();
+    let out = t.run(&["config"]);
+    assert_code(&out, 0);
+    let s = text(&out.stdout);
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("store.state_schema"))
+        .unwrap_or_else(|| panic!("no store.state_schema in config:\n{s}"));
+    assert!(
+        line.contains("baileys_janitor") && line.contains("default"),
+        "{line}"
+    );
+    let out = t
+        .cmd()
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", "jan_1")
+        .arg("config")
+        .output()
+        .unwrap();
+    let s = text(&out.stdout);
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("store.state_schema") && l.contains("jan_1")),
+        "{s}"
+    );
+    for bad in ["x; DROP SCHEMA public", "1abc", "ab-c"] {
+        let out = t
+            .cmd()
+            .env("BAILEYS_JANITOR_STATE_SCHEMA", bad)
+            .arg("status")
+            .output()
+            .unwrap();
+        assert_code(&out, 2);
+        let err = text(&out.stderr);
+        assert!(err.contains("store.state_schema"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
 #[test]
 fn status_calls_creds_mtime_what_it_is() {
     let t = Tree::new();

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::ledger::Ledger;
-use super::{KeyRef, Planned, RemoveOutcome, Store, TenantLock, Token, TrashRow};
+use super::shared::TrashTag;
+use super::{KeyRef, Planned, RemoveOutcome, Store, TenantLock, Token, TrashRow, TrashTarget};
 use crate::core::classify::{self, Kind};
 use crate::core::clean::CleanSpec;
 use crate::core::creds::{self, Creds};
@@ -603,12 +604,14 @@ fn clean_locked(
         pause_before_remove: spec.clean.pause_before_remove,
     };
     // Nothing is written until a row goes: a dry run leaves the trash and the ledger alone.
+    let trash = trash_route(store, state, tenant, spec);
     let mut remover = StoreRemover {
         store,
+        state,
         tenant,
         infos: &infos,
         ledger: &mut ledger,
-        trash: TrashWriter::new(state, tenant, &spec.clean.run_id, spec.clean.trash),
+        trash,
     };
     let longest = execute::execute(entries.len(), &removal, &order, how, &mut remover, report);
     if spec.clean.dry_run {
@@ -620,14 +623,52 @@ fn clean_locked(
     }
 }
 
+/// Where a run's removed rows go.
+enum TrashRoute<'a> {
+    /// `--no-trash`.
+    Nowhere,
+    /// The store's shared state, in the transaction that deletes them.
+    InStore(TrashTag),
+    /// The store's shared state, made durable (`put_trash`) before the deleting transaction
+    /// commits.
+    Shared(TrashTag),
+    /// `<state>/trash/<tenant>/<run>/rows.jsonl`, fsync'd before the commit (no shared state).
+    Local(TrashWriter<'a>),
+}
+
+fn trash_route<'a>(
+    store: &dyn Store,
+    state: &'a StateDir,
+    tenant: &'a str,
+    spec: &'a StoreCleanSpec,
+) -> TrashRoute<'a> {
+    if !spec.clean.trash {
+        return TrashRoute::Nowhere;
+    }
+    if !state.has_shared() {
+        return TrashRoute::Local(TrashWriter::new(state, tenant, &spec.clean.run_id));
+    }
+    let tag = TrashTag {
+        run_id: spec.clean.run_id.clone(),
+        host: crate::core::util::hostname(),
+        removed_at: spec.clean.now.into(),
+    };
+    if store.trash_in_transaction() {
+        TrashRoute::InStore(tag)
+    } else {
+        TrashRoute::Shared(tag)
+    }
+}
+
 /// Removes one batch of rows in one re-checked transaction (a compare-delete script on Redis),
 /// trash first; forgets removed rows in the ledger.
 struct StoreRemover<'a> {
     store: &'a mut dyn Store,
+    state: &'a StateDir,
     tenant: &'a str,
     infos: &'a [RowInfo],
     ledger: &'a mut Ledger,
-    trash: TrashWriter<'a>,
+    trash: TrashRoute<'a>,
 }
 
 impl Remover for StoreRemover<'_> {
@@ -639,11 +680,34 @@ impl Remover for StoreRemover<'_> {
                 token: self.infos[i].token,
             })
             .collect();
-        let trash = &mut self.trash;
-        let mut write = |rows: &[TrashRow]| trash.write(rows);
-        let mut trash_to = super::TrashTarget::Before(&mut write);
+        let (state, tenant) = (self.state, self.tenant);
         crate::core::fault::point("store.before_batch");
-        let removed = self.store.remove(self.tenant, &planned, &mut trash_to);
+        let removed = match &mut self.trash {
+            TrashRoute::Nowhere => self
+                .store
+                .remove(tenant, &planned, &mut TrashTarget::Nowhere),
+            TrashRoute::InStore(tag) => {
+                self.store
+                    .remove(tenant, &planned, &mut TrashTarget::InStore(tag))
+            }
+            TrashRoute::Shared(tag) => {
+                let mut put = |rows: &[TrashRow]| {
+                    state
+                        .with_shared(|sh| sh.put_trash(tenant, tag, rows))
+                        .unwrap_or_else(|| {
+                            Err(super::StoreError::Query("the shared state is gone".into()))
+                        })
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                };
+                self.store
+                    .remove(tenant, &planned, &mut TrashTarget::Before(&mut put))
+            }
+            TrashRoute::Local(writer) => {
+                let mut write = |rows: &[TrashRow]| writer.write(rows);
+                self.store
+                    .remove(tenant, &planned, &mut TrashTarget::Before(&mut write))
+            }
+        };
         crate::core::fault::point("store.after_batch");
         match removed {
             Ok(outcomes) => batch
@@ -679,30 +743,25 @@ impl Remover for StoreRemover<'_> {
 }
 
 /// Appends removed rows to `<state>/trash/<tenant>/<run>/rows.jsonl`, fsync'd before the store
-/// commits. Without trash (`--no-trash`) nothing is written.
+/// commits.
 struct TrashWriter<'a> {
     state: &'a StateDir,
     tenant: &'a str,
     run_id: &'a str,
-    enabled: bool,
     file: Option<std::fs::File>,
 }
 
 impl<'a> TrashWriter<'a> {
-    fn new(state: &'a StateDir, tenant: &'a str, run_id: &'a str, enabled: bool) -> Self {
+    fn new(state: &'a StateDir, tenant: &'a str, run_id: &'a str) -> Self {
         TrashWriter {
             state,
             tenant,
             run_id,
-            enabled,
             file: None,
         }
     }
 
     fn write(&mut self, rows: &[TrashRow]) -> std::io::Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
         if self.file.is_none() {
             let dir = self.state.run_dir(TRASH_DIR, self.tenant, self.run_id)?;
             let f = std::fs::OpenOptions::new()

@@ -123,10 +123,29 @@ fn restore_opts() -> StoreRestore<'static> {
 
 const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
 
-/// Runs every clause of the contract on `h` (seeded with [`fixture`] and [`CREDS`] as `T`).
+/// Runs every clause of the contract on `h` (seeded with [`fixture`] and [`CREDS`] as `T`),
+/// with the janitor's state in the state directory.
 pub fn run(h: &mut dyn Harness, what: &str) {
+    run_with(h, what, false);
+}
+
+/// [`run`] with the janitor's state in the store (`Store::shared_state`, which must be `Some`):
+/// the same guarantees, and the state directory keeps nothing but locks.
+pub fn run_shared(h: &mut dyn Harness, what: &str) {
+    run_with(h, what, true);
+}
+
+fn run_with(h: &mut dyn Harness, what: &str, shared: bool) {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::new(dir.path().join("state"));
+    if shared {
+        let s = h
+            .store()
+            .shared_state(&super::shared::SharedOptions::default())
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what}: the store keeps no shared state"));
+        state.share(s);
+    }
     let before = h.rows();
     assert_eq!(
         before,
@@ -151,6 +170,21 @@ pub fn run(h: &mut dyn Harness, what: &str) {
     );
     let after = h.rows();
     assert_eq!(after.len(), before.len() - 2, "{what}");
+    if shared {
+        // Trash, ledger and records are in the store: the state directory has locks only.
+        let mut local: Vec<String> = std::fs::read_dir(state.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        local.sort();
+        assert_eq!(local, ["locks"], "{what}: in the state directory");
+        let trashed = state
+            .with_shared(|sh| sh.trash_rows(T, "20270115T080000Z-2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(trashed.len(), 2, "{what}: the store's trash");
+    }
     for (t, _, _) in &before {
         if !matches!(t.as_str(), "session" | "identity-key") {
             assert!(after.iter().any(|r| &r.0 == t), "{what}: {t} kept");
@@ -231,6 +265,29 @@ fn the_in_memory_store_keeps_the_contract() {
         m.put(T, &t, &i, &v, None);
     }
     run(&mut Memory(m), "memory");
+}
+
+#[test]
+fn the_in_memory_store_keeps_the_contract_with_its_shared_state() {
+    let mut m = super::memory::MemoryStore::new();
+    m.tenant(T).creds = Some(CREDS.into());
+    for (t, i, v) in fixture() {
+        m.put(T, &t, &i, &v, None);
+    }
+    let state = m.state.clone();
+    run_shared(&mut Memory(m), "memory, shared");
+    // The second restore's rows stayed in the trash (the app rewrote the session), marked so.
+    let mut s: Box<dyn super::SharedState> = Box::new(state);
+    let runs = s.trash_runs(Some(T)).unwrap();
+    assert!(
+        runs.iter()
+            .any(|r| r.run_id == "20270115T080000Z-4" && r.rows == 2)
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r.run_id == "20270115T080000Z-2" && r.rows == 0 && r.restored == 2),
+        "{runs:?}"
+    );
 }
 
 struct Sqlite {

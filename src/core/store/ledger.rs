@@ -5,12 +5,17 @@
 //! One small JSON-lines file per tenant under `<state>/ledger/<store>/`, rewritten atomically
 //! after each real run. A key we have never seen is 0 seconds old, so nothing is removed by the
 //! ledger's clock before it has watched the key for the rule's whole age.
+//!
+//! Where the store keeps the janitor's state (issue 23), the same JSON lines are the tenant's
+//! `ledger` document there, so every host ages keys by one clock. While the store has none yet
+//! (a host upgrading), the state directory's file is read, and the next save moves it over.
 
 use std::collections::HashMap;
 use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use super::shared::Space;
 use crate::core::state::{self, StateDir};
 
 pub const LEDGER_DIR: &str = "ledger";
@@ -69,32 +74,24 @@ pub fn file_stem(tenant: &str) -> String {
 impl Ledger {
     /// Loads a tenant's ledger; missing or unreadable lines mean "never seen" (younger, so safer).
     pub fn load(state: &StateDir, store_key: &str, tenant: &str) -> Ledger {
-        let path = state
-            .path()
-            .join(LEDGER_DIR)
-            .join(store_key)
-            .join(file_name(tenant));
-        let mut rows = HashMap::new();
-        if let Ok(text) = std::fs::read_to_string(path) {
-            for line in text.lines() {
-                let Ok(l) = serde_json::from_str::<Line>(line) else {
-                    continue;
-                };
-                let Ok(hash) = u64::from_str_radix(&l.h, 16) else {
-                    continue;
-                };
-                rows.insert(
-                    (l.t, l.i),
-                    Seen {
-                        hash,
-                        first_seen: l.f,
-                        last_changed: l.c,
-                    },
-                );
+        let shared = state.with_shared(|sh| sh.read(Space::Ledger, tenant));
+        let text = match shared {
+            Some(Ok(Some(doc))) => String::from_utf8_lossy(&doc.body).into_owned(),
+            Some(Err(e)) => {
+                tracing::warn!(company = %tenant, error = %e, "cannot read the ledger from the store; every timestamp-less key counts as new");
+                String::new()
             }
-        }
+            None | Some(Ok(None)) => {
+                let path = state
+                    .path()
+                    .join(LEDGER_DIR)
+                    .join(store_key)
+                    .join(file_name(tenant));
+                std::fs::read_to_string(path).unwrap_or_default()
+            }
+        };
         Ledger {
-            rows,
+            rows: parse(&text),
             next: HashMap::new(),
         }
     }
@@ -131,9 +128,37 @@ impl Ledger {
         self.next.remove(&(key_type.to_owned(), id.to_owned()));
     }
 
-    /// Writes what this run observed (keys no longer there are dropped), atomically.
+    /// Writes what this run observed (keys no longer there are dropped), atomically: a file in
+    /// the state directory, or the tenant's document in the store's shared state.
     pub fn save(&self, state: &StateDir, store_key: &str, tenant: &str) -> io::Result<()> {
+        let body = self.lines()?;
+        let shared = state.with_shared(|sh| -> super::Result<bool> {
+            // The tenant's lock is held: this run's view is the truth. A version that moved on
+            // meanwhile (a run that ignored the lock) is replaced, as the file would be.
+            for _ in 0..10 {
+                let expected = sh.read(Space::Ledger, tenant)?.map(|d| d.version);
+                if sh.swap(Space::Ledger, tenant, expected, body.as_bytes())? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        });
+        match shared {
+            None => {}
+            Some(Ok(true)) => return Ok(()),
+            Some(Ok(false)) => {
+                return Err(io::Error::other(
+                    "other hosts kept writing the ledger at the same time",
+                ));
+            }
+            Some(Err(e)) => return Err(io::Error::other(e.to_string())),
+        }
         let dir = state.subdir(LEDGER_DIR)?.ensure_dir(store_key.as_ref())?;
+        state::write_atomic(&dir, &file_name(tenant), body.as_bytes())
+    }
+
+    /// The JSON lines of what this run observed, sorted by key.
+    fn lines(&self) -> io::Result<String> {
         let mut keys: Vec<_> = self.next.iter().collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
         let mut out = String::with_capacity(keys.len() * 80);
@@ -148,8 +173,30 @@ impl Ledger {
             out.push_str(&serde_json::to_string(&line).map_err(io::Error::other)?);
             out.push('\n');
         }
-        state::write_atomic(&dir, &file_name(tenant), out.as_bytes())
+        Ok(out)
     }
+}
+
+/// The ledger's JSON lines; a line that cannot be read is skipped (that key counts as new).
+fn parse(text: &str) -> HashMap<(String, String), Seen> {
+    let mut rows = HashMap::new();
+    for line in text.lines() {
+        let Ok(l) = serde_json::from_str::<Line>(line) else {
+            continue;
+        };
+        let Ok(hash) = u64::from_str_radix(&l.h, 16) else {
+            continue;
+        };
+        rows.insert(
+            (l.t, l.i),
+            Seen {
+                hash,
+                first_seen: l.f,
+                last_changed: l.c,
+            },
+        );
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -19,10 +19,13 @@ pub struct Tenant {
     pub orphan: Option<String>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct MemoryStore {
     pub tenants: BTreeMap<String, Tenant>,
     locked: BTreeSet<String>,
+    /// The janitor's state kept "in" this store (`Store::shared_state`); its trash is written
+    /// in the same step that removes the rows (`TrashTarget::InStore`).
+    pub state: super::memory_state::MemoryState,
 }
 
 impl MemoryStore {
@@ -116,9 +119,13 @@ impl Store for MemoryStore {
         }
         if !trash.is_empty() {
             // Nothing is gone until the trash holds it (the "transaction" commits after).
-            trash_to
-                .before_commit(&trash)
-                .map_err(|e| super::StoreError::Query(format!("cannot write the trash: {e}")))?;
+            match trash_to {
+                TrashTarget::InStore(tag) => self.state.insert_trash(tenant, tag, &trash),
+                other => other.before_commit(&trash).map_err(|e| {
+                    super::StoreError::Query(format!("cannot write the trash: {e}"))
+                })?,
+            }
+            let t = self.tenant(tenant);
             for r in &trash {
                 t.rows.remove(&(r.key_type.clone(), r.id.clone()));
             }
@@ -158,5 +165,20 @@ impl Store for MemoryStore {
 
     fn orphan(&mut self, tenant: &str) -> Option<String> {
         self.tenants.get(tenant).and_then(|t| t.orphan.clone())
+    }
+
+    fn trash_in_transaction(&self) -> bool {
+        true
+    }
+
+    fn shared_state(
+        &self,
+        opts: &super::shared::SharedOptions,
+    ) -> Result<Option<Box<dyn super::SharedState>>> {
+        Ok(Some(Box::new(if opts.read_only {
+            self.state.read_only()
+        } else {
+            self.state.clone()
+        })))
     }
 }

@@ -17,6 +17,8 @@ pub mod holder;
 pub mod ledger;
 #[cfg(test)]
 pub mod memory;
+#[cfg(test)]
+pub mod memory_state;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;
@@ -25,9 +27,13 @@ pub mod row;
 pub mod secret;
 pub mod session_creds;
 pub mod shared;
+#[cfg(test)]
+pub mod shared_contract;
 pub mod spec;
 pub mod sqlite;
 pub mod tls;
+#[cfg(test)]
+mod two_hosts;
 pub mod undo;
 
 use std::fmt;
@@ -169,7 +175,6 @@ pub trait Store {
     }
 
     /// Whether [`Store::remove`] writes [`TrashTarget::InStore`] in its own transaction.
-    #[allow(dead_code)] // Used by issue 23's routing, in progress.
     fn trash_in_transaction(&self) -> bool {
         false
     }
@@ -177,7 +182,6 @@ pub trait Store {
     /// The janitor's state kept in this store (`shared`), on a connection of its own;
     /// `opts.read_only` (status, dry runs) creates nothing. `None`: this store keeps none, and the
     /// state directory holds it.
-    #[allow(dead_code)] // Used by issue 23's routing, in progress.
     fn shared_state(&self, _opts: &shared::SharedOptions) -> Result<Option<Box<dyn SharedState>>> {
         Ok(None)
     }

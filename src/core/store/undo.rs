@@ -7,6 +7,11 @@
 //! - what it puts back is on hold (`companies/<tenant>.json`): no cleanup, trigger or monitor
 //!   removes it again before the hold ends.
 //!
+//! Where the store keeps the janitor's state (issue 23), the run's rows come from its trash
+//! (`SharedState::trash_rows`, those not restored yet) and what went back is marked restored
+//! there, so any host can undo any host's run, also after that host is gone. A run the store
+//! does not know is looked for in the state directory (written before the upgrade).
+//!
 //! The trash file is read line by line: a torn last line (a write cut short by a full disk, whose
 //! batch was rolled back) is ignored; any other unreadable line is reported and kept.
 
@@ -93,22 +98,9 @@ pub fn restore_tenant_run(
             "{run:?} is not a valid run id"
         )));
     }
-    let dir = state.path().join(TRASH_DIR).join(tenant).join(run);
-    let path = dir.join(TRASH_ROWS);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        RestoreError::Usage(format!("no run {run:?} in the trash of {tenant}: {e}"))
-    })?;
-    let trash = read_trash(&text);
     let mut report = RestoreReport::new(tenant, run.to_owned(), opts.dry_run);
-    for (line, why) in &trash.bad {
-        report.failed.push(FileNote {
-            file: format!("{}: line {line}", path.display()),
-            reason: format!("unreadable, left in the trash: {why}"),
-        });
-    }
-    if trash.torn_tail {
-        tracing::warn!(path = %path.display(), "torn last line in the trash (a write cut short; its rows were never removed): ignored");
-    }
+    let found = find_run(state, tenant, run, &mut report)?;
+    let trash = found.rows();
 
     // The account now, and the one the run cleaned.
     let creds = match store.creds(tenant) {
@@ -136,14 +128,13 @@ pub fn restore_tenant_run(
 
     // Rows by the planner's name, which is what pairs and holds speak.
     let by_name: BTreeMap<String, &TrashRow> = trash
-        .rows
         .iter()
         .map(|r| (hold_name(&r.key_type, &r.id), r))
         .collect();
     let source: BTreeSet<String> = by_name.keys().cloned().collect();
     let mut only = Vec::new();
     for w in opts.only {
-        match trash.rows.iter().find(|r| &shown(r) == w) {
+        match trash.iter().find(|r| &shown(r) == w) {
             Some(r) => only.push(hold_name(&r.key_type, &r.id)),
             None => report.failed.push(FileNote {
                 file: crate::core::util::sanitize(std::ffi::OsStr::new(w)),
@@ -233,7 +224,7 @@ pub fn restore_tenant_run(
                 }),
             }
         }
-        rewrite_trash(&dir, &path, &text, &trash, &done)?;
+        found.forget(state, tenant, run, &done)?;
     }
     crate::core::restore::hold_restored(
         state,
@@ -245,6 +236,114 @@ pub fn restore_tenant_run(
         opts.dry_run,
     )?;
     Ok(report)
+}
+
+/// Where a run's rows are.
+enum Source {
+    /// The store's trash: the rows not restored yet.
+    Shared(Vec<TrashRow>),
+    /// `<state>/trash/<tenant>/<run>/rows.jsonl` (no shared state, or written before it).
+    Local {
+        dir: std::path::PathBuf,
+        path: std::path::PathBuf,
+        text: String,
+        trash: TrashFile,
+    },
+}
+
+impl Source {
+    fn rows(&self) -> &[TrashRow] {
+        match self {
+            Source::Shared(rows) => rows,
+            Source::Local { trash, .. } => &trash.rows,
+        }
+    }
+
+    /// What went back (or was there already, identical) leaves the trash: marked restored in
+    /// the store's, cut from the file.
+    fn forget(
+        &self,
+        state: &StateDir,
+        tenant: &str,
+        run: &str,
+        done: &BTreeSet<super::KeyRef>,
+    ) -> Result<(), RestoreError> {
+        match self {
+            Source::Shared(_) => {
+                if done.is_empty() {
+                    return Ok(());
+                }
+                let keys: Vec<super::KeyRef> = done.iter().cloned().collect();
+                let marked = state.with_shared(|sh| sh.mark_restored(tenant, run, &keys));
+                if let Some(Err(e)) = marked {
+                    // The rows are back; a later restore finds them identical and does nothing.
+                    tracing::warn!(company = %tenant, run = %run, error = %e, "restored, but cannot mark the rows restored in the store's trash");
+                }
+                Ok(())
+            }
+            Source::Local {
+                dir,
+                path,
+                text,
+                trash,
+            } => rewrite_trash(dir, path, text, trash, done),
+        }
+    }
+}
+
+/// The run's rows: from the store's trash where it keeps one, else (or when it has no such run:
+/// written before the upgrade) from the state directory. A run found nowhere is a usage error
+/// that says where it looked.
+fn find_run(
+    state: &StateDir,
+    tenant: &str,
+    run: &str,
+    report: &mut RestoreReport,
+) -> Result<Source, RestoreError> {
+    let dir = state.path().join(TRASH_DIR).join(tenant).join(run);
+    let path = dir.join(TRASH_ROWS);
+    let mut looked = Vec::new();
+    if let Some(found) = state.with_shared(|sh| (sh.describe(), sh.trash_rows(tenant, run))) {
+        match found {
+            (_, Ok(rows)) if !rows.is_empty() => {
+                return Ok(Source::Shared(
+                    rows.into_iter()
+                        .filter(|t| !t.restored)
+                        .map(|t| t.row)
+                        .collect(),
+                ));
+            }
+            (what, Ok(_)) => looked.push(what),
+            (what, Err(e)) => {
+                return Err(RestoreError::Refused(format!(
+                    "cannot read the trash in {what}: {e}; nothing was changed"
+                )));
+            }
+        }
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        looked.push(format!("{} ({e})", path.display()));
+        RestoreError::Usage(format!(
+            "no run {run:?} in the trash of {tenant}: looked in {}",
+            looked.join(" and ")
+        ))
+    })?;
+    let trash = read_trash(&text);
+    for (line, why) in &trash.bad {
+        report.failed.push(FileNote {
+            file: format!("{}: line {line}", path.display()),
+            reason: format!("unreadable, left in the trash: {why}"),
+        });
+    }
+    if trash.torn_tail {
+        tracing::warn!(path = %path.display(), "torn last line in the trash (a write cut short; its rows were never removed): ignored");
+    }
+    Ok(Source::Local {
+        dir,
+        path,
+        text,
+        trash,
+    })
 }
 
 /// Whether a row in the store was written after the run (unknown: assume it was).
