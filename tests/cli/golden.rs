@@ -111,6 +111,8 @@ fn golden(name: &str, t: &Tree, args: &[&str]) {
         .cmd()
         .env("BAILEYS_JANITOR_NOW", NOW)
         .env("BAILEYS_JANITOR_LOG", "off")
+        // Stores keep every host's runs (issue 23): one fixed host name.
+        .env("BAILEYS_JANITOR_HOSTNAME", "golden-host")
         .env("TZ", "UTC")
         .args(args)
         .output()

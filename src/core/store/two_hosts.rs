@@ -297,3 +297,119 @@ fn no_trash_means_nothing_in_the_stores_trash() {
     let mut shared: Box<dyn SharedState> = Box::new(m.state.clone());
     assert!(shared.trash_runs(None).unwrap().is_empty());
 }
+
+#[test]
+fn restore_refuses_on_any_host_a_tenant_that_re_paired_since_the_run() {
+    let mut m = store();
+    let (a, b) = (host(&m), host(&m));
+    let report = clean_tenant(&mut m, T, &a.state, &spec("20270115T080000Z-1"));
+    assert!(report.identity.is_some());
+    records::record_cleanup(&a.state, &report, "cleanup", false, true, utc(0)).unwrap();
+    // The account re-paired: another WhatsApp identity.
+    m.tenant(T).creds = Some(CREDS.replace("5511999999999:7", "5511000000000:3"));
+    let before = m.rows(T);
+    let err = restore_tenant_run(&mut m, &b.state, T, "20270115T080000Z-1", &restore_opts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("re-paired"), "{err}");
+    assert_eq!(m.rows(T), before, "nothing changed");
+}
+
+#[test]
+fn every_host_lists_and_finds_the_runs_in_the_stores_trash() {
+    let mut m = store();
+    let (a, b) = (host(&m), host(&m));
+    let report = clean_tenant(&mut m, T, &a.state, &spec("20270115T080000Z-1"));
+    records::record_cleanup(&a.state, &report, "trigger", false, true, utc(0)).unwrap();
+
+    let runs = crate::core::restore::undoable(&b.state, &[]);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let r = &runs[0];
+    assert_eq!(r.run_id, "20270115T080000Z-1");
+    assert_eq!(r.companies, [T]);
+    assert_eq!(r.files, 2);
+    assert_eq!(r.command.as_deref(), Some("trigger"));
+    assert_eq!(r.host, Some(crate::core::util::hostname()));
+    assert_eq!(r.time, Some(utc(0)));
+    assert_eq!(
+        crate::core::restore::latest_run(&b.state, T).as_deref(),
+        Some("20270115T080000Z-1")
+    );
+    assert_eq!(
+        crate::core::restore::companies_of_run(&b.state, "20270115T080000Z-1", &[]),
+        [T]
+    );
+    // Restored, the run has nothing left to undo.
+    restore_tenant_run(&mut m, &b.state, T, "20270115T080000Z-1", &restore_opts()).unwrap();
+    assert!(crate::core::restore::undoable(&a.state, &[]).is_empty());
+    assert_eq!(crate::core::restore::latest_run(&a.state, T), None);
+}
+
+#[test]
+fn a_real_run_purges_the_stores_trash_after_its_retention() {
+    use crate::core::effects::{EffectsSpec, RunEffects};
+    use crate::core::fleet::{FleetSpec, Tenants, clean_fleet};
+    let m = store();
+    let shared = m.state.clone();
+    let a = host(&m);
+    let old = super::shared::TrashTag {
+        run_id: "20261201T000000Z-1".into(),
+        host: "gone-host".into(),
+        removed_at: utc(-30 * 86_400),
+    };
+    let row = super::TrashRow {
+        key_type: "pre-key".into(),
+        id: "99".into(),
+        value: "{}".into(),
+        columns: Default::default(),
+    };
+    shared.insert_trash(T, &old, std::slice::from_ref(&row));
+    let mut fleet = Tenants {
+        store: Box::new(m),
+        store_key: "two-hosts".into(),
+        description: "memory".into(),
+        remove_legacy: false,
+        remove_orphans: false,
+    };
+    let mut run = |dry_run: bool| {
+        let effects = RunEffects::new(
+            EffectsSpec {
+                command: "cleanup",
+                dry_run,
+                notify_in_dry_run: false,
+                notify: Default::default(),
+                ping_url: None,
+                metrics_file: None,
+            },
+            &a.state,
+            utc(0),
+        );
+        let mut clean = spec("20270115T080000Z-2").clean;
+        clean.dry_run = dry_run;
+        let how = FleetSpec {
+            jobs: 1,
+            emergency: false,
+            trash_retention: Duration::from_secs(7 * 86_400),
+            lock_wait: Duration::ZERO,
+        };
+        let members = vec![crate::core::companies::single(T)];
+        clean_fleet(
+            &mut fleet,
+            &members,
+            &a.state,
+            &clean,
+            how,
+            &effects,
+            |_| {},
+        )
+    };
+    let mut s: Box<dyn SharedState> = Box::new(shared);
+    // A dry run purges nothing.
+    run(true);
+    assert_eq!(s.trash_rows(T, &old.run_id).unwrap().len(), 1);
+    let out = run(false);
+    assert_eq!(out.exit, crate::exit::Exit::Ok);
+    assert!(s.trash_rows(T, &old.run_id).unwrap().is_empty(), "purged");
+    // This run's own rows stay.
+    assert_eq!(s.trash_rows(T, "20270115T080000Z-2").unwrap().len(), 2);
+}
