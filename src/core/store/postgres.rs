@@ -11,9 +11,14 @@
 //! - per-tenant advisory locks (`pg_try_advisory_lock(CLASS, hashtext(tenant))`) keep two
 //!   janitors on two hosts off the same tenant; one more advisory lock is the trigger's.
 
+mod state;
+
+use std::sync::Mutex;
 use std::time::Duration;
 
 use postgres::Client;
+
+use crate::core::fault;
 
 use super::spec::{KvLayout, Layout, PerTypeLayout, TenantIn, redact_postgres, split_kv_key};
 use super::{
@@ -34,6 +39,14 @@ pub struct PgStore {
     prepared: Prepared,
     layout: Layout,
     transport: super::tls::Transport,
+    /// The connection string, for the shared state's connection of its own.
+    url: String,
+    app_name: String,
+    /// Where the shared state lives, once [`Store::shared_state`] has opened it: `remove` writes
+    /// [`TrashTarget::InStore`] rows there in its own transaction.
+    state_at: Mutex<Option<state::StateTarget>>,
+    /// The trash insert, prepared on this connection once the schema exists.
+    trash_insert: Option<postgres::Statement>,
 }
 
 struct Prepared {
@@ -137,7 +150,45 @@ impl PgStore {
             prepared,
             layout: layout.clone(),
             transport,
+            url: url.to_owned(),
+            app_name: app_name.to_owned(),
+            state_at: Mutex::new(None),
+            trash_insert: None,
         })
+    }
+
+    /// The layout's table that names this store in the shared state.
+    fn main_table(&self) -> &str {
+        match &self.layout {
+            Layout::PerType(l) => &l.keys_table,
+            Layout::Kv(l) => &l.table,
+        }
+    }
+
+    /// For [`TrashTarget::InStore`]: where the trash is and the prepared insert, the schema
+    /// created first if this is its first use.
+    fn trash_insert(&mut self) -> Result<(state::StateTarget, postgres::Statement)> {
+        let at = self
+            .state_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Query(format!(
+                    "{}: the trash is in the store, but its shared state was never opened",
+                    self.target
+                ))
+            })?;
+        if let Some(s) = &self.trash_insert {
+            return Ok((at, s.clone()));
+        }
+        state::ensure(&mut self.client, &self.target, &at.schema)?;
+        let s = self
+            .client
+            .prepare(&at.insert_trash_sql())
+            .map_err(|e| self.err(e))?;
+        self.trash_insert = Some(s.clone());
+        Ok((at, s))
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
@@ -502,12 +553,18 @@ impl Store for PgStore {
                 }
             })
             .collect();
+        // Prepared before the transaction: it may create the schema on first use.
+        let in_store = match trash_to {
+            TrashTarget::InStore(_) => Some(self.trash_insert()?),
+            _ => None,
+        };
         let target = self.target.clone();
         let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
         let mut tx = self.client.transaction().map_err(err)?;
         let rows = tx
             .query(&self.prepared.select_for_update, &[&param, &keys])
             .map_err(err)?;
+        fault::point("pg.after_select");
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for r in &rows {
             let key: String = r.get(0);
@@ -546,6 +603,19 @@ impl Store for PgStore {
             });
         }
         if !doomed.is_empty() {
+            // The trash first, in this transaction (or durable before it commits): whatever
+            // happens next, each row is in place or in the trash.
+            match (trash_to, &in_store) {
+                (TrashTarget::InStore(tag), Some((at, insert))) => {
+                    state::TrashArrays::of(&trash)
+                        .insert(&mut tx, insert, &at.store, tenant, tag)
+                        .map_err(err)?;
+                }
+                (other, _) => other
+                    .before_commit(&trash)
+                    .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?,
+            }
+            fault::point("pg.after_trash_insert");
             let n = tx
                 .execute(&self.prepared.delete, &[&param, &doomed])
                 .map_err(err)?;
@@ -556,11 +626,10 @@ impl Store for PgStore {
                     doomed.len()
                 )));
             }
-            trash_to
-                .before_commit(&trash)
-                .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+            fault::point("pg.after_delete");
         }
         tx.commit().map_err(err)?;
+        fault::point("pg.after_commit");
         Ok(out)
     }
 
@@ -624,6 +693,25 @@ impl Store for PgStore {
 
     fn transport(&self) -> Option<super::tls::Transport> {
         Some(self.transport.clone())
+    }
+
+    fn trash_in_transaction(&self) -> bool {
+        true
+    }
+
+    fn shared_state(
+        &self,
+        opts: &super::shared::SharedOptions,
+    ) -> Result<Option<Box<dyn super::SharedState>>> {
+        let (mut client, _) =
+            super::tls::connect_postgres(&self.url, &self.target, &self.app_name, CONNECT_TIMEOUT)?;
+        let at = state::StateTarget {
+            schema: opts.schema.clone(),
+            store: state::store_name(&mut client, &self.target, self.main_table())?,
+        };
+        let shared = state::PgState::open(client, &self.target, at.clone(), opts)?;
+        *self.state_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+        Ok(Some(Box::new(shared)))
     }
 }
 

@@ -1,0 +1,609 @@
+//! The janitor's state in PostgreSQL (issue 23): schema `opts.schema` (default
+//! `baileys_janitor`) with three tables, created on the first write and readable by the janitor's
+//! role only:
+//!
+//! ```text
+//! meta   (key, value)                          schema_version
+//! docs   (store, space, name, version, body, updated_at)      PK (store, space, name)
+//! trash  (store, tenant, run_id, host, removed_at, key_type, key_id, value, columns,
+//!         restored_at)                          PK (store, tenant, run_id, key_type, key_id)
+//! ```
+//!
+//! `store` names the layout's table (`public.whatsapp_keys`), never the URL: two hosts reach one
+//! server by different names and must share one state. Every method is one statement or one
+//! short transaction, on a connection of its own (the store's is busy streaming rows).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, Statement};
+
+use super::super::shared::{
+    Doc, SCHEMA_VERSION, SharedOptions, SharedState, Space, TrashRun, TrashTag, TrashedRow,
+};
+use super::super::{KeyRef, Result, StoreError, TrashRow};
+use super::{pg_message, q};
+
+/// Advisory lock class of the schema's creation and migrations (after the tenant and trigger
+/// classes): two hosts starting on a fresh database create it once.
+pub const LOCK_CLASS_STATE: i32 = 0x4A41_4E4B;
+
+/// Trash rows per purge statement: the longest transaction stays short.
+const PURGE_BATCH: i64 = 1000;
+
+/// Where the state of one store lives: the schema and the store's name in it.
+#[derive(Clone, Debug)]
+pub struct StateTarget {
+    pub schema: String,
+    /// The layout's table, schema-qualified (`public.whatsapp_keys`).
+    pub store: String,
+}
+
+impl StateTarget {
+    fn table(&self, name: &str) -> String {
+        format!("{}.{}", q(&self.schema), q(name))
+    }
+
+    /// The statement that writes a batch of trashed rows: `$1` store, `$2` tenant, `$3` run id,
+    /// `$4` host, `$5` removed_at (µs), `$6..$9` arrays of type, id, value, columns (JSON). One
+    /// round trip for the whole batch, in the caller's transaction.
+    pub fn insert_trash_sql(&self) -> String {
+        format!(
+            "INSERT INTO {trash} (store, tenant, run_id, host, removed_at, key_type, key_id, value, columns) \
+             SELECT $1, $2, $3, $4, 'epoch'::timestamptz + $5::int8 * interval '1 microsecond', t.k, t.i, t.v, t.c \
+             FROM unnest($6::text[], $7::text[], $8::text[], $9::text[]) AS t(k, i, v, c) \
+             ON CONFLICT (store, tenant, run_id, key_type, key_id) DO UPDATE SET value = EXCLUDED.value, \
+             columns = EXCLUDED.columns, host = EXCLUDED.host, removed_at = EXCLUDED.removed_at, restored_at = NULL",
+            trash = self.table("trash")
+        )
+    }
+}
+
+/// The columns of a batch of trashed rows, as the arrays [`StateTarget::insert_trash_sql`] takes.
+pub struct TrashArrays {
+    types: Vec<String>,
+    ids: Vec<String>,
+    values: Vec<String>,
+    columns: Vec<String>,
+}
+
+impl TrashArrays {
+    pub fn of(rows: &[TrashRow]) -> TrashArrays {
+        TrashArrays {
+            types: rows.iter().map(|r| r.key_type.clone()).collect(),
+            ids: rows.iter().map(|r| r.id.clone()).collect(),
+            values: rows.iter().map(|r| r.value.clone()).collect(),
+            columns: rows
+                .iter()
+                .map(|r| serde_json::to_string(&r.columns).unwrap_or_else(|_| "{}".into()))
+                .collect(),
+        }
+    }
+
+    /// Runs `insert` (prepared from [`StateTarget::insert_trash_sql`]) for these rows.
+    pub fn insert(
+        &self,
+        client: &mut impl GenericClient,
+        insert: &Statement,
+        store: &str,
+        tenant: &str,
+        tag: &TrashTag,
+    ) -> std::result::Result<u64, postgres::Error> {
+        let removed_us = tag.removed_at.timestamp_micros();
+        client.execute(
+            insert,
+            &[
+                &store,
+                &tenant,
+                &tag.run_id,
+                &tag.host,
+                &removed_us,
+                &self.types,
+                &self.ids,
+                &self.values,
+                &self.columns,
+            ],
+        )
+    }
+}
+
+/// The version the schema's `meta` records; `None` when there is no schema (or no `meta`) yet.
+fn read_version(
+    client: &mut impl GenericClient,
+    target: &str,
+    schema: &str,
+) -> Result<Option<u32>> {
+    let meta = format!("{}.{}", q(schema), q("meta"));
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&meta])
+        .map_err(|e| access_error(target, schema, &e))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!("SELECT value FROM {meta} WHERE key = 'schema_version'"),
+            &[],
+        )
+        .map_err(|e| access_error(target, schema, &e))?;
+    let Some(row) = row else { return Ok(None) };
+    let v: String = row.get(0);
+    v.parse().map(Some).map_err(|_| {
+        StoreError::Schema(format!(
+            "{target}: schema {schema}: meta.schema_version is {v:?}, not a number"
+        ))
+    })
+}
+
+fn newer(target: &str, schema: &str, found: u32) -> StoreError {
+    StoreError::Schema(format!(
+        "{target}: schema {schema} was written by a newer baileys-janitor (schema {found}, this binary knows {SCHEMA_VERSION}): upgrade"
+    ))
+}
+
+/// A permission error names the role and the SQL an owner must run; anything else is a query
+/// error.
+fn access_error(target: &str, schema: &str, e: &postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        return StoreError::Schema(format!(
+            "{target}: this role cannot use schema {schema} ({}): have its owner run: {}",
+            pg_message(e),
+            grant_sql(schema, "CURRENT_USER")
+        ));
+    }
+    StoreError::Query(format!("{target}: {}", pg_message(e)))
+}
+
+/// What an owner runs so that `role` can use a schema it did not create.
+fn grant_sql(schema: &str, role: &str) -> String {
+    let s = q(schema);
+    format!(
+        "GRANT USAGE ON SCHEMA {s} TO {role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {role};"
+    )
+}
+
+/// Creates the schema and its tables, or migrates them forward, once: under an advisory lock,
+/// in one transaction. A schema newer than this binary is refused; a role that cannot create it
+/// gets one line with the SQL an owner must run.
+pub fn ensure(client: &mut Client, target: &str, schema: &str) -> Result<()> {
+    match read_version(client, target, schema)? {
+        Some(v) if v == SCHEMA_VERSION => return Ok(()),
+        Some(v) if v > SCHEMA_VERSION => return Err(newer(target, schema, v)),
+        _ => {}
+    }
+    let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
+    let mut tx = client.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1, 0)", &[&LOCK_CLASS_STATE])
+        .map_err(err)?;
+    // Another host may have created it while we waited.
+    match read_version(&mut tx, target, schema)? {
+        Some(v) if v == SCHEMA_VERSION => return Ok(()),
+        Some(v) if v > SCHEMA_VERSION => return Err(newer(target, schema, v)),
+        _ => {}
+    }
+    let s = q(schema);
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), current_user::text",
+            &[&schema],
+        )
+        .map_err(err)?;
+    let (has_schema, role): (bool, String) = (row.get(0), row.get(1));
+    // CREATE SCHEMA checks the database privilege before IF NOT EXISTS: a schema an owner
+    // created for us must not be created again.
+    if !has_schema {
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA {s}; REVOKE ALL ON SCHEMA {s} FROM PUBLIC"
+        ))
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+                cannot_create(target, schema, &role)
+            } else {
+                err(e)
+            }
+        })?;
+    }
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+         CREATE TABLE IF NOT EXISTS {s}.docs (store text NOT NULL, space text NOT NULL, name text NOT NULL,
+           version int8 NOT NULL, body bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+           PRIMARY KEY (store, space, name));
+         CREATE TABLE IF NOT EXISTS {s}.trash (store text NOT NULL, tenant text NOT NULL, run_id text NOT NULL,
+           host text NOT NULL, removed_at timestamptz NOT NULL, key_type text NOT NULL, key_id text NOT NULL,
+           value text NOT NULL, columns text NOT NULL DEFAULT '{{}}', restored_at timestamptz,
+           PRIMARY KEY (store, tenant, run_id, key_type, key_id));
+         CREATE INDEX IF NOT EXISTS trash_removed_at ON {s}.trash (removed_at);
+         REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM PUBLIC;
+         INSERT INTO {s}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;"
+    ))
+    .map_err(|e| {
+        if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            cannot_create(target, schema, &role)
+        } else {
+            err(e)
+        }
+    })?;
+    tx.commit().map_err(err)
+}
+
+fn cannot_create(target: &str, schema: &str, role: &str) -> StoreError {
+    StoreError::Schema(format!(
+        "{target}: role {role} cannot create schema {schema} for the janitor's state: have an owner of the database run \
+         `CREATE SCHEMA {s} AUTHORIZATION {r};` (the janitor then creates its tables), or set store.state_schema \
+         to a schema this role owns (see docs/stores/postgres.md)",
+        s = q(schema),
+        r = q(role)
+    ))
+}
+
+/// The layout's table as the server names it, schema-qualified: the same for every host.
+pub fn store_name(client: &mut Client, target: &str, table: &str) -> Result<String> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text || '.' || c.relname::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+            &[&q(table)],
+        )
+        .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
+    Ok(row.map_or_else(|| table.to_owned(), |r| r.get(0)))
+}
+
+pub struct PgState {
+    client: Client,
+    target: String,
+    at: StateTarget,
+    read_only: bool,
+    /// The schema exists at this binary's version (checked or created).
+    ready: bool,
+    /// Statements prepared once the schema exists: one round trip per call, not two.
+    prepared: HashMap<&'static str, Statement>,
+}
+
+impl PgState {
+    /// Opens the state on `client` (a connection of its own). Refuses a schema written by a
+    /// newer binary; creates nothing.
+    pub fn open(
+        mut client: Client,
+        target: &str,
+        at: StateTarget,
+        opts: &SharedOptions,
+    ) -> Result<PgState> {
+        let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
+        client
+            .batch_execute("SET lock_timeout = '2s'; SET statement_timeout = '30s'")
+            .map_err(err)?;
+        if opts.read_only {
+            client
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(err)?;
+        }
+        let version = read_version(&mut client, target, &at.schema)?;
+        if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(newer(target, &at.schema, v));
+        }
+        Ok(PgState {
+            client,
+            target: target.to_owned(),
+            read_only: opts.read_only,
+            ready: version == Some(SCHEMA_VERSION),
+            at,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn err(&self, e: postgres::Error) -> StoreError {
+        StoreError::Query(format!("{}: {}", self.target, pg_message(&e)))
+    }
+
+    /// Before a write: the schema exists at this version (created here on first use).
+    fn writable(&mut self) -> Result<()> {
+        if self.read_only {
+            return Err(StoreError::Query(format!(
+                "{}: the janitor's state was opened read-only",
+                self.target
+            )));
+        }
+        if !self.ready {
+            ensure(&mut self.client, &self.target, &self.at.schema)?;
+            self.ready = true;
+        }
+        Ok(())
+    }
+
+    /// Before a read: whether there is anything to read. A missing schema reads as empty (it
+    /// may have been created by another host since we opened).
+    fn readable(&mut self) -> Result<bool> {
+        if !self.ready {
+            match read_version(&mut self.client, &self.target, &self.at.schema)? {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(newer(&self.target, &self.at.schema, v));
+                }
+                Some(_) => self.ready = true,
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn stmt(&mut self, name: &'static str) -> Result<Statement> {
+        if let Some(s) = self.prepared.get(name) {
+            return Ok(s.clone());
+        }
+        let sql = self.sql(name);
+        let s = self
+            .client
+            .prepare(&sql)
+            .map_err(|e| access_error(&self.target, &self.at.schema, &e))?;
+        self.prepared.insert(name, s.clone());
+        Ok(s)
+    }
+
+    fn sql(&self, name: &str) -> String {
+        let docs = self.at.table("docs");
+        let trash = self.at.table("trash");
+        let runs = format!(
+            "SELECT tenant, run_id, max(host), (extract(epoch from max(removed_at)) * 1000000)::int8, \
+             count(*) FILTER (WHERE restored_at IS NULL), \
+             coalesce(sum(octet_length(value)) FILTER (WHERE restored_at IS NULL), 0)::int8, \
+             count(*) FILTER (WHERE restored_at IS NOT NULL) \
+             FROM {trash} WHERE store = $1"
+        );
+        match name {
+            "read" => format!(
+                "SELECT body, version FROM {docs} WHERE store = $1 AND space = $2 AND name = $3"
+            ),
+            "create" => format!(
+                "INSERT INTO {docs} (store, space, name, version, body) VALUES ($1, $2, $3, 1, $4) \
+                 ON CONFLICT DO NOTHING"
+            ),
+            "update" => format!(
+                "UPDATE {docs} SET version = version + 1, body = $5, updated_at = now() \
+                 WHERE store = $1 AND space = $2 AND name = $3 AND version = $4"
+            ),
+            "list" => format!(
+                "SELECT name, body FROM {docs} WHERE store = $1 AND space = $2 ORDER BY name"
+            ),
+            "insert_trash" => self.at.insert_trash_sql(),
+            "runs_all" => format!("{runs} GROUP BY tenant, run_id ORDER BY 4 DESC, tenant, run_id"),
+            "runs_of" => {
+                format!("{runs} AND tenant = $2 GROUP BY tenant, run_id ORDER BY 4 DESC, run_id")
+            }
+            "rows" => format!(
+                "SELECT key_type, key_id, value, columns, restored_at IS NOT NULL FROM {trash} \
+                 WHERE store = $1 AND tenant = $2 AND run_id = $3 ORDER BY key_type, key_id"
+            ),
+            "mark" => format!(
+                "UPDATE {trash} SET restored_at = now() WHERE store = $1 AND tenant = $2 AND run_id = $3 \
+                 AND restored_at IS NULL AND (key_type, key_id) IN (SELECT * FROM unnest($4::text[], $5::text[]))"
+            ),
+            "purge_count" => format!(
+                "SELECT count(DISTINCT (tenant, run_id)), count(*) FROM {trash} \
+                 WHERE store = $1 AND removed_at < 'epoch'::timestamptz + $2::int8 * interval '1 microsecond'"
+            ),
+            "purge" => format!(
+                "DELETE FROM {trash} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {trash} WHERE store = $1 \
+                 AND removed_at < 'epoch'::timestamptz + $2::int8 * interval '1 microsecond' LIMIT $3))"
+            ),
+            _ => unreachable!("no statement {name}"),
+        }
+    }
+}
+
+fn to_time(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+impl SharedState for PgState {
+    fn describe(&self) -> String {
+        format!("schema {} in {}", self.at.schema, self.target)
+    }
+
+    fn exposure(&mut self) -> Result<Vec<String>> {
+        // Every grant on the schema and its tables to a role other than the owner and the
+        // janitor's own (PUBLIC included): each can read removed private keys, or is one step
+        // from it. Defaults (a NULL acl) grant nothing to others on schemas and tables.
+        let rows = self
+            .client
+            .query(
+                "WITH me AS (SELECT oid FROM pg_roles WHERE rolname = current_user), \
+                 objs AS ( \
+                   SELECT 'schema ' || n.nspname::text AS what, n.nspowner AS owner, n.nspacl AS acl \
+                   FROM pg_namespace n WHERE n.nspname = $1 \
+                   UNION ALL \
+                   SELECT 'table ' || n.nspname::text || '.' || c.relname::text, c.relowner, c.relacl \
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm')) \
+                 SELECT o.what, coalesce(r.rolname::text, 'PUBLIC'), string_agg(DISTINCT a.privilege_type, ', ') \
+                 FROM objs o CROSS JOIN LATERAL aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee \
+                 WHERE a.grantee <> o.owner AND a.grantee NOT IN (SELECT oid FROM me) \
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+                &[&self.at.schema],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let (what, who, privs): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+                format!(
+                    "{what} (the janitor's state, removed keys included) grants {privs} to {who}: \
+                     only the janitor's role should (REVOKE ALL ON ... FROM {who}; see docs/stores/postgres.md)"
+                )
+            })
+            .collect())
+    }
+
+    fn read(&mut self, space: Space, name: &str) -> Result<Option<Doc>> {
+        if !self.readable()? {
+            return Ok(None);
+        }
+        let s = self.stmt("read")?;
+        let row = self
+            .client
+            .query_opt(&s, &[&self.at.store, &space.as_str(), &name])
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| Doc {
+            body: r.get(0),
+            version: r.get::<_, i64>(1) as u64,
+        }))
+    }
+
+    fn swap(
+        &mut self,
+        space: Space,
+        name: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<bool> {
+        self.writable()?;
+        let n = match expected {
+            None => {
+                let s = self.stmt("create")?;
+                self.client
+                    .execute(&s, &[&self.at.store, &space.as_str(), &name, &body])
+            }
+            Some(v) => {
+                let s = self.stmt("update")?;
+                self.client.execute(
+                    &s,
+                    &[&self.at.store, &space.as_str(), &name, &(v as i64), &body],
+                )
+            }
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    fn list(&mut self, space: Space) -> Result<Vec<(String, Vec<u8>)>> {
+        if !self.readable()? {
+            return Ok(Vec::new());
+        }
+        let s = self.stmt("list")?;
+        let rows = self
+            .client
+            .query(&s, &[&self.at.store, &space.as_str()])
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn put_trash(&mut self, tenant: &str, tag: &TrashTag, rows: &[TrashRow]) -> Result<()> {
+        self.writable()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let s = self.stmt("insert_trash")?;
+        let store = self.at.store.clone();
+        // One statement (autocommit): durable when it returns.
+        TrashArrays::of(rows)
+            .insert(&mut self.client, &s, &store, tenant, tag)
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn trash_runs(&mut self, tenant: Option<&str>) -> Result<Vec<TrashRun>> {
+        if !self.readable()? {
+            return Ok(Vec::new());
+        }
+        let rows = match tenant {
+            Some(t) => {
+                let s = self.stmt("runs_of")?;
+                self.client.query(&s, &[&self.at.store, &t])
+            }
+            None => {
+                let s = self.stmt("runs_all")?;
+                self.client.query(&s, &[&self.at.store])
+            }
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| TrashRun {
+                tenant: r.get(0),
+                run_id: r.get(1),
+                host: r.get(2),
+                removed_at: to_time(r.get(3)),
+                rows: r.get::<_, i64>(4) as usize,
+                bytes: r.get::<_, i64>(5) as u64,
+                restored: r.get::<_, i64>(6) as usize,
+            })
+            .collect())
+    }
+
+    fn trash_rows(&mut self, tenant: &str, run_id: &str) -> Result<Vec<TrashedRow>> {
+        if !self.readable()? {
+            return Ok(Vec::new());
+        }
+        let s = self.stmt("rows")?;
+        let rows = self
+            .client
+            .query(&s, &[&self.at.store, &tenant, &run_id])
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let columns: String = r.get(3);
+                let columns = serde_json::from_str(&columns).map_err(|e| {
+                    StoreError::Query(format!(
+                        "{}: a trashed row's columns are not readable ({e})",
+                        self.target
+                    ))
+                })?;
+                Ok(TrashedRow {
+                    row: TrashRow {
+                        key_type: r.get(0),
+                        id: r.get(1),
+                        value: r.get(2),
+                        columns,
+                    },
+                    restored: r.get(4),
+                })
+            })
+            .collect()
+    }
+
+    fn mark_restored(&mut self, tenant: &str, run_id: &str, keys: &[KeyRef]) -> Result<()> {
+        self.writable()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let s = self.stmt("mark")?;
+        let types: Vec<&str> = keys.iter().map(|k| k.key_type.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+        self.client
+            .execute(&s, &[&self.at.store, &tenant, &run_id, &types, &ids])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {
+        if self.read_only || !self.readable()? {
+            return Ok((0, 0));
+        }
+        let before_us = before.timestamp_micros();
+        let count = self.stmt("purge_count")?;
+        let row = self
+            .client
+            .query_one(&count, &[&self.at.store, &before_us])
+            .map_err(|e| self.err(e))?;
+        let (runs, rows): (i64, i64) = (row.get(0), row.get(1));
+        if rows == 0 {
+            return Ok((0, 0));
+        }
+        let purge = self.stmt("purge")?;
+        // In short statements, not one long delete that holds the table.
+        loop {
+            let n = self
+                .client
+                .execute(&purge, &[&self.at.store, &before_us, &PURGE_BATCH])
+                .map_err(|e| self.err(e))?;
+            if (n as i64) < PURGE_BATCH {
+                break;
+            }
+        }
+        Ok((runs as usize, rows as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests;
