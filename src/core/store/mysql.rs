@@ -14,6 +14,9 @@
 //! - comparisons that decide are exact (`utf8mb4_bin` and the length): the table's own
 //!   case-insensitive collation never lets one key or value pass for another.
 
+mod state;
+
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ::mysql::prelude::Queryable;
@@ -24,6 +27,7 @@ use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
     TrashRow, TrashTarget, fingerprint,
 };
+use crate::core::fault;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ER_DUP_ENTRY: a restore raced the app's own insert of the same key.
@@ -177,6 +181,13 @@ pub struct MysqlStore {
     /// `GET_LOCK` names are server-wide: they carry the database and table.
     lock_scope: String,
     sql: Sql,
+    /// The connection's options, for the shared state's connection of its own.
+    opts: Opts,
+    /// Where the shared state lives, once [`Store::shared_state`] has opened it: `remove` writes
+    /// [`TrashTarget::InStore`] rows there.
+    state_at: Mutex<Option<state::StateTarget>>,
+    /// The state's tables exist (checked or created on this connection).
+    trash_ready: bool,
 }
 
 struct Sql {
@@ -210,7 +221,7 @@ impl MysqlStore {
         if read_only {
             init.push("SET SESSION TRANSACTION READ ONLY");
         }
-        let builder = OptsBuilder::from_opts(opts)
+        let builder = OptsBuilder::from_opts(opts.clone())
             .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
             .init(init);
         let mut conn = Conn::new(builder).map_err(|e| {
@@ -283,7 +294,31 @@ impl MysqlStore {
             layout: layout.clone(),
             target,
             transactional,
+            opts,
+            state_at: Mutex::new(None),
+            trash_ready: false,
         })
+    }
+
+    /// For [`TrashTarget::InStore`]: where the trash is, its tables created first if this is
+    /// their first use (outside any transaction: DDL commits).
+    fn trash_at(&mut self) -> Result<state::StateTarget> {
+        let at = self
+            .state_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Query(format!(
+                    "{}: the trash is in the store, but its shared state was never opened",
+                    self.target
+                ))
+            })?;
+        if !self.trash_ready {
+            state::ensure(&mut self.conn, &self.target, &at.schema)?;
+            self.trash_ready = true;
+        }
+        Ok(at)
     }
 
     fn err(&self, e: ::mysql::Error) -> StoreError {
@@ -352,6 +387,7 @@ impl MysqlStore {
         tenant: &str,
         batch: &[Planned],
         trash_to: &mut TrashTarget<'_>,
+        trash_at: Option<&state::StateTarget>,
     ) -> Result<Vec<RemoveOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -384,6 +420,7 @@ impl MysqlStore {
         // 1. Read the batch again. The table's collation may return a key that differs only in
         //    case: only exact matches count.
         let rows: Vec<(Value, Value)> = self.conn.exec(select.as_str(), params).map_err(err)?;
+        fault::point("mysql.after_select");
         // A value that is not UTF-8 (or NULL) is there but cannot be compared: changed.
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for (k, v) in rows {
@@ -417,10 +454,17 @@ impl MysqlStore {
         if doomed.is_empty() {
             return Ok(out);
         }
-        // 2. The trash is durable before anything is removed.
-        trash_to
-            .before_commit(&trash)
-            .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+        // 2. The trash before anything is removed: in this transaction (InnoDB), or committed
+        //    first (MyISAM, and the callback).
+        match (&*trash_to, trash_at) {
+            (TrashTarget::InStore(tag), Some(at)) => at
+                .insert_trash(&mut self.conn, tenant, tag, &trash)
+                .map_err(err)?,
+            _ => trash_to
+                .before_commit(&trash)
+                .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?,
+        }
+        fault::point("mysql.after_trash_insert");
         // 3. Compare-and-delete, row by row: only the exact value that went to the trash.
         for (i, value) in doomed {
             let key = &keys[i];
@@ -443,6 +487,26 @@ impl MysqlStore {
                 // Rewritten (or consumed) by the app since step 1: kept, never assumed gone.
                 _ => RemoveOutcome::Changed,
             };
+        }
+        fault::point("mysql.after_delete");
+        // MyISAM: a row the app rewrote after it went to the trash was never removed; its trash
+        // copy goes, so the run lists only what it removed.
+        if let (TrashTarget::InStore(tag), Some(at)) = (&*trash_to, trash_at) {
+            let kept: Vec<&super::KeyRef> = batch
+                .iter()
+                .zip(&out)
+                .filter(|(_, o)| **o == RemoveOutcome::Changed)
+                .map(|(p, _)| &p.key)
+                .filter(|k| {
+                    trash
+                        .iter()
+                        .any(|t| t.key_type == k.key_type && t.id == k.id)
+                })
+                .collect();
+            if !kept.is_empty() {
+                at.forget_trash(&mut self.conn, tenant, &tag.run_id, &kept)
+                    .map_err(err)?;
+            }
         }
         Ok(out)
     }
@@ -622,7 +686,14 @@ impl Store for MysqlStore {
         batch: &[Planned],
         trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
-        self.in_transaction(|s| s.remove_batch(tenant, batch, trash_to))
+        let trash_at = match trash_to {
+            TrashTarget::InStore(_) => Some(self.trash_at()?),
+            _ => None,
+        };
+        let out =
+            self.in_transaction(|s| s.remove_batch(tenant, batch, trash_to, trash_at.as_ref()))?;
+        fault::point("mysql.after_commit");
+        Ok(out)
     }
 
     /// InnoDB: all rows or none. MyISAM: row by row; a rerun finds the restored ones there and
@@ -646,6 +717,43 @@ impl Store for MysqlStore {
     fn lock_global(&mut self) -> Result<TenantLock> {
         let name = self.lock_name(None);
         self.try_lock(&name)
+    }
+
+    /// InnoDB: in the deleting transaction; MyISAM: committed just before the compare-and-delete
+    /// (the engine has no transaction), which keeps the same promise: in place or in the trash.
+    fn trash_in_transaction(&self) -> bool {
+        true
+    }
+
+    fn shared_state(
+        &self,
+        opts: &super::shared::SharedOptions,
+    ) -> Result<Option<Box<dyn super::SharedState>>> {
+        let mut init = vec![
+            "SET NAMES utf8mb4",
+            "SET SESSION lock_wait_timeout = 2",
+            "SET SESSION innodb_lock_wait_timeout = 2",
+        ];
+        if opts.read_only {
+            init.push("SET SESSION TRANSACTION READ ONLY");
+        }
+        let builder = OptsBuilder::from_opts(self.opts.clone())
+            .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+            .init(init);
+        let conn = Conn::new(builder).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to {}: {}",
+                self.target,
+                message(&e)
+            ))
+        })?;
+        let at = state::StateTarget {
+            schema: opts.schema.clone(),
+            store: self.lock_scope.clone(),
+        };
+        let shared = state::MysqlState::open(conn, &self.target, at.clone(), opts)?;
+        *self.state_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+        Ok(Some(Box::new(shared)))
     }
 }
 
