@@ -126,22 +126,28 @@ const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0
 /// Runs every clause of the contract on `h` (seeded with [`fixture`] and [`CREDS`] as `T`),
 /// with the janitor's state in the state directory.
 pub fn run(h: &mut dyn Harness, what: &str) {
-    run_with(h, what, false);
+    run_with(h, what, None);
 }
 
 /// [`run`] with the janitor's state in the store (`Store::shared_state`, which must be `Some`):
 /// the same guarantees, and the state directory keeps nothing but locks.
 pub fn run_shared(h: &mut dyn Harness, what: &str) {
-    run_with(h, what, true);
+    run_shared_with(h, what, &super::shared::SharedOptions::default());
 }
 
-fn run_with(h: &mut dyn Harness, what: &str, shared: bool) {
+/// [`run_shared`] with the state where `opts` puts it (MySQL: a database of the test's own,
+/// since the default one is server-wide).
+pub fn run_shared_with(h: &mut dyn Harness, what: &str, opts: &super::shared::SharedOptions) {
+    run_with(h, what, Some(opts));
+}
+
+fn run_with(h: &mut dyn Harness, what: &str, shared: Option<&super::shared::SharedOptions>) {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::new(dir.path().join("state"));
-    if shared {
+    if let Some(opts) = shared {
         let s = h
             .store()
-            .shared_state(&super::shared::SharedOptions::default())
+            .shared_state(opts)
             .unwrap()
             .unwrap_or_else(|| panic!("{what}: the store keeps no shared state"));
         state.share(s);
@@ -170,7 +176,7 @@ fn run_with(h: &mut dyn Harness, what: &str, shared: bool) {
     );
     let after = h.rows();
     assert_eq!(after.len(), before.len() - 2, "{what}");
-    if shared {
+    if shared.is_some() {
         // Trash, ledger and records are in the store: the state directory has locks only.
         let mut local: Vec<String> = std::fs::read_dir(state.path())
             .unwrap()
@@ -488,13 +494,16 @@ impl Drop for Postgres {
     }
 }
 
-#[test]
-fn postgres_keeps_the_contract() {
+/// A database of its own holding the fixture, dropped on drop; `None` (skipped) without a server.
+fn postgres_harness() -> Option<Postgres> {
     let admin = std::env::var("BAILEYS_JANITOR_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut c = match postgres::Client::connect(&admin, postgres::NoTls) {
         Ok(c) => c,
-        Err(e) => return missing("postgres", &e),
+        Err(e) => {
+            missing("postgres", &e);
+            return None;
+        }
     };
     let name = unique("janitor_contract_");
     c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
@@ -541,21 +550,41 @@ fn postgres_keeps_the_contract() {
         "contract",
     )
     .unwrap();
-    run(
-        &mut Postgres {
-            store,
-            client,
-            admin,
-            name,
-        },
-        "postgres",
-    );
+    Some(Postgres {
+        store,
+        client,
+        admin,
+        name,
+    })
+}
+
+#[test]
+fn postgres_keeps_the_contract() {
+    if let Some(mut h) = postgres_harness() {
+        run(&mut h, "postgres");
+    }
+}
+
+#[test]
+fn postgres_keeps_the_contract_with_its_state_in_the_store() {
+    if let Some(mut h) = postgres_harness() {
+        run_shared(&mut h, "postgres, shared");
+    }
+}
+
+#[test]
+fn postgres_state_keeps_the_shared_contract() {
+    let Some(h) = postgres_harness() else { return };
+    let opts = super::shared::SharedOptions::default();
+    super::shared_contract::check(&mut || h.store.shared_state(&opts).unwrap().unwrap());
 }
 
 struct Mysql {
     store: super::mysql::MysqlStore,
     admin: ::mysql::Conn,
     db: String,
+    /// The database of the janitor's state, the test's own (the default one is server-wide).
+    state: super::shared::SharedOptions,
 }
 
 impl Harness for Mysql {
@@ -602,11 +631,15 @@ impl Drop for Mysql {
         let _ = self
             .admin
             .query_drop(format!("DROP DATABASE IF EXISTS {}", self.db));
+        let _ = self
+            .admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", self.state.schema));
     }
 }
 
-#[test]
-fn mysql_keeps_the_contract() {
+/// A database of its own holding the fixture (and one for the state), dropped on drop; `None`
+/// (skipped) without a server.
+fn mysql_harness() -> Option<Mysql> {
     use ::mysql::prelude::Queryable;
     let admin_url = std::env::var("BAILEYS_JANITOR_TEST_MYSQL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
@@ -616,7 +649,10 @@ fn mysql_keeps_the_contract() {
             .tcp_connect_timeout(Some(Duration::from_secs(2))),
     ) {
         Ok(c) => c,
-        Err(e) => return missing("mysql", &e),
+        Err(e) => {
+            missing("mysql", &e);
+            return None;
+        }
     };
     let db = unique("bj_contract_");
     admin.query_drop(format!("CREATE DATABASE {db}")).unwrap();
@@ -655,5 +691,35 @@ fn mysql_keeps_the_contract() {
     // whose tenant lock this connection does not hold, so the harness holds it once more
     // (GET_LOCK counts: clean_tenant's unlock leaves this one).
     assert_eq!(store.lock_tenant(T).unwrap(), super::TenantLock::Acquired);
-    run(&mut Mysql { store, admin, db }, "mysql");
+    let state = super::shared::SharedOptions {
+        schema: format!("{db}_state"),
+        ..Default::default()
+    };
+    Some(Mysql {
+        store,
+        admin,
+        db,
+        state,
+    })
+}
+
+#[test]
+fn mysql_keeps_the_contract() {
+    if let Some(mut h) = mysql_harness() {
+        run(&mut h, "mysql");
+    }
+}
+
+#[test]
+fn mysql_keeps_the_contract_with_its_state_in_the_store() {
+    if let Some(mut h) = mysql_harness() {
+        let opts = h.state.clone();
+        run_shared_with(&mut h, "mysql, shared", &opts);
+    }
+}
+
+#[test]
+fn mysql_state_keeps_the_shared_contract() {
+    let Some(h) = mysql_harness() else { return };
+    super::shared_contract::check(&mut || h.store.shared_state(&h.state).unwrap().unwrap());
 }
