@@ -28,6 +28,9 @@ pub struct TestMy {
     user: String,
     /// The janitor's connection string: the test user, with its password.
     pub url: String,
+    /// The database of the janitor's state (`store.state_schema`), the test's own: the
+    /// default one is server-wide.
+    pub state_db: String,
 }
 
 impl TestMy {
@@ -57,6 +60,7 @@ impl TestMy {
                 .subsec_nanos()
         );
         let db = format!("bj_test_{tag}");
+        let state_db = format!("bj_state_{tag}");
         let user = format!("bj_{tag}");
         admin.query_drop(format!("CREATE DATABASE {db}")).unwrap();
         for host in ["%", "localhost"] {
@@ -67,6 +71,9 @@ impl TestMy {
                 .unwrap();
             admin
                 .query_drop(format!("GRANT ALL ON {db}.* TO '{user}'@'{host}'"))
+                .unwrap();
+            admin
+                .query_drop(format!("GRANT ALL ON {state_db}.* TO '{user}'@'{host}'"))
                 .unwrap();
         }
         let url = format!(
@@ -79,6 +86,7 @@ impl TestMy {
             db,
             user,
             url,
+            state_db,
         })
     }
 
@@ -138,7 +146,8 @@ impl TestMy {
             .arg("--state-dir")
             .arg(state)
             .arg("--config")
-            .arg(keep50(state));
+            .arg(keep50(state))
+            .env("BAILEYS_JANITOR_STATE_SCHEMA", &self.state_db);
         c
     }
 }
@@ -148,6 +157,9 @@ impl Drop for TestMy {
         let _ = self
             .admin
             .query_drop(format!("DROP DATABASE IF EXISTS {}", self.db));
+        let _ = self
+            .admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", self.state_db));
         for host in ["%", "localhost"] {
             let _ = self
                 .admin
@@ -418,6 +430,7 @@ fn mysql_two_processes_handle_every_row_once() {
             .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG)
             .arg("--store")
             .arg(&my.url)
+            .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
             .arg("--state-dir")
             .arg(dir.path().join(state))
             .args(["cleanup", "--json"])
@@ -450,6 +463,7 @@ fn mysql_two_processes_handle_every_row_once() {
     let again = bare_cmd()
         .arg("--store")
         .arg(&my.url)
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
         .arg("--state-dir")
         .arg(dir.path().join("host_a"))
         .args(["cleanup", "--json"])
@@ -587,6 +601,7 @@ fn mysql_monitor_auto_cleanup_respects_a_held_lock_then_cleans_an_emergency_tena
         bare_cmd()
             .arg("--store")
             .arg(&my.url)
+            .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
             .arg("--state-dir")
             .arg(&state)
             .args(["monitor", "--once", "--auto-cleanup", "--json"])
@@ -626,6 +641,7 @@ fn mysql_monitor_auto_cleanup_respects_a_held_lock_then_cleans_an_emergency_tena
     let restore = bare_cmd()
         .arg("--store")
         .arg(&my.url)
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
         .arg("--state-dir")
         .arg(&state)
         .args(["restore", "--company", "acme"])
@@ -647,6 +663,7 @@ fn mysql_baileys_table_name_option_cleans_that_table_only() {
     let out = bare_cmd()
         .arg("--store")
         .arg(format!("{}?table=wa_auth", my.url))
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
         .arg("--state-dir")
         .arg(dir.path())
         .args(["cleanup", "--json"])
@@ -668,6 +685,7 @@ fn mysql_baileys_table_name_option_cleans_that_table_only() {
     let status = bare_cmd()
         .arg("--store")
         .arg(format!("{}?table=wa_auth", my.url))
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
         .arg("--state-dir")
         .arg(dir.path())
         .arg("status")
@@ -697,6 +715,7 @@ fn mysql_connection_lost_before_removal_removes_nothing_and_leaves_no_lock() {
         .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG)
         .arg("--store")
         .arg(&my.url)
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db)
         .arg("--state-dir")
         .arg(&state)
         .args(["cleanup", "--json", "--debug-pause-before-remove", "2s"])
@@ -745,6 +764,7 @@ fn mysql_password_from_mysql_pwd_or_a_password_file_never_from_argv() {
     assert!(!bare_url.contains("hunter2"));
     let status = |envs: &[(&str, &str)], args: &[&str]| {
         let mut c = bare_cmd();
+        c.env("BAILEYS_JANITOR_STATE_SCHEMA", &my.state_db);
         for (k, v) in envs {
             c.env(k, v);
         }

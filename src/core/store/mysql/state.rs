@@ -288,7 +288,7 @@ fn utf8(target: &str, b: Vec<u8>) -> Result<String> {
 
 impl MysqlState {
     /// Opens the state on `conn` (a connection of its own). Refuses a database written by a
-    /// newer binary; creates nothing.
+    /// newer binary; creates it (or refuses with the SQL to run) unless `opts.read_only`.
     pub fn open(
         mut conn: Conn,
         target: &str,
@@ -299,11 +299,16 @@ impl MysqlState {
         if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
             return Err(newer(target, &at.schema, v));
         }
+        // A run that writes creates it now, so a role that cannot is told at start-up (exit 2),
+        // not by every batch.
+        if !opts.read_only && version != Some(SCHEMA_VERSION) {
+            ensure(&mut conn, target, &at.schema)?;
+        }
         Ok(MysqlState {
             conn,
             target: target.to_owned(),
             read_only: opts.read_only,
-            ready: version == Some(SCHEMA_VERSION),
+            ready: !opts.read_only || version == Some(SCHEMA_VERSION),
             at,
         })
     }

@@ -264,7 +264,7 @@ pub struct PgState {
 
 impl PgState {
     /// Opens the state on `client` (a connection of its own). Refuses a schema written by a
-    /// newer binary; creates nothing.
+    /// newer binary; creates it (or refuses with the SQL to run) unless `opts.read_only`.
     pub fn open(
         mut client: Client,
         target: &str,
@@ -284,11 +284,16 @@ impl PgState {
         if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
             return Err(newer(target, &at.schema, v));
         }
+        // A run that writes creates it now, so a role that cannot is told at start-up (exit 2),
+        // not by every batch.
+        if !opts.read_only && version != Some(SCHEMA_VERSION) {
+            ensure(&mut client, target, &at.schema)?;
+        }
         Ok(PgState {
             client,
             target: target.to_owned(),
             read_only: opts.read_only,
-            ready: version == Some(SCHEMA_VERSION),
+            ready: !opts.read_only || version == Some(SCHEMA_VERSION),
             at,
             prepared: HashMap::new(),
         })

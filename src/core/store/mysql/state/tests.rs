@@ -299,8 +299,7 @@ fn an_account_that_cannot_create_the_database_gets_one_line_with_the_sql_and_the
         ))
         .unwrap();
     let store = s.store_as(Some(&app));
-    let mut st = s.state(&store, false).unwrap();
-    let e = st.swap(Space::Company, "t", None, b"x").unwrap_err();
+    let e = s.state(&store, false).err().unwrap();
     assert!(e.is_configuration(), "{e}");
     let line = e.to_string();
     assert!(!line.contains('\n'));
@@ -321,6 +320,7 @@ fn an_account_that_cannot_create_the_database_gets_one_line_with_the_sql_and_the
     for stmt in sql.split_terminator(';') {
         s.admin.query_drop(stmt).unwrap();
     }
+    let mut st = s.state(&store, false).unwrap();
     assert!(st.swap(Space::Company, "t", None, b"x").unwrap());
     assert_eq!(st.exposure().unwrap(), Vec::<String>::new());
 }
