@@ -468,11 +468,18 @@ fn postgres_per_type_cleanup_legacy_rows_and_restore() {
         0
     );
 
-    // Restore the first run: rows back with their values and timestamps.
-    let runs: Vec<_> = std::fs::read_dir(state.join("trash/company_1"))
+    // Restore the first run: rows back with their values and timestamps. The trash is in the
+    // store (the janitor's schema), not in the state directory.
+    assert!(!state.join("trash").exists());
+    let runs: Vec<String> = db
+        .client()
+        .query(
+            "SELECT DISTINCT run_id FROM baileys_janitor.trash WHERE tenant = 'company_1'",
+            &[],
+        )
         .unwrap()
-        .flatten()
-        .map(|e| e.file_name().into_string().unwrap())
+        .iter()
+        .map(|r| r.get(0))
         .collect();
     assert_eq!(runs.len(), 2, "{runs:?}");
     let first = runs.iter().min().unwrap();
