@@ -16,6 +16,7 @@ mod packaging;
 mod prekeys;
 pub mod redis_store;
 mod services;
+mod shared_sql;
 mod status_restore;
 mod store_pipeline;
 pub mod stores;

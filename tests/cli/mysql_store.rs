@@ -115,6 +115,11 @@ impl TestMy {
         self.admin.query_first(sql).unwrap().unwrap()
     }
 
+    /// The administrator's connection (the state database's tables, grants).
+    pub fn admin(&mut self) -> &mut mysql::Conn {
+        &mut self.admin
+    }
+
     pub fn exec(&mut self, sql: &str) {
         self.admin.query_drop(format!("USE {}", self.db)).unwrap();
         self.admin.query_drop(sql).unwrap();
