@@ -15,15 +15,20 @@
 //!   `SET NX`, so a field written again since is never overwritten.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::{Connection, Value};
 
+use super::shared::{SCHEMA_VERSION, SharedOptions, SharedState, TrashTag};
 use super::spec::{redact_postgres, split_kv_key};
 use super::{
     Planned, RawRow, RemoveOutcome, RestoreOutcome, Result, Store, StoreError, TenantLock,
     TrashRow, TrashTarget, fingerprint,
 };
+
+mod state;
+use state::{Keys, RedisState, Scripts, row_field, schema_check, trash_run};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,6 +130,23 @@ impl RedisLayout {
 
     pub fn pattern(&self) -> String {
         format!("{}*{}", self.prefix, self.suffix)
+    }
+
+    /// The prefix of the janitor's own keys (`<prefix>:janitor:`): Evolution's prefix, or the
+    /// key pattern's text before the tenant; `baileys-janitor` when that is empty (`*:auth`).
+    /// Never derived from the URL: two hosts may name one server differently.
+    pub fn state_prefix(&self) -> String {
+        let p = if self.evolution {
+            self.prefix
+                .strip_suffix(":instance:")
+                .unwrap_or(&self.prefix)
+        } else {
+            &self.prefix
+        };
+        match p.trim_end_matches(':') {
+            "" => "baileys-janitor".to_owned(),
+            p => p.to_owned(),
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -270,6 +292,65 @@ if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return out
 ";
 
+/// [`CAS_HDEL`] with the trash in the same script (issue 23): each field still holding its
+/// planned value is written to the run's trash hash, then deleted, atomically. KEYS: 1 hash,
+/// 2 lock, 3 trash rows, 4 trash meta, 5 trash index, 6 schema version; ARGV: 1 token, 2 ttl,
+/// 3 schema version, 4..10 the run (`state::trash_run`), 11.. (field, value, trash field).
+const CAS_HDEL_TRASH: &str = concat!(
+    "local VK, VA, TR, TM, TI, TA = 6, 3, 3, 4, 5, 4\n",
+    r"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('BJFENCE tenant lock lost')
+end
+",
+    schema_check!(),
+    trash_run!(),
+    r"
+local out = {}
+for i = 11, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    trash_row(ARGV[i + 2], ARGV[i + 1])
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+finish_run()
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return out
+",
+);
+
+/// The same for plain keys. KEYS: 1 lock, 2 trash rows, 3 meta, 4 index, 5 schema version,
+/// 6.. the keys; ARGV as [`CAS_HDEL_TRASH`], 11.. (value, trash field) in KEYS order.
+const CAS_DEL_TRASH: &str = concat!(
+    "local VK, VA, TR, TM, TI, TA = 5, 3, 2, 3, 4, 4\n",
+    r"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('BJFENCE tenant lock lost')
+end
+",
+    schema_check!(),
+    trash_run!(),
+    r"
+local out = {}
+for i = 6, #KEYS do
+  local j = 11 + (i - 6) * 2
+  if redis.call('GET', KEYS[i]) == ARGV[j] then
+    trash_row(ARGV[j + 1], ARGV[j])
+    redis.call('DEL', KEYS[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+finish_run()
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return out
+",
+);
+
 /// KEYS[1] lock; ARGV[1] the dead holder's value, ARGV[2] ours, ARGV[3] ttl ms.
 const TAKE_OVER: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -312,6 +393,11 @@ pub struct RedisStore {
     pg_transport: Option<super::tls::Transport>,
     /// The Evolution prefix was not configured and the fallback one holds the instances.
     prefix_found: bool,
+    /// How long trash keys written by [`Store::remove`] live: `trash.retention`, as the last
+    /// [`Store::shared_state`] was opened with (seconds).
+    retention_s: AtomicU64,
+    /// Removal scripts, run by their SHA1.
+    scripts: Scripts,
 }
 
 /// The locks a store holds (key → our token), shared with a signal handler that releases them
@@ -415,6 +501,8 @@ impl RedisStore {
             transport,
             pg_transport: None,
             prefix_found: false,
+            retention_s: AtomicU64::new(SharedOptions::default().trash_retention.as_secs()),
+            scripts: Scripts::new(),
         };
         store.pick_prefix()?;
         if let Some(c) = creds_url {
@@ -499,6 +587,31 @@ impl RedisStore {
 
     fn err(&self, e: redis::RedisError) -> StoreError {
         StoreError::Query(format!("{}: {}", self.target, e))
+    }
+
+    /// The key names of the janitor's state on this server.
+    fn state_keys(&self) -> Keys {
+        Keys::new(&self.layout.state_prefix())
+    }
+
+    /// A removal script's trash keys (rows, meta, index, version) and run arguments (schema
+    /// version, retention, index member, score, tenant, run, host, removed_at).
+    fn trash_run(&self, tenant: &str, tag: &TrashTag) -> TrashRunArgs {
+        let k = self.state_keys();
+        let t = k.trash(tenant, &tag.run_id);
+        TrashRunArgs {
+            keys: [t.rows, t.meta, k.trash_index(), k.version()],
+            args: [
+                SCHEMA_VERSION.to_string(),
+                self.retention_s.load(Ordering::Relaxed).to_string(),
+                Keys::member(tenant, &tag.run_id),
+                state::score(tag.removed_at).to_string(),
+                tenant.to_owned(),
+                tag.run_id.clone(),
+                tag.host.clone(),
+                state::stamp(tag.removed_at),
+            ],
+        }
     }
 
     fn lock_key(&self, tenant: Option<&str>) -> String {
@@ -631,6 +744,7 @@ impl RedisStore {
                 self.layout.prefix, self.layout.suffix
             ))
         );
+        let own = self.state_keys().ns;
         let mut seen = HashSet::new();
         let mut cursor: u64 = 0;
         loop {
@@ -647,6 +761,7 @@ impl RedisStore {
             for k in keys {
                 if let Some((t, name)) = self.layout.split(&k)
                     && t == tenant
+                    && !k.starts_with(&own)
                     && seen.insert(k.clone())
                 {
                     f(&k, name);
@@ -661,20 +776,18 @@ impl RedisStore {
 
     fn run_script(
         &mut self,
-        script: &str,
+        script: &'static str,
         keys: &[String],
         args: &[&[u8]],
     ) -> std::result::Result<Vec<i64>, ScriptError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script).arg(keys.len());
-        for k in keys {
-            cmd.arg(k);
-        }
-        for a in args {
-            cmd.arg(*a);
-        }
-        cmd.query::<Vec<i64>>(&mut self.con).map_err(|e| {
-            if e.to_string().contains("BJFENCE") {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let ran = self
+            .scripts
+            .eval::<Vec<i64>>(&mut self.con, script, &keys, args);
+        ran.map_err(|e| {
+            if e.to_string().contains("BJSCHEMA") {
+                ScriptError::Refused(state::script_error(&self.target, &self.state_keys(), e))
+            } else if e.to_string().contains("BJFENCE") {
                 ScriptError::Refused(StoreError::Query(format!(
                     "{}: the tenant lock expired and is held by someone else: batch not removed",
                     self.target
@@ -745,6 +858,12 @@ impl RedisStore {
     }
 }
 
+/// What a removal script needs to write the trash: see [`CAS_HDEL_TRASH`].
+struct TrashRunArgs {
+    keys: [String; 4],
+    args: [String; 8],
+}
+
 /// How a removal script ended when it did not answer with results.
 enum ScriptError {
     /// Redis refused it: nothing was removed.
@@ -801,6 +920,8 @@ impl Store for RedisStore {
             Shape::Hash => "hash",
             Shape::Keys => "string",
         };
+        // The janitor's own keys are never a tenant, whatever the pattern matches.
+        let own = self.state_keys().ns;
         let mut out = BTreeSet::new();
         let mut cursor: u64 = 0;
         loop {
@@ -818,6 +939,9 @@ impl Store for RedisStore {
                 let Ok(k) = String::from_utf8(k) else {
                     continue;
                 };
+                if k.starts_with(&own) {
+                    continue;
+                }
                 if let Some((t, _)) = self.layout.split(&k) {
                     out.insert(t.to_owned());
                 }
@@ -1015,32 +1139,54 @@ impl Store for RedisStore {
         if doomed.is_empty() {
             return Ok(out);
         }
-        // 2. The trash is durable before anything is removed.
-        trash_to
-            .before_commit(&trash)
-            .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
-        // 3. One atomic script: fencing check, then compare-and-delete per field.
+        // 2. One atomic script: fencing check, then compare-and-delete per field. The trash is
+        //    written by that same script (InStore), or made durable before it runs (Before).
         let lock = self.lock_key(Some(tenant));
         let token = self.locks.get(&lock).unwrap_or_default();
         let ttl = LOCK_TTL_MS.to_string();
-        let mut args: Vec<&[u8]> = vec![token.as_bytes(), ttl.as_bytes()];
-        let ran = match self.layout.shape {
-            Shape::Hash => {
-                for (i, raw) in &doomed {
-                    args.push(names[*i].as_bytes());
-                    args.push(raw.as_bytes());
-                }
-                self.run_script(CAS_HDEL, &[hash.clone(), lock], &args)
-            }
-            Shape::Keys => {
-                let mut keys = vec![lock];
-                for (i, raw) in &doomed {
-                    keys.push(format!("{hash}{}", names[*i]));
-                    args.push(raw.as_bytes());
-                }
-                self.run_script(CAS_DEL, &keys, &args)
+        let in_store = match trash_to {
+            TrashTarget::InStore(tag) => Some((
+                self.trash_run(tenant, tag),
+                trash
+                    .iter()
+                    .map(|r| row_field(&r.key_type, &r.id))
+                    .collect::<Vec<_>>(),
+            )),
+            other => {
+                other
+                    .before_commit(&trash)
+                    .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+                None
             }
         };
+        let mut keys = match self.layout.shape {
+            Shape::Hash => vec![hash.clone(), lock],
+            Shape::Keys => vec![lock],
+        };
+        let mut args: Vec<&[u8]> = vec![token.as_bytes(), ttl.as_bytes()];
+        if let Some((run, _)) = &in_store {
+            keys.extend(run.keys.iter().cloned());
+            args.extend(run.args.iter().map(|a| a.as_bytes()));
+        }
+        for (n, (i, raw)) in doomed.iter().enumerate() {
+            match self.layout.shape {
+                Shape::Hash => args.push(names[*i].as_bytes()),
+                Shape::Keys => keys.push(format!("{hash}{}", names[*i])),
+            }
+            args.push(raw.as_bytes());
+            if let Some((_, fields)) = &in_store {
+                args.push(fields[n].as_bytes());
+            }
+        }
+        let script = match (self.layout.shape, in_store.is_some()) {
+            (Shape::Hash, false) => CAS_HDEL,
+            (Shape::Keys, false) => CAS_DEL,
+            (Shape::Hash, true) => CAS_HDEL_TRASH,
+            (Shape::Keys, true) => CAS_DEL_TRASH,
+        };
+        crate::core::fault::point("redis.before_script");
+        let ran = self.run_script(script, &keys, &args);
+        crate::core::fault::point("redis.after_script");
         let results = match ran {
             Ok(r) => r,
             Err(ScriptError::Refused(e)) => return Err(e),
@@ -1139,6 +1285,25 @@ impl Store for RedisStore {
                 }
             )
         })
+    }
+
+    fn trash_in_transaction(&self) -> bool {
+        true
+    }
+
+    fn shared_state(&self, opts: &SharedOptions) -> Result<Option<Box<dyn SharedState>>> {
+        self.retention_s
+            .store(opts.trash_retention.as_secs().max(1), Ordering::Relaxed);
+        let con = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.target))
+            })?;
+        let _ = con.set_read_timeout(Some(self.io_timeout));
+        let _ = con.set_write_timeout(Some(self.io_timeout));
+        let state = RedisState::open(con, &self.target, &self.layout.state_prefix(), opts)?;
+        Ok(Some(Box::new(state)))
     }
 
     fn lock_releaser(&self) -> Option<super::LockReleaser> {

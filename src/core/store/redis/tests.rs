@@ -423,7 +423,7 @@ fn stalling_redis(fields: &[(&str, &str)], ran: bool) -> String {
                             s
                         }
                         "HGET" => bulk(data.lock().unwrap().get(&args[2])),
-                        "EVAL" => {
+                        "EVAL" | "EVALSHA" => {
                             if ran {
                                 data.lock().unwrap().clear();
                             }
@@ -474,4 +474,389 @@ fn a_stalled_removal_is_verified_never_called_rolled_back() {
             (o, _) => panic!("ran={ran}: {o:?}"),
         }
     }
+}
+
+// The janitor's state in Redis (issue 23).
+
+use crate::core::store::shared::{SharedOptions, SharedState, Space, TrashTag};
+
+fn opts(read_only: bool) -> SharedOptions {
+    SharedOptions {
+        read_only,
+        trash_retention: Duration::from_secs(3 * 86_400),
+        ..SharedOptions::default()
+    }
+}
+
+fn tag(run: &str, host: &str, at: i64) -> TrashTag {
+    TrashTag {
+        run_id: run.into(),
+        host: host.into(),
+        removed_at: chrono::DateTime::from_timestamp(at, 123_456_789).unwrap(),
+    }
+}
+
+fn trow(t: &str, id: &str, v: &str) -> TrashRow {
+    TrashRow {
+        key_type: t.into(),
+        id: id.into(),
+        value: v.into(),
+        columns: Default::default(),
+    }
+}
+
+impl Scratch {
+    fn shared(&self, layout: &RedisLayout, read_only: bool) -> Box<dyn SharedState> {
+        self.store(layout)
+            .shared_state(&opts(read_only))
+            .unwrap()
+            .expect("redis keeps a shared state")
+    }
+
+    /// Every key under the janitor's namespace, with its TTL in seconds (-1: none).
+    fn own_keys(&mut self) -> BTreeMap<String, i64> {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:janitor:*", self.prefix))
+            .query(&mut self.con)
+            .unwrap();
+        keys.into_iter()
+            .map(|k| {
+                let ttl: i64 = redis::cmd("TTL").arg(&k).query(&mut self.con).unwrap();
+                (k, ttl)
+            })
+            .collect()
+    }
+}
+
+use std::collections::BTreeMap;
+
+#[test]
+fn state_lives_under_the_stores_prefix_not_the_url() {
+    let evo = RedisLayout::preset("evolution").unwrap();
+    assert_eq!(evo.state_prefix(), "evolution-cache");
+    assert_eq!(
+        evo.clone()
+            .with_evolution_prefix("evolution")
+            .unwrap()
+            .state_prefix(),
+        "evolution"
+    );
+    let auth = RedisLayout::preset("baileys-redis-auth").unwrap();
+    assert_eq!(auth.state_prefix(), "baileys-janitor");
+    assert_eq!(
+        auth.with_pattern("myapp:*:keys").unwrap().state_prefix(),
+        "myapp"
+    );
+}
+
+#[test]
+fn documents_swap_by_version_and_two_hosts_see_one_truth() {
+    let Some(s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let mut a = s.shared(&layout, false);
+    let mut b = s.shared(&layout, false);
+    assert_eq!(a.read(Space::Company, "c:1").unwrap(), None);
+    assert!(a.swap(Space::Company, "c:1", None, b"one").unwrap());
+    // B saw nothing and tries to create: refused, A's body stands.
+    assert!(!b.swap(Space::Company, "c:1", None, b"other").unwrap());
+    let doc = b.read(Space::Company, "c:1").unwrap().unwrap();
+    assert_eq!(doc.body, b"one");
+    assert!(
+        b.swap(Space::Company, "c:1", Some(doc.version), b"two")
+            .unwrap()
+    );
+    // A's version is stale now.
+    assert!(
+        !a.swap(Space::Company, "c:1", Some(doc.version), b"three")
+            .unwrap()
+    );
+    assert_eq!(a.read(Space::Company, "c:1").unwrap().unwrap().body, b"two");
+    assert!(a.swap(Space::Runs, "host-a", None, b"ra").unwrap());
+    assert!(b.swap(Space::Runs, "host-b", None, b"rb").unwrap());
+    assert_eq!(
+        b.list(Space::Runs).unwrap(),
+        vec![
+            ("host-a".into(), b"ra".to_vec()),
+            ("host-b".into(), b"rb".to_vec())
+        ]
+    );
+    assert_eq!(a.list(Space::Ledger).unwrap(), vec![]);
+    assert!(a.describe().contains(&format!("{}:janitor:", s.prefix)));
+    assert_eq!(a.exposure().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn racing_writers_lose_no_update() {
+    let Some(s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let mut st = s.shared(&layout, false);
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    loop {
+                        let cur = st.read(Space::Company, "c").unwrap();
+                        let n: u64 = cur
+                            .as_ref()
+                            .map_or(0, |d| String::from_utf8_lossy(&d.body).parse().unwrap());
+                        let body = (n + 1).to_string();
+                        if st
+                            .swap(Space::Company, "c", cur.map(|d| d.version), body.as_bytes())
+                            .unwrap()
+                        {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut st = s.shared(&layout, true);
+    assert_eq!(st.read(Space::Company, "c").unwrap().unwrap().body, b"100");
+}
+
+#[test]
+fn the_trash_keeps_exact_rows_lists_runs_marks_restores_and_expires() {
+    let Some(mut s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let mut a = s.shared(&layout, false);
+    let mut with_cols = trow("pre-key", "1", "{\"k\":\"\\u0000é\"}");
+    with_cols
+        .columns
+        .insert("created_at".into(), Some(1_700_000_000_000_000));
+    with_cols.columns.insert("expires_at".into(), None);
+    let t1 = tag("r1", "host-a", 1_700_000_000);
+    a.put_trash(
+        "t:1",
+        &t1,
+        &[with_cols.clone(), trow("session", "5.0", "s")],
+    )
+    .unwrap();
+    a.put_trash("t:1", &t1, &[trow("", "odd-name", "x")])
+        .unwrap();
+    let t2 = tag("r2", "host-b", 1_700_000_100);
+    a.put_trash("t:2", &t2, &[trow("session", "1.0", "abc")])
+        .unwrap();
+    let runs = a.trash_runs(None).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (runs[0].run_id.as_str(), runs[0].host.as_str()),
+        ("r2", "host-b")
+    );
+    assert_eq!(runs[1].tenant, "t:1");
+    assert_eq!(runs[1].removed_at, t1.removed_at, "to the nanosecond");
+    assert_eq!((runs[1].rows, runs[1].restored), (3, 0));
+    let bytes = (with_cols.value.len() + 2) as u64;
+    assert_eq!(runs[1].bytes, bytes);
+    assert_eq!(a.trash_runs(Some("t:2")).unwrap().len(), 1);
+    let rows = a.trash_rows("t:1", "r1").unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r.row == with_cols && !r.restored));
+    assert!(rows.iter().any(|r| r.row == trow("", "odd-name", "x")));
+    assert_eq!(a.trash_rows("t:1", "nope").unwrap(), vec![]);
+    // Every trash key expires with the retention; the documents do not.
+    let own = s.own_keys();
+    assert!(own.len() >= 6, "{own:?}");
+    for (k, ttl) in &own {
+        if k.ends_with(":version") {
+            assert_eq!(*ttl, -1, "{k}");
+        } else {
+            assert!((3 * 86_400 - 60..=3 * 86_400).contains(ttl), "{k}: {ttl}");
+        }
+    }
+    // A restore on another host marks rows; the run still lists them as restored.
+    let mut b = s.shared(&layout, false);
+    b.mark_restored(
+        "t:1",
+        "r1",
+        &[
+            with_cols.key(),
+            KeyRef {
+                key_type: "x".into(),
+                id: "y".into(),
+            },
+        ],
+    )
+    .unwrap();
+    let run = b.trash_runs(Some("t:1")).unwrap().remove(0);
+    assert_eq!((run.rows, run.restored, run.bytes), (2, 1, 2));
+    let rows = b.trash_rows("t:1", "r1").unwrap();
+    assert!(rows.iter().any(|r| r.row == with_cols && r.restored));
+    assert_eq!(rows.iter().filter(|r| !r.restored).count(), 2);
+    let restored_ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{}:janitor:trash:t%3A1:r1:restored", s.prefix))
+        .query(&mut s.con)
+        .unwrap();
+    assert!(restored_ttl > 86_400, "{restored_ttl}");
+    // Purge: runs removed before the cutoff go, with every key; later ones stay.
+    let cut = chrono::DateTime::from_timestamp(1_700_000_050, 0).unwrap();
+    assert_eq!(b.purge(cut).unwrap(), (1, 3));
+    assert_eq!(a.trash_runs(None).unwrap().len(), 1);
+    assert_eq!(a.trash_rows("t:1", "r1").unwrap(), vec![]);
+    assert!(s.own_keys().keys().all(|k| !k.contains("t%3A1")));
+}
+
+#[test]
+fn a_newer_schema_is_refused_at_open_and_by_every_write() {
+    let Some(mut s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let mut a = s.shared(&layout, false);
+    assert!(a.swap(Space::Runs, "h", None, b"x").unwrap());
+    let vk = format!("{}:janitor:version", s.prefix);
+    let v: String = redis::cmd("GET").arg(&vk).query(&mut s.con).unwrap();
+    assert_eq!(v, SCHEMA_VERSION.to_string(), "the first write records it");
+    let _: () = redis::cmd("SET")
+        .arg(&vk)
+        .arg(SCHEMA_VERSION + 1)
+        .query(&mut s.con)
+        .unwrap();
+    for read_only in [true, false] {
+        let e = s
+            .store(&layout)
+            .shared_state(&opts(read_only))
+            .err()
+            .unwrap();
+        assert!(e.is_configuration(), "{e}");
+        assert!(e.to_string().contains("newer than this binary"), "{e}");
+    }
+    // Already open when a newer binary wrote: refused too, nothing written or removed.
+    let e = a.swap(Space::Runs, "h", Some(1), b"y").unwrap_err();
+    assert!(e.is_configuration(), "{e}");
+    let e = a
+        .put_trash("t", &tag("r", "h", 1), &[trow("session", "1", "v")])
+        .unwrap_err();
+    assert!(e.is_configuration(), "{e}");
+    let h = format!("{}:instance:t", s.prefix);
+    s.hset(&h, "session-1.0", &twice("{}"));
+    let mut store = s.store(&layout);
+    let t = tag("r", "h", 1);
+    let e = store
+        .remove(
+            "t",
+            &[planned("session", "1.0", "{}")],
+            &mut TrashTarget::InStore(&t),
+        )
+        .unwrap_err();
+    assert!(e.is_configuration(), "{e}");
+    assert_eq!(s.hget(&h, "session-1.0"), Some(twice("{}")));
+}
+
+#[test]
+fn a_read_only_state_writes_nothing() {
+    let Some(mut s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let mut st = s.shared(&layout, true);
+    assert_eq!(st.read(Space::Company, "c").unwrap(), None);
+    assert_eq!(st.list(Space::Runs).unwrap(), vec![]);
+    assert_eq!(st.trash_runs(None).unwrap(), vec![]);
+    assert!(st.swap(Space::Company, "c", None, b"x").is_err());
+    assert!(
+        st.put_trash("t", &tag("r", "h", 1), &[trow("session", "1", "v")])
+            .is_err()
+    );
+    assert!(st.purge(chrono::Utc::now()).is_err());
+    assert_eq!(s.own_keys(), BTreeMap::new());
+}
+
+/// The removal and its trash are one script: what went is in the trash hash with its exact
+/// bytes, what changed is in neither; the run is listed with its host from any host.
+#[test]
+fn remove_writes_the_trash_in_its_own_script_for_hashes_and_plain_keys() {
+    let Some(mut s) = Scratch::new() else { return };
+    // Hashes (Evolution).
+    let layout = s.layout("evolution", ":instance:*");
+    let h = format!("{}:instance:t", s.prefix);
+    s.hset(&h, "session-1.0", &twice(r#"{"a":1}"#));
+    s.hset(&h, "session-2.0", &twice(r#"{"b":2}"#));
+    let mut store = s.store(&layout);
+    assert!(store.trash_in_transaction());
+    let mut st = store.shared_state(&opts(false)).unwrap().unwrap();
+    assert_eq!(store.lock_tenant("t").unwrap(), TenantLock::Acquired);
+    let t = tag("run-1", "host-a", 1_700_000_000);
+    let out = store
+        .remove(
+            "t",
+            &[
+                planned("session", "1.0", r#"{"a":1}"#),
+                planned("session", "2.0", r#"{"b":1}"#),
+            ],
+            &mut TrashTarget::InStore(&t),
+        )
+        .unwrap();
+    assert!(matches!(out[0], RemoveOutcome::Removed { .. }));
+    assert_eq!(out[1], RemoveOutcome::Changed);
+    store.unlock_tenant("t");
+    assert_eq!(s.hget(&h, "session-1.0"), None);
+    let rows = st.trash_rows("t", "run-1").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].row, trow("session", "1.0", &twice(r#"{"a":1}"#)));
+    let run = st.trash_runs(None).unwrap().remove(0);
+    assert_eq!((run.host.as_str(), run.rows), ("host-a", 1));
+    for (k, ttl) in s.own_keys() {
+        if !k.ends_with(":version") {
+            assert!(ttl > 3 * 86_400 - 60 && ttl <= 3 * 86_400, "{k}: {ttl}");
+        }
+    }
+    // Put back from the trash (restore), then marked.
+    assert_eq!(
+        store.restore("t", &[rows[0].row.clone()]).unwrap(),
+        vec![RestoreOutcome::Restored]
+    );
+    assert_eq!(s.hget(&h, "session-1.0"), Some(twice(r#"{"a":1}"#)));
+
+    // Plain keys.
+    let layout = s.layout("baileys-redis-auth-keys", "-*:");
+    let key = format!("{}-sid:pre-key-7", s.prefix);
+    for (k, v) in [
+        (key.clone(), "{}"),
+        (format!("{}-sid:pre-key-8", s.prefix), "[]"),
+    ] {
+        let _: () = redis::cmd("SET").arg(k).arg(v).query(&mut s.con).unwrap();
+    }
+    let mut store = s.store(&layout);
+    let mut st = store.shared_state(&opts(false)).unwrap().unwrap();
+    let t = tag("run-2", "host-b", 1_700_000_001);
+    let out = store
+        .remove(
+            "sid",
+            &[
+                planned("pre-key", "7", "{}"),
+                planned("pre-key", "8", "changed"),
+            ],
+            &mut TrashTarget::InStore(&t),
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![RemoveOutcome::Removed { bytes: 2 }, RemoveOutcome::Changed]
+    );
+    let gone: Option<String> = redis::cmd("GET").arg(&key).query(&mut s.con).unwrap();
+    assert_eq!(gone, None);
+    let rows = st.trash_rows("sid", "run-2").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].row, trow("pre-key", "7", "{}"));
+    // The plain-key layout's state prefix is the pattern's text before the tenant.
+    assert!(
+        st.describe().starts_with(&format!("keys {}-:janitor:* in redis://", s.prefix)),
+        "{}",
+        st.describe()
+    );
+}
+
+/// The janitor's own hashes are never tenants, even under a pattern that matches them.
+#[test]
+fn the_janitors_keys_are_never_tenants() {
+    let Some(mut s) = Scratch::new() else { return };
+    let layout = s.layout("redis-hash", ":*");
+    s.hset(&format!("{}:acct", s.prefix), "session-1.0", "{}");
+    let mut store = s.store(&layout);
+    let mut st = store.shared_state(&opts(false)).unwrap().unwrap();
+    st.swap(Space::Company, "acct", None, b"{}").unwrap();
+    st.put_trash("acct", &tag("r", "h", 1), &[trow("session", "2.0", "{}")])
+        .unwrap();
+    assert!(s.own_keys().len() >= 4);
+    assert_eq!(store.tenants().unwrap(), vec!["acct"]);
 }
