@@ -17,6 +17,7 @@ mod prekeys;
 pub mod redis_store;
 mod services;
 mod shared_sql;
+mod shared_redis;
 mod status_restore;
 mod store_pipeline;
 pub mod stores;

@@ -24,13 +24,15 @@ fn url() -> String {
     }
 }
 
-struct Scratch {
-    con: redis::Connection,
-    prefix: String,
+/// A connection and a key prefix of the test's own; every key holding the prefix is deleted on
+/// drop (the janitor's state under `<prefix>:janitor:` and its locks included).
+pub(crate) struct Scratch {
+    pub(crate) con: redis::Connection,
+    pub(crate) prefix: String,
 }
 
 impl Scratch {
-    fn new() -> Option<Scratch> {
+    pub(crate) fn new() -> Option<Scratch> {
         let client = match redis::Client::open(url()) {
             Ok(c) => c,
             Err(e) => {
@@ -57,15 +59,15 @@ impl Scratch {
         }
     }
 
-    fn hash(&self, tenant: &str) -> String {
+    pub(crate) fn hash(&self, tenant: &str) -> String {
         format!("{}:instance:{tenant}", self.prefix)
     }
 
-    fn pattern(&self) -> String {
+    pub(crate) fn pattern(&self) -> String {
         format!("{}:instance:*", self.prefix)
     }
 
-    fn hset(&mut self, key: &str, field: &str, value: &str) {
+    pub(crate) fn hset(&mut self, key: &str, field: &str, value: &str) {
         let _: i64 = redis::cmd("HSET")
             .arg(key)
             .arg(field)
@@ -74,12 +76,12 @@ impl Scratch {
             .unwrap();
     }
 
-    fn hgetall(&mut self, key: &str) -> BTreeMap<String, String> {
+    pub(crate) fn hgetall(&mut self, key: &str) -> BTreeMap<String, String> {
         redis::cmd("HGETALL").arg(key).query(&mut self.con).unwrap()
     }
 
     /// An Evolution instance hash: every key of `account_rows`, encoded twice as Evolution does.
-    fn evolution_instance(&mut self, tenant: &str, creds_field: bool) {
+    pub(crate) fn evolution_instance(&mut self, tenant: &str, creds_field: bool) {
         let h = self.hash(tenant);
         for (t, id, v) in account_rows() {
             self.hset(&h, &format!("{t}-{id}"), &twice(&v));
@@ -89,7 +91,7 @@ impl Scratch {
         }
     }
 
-    fn cmd(&self, state: &Path) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self, state: &Path) -> assert_cmd::Command {
         let mut c = bare_cmd();
         c.args(["--layout", "evolution", "--store"])
             .arg(url())
@@ -113,11 +115,11 @@ impl Drop for Scratch {
     }
 }
 
-fn twice(json: &str) -> String {
+pub(crate) fn twice(json: &str) -> String {
     serde_json::to_string(json).unwrap()
 }
 
-fn json_of(o: &std::process::Output) -> serde_json::Value {
+pub(crate) fn json_of(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\nstderr: {}",

@@ -840,7 +840,8 @@ fn remove_writes_the_trash_in_its_own_script_for_hashes_and_plain_keys() {
     assert_eq!(rows[0].row, trow("pre-key", "7", "{}"));
     // The plain-key layout's state prefix is the pattern's text before the tenant.
     assert!(
-        st.describe().starts_with(&format!("keys {}-:janitor:* in redis://", s.prefix)),
+        st.describe()
+            .starts_with(&format!("keys {}-:janitor:* in redis://", s.prefix)),
         "{}",
         st.describe()
     );

@@ -1,0 +1,314 @@
+//! Two janitors on one Redis (issue 23): two state directories and two
+//! `BAILEYS_JANITOR_HOSTNAME`s stand for two hosts. The janitor's state lives in Redis under
+//! `<prefix>:janitor:`, so holds, cooldowns, runs and the trash are the same truth for both.
+//! Each test works under its own key prefix (`redis_store::Scratch`, deleted afterwards).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::redis_store::{Scratch, json_of};
+use crate::testenv::*;
+
+const TENANT: &str = "0c0ffee0-aaaa-4c55-9a0e-1b2c3d4e5f60";
+/// What the first cleanup removes from an Evolution instance made by `evolution_instance`.
+const REMOVED: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
+
+/// One Redis, one Evolution instance with its creds in the hash, two hosts' state directories.
+struct Fleet {
+    r: Scratch,
+    _dir: tempfile::TempDir,
+    a: PathBuf,
+    b: PathBuf,
+}
+
+impl Fleet {
+    fn new() -> Option<Fleet> {
+        let mut r = Scratch::new()?;
+        r.evolution_instance(TENANT, true);
+        let dir = tempfile::tempdir().unwrap();
+        Some(Fleet {
+            a: dir.path().join("host-a"),
+            b: dir.path().join("host-b"),
+            r,
+            _dir: dir,
+        })
+    }
+
+    fn cmd(&self, host: &str, state: &Path) -> assert_cmd::Command {
+        let mut c = self.r.cmd(state);
+        c.env("BAILEYS_JANITOR_HOSTNAME", host);
+        c
+    }
+
+    fn on_a(&self, args: &[&str]) -> Output {
+        self.cmd("host-a", &self.a).args(args).output().unwrap()
+    }
+
+    fn on_b(&self, args: &[&str]) -> Output {
+        self.cmd("host-b", &self.b).args(args).output().unwrap()
+    }
+
+    fn fields(&mut self) -> BTreeMap<String, String> {
+        let h = self.r.hash(TENANT);
+        self.r.hgetall(&h)
+    }
+
+    fn ns(&self) -> String {
+        format!("{}:janitor:", self.r.prefix)
+    }
+
+    /// Every key of the janitor's state, with its TTL in seconds (-1: none).
+    fn own_keys(&mut self) -> BTreeMap<String, i64> {
+        own_keys(&mut self.r)
+    }
+
+    /// Every field in any trash hash of the tenant's runs (restored ones excluded).
+    fn trashed(&mut self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let ns = self.ns();
+        for k in self.own_keys().into_keys() {
+            let Some(rest) = k.strip_prefix(&format!("{ns}trash:")) else {
+                continue;
+            };
+            if rest.ends_with(":meta") || rest.ends_with(":restored") || rest.ends_with(":cols") {
+                continue;
+            }
+            for (field, value) in self.r.hgetall(&k) {
+                let (t, id): (String, String) = serde_json::from_str(&field).unwrap();
+                out.insert(format!("{t}-{id}"), value);
+            }
+        }
+        out
+    }
+}
+
+fn own_keys(r: &mut Scratch) -> BTreeMap<String, i64> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:janitor:*", r.prefix))
+        .query(&mut r.con)
+        .unwrap();
+    keys.into_iter()
+        .map(|k| {
+            let ttl: i64 = redis::cmd("TTL").arg(&k).query(&mut r.con).unwrap();
+            (k, ttl)
+        })
+        .collect()
+}
+
+fn removed(o: &Output) -> Vec<String> {
+    assert_code(o, 0);
+    let v = json_of(o);
+    let mut names: Vec<String> = company_report(&v, TENANT)["removed_files"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_restore_on_one_host_holds_the_fields_against_a_cleanup_on_the_other() {
+    let Some(mut f) = Fleet::new() else { return };
+    let before = f.fields();
+    assert_eq!(removed(&f.on_a(&["cleanup", "--json"])), REMOVED);
+    assert_code(&f.on_a(&["restore", "--company", TENANT]), 0);
+    assert_eq!(f.fields(), before, "restored byte-exact");
+    let b = f.on_b(&["cleanup", "--json"]);
+    assert_eq!(removed(&b), Vec::<String>::new(), "{}", text(&b.stdout));
+    assert_eq!(f.fields(), before, "host B removed nothing host A restored");
+}
+
+#[test]
+fn a_trigger_on_one_host_puts_the_tenant_in_cooldown_for_the_other() {
+    let Some(f) = Fleet::new() else { return };
+    let trig = [
+        "trigger",
+        "--threshold",
+        "1",
+        "--emergency-threshold",
+        "1000",
+        "--json",
+    ];
+    let action = |o: &Output| {
+        assert_code(o, 0);
+        company_report(&json_of(o), TENANT)["action"].clone()
+    };
+    assert_eq!(action(&f.on_a(&trig)), "cleanup");
+    assert_eq!(action(&f.on_b(&trig)), "cooldown");
+}
+
+#[test]
+fn status_on_either_host_shows_both_hosts_runs() {
+    let Some(f) = Fleet::new() else { return };
+    assert_code(&f.on_a(&["cleanup", "--json"]), 0);
+    assert_code(&f.on_b(&["cleanup", "--json"]), 0);
+    for status in [f.on_a(&["status", "--json"]), f.on_b(&["status", "--json"])] {
+        assert_code(&status, 0);
+        let v = json_of(&status);
+        let hosts: Vec<String> = v["runs_by_host"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no runs_by_host: {v}"))
+            .iter()
+            .map(|r| r["host"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            hosts.contains(&"host-a".into()) && hosts.contains(&"host-b".into()),
+            "{hosts:?}"
+        );
+        let human = text(&f.on_b(&["status"]).stdout);
+        assert!(
+            human.contains("host-a") && human.contains("host-b"),
+            "{human}"
+        );
+    }
+}
+
+#[test]
+fn a_restore_on_the_second_host_after_the_first_hosts_state_is_gone() {
+    let Some(mut f) = Fleet::new() else { return };
+    let before = f.fields();
+    assert_eq!(removed(&f.on_a(&["cleanup", "--json"])), REMOVED);
+    std::fs::remove_dir_all(&f.a).unwrap();
+    let list = f.on_b(&["restore", "--list", "--json"]);
+    assert_code(&list, 0);
+    let listed = text(&list.stdout);
+    assert!(
+        listed.contains("host-a"),
+        "the run names its host: {listed}"
+    );
+    assert_code(&f.on_b(&["restore", "--company", TENANT]), 0);
+    assert_eq!(f.fields(), before, "restored byte-exact from host B");
+}
+
+#[test]
+fn trash_keys_expire_with_the_retention() {
+    let Some(mut f) = Fleet::new() else { return };
+    let config = f._dir.path().join("config.toml");
+    std::fs::write(&config, "[trash]\nretention = \"2d\"\n").unwrap();
+    let out = f
+        .cmd("host-a", &f.a)
+        .arg("--config")
+        .arg(&config)
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(removed(&out), REMOVED);
+    let ns = f.ns();
+    let trash: Vec<(String, i64)> = f
+        .own_keys()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ns}trash")))
+        .collect();
+    assert!(trash.len() >= 3, "rows, meta, index: {trash:?}");
+    for (k, ttl) in &trash {
+        assert!(
+            (2 * 86_400 - 120..=2 * 86_400).contains(ttl),
+            "{k} expires in {ttl}s, not trash.retention"
+        );
+    }
+    assert_eq!(
+        f.trashed().keys().cloned().collect::<Vec<_>>(),
+        REMOVED,
+        "the trash holds what went"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_exit_2_and_status_on_a_fresh_prefix_writes_nothing() {
+    let Some(mut f) = Fleet::new() else { return };
+    let status = f.on_a(&["status", "--json"]);
+    assert_code(&status, 0);
+    let dry = f.on_a(&["cleanup", "--dry-run", "--json"]);
+    assert_code(&dry, 0);
+    assert_eq!(
+        f.own_keys(),
+        BTreeMap::new(),
+        "status and dry runs write nothing"
+    );
+    let before = f.fields();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}version", f.ns()))
+        .arg(99)
+        .query(&mut f.r.con)
+        .unwrap();
+    for args in [
+        &["status"][..],
+        &["cleanup", "--json"],
+        &["restore", "--list"],
+    ] {
+        let out = f.on_b(args);
+        assert_code(&out, 2);
+        let err = text(&out.stderr);
+        assert!(err.contains("newer than this binary"), "{args:?}: {err}");
+    }
+    assert_eq!(f.fields(), before, "nothing removed");
+}
+
+/// The kill-at-every-step test: the points a cleanup passes are learnt from the binary itself,
+/// then for each one a fresh instance, a run killed there (SIGKILL), and a count: every planned
+/// field is in the hash, in the trash, or both, never neither. A normal run afterwards succeeds.
+#[test]
+fn kill_at_every_step_leaves_every_field_in_the_hash_or_the_trash() {
+    let points = {
+        let Some(f) = Fleet::new() else { return };
+        let out = f
+            .cmd("host-a", &f.a)
+            .env("BAILEYS_JANITOR_DEBUG_KILL_AT", "list")
+            .args(["cleanup", "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(removed(&out), REMOVED);
+        let mut points: Vec<String> = text(&out.stderr)
+            .lines()
+            .filter_map(|l| l.strip_prefix("fault point: "))
+            .map(str::to_owned)
+            .collect();
+        points.dedup();
+        points
+    };
+    for p in ["redis.before_script", "redis.after_script"] {
+        assert!(points.iter().any(|x| x == p), "{p} not passed: {points:?}");
+    }
+    for point in &points {
+        let Some(mut f) = Fleet::new() else { return };
+        let before = f.fields();
+        let killed = f
+            .cmd("host-a", &f.a)
+            .env("BAILEYS_JANITOR_DEBUG_KILL_AT", point)
+            .args(["cleanup", "--json"])
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{point}: {}",
+            text(&killed.stderr)
+        );
+        let (now, trashed) = (f.fields(), f.trashed());
+        for name in REMOVED {
+            let original = &before[name];
+            assert!(
+                now.get(name) == Some(original) || trashed.get(name) == Some(original),
+                "{point}: {name} is in neither the hash nor the trash"
+            );
+        }
+        for (name, v) in &before {
+            if !REMOVED.contains(&name.as_str()) {
+                assert_eq!(now.get(name), Some(v), "{point}: {name} was not planned");
+            }
+        }
+        let again = f.on_a(&["cleanup", "--json"]);
+        assert_code(&again, 0);
+        let after = f.fields();
+        for name in REMOVED {
+            assert!(
+                !after.contains_key(name),
+                "{point}: {name} left after a normal run"
+            );
+        }
+        assert_code(&f.on_a(&["restore", "--company", TENANT]), 0);
+        assert_eq!(f.fields(), before, "{point}: restored byte-exact");
+    }
+}
