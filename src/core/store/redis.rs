@@ -1032,7 +1032,8 @@ impl Store for RedisStore {
         match self.layout.shape {
             Shape::Hash => {
                 let key = self.layout.tenant_key(tenant);
-                // HSCAN may return a field twice while the hash is rehashed: each once.
+                // HSCAN may return a field twice while the hash is rehashed: each once. A hash
+                // read in one call (the usual size) cannot repeat one: no set to keep then.
                 let mut seen: HashSet<Vec<u8>> = HashSet::new();
                 let mut cursor: u64 = 0;
                 loop {
@@ -1043,9 +1044,10 @@ impl Store for RedisStore {
                         .arg(SCAN_COUNT)
                         .query(&mut self.con)
                         .map_err(|e| self.err(e))?;
+                    let one_call = cursor == 0 && next == 0;
                     let mut it = flat.into_iter();
                     while let (Some(field), Some(value)) = (it.next(), it.next()) {
-                        if !seen.insert(field.clone()) {
+                        if !one_call && !seen.insert(field.clone()) {
                             continue;
                         }
                         let name = String::from_utf8_lossy(&field);
@@ -1246,12 +1248,9 @@ impl Store for RedisStore {
     fn unlock_tenant(&mut self, tenant: &str) {
         let key = self.lock_key(Some(tenant));
         if let Some(token) = self.locks.remove(&key) {
-            let _: redis::RedisResult<i64> = redis::cmd("EVAL")
-                .arg(UNLOCK)
-                .arg(1)
-                .arg(&key)
-                .arg(&token)
-                .query(&mut self.con);
+            let _: redis::RedisResult<i64> =
+                self.scripts
+                    .eval(&mut self.con, UNLOCK, &[&key], &[token.as_bytes()]);
         }
     }
 
