@@ -861,3 +861,13 @@ fn the_janitors_keys_are_never_tenants() {
     assert!(s.own_keys().len() >= 4);
     assert_eq!(store.tenants().unwrap(), vec!["acct"]);
 }
+
+#[test]
+fn the_redis_shared_state_keeps_the_contract() {
+    let Some(s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let store = s.store(&layout);
+    crate::core::store::shared_contract::check(&mut || {
+        store.shared_state(&opts(false)).unwrap().unwrap()
+    });
+}
