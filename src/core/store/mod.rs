@@ -31,6 +31,7 @@ pub mod shared;
 pub mod shared_contract;
 pub mod spec;
 pub mod sqlite;
+pub mod sqlite_state;
 pub mod tls;
 #[cfg(test)]
 mod two_hosts;

@@ -40,6 +40,16 @@ impl SqliteStore {
             open: None,
         };
         if store.single {
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(super::sqlite_state::is_state_file)
+            {
+                return Err(StoreError::Schema(format!(
+                    "{} is the janitor's own state file, not an account: name the account's .db file or its folder",
+                    path.display()
+                )));
+            }
             // One file named on the command line: not a Baileys store is a configuration error.
             let tenant = store.tenants()?.remove(0);
             store.conn(&tenant)?;
@@ -170,6 +180,10 @@ impl Store for SqliteStore {
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
+                // The janitor's own files beside the accounts are never tenants.
+                if super::sqlite_state::is_state_file(&name) {
+                    return None;
+                }
                 let stem = name.strip_suffix(".db")?;
                 (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_owned())
             })
@@ -270,13 +284,19 @@ impl Store for SqliteStore {
                 }
             }
         }
+        crate::core::fault::point("sqlite.after_delete");
         if !trash.is_empty() {
-            // Durable in the trash first; an error here rolls the deletes back.
+            // Durable in the trash first (the sibling file commits with a synced journal); an
+            // error here rolls the deletes back. The app's file and the sibling cannot commit
+            // together (in WAL mode SQLite is atomic per file only), so a crash from here to the
+            // commit leaves the rows in place and in the trash: restore skips what exists.
             trash_to
                 .before_commit(&trash)
                 .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?;
+            crate::core::fault::point("sqlite.after_trash");
         }
         tx.commit().map_err(query_err(tenant))?;
+        crate::core::fault::point("sqlite.after_commit");
         Ok(out)
     }
 
@@ -314,4 +334,15 @@ impl Store for SqliteStore {
     }
 
     fn unlock_tenant(&mut self, _tenant: &str) {}
+
+    fn shared_state(
+        &self,
+        opts: &super::shared::SharedOptions,
+    ) -> Result<Option<Box<dyn super::SharedState>>> {
+        Ok(Some(Box::new(super::sqlite_state::SqliteState::open(
+            &self.path,
+            self.single,
+            opts,
+        )?)))
+    }
 }

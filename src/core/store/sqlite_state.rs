@@ -1,0 +1,936 @@
+//! The janitor's state for Baileys' SQLite store (issue 23): a sibling file beside each account
+//! file, `<account>.janitor.db`, never a table in the app's own file.
+//!
+//! ```text
+//! /srv/wa/auth/shop1.db                 the app's file: untouched apart from the removed rows
+//! /srv/wa/auth/shop1.janitor.db         shop1's company record, ledger and trash
+//! /srv/wa/auth/.baileys-janitor.db      each host's runs (a folder of files)
+//! /srv/wa/shop1.db + shop1.janitor.db   one file: the sibling holds the runs too
+//! ```
+//!
+//! Why beside the account file: a tenant's trash follows its file (copy the folder, keep the
+//! trash; delete an account, its sibling is purged with it), and every janitor that can open the
+//! account file (two state directories, two containers on one volume) sees the same truth.
+//! Host-wide documents (each host's runs) live in one dot file in the folder, for the same reason:
+//! the state directory is per host, and `status` on any host must show every host's runs. The dot
+//! keeps it out of the tenants, as `*.janitor.db` files are kept out (see
+//! [`is_state_file`]).
+//!
+//! Files are created with mode 0600 (never chmod'ed after: no window where others could open one)
+//! since the trash holds private keys. Journal: the rollback journal (`DELETE`) with
+//! `synchronous = EXTRA`, not WAL: a commit is durable when it returns, the journal's unlink
+//! included (so [`SharedState::put_trash`] really is on disk before the app's file commits the
+//! delete), a sibling at rest is one file with no `-wal` keeping copies of purged private keys, a
+//! read-only open (`status`, dry runs) needs no `-shm` it may not be allowed to create, and the
+//! janitor's writes are a few small transactions per tenant, where WAL's speed does not matter.
+//! `secure_delete` overwrites purged rows in place.
+
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::shared::TrashedRow;
+use super::shared::{Doc, SCHEMA_VERSION, SharedOptions, SharedState, Space, TrashRun, TrashTag};
+use super::{KeyRef, Result, StoreError, TrashRow};
+
+/// The suffix of a sibling state file: `shop1.db` → `shop1.janitor.db`.
+pub const SIBLING_SUFFIX: &str = ".janitor.db";
+/// The host-wide state file in a folder of account files.
+pub const FOLDER_STATE_FILE: &str = ".baileys-janitor.db";
+/// Siblings are only contended by other janitors: wait longer than for the app.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a file name in the store's folder is the janitor's own, never a tenant.
+pub fn is_state_file(name: &str) -> bool {
+    name.ends_with(SIBLING_SUFFIX) || name == FOLDER_STATE_FILE
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    space TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (space, name));
+CREATE TABLE IF NOT EXISTS trash (
+    tenant TEXT NOT NULL, run_id TEXT NOT NULL, host TEXT NOT NULL,
+    removed_at_us INTEGER NOT NULL,
+    type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, columns TEXT NOT NULL,
+    restored INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, run_id, type, id));
+CREATE INDEX IF NOT EXISTS trash_removed_at ON trash (removed_at_us);
+";
+
+/// One open state file.
+struct Open {
+    path: PathBuf,
+    conn: Connection,
+    /// The schema version found (0: an empty file, no tables yet).
+    version: u32,
+}
+
+/// [`SharedState`] in sibling files of a SQLite store.
+pub struct SqliteState {
+    /// The store: a folder of `*.db` files, or one file.
+    root: PathBuf,
+    single: bool,
+    read_only: bool,
+    /// The files open last (the host-wide one and the tenant being cleaned), newest last.
+    open: Vec<Open>,
+}
+
+impl SqliteState {
+    /// The state of the store at `root` (`single`: one account file). Checks the host-wide file's
+    /// schema version now, so a newer binary's state is refused before anything is done.
+    pub fn open(root: &Path, single: bool, opts: &SharedOptions) -> Result<SqliteState> {
+        let mut state = SqliteState {
+            root: root.to_owned(),
+            single,
+            read_only: opts.read_only,
+            open: Vec::new(),
+        };
+        let host = state.host_file();
+        state.file(&host, false)?;
+        Ok(state)
+    }
+
+    /// Where host-wide documents (each host's runs) live.
+    fn host_file(&self) -> PathBuf {
+        if self.single {
+            sibling_of(&self.root)
+        } else {
+            self.root.join(FOLDER_STATE_FILE)
+        }
+    }
+
+    /// The sibling of a tenant's account file.
+    fn tenant_file(&self, tenant: &str) -> Result<PathBuf> {
+        if self.single {
+            return Ok(sibling_of(&self.root));
+        }
+        // Tenants come from file names; anything that could leave the folder is refused.
+        if tenant.is_empty() || tenant.starts_with('.') || tenant.contains(['/', '\0']) {
+            return Err(StoreError::Query(format!(
+                "not a tenant of {}: {tenant:?}",
+                self.root.display()
+            )));
+        }
+        Ok(self.root.join(format!("{tenant}{SIBLING_SUFFIX}")))
+    }
+
+    fn doc_file(&self, space: Space, name: &str) -> Result<PathBuf> {
+        match space {
+            Space::Runs => Ok(self.host_file()),
+            Space::Company | Space::Ledger => self.tenant_file(name),
+        }
+    }
+
+    /// Every state file that exists: the host-wide one and each sibling, sorted.
+    fn all_files(&self) -> Result<Vec<PathBuf>> {
+        if self.single {
+            let f = sibling_of(&self.root);
+            return Ok(if f.exists() { vec![f] } else { vec![] });
+        }
+        let rd = std::fs::read_dir(&self.root).map_err(|e| {
+            StoreError::Unavailable(format!("cannot list {}: {e}", self.root.display()))
+        })?;
+        let mut out: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| e.file_name().to_str().is_some_and(is_state_file))
+            .map(|e| e.path())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The open file at `path`. `write`: created (mode 0600) and migrated when needed; else
+    /// `None` when it does not exist or has no tables yet, and nothing is created.
+    fn file(&mut self, path: &Path, write: bool) -> Result<Option<&mut Open>> {
+        if write && self.read_only {
+            return Err(StoreError::Query(format!(
+                "{}: opened read-only (status, dry run): nothing is written",
+                path.display()
+            )));
+        }
+        let at = match self.open.iter().position(|o| o.path == path) {
+            Some(i) => i,
+            None => {
+                if !path.exists() {
+                    if !write {
+                        return Ok(None);
+                    }
+                    create_0600(path)?;
+                }
+                let opened = open_file(path, self.read_only)?;
+                if self.open.len() >= 2 {
+                    self.open.remove(0);
+                }
+                self.open.push(opened);
+                self.open.len() - 1
+            }
+        };
+        let o = &mut self.open[at];
+        if o.version < SCHEMA_VERSION && !write {
+            // Another janitor may have created the tables since this file was opened.
+            o.version = schema_version(&o.conn).map_err(|e| file_err(path, e))?;
+            check_version(path, o.version)?;
+        }
+        if o.version < SCHEMA_VERSION {
+            if !write {
+                // An empty file (another janitor just created it) or an older schema: nothing
+                // this binary could read yet. Reads see it as empty until the first write.
+                return Ok((o.version > 0).then_some(o));
+            }
+            migrate(o)?;
+        }
+        Ok(Some(o))
+    }
+}
+
+/// `/x/shop1.db` → `/x/shop1.janitor.db` (`/x/shop1` → `/x/shop1.janitor.db`).
+pub fn sibling_of(account: &Path) -> PathBuf {
+    let name = account
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".db").unwrap_or(&name);
+    account.with_file_name(format!("{stem}{SIBLING_SUFFIX}"))
+}
+
+/// Creates an empty file (a valid empty SQLite database) with mode 0600 from the first moment;
+/// another janitor creating it at the same time is fine. The folder is synced so the file's
+/// name survives a power loss as its first commit does.
+fn create_0600(path: &Path) -> Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn open_file(path: &Path, read_only: bool) -> Result<Open> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let err = |e: rusqlite::Error| file_err(path, e);
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    if !read_only {
+        // See the module comment: durable at commit, the journal's unlink synced too.
+        conn.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "EXTRA")
+            .map_err(err)?;
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(err)?;
+    }
+    let version = schema_version(&conn).map_err(err)?;
+    check_version(path, version)?;
+    Ok(Open {
+        path: path.to_owned(),
+        conn,
+        version,
+    })
+}
+
+fn schema_version(c: &Connection) -> rusqlite::Result<u32> {
+    let has_meta: bool = c.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let v: Option<String> = c
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn check_version(path: &Path, version: u32) -> Result<()> {
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Schema(format!(
+            "{} holds the janitor's state in schema version {version}, written by a newer baileys-janitor (this one knows {SCHEMA_VERSION}): upgrade it; nothing was changed",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Brings a file to [`SCHEMA_VERSION`] in one transaction (re-read inside it: another janitor
+/// may have done it meanwhile).
+fn migrate(o: &mut Open) -> Result<()> {
+    let path = o.path.clone();
+    let err = |e: rusqlite::Error| file_err(&path, e);
+    let tx = o
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let found = schema_version(&tx).map_err(err)?;
+    check_version(&path, found)?;
+    if found < 1 {
+        tx.execute_batch(SCHEMA_V1).map_err(err)?;
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    o.version = SCHEMA_VERSION;
+    Ok(())
+}
+
+fn file_err(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            StoreError::Schema(format!(
+                "{} is not the janitor's state file (not a SQLite database)",
+                path.display()
+            ))
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Query(format!(
+                "{}: busy (another janitor held it for {}s)",
+                path.display(),
+                BUSY_TIMEOUT.as_secs()
+            ))
+        }
+        e => StoreError::Query(format!("{}: {e}", path.display())),
+    }
+}
+
+fn to_us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_us(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+impl SharedState for SqliteState {
+    fn describe(&self) -> String {
+        if self.single {
+            format!("sibling file {}", sibling_of(&self.root).display())
+        } else {
+            format!(
+                "sibling files <account>{SIBLING_SUFFIX} and {FOLDER_STATE_FILE} in {}",
+                self.root.display()
+            )
+        }
+    }
+
+    fn exposure(&mut self) -> Result<Vec<String>> {
+        let mut open: Vec<String> = Vec::new();
+        for path in self.all_files()? {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                open.push(format!("{} ({mode:04o})", path.display()));
+            }
+        }
+        if open.is_empty() {
+            return Ok(vec![]);
+        }
+        let n = open.len();
+        let shown: Vec<&str> = open.iter().take(3).map(String::as_str).collect();
+        let more = if n > 3 {
+            format!(" and {} more", n - 3)
+        } else {
+            String::new()
+        };
+        Ok(vec![format!(
+            "{n} janitor state file(s) holding removed private keys can be read by group or others: {}{more}; run chmod 600 on them",
+            shown.join(", ")
+        )])
+    }
+
+    fn read(&mut self, space: Space, name: &str) -> Result<Option<Doc>> {
+        let path = self.doc_file(space, name)?;
+        let Some(o) = self.file(&path, false)? else {
+            return Ok(None);
+        };
+        o.conn
+            .query_row(
+                "SELECT body, version FROM docs WHERE space = ?1 AND name = ?2",
+                params![space.as_str(), name],
+                |r| {
+                    Ok(Doc {
+                        body: r.get(0)?,
+                        version: r.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| file_err(&path, e))
+    }
+
+    fn swap(
+        &mut self,
+        space: Space,
+        name: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<bool> {
+        let path = self.doc_file(space, name)?;
+        let o = self.file(&path, true)?.expect("created for a write");
+        let n = match expected {
+            None => o.conn.execute(
+                "INSERT INTO docs (space, name, version, body) VALUES (?1, ?2, 1, ?3)
+                 ON CONFLICT (space, name) DO NOTHING",
+                params![space.as_str(), name, body],
+            ),
+            Some(v) => o.conn.execute(
+                "UPDATE docs SET body = ?3, version = version + 1
+                 WHERE space = ?1 AND name = ?2 AND version = ?4",
+                params![space.as_str(), name, body, v as i64],
+            ),
+        }
+        .map_err(|e| file_err(&path, e))?;
+        Ok(n == 1)
+    }
+
+    fn list(&mut self, space: Space) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let files = match space {
+            Space::Runs => vec![self.host_file()],
+            Space::Company | Space::Ledger => self.all_files()?,
+        };
+        for path in files {
+            let Some(o) = self.file(&path, false)? else {
+                continue;
+            };
+            let err = |e| file_err(&path, e);
+            let mut s = o
+                .conn
+                .prepare_cached("SELECT name, body FROM docs WHERE space = ?1 ORDER BY name")
+                .map_err(err)?;
+            let rows = s
+                .query_map([space.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?;
+            for r in rows {
+                out.push(r.map_err(err)?);
+            }
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        Ok(out)
+    }
+
+    fn put_trash(&mut self, tenant: &str, tag: &TrashTag, rows: &[TrashRow]) -> Result<()> {
+        let path = self.tenant_file(tenant)?;
+        let o = self.file(&path, true)?.expect("created for a write");
+        let err = |e| file_err(&path, e);
+        let tx = o
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        {
+            // REPLACE: a batch written again (a retried removal) is the same rows.
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO trash
+                     (tenant, run_id, host, removed_at_us, type, id, value, columns, restored)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+                )
+                .map_err(err)?;
+            for r in rows {
+                let columns = serde_json::to_string(&r.columns).expect("a map of numbers");
+                insert
+                    .execute(params![
+                        tenant,
+                        tag.run_id,
+                        tag.host,
+                        to_us(tag.removed_at),
+                        r.key_type,
+                        r.id,
+                        r.value,
+                        columns
+                    ])
+                    .map_err(err)?;
+            }
+        }
+        // Durable when this returns (synchronous = EXTRA): the caller commits the delete next.
+        tx.commit().map_err(err)
+    }
+
+    fn trash_runs(&mut self, tenant: Option<&str>) -> Result<Vec<TrashRun>> {
+        let files = match tenant {
+            Some(t) => vec![self.tenant_file(t)?],
+            None => self.all_files()?,
+        };
+        let mut out = Vec::new();
+        for path in files {
+            let Some(o) = self.file(&path, false)? else {
+                continue;
+            };
+            let err = |e| file_err(&path, e);
+            let mut s = o
+                .conn
+                .prepare_cached(
+                    "SELECT tenant, run_id, max(host), max(removed_at_us),
+                            sum(restored = 0), sum(CASE WHEN restored = 0 THEN length(CAST(value AS BLOB)) ELSE 0 END),
+                            sum(restored)
+                     FROM trash WHERE ?1 IS NULL OR tenant = ?1
+                     GROUP BY tenant, run_id",
+                )
+                .map_err(err)?;
+            let rows = s
+                .query_map([tenant], |r| {
+                    Ok(TrashRun {
+                        tenant: r.get(0)?,
+                        run_id: r.get(1)?,
+                        host: r.get(2)?,
+                        removed_at: from_us(r.get(3)?),
+                        rows: r.get::<_, i64>(4)? as usize,
+                        bytes: r.get::<_, i64>(5)? as u64,
+                        restored: r.get::<_, i64>(6)? as usize,
+                    })
+                })
+                .map_err(err)?;
+            for r in rows {
+                out.push(r.map_err(err)?);
+            }
+        }
+        out.sort_by(|a, b| {
+            (b.removed_at, &b.run_id, &b.tenant).cmp(&(a.removed_at, &a.run_id, &a.tenant))
+        });
+        Ok(out)
+    }
+
+    fn trash_rows(&mut self, tenant: &str, run_id: &str) -> Result<Vec<TrashedRow>> {
+        let path = self.tenant_file(tenant)?;
+        let Some(o) = self.file(&path, false)? else {
+            return Ok(vec![]);
+        };
+        let err = |e| file_err(&path, e);
+        let mut s = o
+            .conn
+            .prepare_cached(
+                "SELECT type, id, value, columns, restored FROM trash
+                 WHERE tenant = ?1 AND run_id = ?2 ORDER BY rowid",
+            )
+            .map_err(err)?;
+        let rows = s
+            .query_map([tenant, run_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (key_type, id, value, columns, restored) = r.map_err(err)?;
+            let columns = serde_json::from_str(&columns).map_err(|e| {
+                StoreError::Query(format!(
+                    "{}: a trashed row's columns cannot be read: {e}",
+                    path.display()
+                ))
+            })?;
+            out.push(TrashedRow {
+                row: TrashRow {
+                    key_type,
+                    id,
+                    value,
+                    columns,
+                },
+                restored,
+            });
+        }
+        Ok(out)
+    }
+
+    fn mark_restored(&mut self, tenant: &str, run_id: &str, keys: &[KeyRef]) -> Result<()> {
+        let path = self.tenant_file(tenant)?;
+        let o = self.file(&path, true)?.expect("created for a write");
+        let err = |e| file_err(&path, e);
+        let tx = o
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        {
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE trash SET restored = 1
+                     WHERE tenant = ?1 AND run_id = ?2 AND type = ?3 AND id = ?4",
+                )
+                .map_err(err)?;
+            for k in keys {
+                update
+                    .execute(params![tenant, run_id, k.key_type, k.id])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {
+        let cutoff = to_us(before);
+        let (mut runs, mut rows) = (0, 0);
+        for path in self.all_files()? {
+            // Most files hold nothing that old: look before taking the write lock.
+            let due = match self.file(&path, false)? {
+                Some(o) => o
+                    .conn
+                    .query_row(
+                        "SELECT count(DISTINCT tenant || char(0) || run_id), count(*)
+                         FROM trash WHERE removed_at_us < ?1",
+                        [cutoff],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .map_err(|e| file_err(&path, e))?,
+                None => (0, 0),
+            };
+            if due.1 == 0 || self.read_only {
+                continue;
+            }
+            let o = self.file(&path, true)?.expect("created for a write");
+            let n = o
+                .conn
+                .execute("DELETE FROM trash WHERE removed_at_us < ?1", [cutoff])
+                .map_err(|e| file_err(&path, e))?;
+            runs += due.0 as usize;
+            rows += n;
+        }
+        Ok((runs, rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt as _;
+
+    fn tag(run: &str, host: &str, us: i64) -> TrashTag {
+        TrashTag {
+            run_id: run.into(),
+            host: host.into(),
+            removed_at: from_us(us),
+        }
+    }
+
+    fn row(t: &str, id: &str, v: &str) -> TrashRow {
+        TrashRow {
+            key_type: t.into(),
+            id: id.into(),
+            value: v.into(),
+            columns: Default::default(),
+        }
+    }
+
+    fn folder() -> (tempfile::TempDir, SqliteState) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn siblings_are_named_beside_the_account_and_never_tenants() {
+        assert_eq!(
+            sibling_of(Path::new("/x/shop1.db")),
+            Path::new("/x/shop1.janitor.db")
+        );
+        assert_eq!(
+            sibling_of(Path::new("/x/auth")),
+            Path::new("/x/auth.janitor.db")
+        );
+        assert!(is_state_file("shop1.janitor.db"));
+        assert!(is_state_file(".baileys-janitor.db"));
+        assert!(!is_state_file("shop1.db"));
+        assert!(!is_state_file("janitor.db"));
+    }
+
+    #[test]
+    fn state_files_are_never_tenants() {
+        let (dir, mut s) = folder();
+        crate::core::store::clean::tests::make_db(&dir.path().join("a.db"), None, &[]);
+        s.swap(Space::Company, "a", None, b"x").unwrap();
+        s.swap(Space::Runs, "h", None, b"x").unwrap();
+        use crate::core::store::Store as _;
+        let mut store = crate::core::store::sqlite::SqliteStore::open(dir.path(), true).unwrap();
+        assert_eq!(store.tenants().unwrap(), ["a"]);
+        let e =
+            crate::core::store::sqlite::SqliteStore::open(&dir.path().join("a.janitor.db"), true)
+                .err()
+                .unwrap();
+        assert!(e.is_configuration(), "{e}");
+        assert!(
+            e.to_string().contains("the janitor's own state file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_tenant_writes_its_own_sibling_and_runs_go_to_the_folder_file() {
+        let (dir, mut s) = folder();
+        assert!(s.swap(Space::Company, "a", None, b"A").unwrap());
+        assert!(s.swap(Space::Ledger, "b", None, b"B").unwrap());
+        assert!(s.swap(Space::Runs, "host1", None, b"R").unwrap());
+        s.put_trash("a", &tag("r1", "h", 1), &[row("session", "1.0", "v")])
+            .unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [".baileys-janitor.db", "a.janitor.db", "b.janitor.db"]
+        );
+        // The company document of `a` is in a's file only.
+        let c = Connection::open(dir.path().join("b.janitor.db")).unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM docs WHERE space = 'company'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+        assert_eq!(s.trash_runs(Some("b")).unwrap(), vec![]);
+        assert_eq!(s.trash_runs(Some("a")).unwrap().len(), 1);
+        assert_eq!(
+            s.list(Space::Company).unwrap(),
+            vec![("a".into(), b"A".to_vec())]
+        );
+        assert_eq!(
+            s.list(Space::Runs).unwrap(),
+            vec![("host1".into(), b"R".to_vec())]
+        );
+        assert!(s.read(Space::Company, "../etc").is_err());
+        assert!(s.read(Space::Company, ".hidden").is_err());
+    }
+
+    #[test]
+    fn one_file_keeps_everything_in_its_one_sibling() {
+        let dir = tempfile::tempdir().unwrap();
+        let account = dir.path().join("shop1.db");
+        std::fs::write(&account, b"").unwrap();
+        let mut s = SqliteState::open(&account, true, &SharedOptions::default()).unwrap();
+        s.swap(Space::Runs, "h", None, b"R").unwrap();
+        s.swap(Space::Company, "shop1", None, b"C").unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["shop1.db", "shop1.janitor.db"]);
+    }
+
+    #[test]
+    fn files_are_created_0600() {
+        // (SQLite alone would create them 0644 under the usual umask 022.)
+        let (dir, mut s) = folder();
+        s.swap(Space::Company, "a", None, b"x").unwrap();
+        s.put_trash("a", &tag("r", "h", 1), &[row("t", "i", "v")])
+            .unwrap();
+        let mode = std::fs::metadata(dir.path().join("a.janitor.db"))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(s.exposure().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_sibling_others_can_read_is_one_line() {
+        let (dir, mut s) = folder();
+        for t in ["a", "b", "c", "d", "e"] {
+            s.swap(Space::Company, t, None, b"x").unwrap();
+        }
+        for t in ["a", "b", "c", "d"] {
+            let p = dir.path().join(format!("{t}.janitor.db"));
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let lines = s.exposure().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("4 janitor state file(s)"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("a.janitor.db (0644)"), "{}", lines[0]);
+        assert!(lines[0].contains("and 1 more"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn read_only_creates_nothing_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SharedOptions {
+            read_only: true,
+            ..SharedOptions::default()
+        };
+        let mut s = SqliteState::open(dir.path(), false, &opts).unwrap();
+        assert_eq!(s.read(Space::Company, "a").unwrap(), None);
+        assert_eq!(s.list(Space::Runs).unwrap(), vec![]);
+        assert_eq!(s.trash_runs(None).unwrap(), vec![]);
+        assert_eq!(s.trash_rows("a", "r").unwrap(), vec![]);
+        assert_eq!(s.purge(Utc::now()).unwrap(), (0, 0));
+        assert!(s.swap(Space::Company, "a", None, b"x").is_err());
+        assert!(
+            s.put_trash("a", &tag("r", "h", 1), &[row("t", "i", "v")])
+                .is_err()
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        // An existing sibling is read, not written.
+        let mut w = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
+        w.swap(Space::Company, "a", None, b"x").unwrap();
+        let before = std::fs::read(dir.path().join("a.janitor.db")).unwrap();
+        let mut s = SqliteState::open(dir.path(), false, &opts).unwrap();
+        assert_eq!(s.read(Space::Company, "a").unwrap().unwrap().body, b"x");
+        assert!(s.swap(Space::Company, "a", Some(1), b"y").is_err());
+        assert_eq!(
+            std::fs::read(dir.path().join("a.janitor.db")).unwrap(),
+            before
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_as_a_configuration_error() {
+        let (dir, mut s) = folder();
+        s.swap(Space::Company, "a", None, b"x").unwrap();
+        s.swap(Space::Runs, "h", None, b"x").unwrap();
+        drop(s);
+        for f in ["a.janitor.db", ".baileys-janitor.db"] {
+            Connection::open(dir.path().join(f))
+                .unwrap()
+                .execute(
+                    "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+                    [],
+                )
+                .unwrap();
+        }
+        // The host-wide file is checked on open, before anything is done.
+        let e = SqliteState::open(dir.path(), false, &SharedOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.is_configuration(), "{e}");
+        assert!(e.to_string().contains("schema version 99"), "{e}");
+        // A tenant's sibling when it is first reached.
+        Connection::open(dir.path().join(".baileys-janitor.db"))
+            .unwrap()
+            .execute(
+                "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+                [],
+            )
+            .unwrap();
+        let mut s = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
+        let e = s.read(Space::Company, "a").unwrap_err();
+        assert!(e.is_configuration(), "{e}");
+        assert!(e.to_string().contains("a.janitor.db"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_a_configuration_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.janitor.db"), vec![7u8; 4096]).unwrap();
+        let mut s = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
+        let e = s.read(Space::Company, "a").unwrap_err();
+        assert!(e.is_configuration(), "{e}");
+    }
+
+    #[test]
+    fn trash_rows_keep_exact_bytes_columns_and_restored_marks() {
+        let (_dir, mut s) = folder();
+        let mut r1 = row("session", "5511.0", "{\"a\":\"é\\u0000\"}  ");
+        r1.columns
+            .insert("updated_at".into(), Some(1_700_000_000_000_000));
+        r1.columns.insert("expires_at".into(), None);
+        let r2 = row("pre-key", "7", "x");
+        s.put_trash("t", &tag("run1", "h1", 10), &[r1.clone(), r2.clone()])
+            .unwrap();
+        s.put_trash("t", &tag("run2", "h2", 20), &[row("pre-key", "8", "yy")])
+            .unwrap();
+        let runs = s.trash_runs(None).unwrap();
+        assert_eq!(
+            runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+            ["run2", "run1"]
+        );
+        assert_eq!(runs[1].host, "h1");
+        assert_eq!(runs[1].rows, 2);
+        assert_eq!(runs[1].bytes, (r1.value.len() + 1) as u64);
+        let rows = s.trash_rows("t", "run1").unwrap();
+        assert_eq!(rows[0].row, r1);
+        assert_eq!(rows[1].row, r2);
+        s.mark_restored("t", "run1", &[r2.key()]).unwrap();
+        let rows = s.trash_rows("t", "run1").unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.restored).collect::<Vec<_>>(),
+            [false, true]
+        );
+        let run1 = &s.trash_runs(Some("t")).unwrap()[1];
+        assert_eq!((run1.rows, run1.restored), (1, 1));
+        assert_eq!(s.purge(from_us(15)).unwrap(), (1, 2));
+        assert_eq!(s.trash_runs(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn two_janitors_on_one_folder_see_each_others_writes_and_race_safely() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut s = SqliteState::open(&path, false, &SharedOptions::default()).unwrap();
+                    for _ in 0..25 {
+                        loop {
+                            let doc = s.read(Space::Company, "a").unwrap();
+                            let n: u64 = doc
+                                .as_ref()
+                                .map_or(0, |d| String::from_utf8_lossy(&d.body).parse().unwrap());
+                            let body = (n + 1).to_string();
+                            if s.swap(Space::Company, "a", doc.map(|d| d.version), body.as_bytes())
+                                .unwrap()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut s = SqliteState::open(&path, false, &SharedOptions::default()).unwrap();
+        let d = s.read(Space::Company, "a").unwrap().unwrap();
+        assert_eq!(d.body, b"100");
+        assert_eq!(d.version, 100);
+    }
+}
