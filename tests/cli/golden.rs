@@ -114,6 +114,8 @@ fn golden(name: &str, t: &Tree, args: &[&str]) {
         // Stores keep every host's runs (issue 23): one fixed host name.
         .env("BAILEYS_JANITOR_HOSTNAME", "golden-host")
         .env("TZ", "UTC")
+        // Stores show each run's host: the same on every machine.
+        .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
         .args(args)
         .output()
         .unwrap();

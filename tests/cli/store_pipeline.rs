@@ -56,8 +56,15 @@ fn exec(db: &Path, sql: &str) {
         .unwrap();
 }
 
-fn runs_json(state: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(state.join("runs.json")).unwrap()).unwrap()
+/// This host's runs: a SQLite store keeps them in its folder's `.baileys-janitor.db` (issue 23).
+fn runs_json(f: &Fleet) -> serde_json::Value {
+    let c = rusqlite::Connection::open(f.dir.path().join("auth/.baileys-janitor.db")).unwrap();
+    let body: Vec<u8> = c
+        .query_row("SELECT body FROM docs WHERE space = 'runs'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
 }
 
 /// Broke: `status` on a store exited 0 with tenants at danger level (folders exit 1).
@@ -100,7 +107,7 @@ fn store_cleanup_that_finds_no_tenant_records_a_failed_run() {
         "{}",
         text(&out.stderr)
     );
-    let runs = runs_json(&f.state());
+    let runs = runs_json(&f);
     assert!(runs["cleanup"]["last_failure"].is_string(), "{runs}");
     assert!(runs["cleanup"]["last_success"].is_null(), "{runs}");
     assert!(
@@ -116,7 +123,7 @@ fn store_cleanup_that_finds_no_tenant_records_a_failed_run() {
 
     let out = f.run(&["trigger"]);
     assert_code(&out, 1);
-    let runs = runs_json(&f.state());
+    let runs = runs_json(&f);
     assert!(runs["trigger"]["last_failure"].is_string(), "{runs}");
 }
 
@@ -343,15 +350,32 @@ fn a_torn_trash_line_does_not_make_the_run_unrestorable() {
     let f = Fleet::new();
     let db = f.add("company_1");
     assert_code(&f.run(&["cleanup"]), 0);
-    let tenant_trash = f.state().join("trash/company_1");
-    let run = std::fs::read_dir(&tenant_trash)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    // The trash as a janitor before issue 23 left it in the state directory (the upgrade path):
+    // the run's rows move from the sibling file to `rows.jsonl`, and its last line is torn.
+    let sibling =
+        rusqlite::Connection::open(f.dir.path().join("auth/company_1.janitor.db")).unwrap();
+    let (run_id, mut text) = {
+        let mut s = sibling
+            .prepare("SELECT run_id, type, id, value FROM trash ORDER BY rowid")
+            .unwrap();
+        let rows: Vec<(String, String, String, String)> = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(!rows.is_empty());
+        let lines: String = rows
+            .iter()
+            .map(|(_, t, id, v)| {
+                format!("{}\n", serde_json::json!({"type": t, "id": id, "value": v}))
+            })
+            .collect();
+        (rows[0].0.clone(), lines)
+    };
+    sibling.execute("DELETE FROM trash", []).unwrap();
+    let run = f.state().join("trash/company_1").join(&run_id);
+    std::fs::create_dir_all(&run).unwrap();
     let rows = run.join("rows.jsonl");
-    let mut text = std::fs::read_to_string(&rows).unwrap();
     text.push_str("{\"type\":\"pre-key\",\"id\":\"7\",\"val");
     std::fs::write(&rows, text).unwrap();
     let out = f.run(&["restore", "--company", "company_1"]);

@@ -348,6 +348,41 @@ fn sqlite_keeps_the_contract() {
     );
 }
 
+#[test]
+fn sqlite_keeps_the_contract_with_its_state_in_sibling_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{T}.db"));
+    let rows = fixture();
+    let borrowed: Vec<(&str, &str, String)> = rows
+        .iter()
+        .map(|(t, i, v)| (t.as_str(), i.as_str(), v.clone()))
+        .collect();
+    super::clean::tests::make_db(&path, Some(CREDS), &borrowed);
+    let store = super::sqlite::SqliteStore::open(dir.path(), false).unwrap();
+    let mut h = Sqlite {
+        store,
+        path: path.clone(),
+        _dir: dir,
+    };
+    run_shared(&mut h, "sqlite, shared");
+    // The trash went to the sibling, the app's file got no table of the janitor's.
+    let sibling = super::sqlite_state::sibling_of(&path);
+    let trashed: i64 = rusqlite::Connection::open(&sibling)
+        .unwrap()
+        .query_row("SELECT count(*) FROM trash", [], |r| r.get(0))
+        .unwrap();
+    assert!(trashed > 0);
+    let tables: Vec<String> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(tables, ["creds", "signal_keys"]);
+}
+
 /// With REQUIRE_SERVICES=1 (`.ci/run`) a missing server fails the test; else it is skipped.
 fn missing(what: &str, why: &dyn std::fmt::Display) {
     assert!(

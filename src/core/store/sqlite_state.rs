@@ -109,12 +109,11 @@ impl SqliteState {
         if self.single {
             return Ok(sibling_of(&self.root));
         }
-        // Tenants come from file names; anything that could leave the folder is refused.
+        // Tenants come from `<tenant>.db` file names. A name no account file could have (it
+        // would leave the folder or hide) has no sibling: it is kept in the host-wide file,
+        // whose rows carry their tenant, so no name ever reaches a path outside the folder.
         if tenant.is_empty() || tenant.starts_with('.') || tenant.contains(['/', '\0']) {
-            return Err(StoreError::Query(format!(
-                "not a tenant of {}: {tenant:?}",
-                self.root.display()
-            )));
+            return Ok(self.host_file());
         }
         Ok(self.root.join(format!("{tenant}{SIBLING_SUFFIX}")))
     }
@@ -732,8 +731,31 @@ mod tests {
             s.list(Space::Runs).unwrap(),
             vec![("host1".into(), b"R".to_vec())]
         );
-        assert!(s.read(Space::Company, "../etc").is_err());
-        assert!(s.read(Space::Company, ".hidden").is_err());
+        // A name no account file could have stays inside the folder's own file.
+        assert!(s.swap(Space::Company, "../x", None, b"X").unwrap());
+        assert!(s.swap(Space::Company, ".hidden", None, b"H").unwrap());
+        assert!(!dir.path().join("../x.janitor.db").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        assert_eq!(s.read(Space::Company, "../x").unwrap().unwrap().body, b"X");
+    }
+
+    #[test]
+    fn a_folder_of_files_keeps_the_shared_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        crate::core::store::shared_contract::check(&mut || {
+            Box::new(SqliteState::open(&path, false, &SharedOptions::default()).unwrap())
+        });
+    }
+
+    #[test]
+    fn one_file_keeps_the_shared_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let account = dir.path().join("shop1.db");
+        crate::core::store::clean::tests::make_db(&account, None, &[]);
+        crate::core::store::shared_contract::check(&mut || {
+            Box::new(SqliteState::open(&account, true, &SharedOptions::default()).unwrap())
+        });
     }
 
     #[test]
