@@ -18,6 +18,7 @@ pub mod redis_store;
 mod services;
 mod shared_redis;
 mod shared_sql;
+mod shared_sqlite;
 mod status_restore;
 mod store_pipeline;
 pub mod stores;

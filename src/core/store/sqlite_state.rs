@@ -92,6 +92,15 @@ impl SqliteState {
         };
         let host = state.host_file();
         state.file(&host, false)?;
+        // Every sibling too, from the version the header carries (`user_version`, kept equal to
+        // `meta.schema_version`): a 100-byte read per file, not an open, so a fleet of a
+        // thousand accounts is checked in milliseconds. (`meta` stays the truth, checked again
+        // when a file is opened.)
+        for path in state.all_files()? {
+            if let Some(v) = header_version(&path) {
+                check_version(&path, v)?;
+            }
+        }
         Ok(state)
     }
 
@@ -250,6 +259,20 @@ fn open_file(path: &Path, read_only: bool) -> Result<Open> {
     })
 }
 
+/// The `user_version` in a SQLite file's header (big-endian at offset 60), without opening it
+/// as a database; `None` for an empty or unreadable file.
+fn header_version(path: &Path) -> Option<u32> {
+    use std::io::Read as _;
+    let mut head = [0u8; 100];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    if !head.starts_with(b"SQLite format 3\0") {
+        return None;
+    }
+    Some(u32::from_be_bytes(
+        head[60..64].try_into().expect("4 bytes"),
+    ))
+}
+
 fn schema_version(c: &Connection) -> rusqlite::Result<u32> {
     let has_meta: bool = c.query_row(
         "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
@@ -299,6 +322,8 @@ fn migrate(o: &mut Open) -> Result<()> {
         [SCHEMA_VERSION.to_string()],
     )
     .map_err(err)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(err)?;
     tx.commit().map_err(err)?;
     o.version = SCHEMA_VERSION;
     Ok(())
@@ -874,6 +899,33 @@ mod tests {
         let mut s = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
         let e = s.read(Space::Company, "a").unwrap_err();
         assert!(e.is_configuration(), "{e}");
+        assert!(e.to_string().contains("a.janitor.db"), "{e}");
+    }
+
+    #[test]
+    fn every_siblings_header_is_checked_when_the_state_is_opened() {
+        let (dir, mut s) = folder();
+        s.swap(Space::Company, "a", None, b"x").unwrap();
+        assert_eq!(
+            header_version(&dir.path().join("a.janitor.db")),
+            Some(SCHEMA_VERSION)
+        );
+        drop(s);
+        Connection::open(dir.path().join("a.janitor.db"))
+            .unwrap()
+            .pragma_update(None, "user_version", 7)
+            .unwrap();
+        let read_only = SharedOptions {
+            read_only: true,
+            ..SharedOptions::default()
+        };
+        let e = SqliteState::open(dir.path(), false, &read_only)
+            .err()
+            .unwrap();
+        assert!(e.is_configuration(), "{e}");
+        let e = SqliteState::open(dir.path(), false, &SharedOptions::default())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("a.janitor.db"), "{e}");
     }
 

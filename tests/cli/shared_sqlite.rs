@@ -1,0 +1,440 @@
+//! Issue 23 on Baileys' SQLite store: two janitors (two state directories, two
+//! `BAILEYS_JANITOR_HOSTNAME`s) on one folder of account files see the same truth, kept in sibling
+//! files (`<account>.janitor.db`, `.baileys-janitor.db`) and never in the app's own file.
+//! No server needed.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+
+use crate::stores::{CREDS, account_rows, make_sqlite, sqlite_rows};
+use crate::testenv::*;
+
+/// What a cleanup removes from each account of [`make_sqlite`].
+const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
+
+/// A folder of account files and one state directory per host.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn new(tenants: &[&str]) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("auth")).unwrap();
+        let f = Fleet { dir };
+        for t in tenants {
+            make_sqlite(&f.db(t), CREDS);
+        }
+        f
+    }
+
+    fn auth(&self) -> PathBuf {
+        self.dir.path().join("auth")
+    }
+
+    fn db(&self, tenant: &str) -> PathBuf {
+        self.auth().join(format!("{tenant}.db"))
+    }
+
+    fn sibling(&self, tenant: &str) -> PathBuf {
+        self.auth().join(format!("{tenant}.janitor.db"))
+    }
+
+    fn state(&self, host: &str) -> PathBuf {
+        self.dir.path().join(format!("state-{host}"))
+    }
+
+    /// The janitor as it runs on `host`.
+    fn cmd(&self, host: &str) -> assert_cmd::Command {
+        let mut c = bare_cmd();
+        c.env("BAILEYS_JANITOR_HOSTNAME", host)
+            .arg("--store")
+            .arg(format!("sqlite:{}", self.auth().display()))
+            .arg("--state-dir")
+            .arg(self.state(host));
+        c
+    }
+
+    fn run(&self, host: &str, args: &[&str]) -> std::process::Output {
+        self.cmd(host).args(args).output().unwrap()
+    }
+
+    fn json(&self, host: &str, args: &[&str]) -> serde_json::Value {
+        let out = self.run(host, args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} on {host}: {e}\n{}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        })
+    }
+
+    /// Every file in the folder, by name, but the app's own `-wal` / `-shm`.
+    fn names(&self) -> BTreeSet<String> {
+        std::fs::read_dir(self.auth())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.ends_with(".db-wal") && !n.ends_with(".db-shm"))
+            .collect()
+    }
+}
+
+fn removed_of(v: &serde_json::Value) -> Vec<String> {
+    let mut r: Vec<String> = v["companies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .flat_map(|c| c["removed_files"].as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    r.sort();
+    r
+}
+
+/// (type, id) of the rows in a sibling's trash, and whether each was put back.
+fn trashed(sibling: &Path) -> Vec<(String, String, bool)> {
+    if !sibling.exists() {
+        return vec![];
+    }
+    let c = rusqlite::Connection::open(sibling).unwrap();
+    let mut s = c
+        .prepare("SELECT type, id, restored FROM trash ORDER BY type, id")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn hosts_in_status(v: &serde_json::Value) -> BTreeSet<String> {
+    v["runs_by_host"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs_by_host: {v}"))
+        .iter()
+        .map(|r| r["host"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn tables(db: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name")
+        .unwrap();
+    s.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_restore_on_one_host_holds_against_a_cleanup_on_the_other_and_status_shows_both_hosts() {
+    let f = Fleet::new(&["company_1", "company_2"]);
+    let v = f.json("host-a", &["cleanup", "--json"]);
+    let mut both = [OLD, OLD].concat();
+    both.sort();
+    assert_eq!(removed_of(&v), both);
+
+    let out = f.run("host-a", &["restore", "--company", "company_1", "--json"]);
+    assert_code(&out, 0);
+    assert_eq!(sqlite_rows(&f.db("company_1")).len(), account_rows().len());
+
+    // Host B has never seen company_1: the hold comes from the sibling file.
+    let v = f.json("host-b", &["cleanup", "--json", "-v"]);
+    assert!(removed_of(&v).is_empty(), "restored rows are on hold: {v}");
+    assert_eq!(sqlite_rows(&f.db("company_1")).len(), account_rows().len());
+    let dry = f.json("host-b", &["cleanup", "--dry-run", "--json"]);
+    assert!(removed_of(&dry).is_empty(), "{dry}");
+
+    // Each host's runs, seen from either host.
+    for host in ["host-a", "host-b"] {
+        let st = f.json(host, &["status", "--json"]);
+        assert_eq!(
+            hosts_in_status(&st),
+            BTreeSet::from(["host-a".to_owned(), "host-b".to_owned()]),
+            "status on {host}: {st}"
+        );
+        let text = text(&f.run(host, &["status"]).stdout);
+        assert!(text.contains("runs by host:"), "{text}");
+        assert!(text.contains("host-a") && text.contains("host-b"), "{text}");
+    }
+    // Nothing of the janitor's in the state directories but what is local.
+    for host in ["host-a", "host-b"] {
+        let state = f.state(host);
+        assert!(!state.join("runs.json").exists());
+        assert!(!state.join("trash/company_1").exists());
+        assert!(!state.join("records").exists() || dir_is_empty(&state.join("records")));
+    }
+}
+
+fn dir_is_empty(p: &Path) -> bool {
+    std::fs::read_dir(p).map_or(true, |mut d| d.next().is_none())
+}
+
+#[test]
+fn a_trigger_on_one_host_puts_the_other_in_cooldown() {
+    let f = Fleet::new(&["company_1"]);
+    // 13 keys count (120 pre-keys are the server window): past a threshold of 5.
+    let trigger = [
+        "trigger",
+        "--threshold",
+        "5",
+        "--emergency-threshold",
+        "1000",
+        "--json",
+    ];
+    let v = f.json("host-a", &trigger);
+    assert_eq!(row(&v, "company_1")["action"], "cleanup", "{v}");
+    assert_eq!(row(&v, "company_1")["removed"], 2, "{v}");
+
+    let v = f.json("host-b", &trigger);
+    assert_eq!(row(&v, "company_1")["action"], "cooldown", "{v}");
+    assert!(
+        row(&v, "company_1")["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cooling down until"),
+        "{v}"
+    );
+    assert_eq!(
+        sqlite_rows(&f.db("company_1")).len(),
+        account_rows().len() - 2
+    );
+    let st = f.json("host-b", &["status", "--json"]);
+    assert_eq!(
+        hosts_in_status(&st),
+        BTreeSet::from(["host-a".to_owned(), "host-b".to_owned()]),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_restore_on_the_other_host_works_after_the_first_hosts_state_directory_is_gone() {
+    let f = Fleet::new(&["company_1"]);
+    let before = sqlite_rows(&f.db("company_1"));
+    let v = f.json("host-a", &["cleanup", "--json"]);
+    assert_eq!(removed_of(&v), OLD);
+    std::fs::remove_dir_all(f.state("host-a")).unwrap();
+
+    let list = f.run("host-b", &["restore", "--list"]);
+    assert_code(&list, 0);
+    let listed = text(&list.stdout);
+    assert!(listed.contains("company_1"), "{listed}");
+    assert!(
+        listed.contains("host-a"),
+        "the run names its host: {listed}"
+    );
+
+    let out = f.run("host-b", &["restore", "--company", "company_1"]);
+    assert_code(&out, 0);
+    assert_eq!(sqlite_rows(&f.db("company_1")), before, "byte for byte");
+    assert!(
+        trashed(&f.sibling("company_1"))
+            .iter()
+            .all(|(_, _, restored)| *restored),
+        "marked as put back"
+    );
+    // Put back once: a second restore finds nothing more to do and changes nothing.
+    let _ = f.run("host-b", &["restore", "--company", "company_1"]);
+    assert_eq!(sqlite_rows(&f.db("company_1")), before);
+}
+
+#[test]
+fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants() {
+    let f = Fleet::new(&["company_1"]);
+    let app_tables = tables(&f.db("company_1"));
+
+    // Status and dry runs create nothing.
+    assert_code(&f.run("host-a", &["status"]), 0);
+    assert_code(&f.run("host-a", &["cleanup", "--dry-run"]), 0);
+    assert_eq!(f.names(), BTreeSet::from(["company_1.db".to_owned()]));
+
+    assert_code(&f.run("host-a", &["cleanup"]), 0);
+    for name in ["company_1.janitor.db", ".baileys-janitor.db"] {
+        let mode = std::fs::metadata(f.auth().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
+    assert_eq!(tables(&f.db("company_1")), app_tables, "no new table");
+    assert_eq!(trashed(&f.sibling("company_1")).len(), 2);
+    // No journal left beside them.
+    assert!(
+        f.names().iter().all(|n| !n.contains(".janitor.db-")),
+        "{:?}",
+        f.names()
+    );
+
+    // The janitor's files are never tenants.
+    let st = f.json("host-a", &["status", "--json"]);
+    let tenants: Vec<&str> = st["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["company_1"], "{st}");
+
+    // A sibling others can read: one warning line, the run goes on.
+    std::fs::set_permissions(
+        f.sibling("company_1"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = f.run("host-a", &["status"]);
+    assert_code(&out, 0);
+    let warned: Vec<String> = text(&out.stderr)
+        .lines()
+        .chain(text(&out.stdout).lines())
+        .filter(|l| l.contains("can be read by group or others"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}\n{}", text(&out.stderr));
+    assert!(
+        warned[0].contains("company_1.janitor.db (0644)"),
+        "{warned:?}"
+    );
+}
+
+/// A state file as a newer janitor would have left it (schema version 99, in `meta` and in
+/// the header's `user_version`).
+fn newer_state_file(path: &Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '99');
+         PRAGMA user_version = 99;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_newer_schema_in_a_sibling_is_exit_2_and_nothing_is_removed() {
+    for file in ["company_1.janitor.db", ".baileys-janitor.db"] {
+        let f = Fleet::new(&["company_1"]);
+        let before = sqlite_rows(&f.db("company_1"));
+        newer_state_file(&f.auth().join(file));
+        for args in [&["cleanup"][..], &["status"], &["restore", "--list"]] {
+            let out = f.run("host-a", args);
+            assert_code(&out, 2);
+            let err = text(&out.stderr);
+            assert!(
+                err.contains(file) && err.contains("newer baileys-janitor"),
+                "{file}, {args:?}: {err}"
+            );
+        }
+        assert_eq!(sqlite_rows(&f.db("company_1")), before, "{file}");
+    }
+}
+
+/// The runs with rows in a sibling's trash, newest first.
+fn runs_in_trash(sibling: &Path) -> Vec<String> {
+    if !sibling.exists() {
+        return vec![];
+    }
+    let c = rusqlite::Connection::open(sibling).unwrap();
+    let mut s = c
+        .prepare("SELECT run_id FROM trash GROUP BY run_id ORDER BY max(removed_at_us) DESC")
+        .unwrap();
+    s.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The points a cleanup of `f` passes, each with how often.
+fn fault_points(f: &Fleet) -> Vec<(String, usize)> {
+    let out = f
+        .cmd("host-a")
+        .env("BAILEYS_JANITOR_DEBUG_KILL_AT", "list")
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for l in text(&out.stderr).lines() {
+        let Some(p) = l.strip_prefix("fault point: ") else {
+            continue;
+        };
+        match seen.iter_mut().find(|(n, _)| n == p) {
+            Some((_, c)) => *c += 1,
+            None => seen.push((p.to_owned(), 1)),
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_kill_at_every_step_leaves_each_row_in_place_or_in_the_trash() {
+    let tenants = ["company_1", "company_2"];
+    let points = fault_points(&Fleet::new(&tenants));
+    let names: Vec<&str> = points.iter().map(|(p, _)| p.as_str()).collect();
+    for want in [
+        "store.before_batch",
+        "sqlite.after_delete",
+        "sqlite.after_trash",
+        "sqlite.after_commit",
+        "store.after_batch",
+    ] {
+        assert!(names.contains(&want), "{want} not passed: {names:?}");
+    }
+    let all: BTreeSet<(String, String)> = account_rows()
+        .into_iter()
+        .map(|(t, id, _)| (t, id))
+        .collect();
+    for (point, times) in &points {
+        for nth in 1..=*times {
+            let f = Fleet::new(&tenants);
+            let killed = f
+                .cmd("host-a")
+                .env("BAILEYS_JANITOR_DEBUG_KILL_AT", format!("{point}:{nth}"))
+                .arg("cleanup")
+                .output()
+                .unwrap();
+            assert_eq!(
+                killed.status.signal(),
+                Some(9),
+                "{point}:{nth} was not reached: {}",
+                text(&killed.stderr)
+            );
+            let check = |when: &str| {
+                for t in tenants {
+                    let in_place: BTreeSet<(String, String)> = sqlite_rows(&f.db(t))
+                        .into_iter()
+                        .map(|(t, id, _)| (t, id))
+                        .collect();
+                    let in_trash: BTreeSet<(String, String)> = trashed(&f.sibling(t))
+                        .into_iter()
+                        .map(|(t, id, _)| (t, id))
+                        .collect();
+                    let lost: Vec<_> = all
+                        .iter()
+                        .filter(|k| !in_place.contains(*k) && !in_trash.contains(*k))
+                        .collect();
+                    assert!(lost.is_empty(), "{when} {point}:{nth}, {t}: lost {lost:?}");
+                }
+            };
+            check("killed at");
+            // The next normal run succeeds and finishes the job; everything is still somewhere.
+            let next = f.run("host-a", &["cleanup"]);
+            assert_code(&next, 0);
+            check("after the run that followed a kill at");
+            // Every run in the trash can be restored (rows kept apart from a partner that stayed
+            // in place are reported, exit 1, and stay in the trash): still nothing lost.
+            for t in tenants {
+                for run in runs_in_trash(&f.sibling(t)) {
+                    let r = f.run("host-a", &["restore", "--company", t, "--run", &run]);
+                    assert!(
+                        matches!(code(&r), 0 | 1),
+                        "{point}:{nth}, {t} {run}: {}",
+                        text(&r.stderr)
+                    );
+                }
+            }
+            check("after restoring every run, following a kill at");
+        }
+    }
+}
