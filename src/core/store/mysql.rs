@@ -4,9 +4,9 @@
 //!
 //! Safety in a shared, live database, whatever the table's engine:
 //! - MyISAM (what mysql-baileys creates) has no transactions: a batch is read again, compared
-//!   with the plan, written to the trash, and then each row is removed by one compare-and-delete
-//!   (`DELETE … WHERE` session, id and the exact value read): a row the app rewrote in between
-//!   survives, and what the trash holds is exactly what was removed;
+//!   with the plan, written to the trash, and then removed by one compare-and-delete statement
+//!   (`DELETE … WHERE` session, id and the exact value read, for each row of the batch; one
+//!   statement is atomic on any engine): a row the app rewrote in between survives;
 //! - InnoDB (an operator may convert the table): the same, inside one transaction whose rows are
 //!   read `FOR UPDATE`, so a batch goes whole or not at all;
 //! - `GET_LOCK` per tenant (and one for the trigger) keeps janitors on several hosts apart; the
@@ -195,8 +195,6 @@ struct Sql {
     count: String,
     creds: String,
     scan: String,
-    /// `DELETE` of one row whose session, id and value are exactly what was read.
-    delete: String,
     insert: String,
 }
 
@@ -415,7 +413,6 @@ impl MysqlStore {
         );
         let mut params = tenant_params(tenant);
         params.extend(keys.iter().map(|k| Value::from(k.as_str())));
-        let delete = self.sql.delete.clone();
         let transactional = self.transactional;
         // 1. Read the batch again. The table's collation may return a key that differs only in
         //    case: only exact matches count.
@@ -465,28 +462,23 @@ impl MysqlStore {
                 .map_err(|e| StoreError::Query(format!("cannot write the trash: {e}")))?,
         }
         fault::point("mysql.after_trash_insert");
-        // 3. Compare-and-delete, row by row: only the exact value that went to the trash.
-        for (i, value) in doomed {
-            let key = &keys[i];
-            let mut p = tenant_params(tenant);
-            p.push(Value::from(key.as_str()));
-            p.extend(exact_params(key));
-            p.extend(exact_params(value));
-            self.conn.exec_drop(delete.as_str(), p).map_err(err)?;
-            let n = self.conn.affected_rows();
-            out[i] = match n {
-                1 => RemoveOutcome::Removed {
+        // 3. One compare-and-delete for the batch: a row goes only with the exact value that
+        //    went to the trash. One statement is atomic on any engine.
+        let removed = self.delete_exact(tenant, &keys, &doomed).map_err(err)?;
+        if removed == doomed.len() as u64 {
+            for (i, value) in &doomed {
+                out[*i] = RemoveOutcome::Removed {
                     bytes: value.len() as u64,
-                },
-                // Locked FOR UPDATE: cannot happen; never commit a surprise.
-                _ if transactional => {
-                    return Err(StoreError::Query(format!(
-                        "{target}: a row locked for removal changed: rolled back"
-                    )));
-                }
-                // Rewritten (or consumed) by the app since step 1: kept, never assumed gone.
-                _ => RemoveOutcome::Changed,
-            };
+                };
+            }
+        } else if transactional {
+            // Locked FOR UPDATE: cannot happen; never commit a surprise.
+            return Err(StoreError::Query(format!(
+                "{target}: a row locked for removal changed: rolled back"
+            )));
+        } else {
+            self.settle(tenant, &keys, &doomed, removed, &mut out)
+                .map_err(err)?;
         }
         fault::point("mysql.after_delete");
         // MyISAM: a row the app rewrote after it went to the trash was never removed; its trash
@@ -527,6 +519,83 @@ impl MysqlStore {
             "{}: the lock on tenant {tenant} is no longer held by this connection: nothing removed",
             self.target
         )))
+    }
+
+    /// Deletes the `doomed` rows (index into `keys`, value read) whose value is still exactly
+    /// the one read, in one statement; how many went.
+    fn delete_exact(
+        &mut self,
+        tenant: &str,
+        keys: &[String],
+        doomed: &[(usize, &str)],
+    ) -> std::result::Result<u64, ::mysql::Error> {
+        let (k, v) = (q(&self.layout.key_column), q(&self.layout.value_column));
+        let one = format!("({} AND {})", exact(&k), exact(&v));
+        let sql = format!(
+            "DELETE FROM {table} WHERE {t} = ? AND {te} AND {k} IN ({marks}) AND ({any})",
+            table = q(&self.layout.table),
+            t = q(&self.tenant_column),
+            te = exact(&q(&self.tenant_column)),
+            marks = vec!["?"; doomed.len()].join(", "),
+            any = vec![one; doomed.len()].join(" OR "),
+        );
+        let mut params = tenant_params(tenant);
+        params.extend(doomed.iter().map(|(i, _)| Value::from(keys[*i].as_str())));
+        for (i, value) in doomed {
+            params.extend(exact_params(&keys[*i]));
+            params.extend(exact_params(value));
+        }
+        self.conn.exec_drop(sql, params)?;
+        Ok(self.conn.affected_rows())
+    }
+
+    /// MyISAM, when the app changed some of the batch between the re-read and the delete: which
+    /// rows went. A row still there was kept (changed). When as many rows are gone as the delete
+    /// removed, those are the ones it removed; otherwise the app also removed some of them, and
+    /// which is unknown (all are in the trash: `restore` puts back any that went).
+    fn settle(
+        &mut self,
+        tenant: &str,
+        keys: &[String],
+        doomed: &[(usize, &str)],
+        removed: u64,
+        out: &mut [RemoveOutcome],
+    ) -> std::result::Result<(), ::mysql::Error> {
+        let k = q(&self.layout.key_column);
+        let sql = format!(
+            "SELECT {k} FROM {table} WHERE {t} = ? AND {te} AND {k} IN ({marks})",
+            table = q(&self.layout.table),
+            t = q(&self.tenant_column),
+            te = exact(&q(&self.tenant_column)),
+            marks = vec!["?"; doomed.len()].join(", "),
+        );
+        let mut params = tenant_params(tenant);
+        params.extend(doomed.iter().map(|(i, _)| Value::from(keys[*i].as_str())));
+        let present: std::collections::HashSet<String> = self
+            .conn
+            .exec::<Value, _, _>(sql, params)?
+            .into_iter()
+            .filter_map(text)
+            .collect();
+        let gone = doomed
+            .iter()
+            .filter(|(i, _)| !present.contains(&keys[*i]))
+            .count() as u64;
+        for (i, value) in doomed {
+            out[*i] = if present.contains(&keys[*i]) {
+                RemoveOutcome::Changed
+            } else if gone == removed {
+                RemoveOutcome::Removed {
+                    bytes: value.len() as u64,
+                }
+            } else {
+                RemoveOutcome::Unknown(
+                    "the app removed rows of this batch while the janitor did: it is in the trash"
+                        .into(),
+                )
+            };
+        }
+        Ok(())
     }
 
     fn restore_rows(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
@@ -578,11 +647,6 @@ fn sql(l: &KvLayout, tenant_col: &str) -> Sql {
         creds: format!("SELECT {v} FROM {table} WHERE {tenant} AND {k} = ? AND {v} IS NOT NULL"),
         scan: format!(
             "SELECT {k}, {v} FROM {table} WHERE {tenant} AND NOT ({k} = ?) AND {v} IS NOT NULL"
-        ),
-        delete: format!(
-            "DELETE FROM {table} WHERE {tenant} AND {k} = ? AND {ke} AND {ve} LIMIT 1",
-            ke = exact(&k),
-            ve = exact(&v)
         ),
         // Not where the app would already read a row of that key (its own, collation-equal
         // match); the unique index turns a race with the app into ER_DUP_ENTRY.
@@ -696,7 +760,7 @@ impl Store for MysqlStore {
         Ok(out)
     }
 
-    /// InnoDB: all rows or none. MyISAM: row by row; a rerun finds the restored ones there and
+    /// InnoDB: all rows or none. MyISAM: row by row (restores are rare and small); a rerun finds the restored ones there and
     /// leaves them alone.
     fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
         self.in_transaction(|s| s.restore_rows(tenant, rows))

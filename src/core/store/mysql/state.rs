@@ -272,7 +272,12 @@ pub struct MysqlState {
     read_only: bool,
     /// The database exists at this binary's version (checked or created).
     ready: bool,
+    /// When a missing schema was last found missing.
+    absent_since: std::time::Instant,
 }
+
+/// How long a read-only state trusts that its schema is still missing.
+const RECHECK_ABSENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn to_time(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
@@ -309,6 +314,7 @@ impl MysqlState {
             target: target.to_owned(),
             read_only: opts.read_only,
             ready: !opts.read_only || version == Some(SCHEMA_VERSION),
+            absent_since: std::time::Instant::now(),
             at,
         })
     }
@@ -334,6 +340,12 @@ impl MysqlState {
     /// A missing database reads as empty (another host may have created it since we opened).
     fn readable(&mut self) -> Result<bool> {
         if !self.ready {
+            // A dry run over many tenants asks once, not twice per tenant; a long-running
+            // reader (monitor) still sees a schema another host creates meanwhile.
+            if self.absent_since.elapsed() < RECHECK_ABSENT {
+                return Ok(false);
+            }
+            self.absent_since = std::time::Instant::now();
             match read_version(&mut self.conn, &self.target, &self.at.schema)? {
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(newer(&self.target, &self.at.schema, v));
