@@ -561,6 +561,12 @@ impl Store for PgStore {
         let target = self.target.clone();
         let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
         let mut tx = self.client.transaction().map_err(err)?;
+        // The commit does not wait for its WAL flush (milliseconds per batch, most of a batch's
+        // time): a server crash can only undo the last batches whole, the deletes with their
+        // trash rows, so every row is still in the table or the trash. Restores and the
+        // janitor's records keep synchronous commits.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(err)?;
         let rows = tx
             .query(&self.prepared.select_for_update, &[&param, &keys])
             .map_err(err)?;
