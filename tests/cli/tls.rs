@@ -234,6 +234,10 @@ impl TlsPg {
             .unwrap();
             c.batch_execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO janitor")
                 .unwrap();
+            // The janitor's role may not create schemas here: the owner makes its state's
+            // schema for it, as docs/stores/postgres.md says.
+            c.batch_execute("CREATE SCHEMA baileys_janitor AUTHORIZATION janitor")
+                .unwrap();
             c.execute(
                 "INSERT INTO whatsapp_auth (company_id, creds) VALUES ('company_1', $1::text::jsonb)",
                 &[&crate::stores::CREDS],
