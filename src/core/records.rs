@@ -70,7 +70,8 @@ pub struct CleanupMark {
     /// Reserved pre-keys among `after` (core::tally); absent in records written before 0.3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_after: Option<usize>,
-    /// The host that ran it (`util::hostname`): many hosts clean one store.
+    /// The host that ran it (`util::hostname`), where the store keeps the state: many hosts
+    /// clean one store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
 }
@@ -188,6 +189,9 @@ pub fn record_cleanup(
     if r.status == Status::Busy {
         return Ok(());
     }
+    // Where many hosts share the state (the store's); folders' records stay as they were.
+    // (Asked here: the shared state is busy while the closure runs.)
+    let host = state.has_shared().then(crate::core::util::hostname);
     update_company(state, &r.company, |rec| {
         rec.push_cleanup(CleanupMark {
             run_id: r.run_id.clone().unwrap_or_default(),
@@ -206,7 +210,7 @@ pub fn record_cleanup(
             identity: r.identity.clone(),
             next_pre_key_id: r.next_pre_key_id,
             reserved_after: Some(r.reserved_after),
-            host: Some(crate::core::util::hostname()),
+            host: host.clone(),
         });
         if r.status == Status::Ok {
             add_sample(
@@ -495,6 +499,32 @@ mod tests {
         );
         update_runs(&state, |r| r.trigger.summary = "x".into()).unwrap();
         assert_eq!(read_runs(&state).trigger.summary, "x");
+    }
+
+    #[test]
+    fn the_host_is_recorded_where_the_store_keeps_the_state_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut report = crate::core::report::CompanyReport::new("company_1");
+        report.run_id = Some("r1".into());
+        let folder = StateDir::new(tmp.path().join("folder"));
+        record_cleanup(&folder, &report, "cleanup", false, true, Utc::now()).unwrap();
+        let rec = try_read_company(&folder, "company_1").unwrap();
+        assert_eq!(rec.last_cleanup().unwrap().host, None);
+        let text =
+            std::fs::read_to_string(tmp.path().join("folder/companies/company_1.json")).unwrap();
+        assert!(!text.contains("host"), "{text}");
+
+        let store = StateDir::new(tmp.path().join("store"));
+        store.share(Box::new(
+            crate::core::store::memory_state::MemoryState::new(),
+        ));
+        record_cleanup(&store, &report, "cleanup", false, true, Utc::now()).unwrap();
+        let rec = try_read_company(&store, "company_1").unwrap();
+        assert_eq!(
+            rec.last_cleanup().unwrap().host,
+            Some(crate::core::util::hostname())
+        );
+        assert!(store.existing().is_none(), "nothing in the state directory");
     }
 
     #[test]

@@ -50,6 +50,14 @@ pub struct StateDir {
     /// The store's own copy of the janitor's state, where it keeps one: records, runs, ledger
     /// and trash live there instead of here. Replaced when a monitor opens its store again.
     shared: Mutex<Option<Box<dyn SharedState>>>,
+    /// Whether `shared` holds one: asked without waiting for the lock (by code that may run
+    /// while a caller of [`StateDir::with_shared`] holds it).
+    attached: std::sync::atomic::AtomicBool,
+}
+
+thread_local! {
+    /// This thread is inside [`StateDir::with_shared`]: a second call would wait for itself.
+    static IN_SHARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl std::fmt::Debug for StateDir {
@@ -68,26 +76,36 @@ impl StateDir {
             folder: OnceLock::new(),
             root: OnceLock::new(),
             shared: Mutex::new(None),
+            attached: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Keeps the janitor's state in `shared` (the store's) from now on; replaces an earlier one.
     pub fn share(&self, shared: Box<dyn SharedState>) {
         *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared);
+        self.attached
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether a store keeps the janitor's state (see [`StateDir::share`]).
     pub fn has_shared(&self) -> bool {
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.attached.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs `f` on the store's shared state, one caller at a time (`None`: there is none, the
-    /// state directory holds everything). `f` must not reach for the shared state again.
+    /// state directory holds everything). `f` must not call `with_shared` again: that would wait
+    /// for itself, so it panics instead (a bug, never a hang).
     pub fn with_shared<T>(&self, f: impl FnOnce(&mut dyn SharedState) -> T) -> Option<T> {
+        if !self.has_shared() {
+            return None;
+        }
+        assert!(
+            !IN_SHARED.get(),
+            "StateDir::with_shared called inside with_shared"
+        );
         let mut guard = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        IN_SHARED.set(true);
+        let _reset = ResetOnDrop;
         guard.as_mut().map(|s| f(s.as_mut()))
     }
 
@@ -204,6 +222,15 @@ impl StateDir {
     pub fn company_lock_holder(&self, company: &str) -> Option<String> {
         let locks = self.existing()?.open_dir(OsStr::new(LOCKS_DIR)).ok()?;
         lock::holder_of(&locks, OsStr::new(&company_lock_name(company)))
+    }
+}
+
+/// Leaves [`StateDir::with_shared`] (also when `f` panics).
+struct ResetOnDrop;
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        IN_SHARED.set(false);
     }
 }
 
