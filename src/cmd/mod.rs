@@ -166,19 +166,7 @@ impl Context {
             };
             return Ok((Box::new(fleet), companies));
         }
-        let mut store =
-            crate::core::store::open(&cfg.store, flags.read_only).map_err(store_error)?;
-        let id = cfg.store.root_id().map_err(|e| {
-            usage(format!(
-                "cannot stat the store {}: {e}",
-                cfg.store.describe()
-            ))
-        })?;
-        self.bind(id)?;
-        if let Some(t) = store.transport() {
-            tracing::info!(store = %cfg.store.describe(), connection = %t, "connected");
-        }
-        self.attach_shared_state(store.as_ref(), flags.read_only)?;
+        let mut store = self.open_store(flags.read_only)?;
         if flags.release_on_signal
             && !flags.read_only
             && let Some(release) = store.lock_releaser()
@@ -203,10 +191,16 @@ impl Context {
     /// For commands that read the janitor's state without working on members (`restore --list`):
     /// where a store keeps that state, attaches it as `open_fleet` does. Folders: nothing to do.
     pub fn open_state(&self, read_only: bool) -> Result<()> {
-        let cfg = &self.config;
-        if cfg.store.is_folder() {
+        if self.config.store.is_folder() {
             return Ok(());
         }
+        self.open_store(read_only).map(drop)
+    }
+
+    /// Opens the configured store (not folders), binds the state directory to it and attaches
+    /// the janitor's state the store keeps, if it keeps one.
+    fn open_store(&self, read_only: bool) -> Result<Box<dyn crate::core::store::Store>> {
+        let cfg = &self.config;
         let store = crate::core::store::open(&cfg.store, read_only).map_err(store_error)?;
         let id = cfg.store.root_id().map_err(|e| {
             usage(format!(
@@ -215,7 +209,11 @@ impl Context {
             ))
         })?;
         self.bind(id)?;
-        self.attach_shared_state(store.as_ref(), read_only)
+        if let Some(t) = store.transport() {
+            tracing::info!(store = %cfg.store.describe(), connection = %t, "connected");
+        }
+        self.attach_shared_state(store.as_ref(), read_only)?;
+        Ok(store)
     }
 
     /// Where the store keeps the janitor's state (records, runs, ledger, trash: issue 23), the

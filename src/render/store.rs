@@ -208,3 +208,100 @@ pub fn print_status(out: &mut impl Write, st: &StoreStatus, json: bool) -> io::R
     }
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::fleet::SharedStatus;
+    use crate::core::records::{CleanupMark, RunMark, Runs};
+
+    fn t(h: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_800_000_000 + h * 3600, 0).unwrap()
+    }
+
+    fn show(shared: Option<&SharedStatus>, json: bool) -> String {
+        let mut report = CompanyReport::new("company_1");
+        report.files_before = 12;
+        let facts = vec![crate::core::store::TenantFacts::default()];
+        let thresholds = Thresholds {
+            warning: 100,
+            critical: 200,
+            trigger: 300,
+            emergency: 400,
+            danger: 500,
+        };
+        let mut out = Vec::new();
+        print_status(
+            &mut out,
+            &StoreStatus {
+                store: "memory",
+                connection: None,
+                reports: &[report],
+                facts: &facts,
+                shared,
+                thresholds: &thresholds,
+                now: t(10),
+            },
+            json,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_hosts_runs_and_the_last_cleanups_host_are_shown_where_the_store_keeps_them() {
+        let mark = CleanupMark {
+            run_id: "r1".into(),
+            time: t(7),
+            by: "trigger".into(),
+            emergency: false,
+            status: "ok".into(),
+            before: 20,
+            after: 12,
+            removed: 8,
+            trashed: true,
+            identity: None,
+            next_pre_key_id: None,
+            reserved_after: None,
+            host: Some("bot-2".into()),
+        };
+        let runs = |start: i64| Runs {
+            cleanup: RunMark {
+                last_start: Some(t(start)),
+                last_success: Some(t(start)),
+                last_failure: None,
+                summary: String::new(),
+            },
+            trigger: RunMark::default(),
+        };
+        let shared = SharedStatus {
+            last_cleanups: vec![Some(mark)],
+            runs_by_host: vec![("bot-1".into(), runs(1)), ("bot-2".into(), runs(8))],
+        };
+        let text = show(Some(&shared), false);
+        assert!(text.contains("cleaned 3h ago on bot-2"), "{text}");
+        assert!(text.contains("runs by host:"), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  bot-")).collect();
+        assert_eq!(lines.len(), 2, "one line per host and command: {text}");
+        assert!(
+            lines[0].contains("cleanup") && lines[0].contains("started 9h ago"),
+            "{text}"
+        );
+        assert!(lines[1].contains("failure never"), "{text}");
+
+        let v: serde_json::Value = serde_json::from_str(&show(Some(&shared), true)).unwrap();
+        assert_eq!(v["tenants"][0]["last_cleanup"]["host"], "bot-2");
+        assert_eq!(v["runs_by_host"].as_array().unwrap().len(), 2, "{v}");
+        assert_eq!(v["runs_by_host"][1]["host"], "bot-2");
+        assert_eq!(v["runs_by_host"][1]["command"], "cleanup");
+
+        // Without a shared state: exactly as before.
+        let text = show(None, false);
+        assert!(
+            !text.contains("runs by host") && !text.contains("cleaned"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&show(None, true)).unwrap();
+        assert!(v.get("runs_by_host").is_none() && v["tenants"][0].get("last_cleanup").is_none());
+    }
+}
