@@ -41,6 +41,9 @@ struct Line {
 pub struct Ledger {
     rows: HashMap<(String, String), Seen>,
     next: HashMap<(String, String), Seen>,
+    /// Read from the store's shared state: the document's version and a fingerprint of its
+    /// body, so `save` writes in one step, and not at all when nothing changed.
+    stored: Option<(u64, u64)>,
 }
 
 /// A file name for a tenant's ledger: [`file_stem`] and `.jsonl`.
@@ -75,8 +78,12 @@ impl Ledger {
     /// Loads a tenant's ledger; missing or unreadable lines mean "never seen" (younger, so safer).
     pub fn load(state: &StateDir, store_key: &str, tenant: &str) -> Ledger {
         let shared = state.with_shared(|sh| sh.read(Space::Ledger, tenant));
+        let mut stored = None;
         let text = match shared {
-            Some(Ok(Some(doc))) => String::from_utf8_lossy(&doc.body).into_owned(),
+            Some(Ok(Some(doc))) => {
+                stored = Some((doc.version, super::fingerprint(&doc.body)));
+                String::from_utf8_lossy(&doc.body).into_owned()
+            }
             Some(Err(e)) => {
                 tracing::warn!(company = %tenant, error = %e, "cannot read the ledger from the store; every timestamp-less key counts as new");
                 String::new()
@@ -93,6 +100,7 @@ impl Ledger {
         Ledger {
             rows: parse(&text),
             next: HashMap::new(),
+            stored,
         }
     }
 
@@ -133,10 +141,20 @@ impl Ledger {
     pub fn save(&self, state: &StateDir, store_key: &str, tenant: &str) -> io::Result<()> {
         let body = self.lines()?;
         let shared = state.with_shared(|sh| -> super::Result<bool> {
+            let mut expected = self.stored.map(|(version, _)| version);
+            if self
+                .stored
+                .is_some_and(|(_, was)| was == super::fingerprint(body.as_bytes()))
+            {
+                return Ok(true); // unchanged since it was read: nothing to write
+            }
+            if sh.swap(Space::Ledger, tenant, expected, body.as_bytes())? {
+                return Ok(true);
+            }
             // The tenant's lock is held: this run's view is the truth. A version that moved on
             // meanwhile (a run that ignored the lock) is replaced, as the file would be.
             for _ in 0..10 {
-                let expected = sh.read(Space::Ledger, tenant)?.map(|d| d.version);
+                expected = sh.read(Space::Ledger, tenant)?.map(|d| d.version);
                 if sh.swap(Space::Ledger, tenant, expected, body.as_bytes())? {
                     return Ok(true);
                 }
@@ -225,6 +243,40 @@ mod tests {
         let mut l2 = Ledger::load(&state, "s", "t/1");
         assert_eq!(l2.observe("pre-key", "5", 10, 900).last_changed, 900);
         let _ = &mut l;
+    }
+
+    #[test]
+    fn in_the_store_an_unchanged_ledger_is_not_written_and_a_changed_one_once() {
+        use crate::core::store::SharedState;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let shared = crate::core::store::memory_state::MemoryState::new();
+        state.share(Box::new(shared.clone()));
+        let mut probe: Box<dyn SharedState> = Box::new(shared.clone());
+        let version =
+            |p: &mut Box<dyn SharedState>| p.read(Space::Ledger, "t").unwrap().unwrap().version;
+
+        let mut l = Ledger::load(&state, "s", "t");
+        l.observe("pre-key", "5", 9, 100);
+        l.save(&state, "s", "t").unwrap();
+        let v1 = version(&mut probe);
+        // Seen again unchanged: nothing to write.
+        let mut l = Ledger::load(&state, "s", "t");
+        assert_eq!(l.observe("pre-key", "5", 9, 500).last_changed, 100);
+        l.save(&state, "s", "t").unwrap();
+        assert_eq!(version(&mut probe), v1);
+        // Changed: written, with the version it read (no lost race).
+        let mut l = Ledger::load(&state, "s", "t");
+        l.observe("pre-key", "5", 10, 900);
+        l.save(&state, "s", "t").unwrap();
+        assert_ne!(version(&mut probe), v1);
+        assert_eq!(shared.lost_swaps(), 0);
+        let mut l = Ledger::load(&state, "s", "t");
+        assert_eq!(l.observe("pre-key", "5", 10, 950).last_changed, 900);
+        assert!(
+            !dir.path().join("state").exists(),
+            "nothing in the state directory"
+        );
     }
 
     #[test]
