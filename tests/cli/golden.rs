@@ -111,8 +111,6 @@ fn golden(name: &str, t: &Tree, args: &[&str]) {
         .cmd()
         .env("BAILEYS_JANITOR_NOW", NOW)
         .env("BAILEYS_JANITOR_LOG", "off")
-        // Stores keep every host's runs (issue 23): one fixed host name.
-        .env("BAILEYS_JANITOR_HOSTNAME", "golden-host")
         .env("TZ", "UTC")
         // Stores show each run's host: the same on every machine.
         .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
