@@ -123,13 +123,10 @@ impl Context {
         ))))
     }
 
-    /// `20261128T030000Z-4242`: sortable, unique per process.
+    /// `20261128T030000Z-4242`: sortable, unique per process (and per host where a store keeps
+    /// the state: `StateDir::run_id`). Asked after `open_fleet`.
     pub fn run_id(&self) -> String {
-        format!(
-            "{}-{}",
-            self.now_utc().format("%Y%m%dT%H%M%SZ"),
-            std::process::id()
-        )
+        self.state.run_id(self.now_utc())
     }
 
     /// The side effects of this run (records, metrics, ping, notifications), from the config.

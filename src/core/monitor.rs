@@ -568,7 +568,7 @@ impl<'a> Monitor<'a> {
             trash: self.spec.trash,
             verbose: false,
             now: now.into(),
-            run_id: format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id()),
+            run_id: self.state.run_id(now),
             holder: crate::core::lock::holder_text("monitor", now),
             pause_before_remove: None,
             creds_from: self.spec.creds_from.clone(),

@@ -92,6 +92,29 @@ impl StateDir {
         self.attached.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// A run's id: `20261128T030000Z-4242`, sortable, unique per process. Where many hosts share
+    /// the state (the store's), `20261128T030000Z-bot-2-4242`: containers (each its own pid 1)
+    /// that cron starts in the same second must not write their trash under one id.
+    pub fn run_id(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        let stamp = now.format("%Y%m%dT%H%M%SZ");
+        let pid = std::process::id();
+        if !self.has_shared() {
+            return format!("{stamp}-{pid}");
+        }
+        let host: String = crate::core::util::hostname()
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{stamp}-{host}-{pid}")
+    }
+
     /// Runs `f` on the store's shared state, one caller at a time (`None`: there is none, the
     /// state directory holds everything). `f` must not call `with_shared` again: that would wait
     /// for itself, so it panics instead (a bug, never a hang).
@@ -326,6 +349,28 @@ mod tests {
             read_json::<Vec<u32>>(&dir, "bad.json"),
             Loaded::Corrupt(_)
         ));
+    }
+
+    #[test]
+    fn run_ids_name_the_host_where_many_hosts_share_the_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let s = StateDir::new(tmp.path().join("a"));
+        let pid = std::process::id();
+        assert_eq!(s.run_id(now), format!("20270115T080000Z-{pid}"));
+        s.share(Box::new(
+            crate::core::store::memory_state::MemoryState::new(),
+        ));
+        let id = s.run_id(now);
+        assert!(id.starts_with("20270115T080000Z-"), "{id}");
+        assert!(id.ends_with(&format!("-{pid}")), "{id}");
+        assert!(id.len() > format!("20270115T080000Z-{pid}").len(), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)),
+            "{id}"
+        );
+        assert_eq!(crate::core::trash::run_time(&id), Some(now));
     }
 
     #[test]
