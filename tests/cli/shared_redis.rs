@@ -316,14 +316,30 @@ fn kill_at_every_step_leaves_every_field_in_the_hash_or_the_trash() {
                 "{point}: {name} lost by the run after the kill"
             );
         }
-        // Every run in the trash puts back what it took: the tenant is whole again.
+        // Every run in the trash puts back what it took. A session whose identity key stayed
+        // (the kill fell between their batches) may be kept back by the restore's pair rule
+        // (the key was first seen by the later run, so it counts as written since): then it
+        // says so, exit 1, and the session stays in the trash. Never neither, still.
         let list = f.on_a(&["restore", "--list", "--json"]);
         assert_code(&list, 0);
         for run in json_of(&list)["runs"].as_array().unwrap() {
             let id = run["run_id"].as_str().unwrap();
             let back = f.on_a(&["restore", "--run", id, "--company", TENANT]);
-            assert_code(&back, 0);
+            let said = text(&back.stdout);
+            assert!(
+                code(&back) == 0 || (code(&back) == 1 && said.contains("kept with its partner")),
+                "{point}: restore --run {id}: {said}"
+            );
         }
-        assert_eq!(f.fields(), before, "{point}: restored byte-exact");
+        let (now, trashed) = (f.fields(), f.trashed());
+        for (name, v) in &before {
+            assert!(
+                now.get(name) == Some(v) || trashed.get(name) == Some(v),
+                "{point}: {name} is neither back nor in the trash"
+            );
+        }
+        if trashed.is_empty() {
+            assert_eq!(now, before, "{point}: restored byte-exact");
+        }
     }
 }
