@@ -343,3 +343,21 @@ fn kill_at_every_step_leaves_every_field_in_the_hash_or_the_trash() {
         }
     }
 }
+
+#[test]
+fn no_trash_removes_without_writing_any_trash_key() {
+    let Some(mut f) = Fleet::new() else { return };
+    assert_eq!(
+        removed(&f.on_a(&["cleanup", "--json", "--no-trash"])),
+        REMOVED
+    );
+    let ns = f.ns();
+    let trash: Vec<String> = f
+        .own_keys()
+        .into_keys()
+        .filter(|k| k.starts_with(&format!("{ns}trash")))
+        .collect();
+    assert_eq!(trash, Vec::<String>::new());
+    let fields = f.fields();
+    assert!(REMOVED.iter().all(|n| !fields.contains_key(*n)));
+}

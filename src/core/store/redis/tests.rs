@@ -871,3 +871,54 @@ fn the_redis_shared_state_keeps_the_contract() {
         store.shared_state(&opts(false)).unwrap().unwrap()
     });
 }
+
+/// A run whose keys expired is no run: not listed, and its index entry goes with the next purge
+/// (counted as nothing purged: Redis already dropped its rows).
+#[test]
+fn an_expired_run_is_not_listed_and_its_index_entry_is_purged() {
+    let Some(mut s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    let mut st = s
+        .store(&layout)
+        .shared_state(&SharedOptions {
+            trash_retention: Duration::from_secs(1),
+            ..SharedOptions::default()
+        })
+        .unwrap()
+        .unwrap();
+    st.put_trash(
+        "t",
+        &tag("r", "h", 1_700_000_000),
+        &[trow("session", "1.0", "v")],
+    )
+    .unwrap();
+    assert_eq!(st.trash_runs(None).unwrap().len(), 1);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(st.trash_runs(None).unwrap(), vec![]);
+    assert_eq!(st.trash_rows("t", "r").unwrap(), vec![]);
+    // The index expired with its last run here; one kept alive by a newer run is purged.
+    let mut keep = s.shared(&layout, false);
+    keep.put_trash(
+        "t",
+        &tag("new", "h", 1_800_000_000),
+        &[trow("session", "2.0", "w")],
+    )
+    .unwrap();
+    let index = format!("{}:janitor:trash-runs", s.prefix);
+    let _: i64 = redis::cmd("ZADD")
+        .arg(&index)
+        .arg(1)
+        .arg("gone:run")
+        .query(&mut s.con)
+        .unwrap();
+    assert_eq!(keep.trash_runs(None).unwrap().len(), 1);
+    let cut = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+    assert_eq!(keep.purge(cut).unwrap(), (0, 0));
+    let left: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&index)
+        .arg(0)
+        .arg(-1)
+        .query(&mut s.con)
+        .unwrap();
+    assert_eq!(left, vec!["t:new".to_owned()]);
+}
