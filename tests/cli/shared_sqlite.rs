@@ -94,12 +94,27 @@ fn removed_of(v: &serde_json::Value) -> Vec<String> {
     r
 }
 
-/// (type, id) of the rows in a sibling's trash, and whether each was put back.
-fn trashed(sibling: &Path) -> Vec<(String, String, bool)> {
+/// A sibling with its tables, if there is one (a lock alone leaves an empty file).
+fn state_db(sibling: &Path) -> Option<rusqlite::Connection> {
     if !sibling.exists() {
-        return vec![];
+        return None;
     }
     let c = rusqlite::Connection::open(sibling).unwrap();
+    let has: bool = c
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'trash'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    has.then_some(c)
+}
+
+/// (type, id) of the rows in a sibling's trash, and whether each was put back.
+fn trashed(sibling: &Path) -> Vec<(String, String, bool)> {
+    let Some(c) = state_db(sibling) else {
+        return vec![];
+    };
     let mut s = c
         .prepare("SELECT type, id, restored FROM trash ORDER BY type, id")
         .unwrap();
@@ -299,6 +314,54 @@ fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants
     );
 }
 
+/// Whether some process holds `flock` on `path` (the test takes it for a moment if not).
+fn locked(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => false,
+        Err(rustix::io::Errno::WOULDBLOCK) => true,
+        Err(e) => panic!("flock {}: {e}", path.display()),
+    }
+}
+
+#[test]
+fn a_tenant_one_janitor_is_cleaning_is_busy_for_the_other() {
+    let f = Fleet::new(&["company_1"]);
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
+        .env("BAILEYS_JANITOR_LOG", "warn")
+        .arg("--store")
+        .arg(format!("sqlite:{}", f.auth().display()))
+        .arg("--state-dir")
+        .arg(f.state("host-a"))
+        .args(["cleanup", "--debug-pause-before-remove", "3s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(10, || locked(&f.sibling("company_1"))),
+        "host A never took the tenant's lock"
+    );
+    // Host B has a state directory of its own: only the lock beside the account tells it.
+    let second = f.run("host-b", &["cleanup", "--lock-wait", "0s"]);
+    assert_code(&second, 75);
+    assert!(
+        text(&second.stdout).contains("another janitor on this folder holds company_1"),
+        "{}",
+        text(&second.stdout)
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        sqlite_rows(&f.db("company_1")).len(),
+        account_rows().len() - 2
+    );
+    // Released with the process: B goes ahead at once (nothing left to remove).
+    assert_code(&f.run("host-b", &["cleanup", "--lock-wait", "0s"]), 0);
+    assert!(!locked(&f.sibling("company_1")));
+}
+
 /// A state file as a newer janitor would have left it (schema version 99, in `meta` and in
 /// the header's `user_version`).
 fn newer_state_file(path: &Path) {
@@ -332,10 +395,9 @@ fn a_newer_schema_in_a_sibling_is_exit_2_and_nothing_is_removed() {
 
 /// The runs with rows in a sibling's trash, newest first.
 fn runs_in_trash(sibling: &Path) -> Vec<String> {
-    if !sibling.exists() {
+    let Some(c) = state_db(sibling) else {
         return vec![];
-    }
-    let c = rusqlite::Connection::open(sibling).unwrap();
+    };
     let mut s = c
         .prepare("SELECT run_id FROM trash GROUP BY run_id ORDER BY max(removed_at_us) DESC")
         .unwrap();

@@ -123,9 +123,10 @@ pub trait Store {
     /// Puts rows back exactly as they were; a row that exists again is left alone.
     fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>>;
 
-    /// Takes the tenant's lock without waiting (PostgreSQL: an advisory lock every host sees).
-    /// SQLite files are local: the caller's state-directory file lock is the tenant lock there,
-    /// so this always succeeds. Released by [`Store::unlock_tenant`] or when the process ends.
+    /// Takes the tenant's lock without waiting (PostgreSQL: an advisory lock every host sees;
+    /// SQLite: `flock` on the tenant's sibling state file, which every janitor on the folder
+    /// sees whatever its state directory). Released by [`Store::unlock_tenant`] or when the
+    /// process ends.
     fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock>;
 
     fn unlock_tenant(&mut self, tenant: &str);

@@ -25,6 +25,8 @@ pub struct SqliteStore {
     single: bool,
     read_only: bool,
     open: Option<(String, Connection)>,
+    /// Locks held on the janitor's own state files (path, file, how many times taken).
+    locks: Vec<(PathBuf, std::fs::File, usize)>,
 }
 
 impl SqliteStore {
@@ -38,6 +40,7 @@ impl SqliteStore {
             single: meta.is_file(),
             read_only,
             open: None,
+            locks: Vec::new(),
         };
         if store.single {
             if path
@@ -89,6 +92,51 @@ impl SqliteStore {
             self.open = Some((tenant.to_owned(), c));
         }
         Ok(&mut self.open.as_mut().expect("just opened").1)
+    }
+}
+
+impl SqliteStore {
+    /// Takes `flock` on one of the janitor's state files (created 0600 if missing), never on the
+    /// app's file: every janitor on this folder sees it, whatever its state directory, and it
+    /// dies with its process. `flock` and SQLite's own byte-range (`fcntl`) locks do not interact
+    /// on Linux, so the lock never blocks a transaction on the file. Taken again by this
+    /// process (one file: the trigger's and the tenant's lock are the same file), it is counted.
+    fn lock_file(&mut self, file: &Path, what: &str) -> Result<TenantLock> {
+        if self.read_only {
+            // Status and dry runs write nothing, so they exclude no one (and create nothing).
+            return Ok(TenantLock::Acquired);
+        }
+        if let Some(held) = self.locks.iter_mut().find(|(p, _, _)| p == file) {
+            held.2 += 1;
+            return Ok(TenantLock::Acquired);
+        }
+        super::sqlite_state::create_0600(file)?;
+        let f = std::fs::File::open(file)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", file.display())))?;
+        match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                self.locks.push((file.to_owned(), f, 1));
+                Ok(TenantLock::Acquired)
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(TenantLock::Busy(format!(
+                "another janitor on this folder holds {what} (its lock on {})",
+                file.display()
+            ))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "cannot lock {}: {e}",
+                file.display()
+            ))),
+        }
+    }
+
+    fn unlock_file(&mut self, file: &Path) {
+        if let Some(i) = self.locks.iter().position(|(p, _, _)| p == file) {
+            self.locks[i].2 -= 1;
+            if self.locks[i].2 == 0 {
+                // Closing the file releases the lock.
+                self.locks.remove(i);
+            }
+        }
     }
 }
 
@@ -327,13 +375,22 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn lock_tenant(&mut self, _tenant: &str) -> Result<TenantLock> {
-        // SQLite files are local: the state directory's file lock (taken by the caller) is the
-        // tenant lock, and SQLite's own locking keeps each transaction whole.
-        Ok(TenantLock::Acquired)
+    fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock> {
+        // The state directory's lock (taken by the caller) is per host; janitors with other state
+        // directories on this folder see this one, on the tenant's sibling file.
+        let file = super::sqlite_state::tenant_file(&self.path, self.single, tenant);
+        self.lock_file(&file, tenant)
     }
 
-    fn unlock_tenant(&mut self, _tenant: &str) {}
+    fn unlock_tenant(&mut self, tenant: &str) {
+        let file = super::sqlite_state::tenant_file(&self.path, self.single, tenant);
+        self.unlock_file(&file);
+    }
+
+    fn lock_global(&mut self) -> Result<TenantLock> {
+        let file = super::sqlite_state::host_file(&self.path, self.single);
+        self.lock_file(&file, "the trigger")
+    }
 
     fn shared_state(
         &self,

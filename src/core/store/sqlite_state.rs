@@ -104,27 +104,12 @@ impl SqliteState {
         Ok(state)
     }
 
-    /// Where host-wide documents (each host's runs) live.
     fn host_file(&self) -> PathBuf {
-        if self.single {
-            sibling_of(&self.root)
-        } else {
-            self.root.join(FOLDER_STATE_FILE)
-        }
+        host_file(&self.root, self.single)
     }
 
-    /// The sibling of a tenant's account file.
     fn tenant_file(&self, tenant: &str) -> Result<PathBuf> {
-        if self.single {
-            return Ok(sibling_of(&self.root));
-        }
-        // Tenants come from `<tenant>.db` file names. A name no account file could have (it
-        // would leave the folder or hide) has no sibling: it is kept in the host-wide file,
-        // whose rows carry their tenant, so no name ever reaches a path outside the folder.
-        if tenant.is_empty() || tenant.starts_with('.') || tenant.contains(['/', '\0']) {
-            return Ok(self.host_file());
-        }
-        Ok(self.root.join(format!("{tenant}{SIBLING_SUFFIX}")))
+        Ok(tenant_file(&self.root, self.single, tenant))
     }
 
     fn doc_file(&self, space: Space, name: &str) -> Result<PathBuf> {
@@ -197,6 +182,29 @@ impl SqliteState {
     }
 }
 
+/// Where host-wide documents (each host's runs) live, for the store at `root`.
+pub fn host_file(root: &Path, single: bool) -> PathBuf {
+    if single {
+        sibling_of(root)
+    } else {
+        root.join(FOLDER_STATE_FILE)
+    }
+}
+
+/// The state file of a tenant of the store at `root`: its account file's sibling.
+pub fn tenant_file(root: &Path, single: bool, tenant: &str) -> PathBuf {
+    if single {
+        return sibling_of(root);
+    }
+    // Tenants come from `<tenant>.db` file names. A name no account file could have (it would
+    // leave the folder or hide) has no sibling: it is kept in the host-wide file, whose rows
+    // carry their tenant, so no name ever reaches a path outside the folder.
+    if tenant.is_empty() || tenant.starts_with('.') || tenant.contains(['/', '\0']) {
+        return host_file(root, single);
+    }
+    root.join(format!("{tenant}{SIBLING_SUFFIX}"))
+}
+
 /// `/x/shop1.db` → `/x/shop1.janitor.db` (`/x/shop1` → `/x/shop1.janitor.db`).
 pub fn sibling_of(account: &Path) -> PathBuf {
     let name = account
@@ -210,7 +218,7 @@ pub fn sibling_of(account: &Path) -> PathBuf {
 /// Creates an empty file (a valid empty SQLite database) with mode 0600 from the first moment;
 /// another janitor creating it at the same time is fine. The folder is synced so the file's
 /// name survives a power loss as its first commit does.
-fn create_0600(path: &Path) -> Result<()> {
+pub(crate) fn create_0600(path: &Path) -> Result<()> {
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -717,6 +725,50 @@ mod tests {
             e.to_string().contains("the janitor's own state file"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn janitors_on_one_folder_exclude_each_other_per_tenant_and_for_the_trigger() {
+        use crate::core::store::sqlite::SqliteStore;
+        use crate::core::store::{Store as _, TenantLock};
+        let dir = tempfile::tempdir().unwrap();
+        crate::core::store::clean::tests::make_db(&dir.path().join("a.db"), None, &[]);
+        crate::core::store::clean::tests::make_db(&dir.path().join("b.db"), None, &[]);
+        let mut one = SqliteStore::open(dir.path(), false).unwrap();
+        let mut two = SqliteStore::open(dir.path(), false).unwrap();
+        assert_eq!(one.lock_tenant("a").unwrap(), TenantLock::Acquired);
+        assert!(
+            matches!(two.lock_tenant("a").unwrap(), TenantLock::Busy(h) if h.contains("a.janitor.db"))
+        );
+        assert_eq!(two.lock_tenant("b").unwrap(), TenantLock::Acquired);
+        assert_eq!(one.lock_global().unwrap(), TenantLock::Acquired);
+        assert!(matches!(two.lock_global().unwrap(), TenantLock::Busy(_)));
+        one.unlock_tenant("a");
+        assert_eq!(two.lock_tenant("a").unwrap(), TenantLock::Acquired);
+        // The lock files are the janitor's own, 0600, and the app's file is never locked.
+        let mode = std::fs::metadata(dir.path().join("a.janitor.db"))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(one);
+        assert_eq!(two.lock_global().unwrap(), TenantLock::Acquired);
+
+        // One file: the trigger's and the tenant's lock are one file, taken twice by one process.
+        drop(two);
+        let file = dir.path().join("a.db");
+        let mut one = SqliteStore::open(&file, false).unwrap();
+        let mut two = SqliteStore::open(&file, false).unwrap();
+        assert_eq!(one.lock_global().unwrap(), TenantLock::Acquired);
+        assert_eq!(one.lock_tenant("a").unwrap(), TenantLock::Acquired);
+        one.unlock_tenant("a");
+        assert!(matches!(two.lock_tenant("a").unwrap(), TenantLock::Busy(_)));
+
+        // Read-only runs lock nothing and create nothing.
+        let empty = tempfile::tempdir().unwrap();
+        crate::core::store::clean::tests::make_db(&empty.path().join("c.db"), None, &[]);
+        let mut ro = SqliteStore::open(empty.path(), true).unwrap();
+        assert_eq!(ro.lock_tenant("c").unwrap(), TenantLock::Acquired);
+        assert!(!empty.path().join("c.janitor.db").exists());
     }
 
     #[test]
