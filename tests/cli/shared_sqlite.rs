@@ -314,6 +314,58 @@ fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants
     );
 }
 
+#[test]
+fn a_janitor_running_as_another_user_than_the_siblings_owner_removes_nothing() {
+    let root = rustix::process::geteuid().is_root();
+    if !root || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and /usr/bin/setpriv to run as another user");
+        return;
+    }
+    let f = Fleet::new(&["company_1"]);
+    // Root's run leaves root's siblings (0600); the second cleanup is the ledger's first day.
+    assert_code(&f.run("host-a", &["cleanup"]), 0);
+    make_sqlite(&f.db("company_2"), CREDS);
+    // Everything else belongs to the app's user (nobody), as it would.
+    let nobody = Some(rustix::process::Uid::from_raw(65534));
+    let group = Some(rustix::process::Gid::from_raw(65534));
+    std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = f.dir.path().join("state-nobody");
+    std::fs::create_dir(&state).unwrap();
+    rustix::fs::chown(&state, nobody, group).unwrap();
+    rustix::fs::chown(f.auth(), nobody, group).unwrap();
+    for e in std::fs::read_dir(f.auth()).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_string_lossy().contains("janitor") {
+            rustix::fs::chown(&p, nobody, group).unwrap();
+        }
+    }
+    let before = sqlite_rows(&f.db("company_1"));
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .env_clear()
+        .env(
+            "BAILEYS_JANITOR_SYSTEM_CONFIG",
+            "/nonexistent/baileys-janitor.toml",
+        )
+        .env("BAILEYS_JANITOR_HOSTNAME", "host-n")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .arg("--store")
+        .arg(format!("sqlite:{}", f.auth().display()))
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(".baileys-janitor.db") && err.contains("belongs to uid 0"),
+        "{err}"
+    );
+    assert_eq!(sqlite_rows(&f.db("company_1")), before, "nothing removed");
+}
+
 /// Whether some process holds `flock` on `path` (the test takes it for a moment if not).
 fn locked(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else {

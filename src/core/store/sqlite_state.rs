@@ -255,8 +255,13 @@ fn open_file(path: &Path, read_only: bool) -> Result<Open> {
         OpenFlags::SQLITE_OPEN_READ_WRITE
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let err = |e: rusqlite::Error| file_err(path, e);
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot open {}: {e}{}",
+            path.display(),
+            owner_hint(path)
+        ))
+    })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     if !read_only {
         // See the module comment: durable at commit, the journal's unlink synced too.
@@ -288,6 +293,19 @@ fn header_version(path: &Path) -> Option<u32> {
     Some(u32::from_be_bytes(
         head[60..64].try_into().expect("4 bytes"),
     ))
+}
+
+/// Why a state file may not open: it belongs to another user (they are 0600).
+fn owner_hint(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    match std::fs::metadata(path) {
+        Ok(m) if m.uid() != rustix::process::geteuid().as_raw() => format!(
+            " (it belongs to uid {}, mode {:04o}: run every janitor on this folder as that user)",
+            m.uid(),
+            m.mode() & 0o777
+        ),
+        _ => String::new(),
+    }
 }
 
 fn schema_version(c: &Connection) -> rusqlite::Result<u32> {
