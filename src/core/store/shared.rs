@@ -28,7 +28,6 @@ use super::{KeyRef, Result, TrashRow};
 /// The version of the janitor's schema (tables, key layout) this binary writes. A store whose
 /// state was written by a newer binary is refused (`StoreError::Schema`, exit 2); an older one
 /// is migrated forward on the first run that writes.
-#[allow(dead_code)] // Read by the backends' migrations (issue 23, landing separately).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The default PostgreSQL / MySQL schema (database) for the janitor's tables.
@@ -36,7 +35,6 @@ pub const DEFAULT_SCHEMA: &str = "baileys_janitor";
 
 /// How to open a store's shared state.
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // Read by the backends (issue 23, landing separately).
 pub struct SharedOptions {
     /// PostgreSQL / MySQL: the schema (database) of the janitor's tables (`store.state_schema`).
     pub schema: String,
@@ -124,7 +122,6 @@ pub enum TrashTarget<'a> {
     /// the batch back. (The SQLite sibling file; the state directory's `rows.jsonl` of old.)
     Before(&'a mut dyn FnMut(&[TrashRow]) -> std::io::Result<()>),
     /// Inserted by the store in the same transaction (or script) that deletes them, tagged.
-    #[allow(dead_code)] // Read by the backends (issue 23, landing separately).
     InStore(&'a TrashTag),
 }
 
