@@ -7,6 +7,7 @@ mod cleanup;
 mod fleet;
 mod golden;
 mod hardening;
+mod hostile_state;
 mod install_cron;
 mod logging;
 mod monitor;

@@ -159,6 +159,7 @@ impl SqliteState {
                 self.open.len() - 1
             }
             None => {
+                refuse_links(path)?;
                 if !path.exists() {
                     if !write {
                         return Ok(None);
@@ -227,6 +228,25 @@ pub fn sibling_of(account: &Path) -> PathBuf {
 /// Creates an empty file (a valid empty SQLite database) with mode 0600 from the first moment;
 /// another janitor creating it at the same time is fine. The folder is synced so the file's
 /// name survives a power loss as its first commit does.
+/// A state file holds removed private keys: it is a regular file in the account's folder, never
+/// a link. Following one would write the trash wherever it points (a file others can read,
+/// another folder), and a dangling one would be created there. Missing is fine (created later,
+/// `O_EXCL`, which never follows a link).
+fn refuse_links(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(StoreError::Unavailable(format!(
+            "{} is a symbolic link: the janitor's state file must be a regular file beside the account; \
+             nothing is read or written through it (remove the link; the state of this account is then kept anew)",
+            path.display()
+        ))),
+        Ok(m) if !m.file_type().is_file() => Err(StoreError::Unavailable(format!(
+            "{} is not a regular file: the janitor's state file must be one; nothing is read or written through it",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn create_0600(path: &Path) -> Result<()> {
     match std::fs::OpenOptions::new()
         .write(true)
@@ -253,7 +273,9 @@ fn open_file(path: &Path, read_only: bool) -> Result<Open> {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
-    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        // A link put there after `refuse_links` looked: refused by SQLite itself.
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let err = |e: rusqlite::Error| file_err(path, e);
     let conn = Connection::open_with_flags(path, flags).map_err(|e| {
         StoreError::Unavailable(format!(

@@ -1,0 +1,193 @@
+//! Issue 23 tried the way a hostile operator would: the janitor's state in the store, met with
+//! a symlinked or corrupt SQLite sibling and a state directory written before the upgrade.
+//! Each test is a defect found that way (it failed before its fix). No server needed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::stores::{CREDS, account_rows, make_sqlite, sqlite_rows};
+use crate::testenv::*;
+
+/// What a cleanup removes from each account of [`make_sqlite`].
+const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
+
+/// A folder of SQLite account files, one state directory per host.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn new(tenants: &[&str]) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("auth")).unwrap();
+        let f = Fleet { dir };
+        for t in tenants {
+            make_sqlite(&f.db(t), CREDS);
+        }
+        f
+    }
+
+    fn auth(&self) -> PathBuf {
+        self.dir.path().join("auth")
+    }
+
+    fn db(&self, tenant: &str) -> PathBuf {
+        self.auth().join(format!("{tenant}.db"))
+    }
+
+    fn sibling(&self, tenant: &str) -> PathBuf {
+        self.auth().join(format!("{tenant}.janitor.db"))
+    }
+
+    fn state(&self, host: &str) -> PathBuf {
+        self.dir.path().join(format!("state-{host}"))
+    }
+
+    fn run(&self, host: &str, args: &[&str]) -> std::process::Output {
+        bare_cmd()
+            .env("BAILEYS_JANITOR_HOSTNAME", host)
+            .arg("--store")
+            .arg(format!("sqlite:{}", self.auth().display()))
+            .arg("--state-dir")
+            .arg(self.state(host))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, host: &str, args: &[&str]) -> serde_json::Value {
+        let out = self.run(host, args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} on {host}: {e}\n{}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        })
+    }
+}
+
+/// The run ids `restore --list --json` shows, with their companies.
+fn listed(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    v["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs: {v}"))
+        .iter()
+        .map(|r| {
+            let companies = r["companies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+                .collect();
+            (r["run_id"].as_str().unwrap().to_owned(), companies)
+        })
+        .collect()
+}
+
+/// A sibling that is a symbolic link (to a file anyone can read, outside the folder) is never
+/// followed: removed private keys would land wherever the link points. The account is refused
+/// with one line, none of its rows is removed, the target stays untouched; other accounts are
+/// cleaned as usual.
+#[test]
+fn a_symlinked_sibling_is_refused_and_no_removed_key_is_written_through_it() {
+    let f = Fleet::new(&["company_1", "company_2"]);
+    let outside = f.dir.path().join("outside.db");
+    std::fs::write(&outside, b"").unwrap();
+    std::os::unix::fs::symlink(&outside, f.sibling("company_1")).unwrap();
+    // And a link that points nowhere (yet): never created through.
+    let nowhere = f.dir.path().join("nowhere.db");
+    make_sqlite(&f.db("company_3"), CREDS);
+    std::os::unix::fs::symlink(&nowhere, f.sibling("company_3")).unwrap();
+    let before = sqlite_rows(&f.db("company_1"));
+
+    let out = f.run("host-a", &["cleanup"]);
+    assert_code(&out, 1);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("company_1.janitor.db") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(sqlite_rows(&f.db("company_1")), before, "nothing removed");
+    assert_eq!(std::fs::metadata(&outside).unwrap().len(), 0, "untouched");
+    assert!(!nowhere.exists(), "nothing created through a dangling link");
+    assert_eq!(
+        sqlite_rows(&f.db("company_3")).len(),
+        account_rows().len(),
+        "nothing removed"
+    );
+    assert_eq!(
+        sqlite_rows(&f.db("company_2")).len(),
+        account_rows().len() - OLD.len(),
+        "the other account is cleaned"
+    );
+
+    // status names it too (read-only: never opened through the link either).
+    let st = f.run("host-a", &["status"]);
+    assert!(
+        text(&st.stdout).contains("symbolic link"),
+        "{}",
+        text(&st.stdout)
+    );
+}
+
+/// One corrupt sibling hides no other account's run: `restore --list` still lists them (and
+/// warns about the file it cannot read), and `restore --run` without `--company` puts back the
+/// rows of every account it can read.
+#[test]
+fn a_corrupt_sibling_hides_no_other_accounts_run() {
+    let f = Fleet::new(&["company_1", "company_2"]);
+    let before = sqlite_rows(&f.db("company_1"));
+    let v = f.json("host-a", &["cleanup", "--json"]);
+    let run = v["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_owned();
+    std::fs::write(f.sibling("company_2"), b"not a database at all").unwrap();
+
+    let out = f.run("host-a", &["restore", "--list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed(&list),
+        vec![(run.clone(), vec!["company_1".to_owned()])],
+        "{list}"
+    );
+    assert!(
+        text(&out.stderr).contains("company_2.janitor.db"),
+        "the file it cannot read is named: {}",
+        text(&out.stderr)
+    );
+
+    let out = f.run("host-a", &["restore", "--run", &run]);
+    assert_code(&out, 0);
+    assert_eq!(sqlite_rows(&f.db("company_1")), before, "put back");
+}
+
+/// A host upgrading from the state directory: until its first write moves them into the store,
+/// its runs are in `runs.json`, and `status` shows them (as `read_runs` does), not "none yet".
+#[test]
+fn status_shows_this_hosts_runs_from_before_the_upgrade() {
+    let f = Fleet::new(&["company_1"]);
+    std::fs::create_dir_all(f.state("old")).unwrap();
+    std::fs::write(
+        f.state("old").join("runs.json"),
+        r#"{"cleanup":{"last_start":"2026-01-01T03:00:00Z","last_success":"2026-01-01T03:00:05Z","last_failure":null,"summary":"1 tenant, 2 keys removed"},"trigger":{"last_start":null,"last_success":null,"last_failure":null,"summary":""}}"#,
+    )
+    .unwrap();
+    // Another host already keeps its runs in the store.
+    assert_code(&f.run("new", &["cleanup"]), 0);
+
+    let st = f.json("old", &["status", "--json"]);
+    let hosts: BTreeSet<String> = st["runs_by_host"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{st}"))
+        .iter()
+        .map(|r| r["host"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        hosts,
+        BTreeSet::from(["new".to_owned(), "old".to_owned()]),
+        "{st}"
+    );
+    assert!(!Path::new(&f.state("new")).join("runs.json").exists());
+}
