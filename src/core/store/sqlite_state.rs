@@ -228,6 +228,66 @@ pub fn sibling_of(account: &Path) -> PathBuf {
 /// Creates an empty file (a valid empty SQLite database) with mode 0600 from the first moment;
 /// another janitor creating it at the same time is fine. The folder is synced so the file's
 /// name survives a power loss as its first commit does.
+impl SqliteState {
+    /// Drops one state file's trash older than `cutoff`: (runs, rows).
+    fn purge_file(&mut self, path: &Path, cutoff: i64) -> Result<(usize, usize)> {
+        // Most files hold nothing that old: look before taking the write lock.
+        let due = match self.file(path, false)? {
+            Some(o) => o
+                .conn
+                .query_row(
+                    "SELECT count(DISTINCT tenant || char(0) || run_id), count(*)
+                     FROM trash WHERE removed_at_us < ?1",
+                    [cutoff],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .map_err(|e| file_err(path, e))?,
+            None => (0, 0),
+        };
+        if due.1 == 0 || self.read_only {
+            return Ok((0, 0));
+        }
+        let o = self.file(path, true)?.expect("created for a write");
+        let n = o
+            .conn
+            .execute("DELETE FROM trash WHERE removed_at_us < ?1", [cutoff])
+            .map_err(|e| file_err(path, e))?;
+        Ok((due.0 as usize, n))
+    }
+
+    /// The trash runs kept in one state file (of `tenant`, or all it holds).
+    fn runs_in(&mut self, path: &Path, tenant: Option<&str>) -> Result<Vec<TrashRun>> {
+        let Some(o) = self.file(path, false)? else {
+            return Ok(Vec::new());
+        };
+        let err = |e| file_err(path, e);
+        let mut s = o
+            .conn
+            .prepare_cached(
+                "SELECT tenant, run_id, max(host), max(removed_at_us),
+                        sum(restored = 0), sum(CASE WHEN restored = 0 THEN length(CAST(value AS BLOB)) ELSE 0 END),
+                        sum(restored)
+                 FROM trash WHERE ?1 IS NULL OR tenant = ?1
+                 GROUP BY tenant, run_id",
+            )
+            .map_err(err)?;
+        let rows = s
+            .query_map([tenant], |r| {
+                Ok(TrashRun {
+                    tenant: r.get(0)?,
+                    run_id: r.get(1)?,
+                    host: r.get(2)?,
+                    removed_at: from_us(r.get(3)?),
+                    rows: r.get::<_, i64>(4)? as usize,
+                    bytes: r.get::<_, i64>(5)? as u64,
+                    restored: r.get::<_, i64>(6)? as usize,
+                })
+            })
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err)).collect()
+    }
+}
+
 /// A state file holds removed private keys: it is a regular file in the account's folder, never
 /// a link. Following one would write the trash wherever it points (a file others can read,
 /// another folder), and a dangling one would be created there. Missing is fine (created later,
@@ -567,41 +627,23 @@ impl SharedState for SqliteState {
     }
 
     fn trash_runs(&mut self, tenant: Option<&str>) -> Result<Vec<TrashRun>> {
-        let files = match tenant {
-            Some(t) => vec![self.tenant_file(t)?],
-            None => self.all_files()?,
-        };
         let mut out = Vec::new();
-        for path in files {
-            let Some(o) = self.file(&path, false)? else {
-                continue;
-            };
-            let err = |e| file_err(&path, e);
-            let mut s = o
-                .conn
-                .prepare_cached(
-                    "SELECT tenant, run_id, max(host), max(removed_at_us),
-                            sum(restored = 0), sum(CASE WHEN restored = 0 THEN length(CAST(value AS BLOB)) ELSE 0 END),
-                            sum(restored)
-                     FROM trash WHERE ?1 IS NULL OR tenant = ?1
-                     GROUP BY tenant, run_id",
-                )
-                .map_err(err)?;
-            let rows = s
-                .query_map([tenant], |r| {
-                    Ok(TrashRun {
-                        tenant: r.get(0)?,
-                        run_id: r.get(1)?,
-                        host: r.get(2)?,
-                        removed_at: from_us(r.get(3)?),
-                        rows: r.get::<_, i64>(4)? as usize,
-                        bytes: r.get::<_, i64>(5)? as u64,
-                        restored: r.get::<_, i64>(6)? as usize,
-                    })
-                })
-                .map_err(err)?;
-            for r in rows {
-                out.push(r.map_err(err)?);
+        match tenant {
+            Some(t) => {
+                let path = self.tenant_file(t)?;
+                out = self.runs_in(&path, tenant)?;
+            }
+            // Every account: one sibling that cannot be read (corrupt, a link) hides no other
+            // account's runs; it is named in the log, and a restore of its own says why.
+            None => {
+                for path in self.all_files()? {
+                    match self.runs_in(&path, None) {
+                        Ok(runs) => out.extend(runs),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot list the trash in {}; its runs are left out", path.display());
+                        }
+                    }
+                }
             }
         }
         out.sort_by(|a, b| {
@@ -684,29 +726,16 @@ impl SharedState for SqliteState {
         let cutoff = to_us(before);
         let (mut runs, mut rows) = (0, 0);
         for path in self.all_files()? {
-            // Most files hold nothing that old: look before taking the write lock.
-            let due = match self.file(&path, false)? {
-                Some(o) => o
-                    .conn
-                    .query_row(
-                        "SELECT count(DISTINCT tenant || char(0) || run_id), count(*)
-                         FROM trash WHERE removed_at_us < ?1",
-                        [cutoff],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    )
-                    .map_err(|e| file_err(&path, e))?,
-                None => (0, 0),
-            };
-            if due.1 == 0 || self.read_only {
-                continue;
+            // One sibling that cannot be read stops no other account's retention.
+            match self.purge_file(&path, cutoff) {
+                Ok((r, n)) => {
+                    runs += r;
+                    rows += n;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot purge the trash in {}", path.display());
+                }
             }
-            let o = self.file(&path, true)?.expect("created for a write");
-            let n = o
-                .conn
-                .execute("DELETE FROM trash WHERE removed_at_us < ?1", [cutoff])
-                .map_err(|e| file_err(&path, e))?;
-            runs += due.0 as usize;
-            rows += n;
         }
         Ok((runs, rows))
     }
