@@ -260,8 +260,9 @@ pub fn read_runs(state: &StateDir) -> Runs {
     }
 }
 
-/// The runs of every host that cleans this store, by host name, sorted; without a shared
-/// state, this host's alone.
+/// The runs of every host that cleans this store, by host name, sorted (this host's from the
+/// state directory while the store has none of its yet); without a shared state, this host's
+/// alone.
 pub fn read_all_runs(state: &StateDir) -> Result<Vec<(String, Runs)>, String> {
     let listed = state.with_shared(|sh| {
         let what = sh.describe();
@@ -278,6 +279,15 @@ pub fn read_all_runs(state: &StateDir) -> Result<Vec<(String, Runs)>, String> {
             (host, runs)
         })
         .collect();
+    // A host upgrading from the state directory: until its first write moves them into the
+    // store, its runs are only in `runs.json` (what `read_runs` reads too).
+    let host = crate::core::util::hostname();
+    if !out.iter().any(|(h, _)| *h == host) {
+        let local = read_local_runs(state);
+        if local != Runs::default() {
+            out.push((host, local));
+        }
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }

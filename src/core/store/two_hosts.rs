@@ -287,6 +287,38 @@ fn an_upgrading_host_reads_its_state_directory_until_the_store_has_a_copy() {
 }
 
 #[test]
+fn an_upgrading_hosts_runs_from_the_state_directory_are_among_every_hosts_runs() {
+    let m = store();
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::new(dir.path().join("state"));
+    let me = crate::core::util::hostname();
+    // Before the upgrade: this host's runs in the state directory.
+    records::update_runs(&state, |r| r.cleanup.last_success = Some(utc(0))).unwrap();
+    state.share(m.shared_state(&SharedOptions::default()).unwrap().unwrap());
+    let other = host(&m);
+    records::update_runs_of(&other.state, "zz-other", |r| {
+        r.trigger.last_start = Some(utc(5))
+    })
+    .unwrap();
+
+    let all = records::read_all_runs(&state).unwrap();
+    let hosts: Vec<&str> = all.iter().map(|(h, _)| h.as_str()).collect();
+    let mut want = vec![me.as_str(), "zz-other"];
+    want.sort();
+    assert_eq!(hosts, want);
+    let mine = &all.iter().find(|(h, _)| *h == me).unwrap().1;
+    assert_eq!(mine.cleanup.last_success, Some(utc(0)), "the file's runs");
+
+    // Once this host writes to the store, the store's copy is the one shown (not both).
+    records::update_runs(&state, |r| r.trigger.last_start = Some(utc(9))).unwrap();
+    let all = records::read_all_runs(&state).unwrap();
+    assert_eq!(all.iter().filter(|(h, _)| *h == me).count(), 1);
+    let mine = &all.iter().find(|(h, _)| *h == me).unwrap().1;
+    assert_eq!(mine.cleanup.last_success, Some(utc(0)), "carried over");
+    assert_eq!(mine.trigger.last_start, Some(utc(9)));
+}
+
+#[test]
 fn no_trash_means_nothing_in_the_stores_trash() {
     let mut m = store();
     let a = host(&m);
