@@ -191,3 +191,88 @@ fn status_shows_this_hosts_runs_from_before_the_upgrade() {
     );
     assert!(!Path::new(&f.state("new")).join("runs.json").exists());
 }
+
+/// Two hosts start a cleanup of one Redis at the same moment: each tenant is cleaned by one of
+/// them (the other says busy or finds nothing left), every field removed is in the trash exactly
+/// once with its value, and nothing else moved.
+#[test]
+fn redis_two_hosts_racing_remove_each_field_once_and_trash_it() {
+    use crate::redis_store::Scratch;
+    let Some(mut r) = Scratch::new() else {
+        return;
+    };
+    let tenants: Vec<String> = (0..6)
+        .map(|i| format!("0c0ffee0-aaaa-4c55-9a0e-1b2c3d4e5f6{i}"))
+        .collect();
+    let mut before = std::collections::BTreeMap::new();
+    for t in &tenants {
+        r.evolution_instance(t, true);
+        for (k, v) in r.hgetall(&r.hash(t)) {
+            before.insert((t.clone(), k), v);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cmds: Vec<assert_cmd::Command> = ["host-a", "host-b"]
+        .into_iter()
+        .map(|h| {
+            let mut c = r.cmd(&dir.path().join(h));
+            c.env("BAILEYS_JANITOR_HOSTNAME", h)
+                .args(["cleanup", "--json"]);
+            c
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = cmds
+            .into_iter()
+            .map(|mut c| s.spawn(move || c.output().unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut removed = 0;
+    for o in &outs {
+        assert!(
+            matches!(code(o), 0 | 75),
+            "{}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for c in v["companies"].as_array().unwrap() {
+            removed += c["removed_files"].as_array().map_or(0, Vec::len);
+        }
+    }
+
+    let mut after = std::collections::BTreeMap::new();
+    for t in &tenants {
+        for (k, v) in r.hgetall(&r.hash(t)) {
+            after.insert((t.clone(), k), v);
+        }
+    }
+    // The trash: every `<prefix>:janitor:trash:<tenant>:<run>` hash of fields.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:janitor:trash:*", r.prefix))
+        .query(&mut r.con)
+        .unwrap();
+    let mut trashed = Vec::new();
+    for k in keys {
+        if k.ends_with(":meta") || k.ends_with(":restored") || k.ends_with(":cols") {
+            continue;
+        }
+        let tenant = tenants
+            .iter()
+            .find(|t| k.contains(t.as_str()))
+            .unwrap_or_else(|| panic!("{k}"))
+            .clone();
+        for (field, value) in r.hgetall(&k) {
+            let (ty, id): (String, String) = serde_json::from_str(&field).unwrap();
+            trashed.push(((tenant.clone(), format!("{ty}-{id}")), value));
+        }
+    }
+    assert!(removed > 0, "something was removed");
+    assert_eq!(trashed.len(), removed, "each removed field trashed once");
+    let mut whole = after.clone();
+    for (k, v) in trashed {
+        assert!(whole.insert(k.clone(), v).is_none(), "{k:?} in the hash and the trash");
+    }
+    assert_eq!(whole, before, "every field in the hash or in the trash, as it was");
+}
