@@ -272,7 +272,106 @@ fn redis_two_hosts_racing_remove_each_field_once_and_trash_it() {
     assert_eq!(trashed.len(), removed, "each removed field trashed once");
     let mut whole = after.clone();
     for (k, v) in trashed {
-        assert!(whole.insert(k.clone(), v).is_none(), "{k:?} in the hash and the trash");
+        assert!(
+            whole.insert(k.clone(), v).is_none(),
+            "{k:?} in the hash and the trash"
+        );
     }
-    assert_eq!(whole, before, "every field in the hash or in the trash, as it was");
+    assert_eq!(
+        whole, before,
+        "every field in the hash or in the trash, as it was"
+    );
+}
+
+/// A role of the test's own on the PostgreSQL server, dropped afterwards (after the database).
+struct PgRole {
+    name: String,
+}
+
+impl Drop for PgRole {
+    fn drop(&mut self) {
+        let admin = std::env::var("BAILEYS_JANITOR_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+/// A state table another role owns (made before the janitor's first run, or handed over) is
+/// readable by that role without any grant: the start-up check says so, as it does for grants.
+#[test]
+fn postgres_a_state_table_owned_by_another_role_is_warned_about() {
+    let pid = std::process::id();
+    let (janitor, other) = (
+        PgRole {
+            name: format!("bj_hostile_j_{pid}"),
+        },
+        PgRole {
+            name: format!("bj_hostile_o_{pid}"),
+        },
+    );
+    let Some(db) = crate::stores::TestDb::new() else {
+        return;
+    };
+    db.per_type_schema();
+    db.per_type_tenant("company_1", 20);
+    let mut c = db.client();
+    c.batch_execute(&format!(
+        "DROP ROLE IF EXISTS {j}; CREATE ROLE {j} LOGIN; DROP ROLE IF EXISTS {o}; CREATE ROLE {o}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON whatsapp_auth, whatsapp_keys TO {j}; \
+         CREATE SCHEMA baileys_janitor AUTHORIZATION {j}",
+        j = janitor.name,
+        o = other.name
+    ))
+    .unwrap();
+    let url = db
+        .url
+        .replacen("//postgres:", &format!("//{}:", janitor.name), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let status = || {
+        bare_cmd()
+            .env("BAILEYS_JANITOR_STORE", &url)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .arg("status")
+            .output()
+            .unwrap()
+    };
+    let o = bare_cmd()
+        .env("BAILEYS_JANITOR_STORE", &url)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("cleanup")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let st = status();
+    assert_code(&st, 0);
+    assert!(
+        !text(&st.stderr).contains("owned by"),
+        "{}",
+        text(&st.stderr)
+    );
+
+    c.batch_execute(&format!(
+        "ALTER TABLE baileys_janitor.trash OWNER TO {o}; GRANT ALL ON baileys_janitor.trash TO {j}",
+        j = janitor.name,
+        o = other.name
+    ))
+    .unwrap();
+    let st = status();
+    assert_code(&st, 0);
+    let e = text(&st.stderr);
+    assert_eq!(
+        e.matches(&format!(
+            "table baileys_janitor.trash (the janitor's state, removed keys included) is owned by role {}, not by the janitor's role {}",
+            other.name, janitor.name
+        ))
+        .count(),
+        1,
+        "{e}"
+    );
+    drop(c);
+    drop(db);
 }

@@ -440,7 +440,7 @@ impl SharedState for PgState {
                 &[&self.at.schema],
             )
             .map_err(|e| self.err(e))?;
-        Ok(rows
+        let mut lines: Vec<String> = rows
             .iter()
             .map(|r| {
                 let (what, who, privs): (String, String, String) = (r.get(0), r.get(1), r.get(2));
@@ -449,7 +449,30 @@ impl SharedState for PgState {
                      only the janitor's role should (REVOKE ALL ON ... FROM {who}; see docs/stores/postgres.md)"
                 )
             })
-            .collect())
+            .collect();
+        // A table another role owns (one made before the janitor's first run, or handed over):
+        // its owner reads every removed key without any grant, so no grant shows it above.
+        // Roles the janitor's role belongs to count as its own (one group role for many hosts).
+        let owned = self
+            .client
+            .query(
+                "SELECT n.nspname::text || '.' || c.relname::text, pg_get_userbyid(c.relowner)::text, current_user::text \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') \
+                   AND NOT pg_has_role(current_user, c.relowner, 'MEMBER') \
+                 ORDER BY 1",
+                &[&self.at.schema],
+            )
+            .map_err(|e| self.err(e))?;
+        lines.extend(owned.iter().map(|r| {
+            let (table, owner, me): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            format!(
+                "table {table} (the janitor's state, removed keys included) is owned by role {owner}, \
+                 not by the janitor's role {me}: {owner} can read it (ALTER TABLE {table} OWNER TO {me}; \
+                 see docs/stores/postgres.md)"
+            )
+        }));
+        Ok(lines)
     }
 
     fn read(&mut self, space: Space, name: &str) -> Result<Option<Doc>> {
