@@ -396,9 +396,38 @@ pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord
     });
     match shared {
         None | Some(Ok(None)) => try_read_local_company(state, company),
-        Some(Ok(Some((rec, _)))) => Ok(rec),
+        Some(Ok(Some((mut rec, _)))) => {
+            // Holds this host set before the upgrade and has not moved yet (another host
+            // wrote the record first): still holds.
+            merge_holds(&mut rec, &try_read_local_company(state, company)?);
+            Ok(rec)
+        }
         Some(Err(why)) => Err(why),
     }
+}
+
+/// Adds `from`'s holds to `rec` (the later end wins).
+fn merge_holds(rec: &mut CompanyRecord, from: &CompanyRecord) {
+    for (name, until) in &from.holds {
+        let end = rec.holds.entry(name.clone()).or_insert(*until);
+        *end = (*end).max(*until);
+    }
+}
+
+/// Once the store has a company's record, the state directory's copy keeps no holds: they were
+/// carried over, and a release on any host must not find them again here.
+fn forget_local_holds(state: &StateDir, company: &str) -> io::Result<()> {
+    let local = try_read_local_company(state, company).map_err(io::Error::other)?;
+    if local.holds.is_empty() {
+        return Ok(());
+    }
+    with_state_lock(state, |dir| {
+        let dir = dir.ensure_dir(OsStr::new(COMPANIES_DIR))?;
+        let name = company_file(company);
+        let mut rec: CompanyRecord = load_or_rebuild(&dir, &name);
+        rec.holds.clear();
+        state::write_json(&dir, &name, &rec)
+    })
 }
 
 fn try_read_local_company(state: &StateDir, company: &str) -> Result<CompanyRecord, String> {
@@ -440,9 +469,20 @@ pub fn update_company(
 ) -> io::Result<()> {
     // Unreadable is not "empty": an upgrade must not drop holds it cannot read.
     let local = || try_read_local_company(state, company).map_err(io::Error::other);
-    if let Some(r) = state.with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut f))
-    {
-        return r;
+    if state.has_shared() {
+        // The state directory's holds go along with every attempt (the store may already
+        // hold a record another host wrote), then leave the state directory.
+        let before = local()?;
+        let mut g = |rec: &mut CompanyRecord| {
+            merge_holds(rec, &before);
+            f(rec)
+        };
+        if let Some(r) =
+            state.with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut g))
+        {
+            r?;
+            return forget_local_holds(state, company);
+        }
     }
     with_state_lock(state, |dir| {
         let dir = dir.ensure_dir(OsStr::new(COMPANIES_DIR))?;

@@ -375,3 +375,53 @@ fn postgres_a_state_table_owned_by_another_role_is_warned_about() {
     drop(c);
     drop(db);
 }
+
+/// Upgrading two hosts: host A restored rows before the upgrade (their holds are in A's state
+/// directory only); host B wrote the tenant's record into the store first (a cleanup that
+/// removed nothing). A's holds still keep the rows on A, they move into the store with A's
+/// first write (so B keeps them too), and a release ends them for good.
+#[test]
+fn holds_from_before_the_upgrade_survive_another_host_writing_the_record_first() {
+    let f = Fleet::new(&["company_1"]);
+    let until = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let companies = f.state("a").join("companies");
+    std::fs::create_dir_all(&companies).unwrap();
+    let holds: serde_json::Map<String, serde_json::Value> = OLD
+        .iter()
+        .map(|k| (format!("{k}.json"), serde_json::Value::from(until.clone())))
+        .collect();
+    std::fs::write(
+        companies.join("company_1.json"),
+        serde_json::json!({ "cleanups": [], "holds": holds }).to_string(),
+    )
+    .unwrap();
+    let patient = f.dir.path().join("patient.toml");
+    std::fs::write(&patient, "[cleanup]\nsession_max_age = \"365d\"\n").unwrap();
+    let all = sqlite_rows(&f.db("company_1"));
+
+    // B first: removes nothing, writes the tenant's record into the store.
+    let out = f.run("b", &["--config", patient.to_str().unwrap(), "cleanup"]);
+    assert_code(&out, 0);
+    assert!(sqlite_rows(&f.db("company_1")) == all, "B removed nothing");
+
+    // A keeps what it put on hold, and its first write carries the holds into the store.
+    assert_code(&f.run("a", &["cleanup"]), 0);
+    assert!(sqlite_rows(&f.db("company_1")) == all, "held on A");
+    assert_code(&f.run("b", &["cleanup"]), 0);
+    assert!(sqlite_rows(&f.db("company_1")) == all, "held on B too");
+
+    // Released on B: gone from the store, and A's old file does not bring them back.
+    assert_code(
+        &f.run("b", &["restore", "--company", "company_1", "--release"]),
+        0,
+    );
+    let v = f.json("a", &["cleanup", "--json"]);
+    let mut removed: Vec<String> = v["companies"][0]["removed_files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    removed.sort();
+    assert_eq!(removed, OLD, "{v}");
+}

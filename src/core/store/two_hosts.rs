@@ -319,6 +319,46 @@ fn an_upgrading_hosts_runs_from_the_state_directory_are_among_every_hosts_runs()
 }
 
 #[test]
+fn holds_from_before_the_upgrade_survive_another_host_writing_the_record_first() {
+    let m = store();
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::new(dir.path().join("state"));
+    // Before the upgrade: a hold in this host's state directory only.
+    records::update_company(&state, T, |r| {
+        r.holds.insert("pre-key-1.json".into(), utc(3600));
+    })
+    .unwrap();
+    state.share(m.shared_state(&SharedOptions::default()).unwrap().unwrap());
+    // Another host writes the tenant's record first, with no hold and an earlier end of a
+    // second one.
+    let other = host(&m);
+    records::update_company(&other.state, T, |r| {
+        r.auto_cleanup = Some(utc(0));
+    })
+    .unwrap();
+
+    let rec = records::try_read_company(&state, T).unwrap();
+    assert_eq!(
+        rec.holds.get("pre-key-1.json"),
+        Some(&utc(3600)),
+        "still held here"
+    );
+    assert!(rec.auto_cleanup.is_some(), "the store's record");
+    // This host's first write carries the hold into the store, for every host.
+    records::update_company(&state, T, |_| {}).unwrap();
+    let seen = records::try_read_company(&other.state, T).unwrap();
+    assert_eq!(seen.holds.get("pre-key-1.json"), Some(&utc(3600)));
+    // A release on the other host is final: the state directory does not bring it back.
+    records::update_company(&other.state, T, |r| r.holds.clear()).unwrap();
+    assert!(
+        records::try_read_company(&state, T)
+            .unwrap()
+            .holds
+            .is_empty()
+    );
+}
+
+#[test]
 fn no_trash_means_nothing_in_the_stores_trash() {
     let mut m = store();
     let a = host(&m);
