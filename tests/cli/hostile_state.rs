@@ -425,3 +425,64 @@ fn holds_from_before_the_upgrade_survive_another_host_writing_the_record_first()
     removed.sort();
     assert_eq!(removed, OLD, "{v}");
 }
+
+/// A role that may not use a state schema someone else made gets exit 2 with the SQL its owner
+/// runs, and that SQL, run as printed by the owner, is enough: it names the janitor's role (it
+/// said `TO CURRENT_USER`, which in the owner's session is the owner).
+#[test]
+fn postgres_the_grant_sql_for_a_role_that_cannot_use_the_schema_works_as_printed() {
+    let janitor = PgRole {
+        name: format!("bj_hostile_g_{}", std::process::id()),
+    };
+    let Some(db) = crate::stores::TestDb::new() else {
+        return;
+    };
+    db.per_type_schema();
+    db.per_type_tenant("company_1", 20);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = db.client();
+    c.batch_execute(&format!(
+        "DROP ROLE IF EXISTS {j}; CREATE ROLE {j} LOGIN; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON whatsapp_auth, whatsapp_keys TO {j}",
+        j = janitor.name
+    ))
+    .unwrap();
+    // The schema and its tables made by a run as the database's owner (a write: a release).
+    let o = bare_cmd()
+        .env("BAILEYS_JANITOR_STORE", &db.url)
+        .arg("--state-dir")
+        .arg(dir.path().join("owner"))
+        .args(["restore", "--company", "company_1", "--release"])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+
+    let url = db
+        .url
+        .replacen("//postgres:", &format!("//{}:", janitor.name), 1);
+    let run = |args: &[&str]| {
+        bare_cmd()
+            .env("BAILEYS_JANITOR_STORE", &url)
+            .arg("--state-dir")
+            .arg(dir.path().join("janitor"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let st = run(&["status"]);
+    assert_code(&st, 2);
+    let e = text(&st.stderr);
+    let sql = e
+        .split("have its owner run: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{e}"))
+        .trim()
+        .to_owned();
+    assert!(sql.contains(&format!("TO \"{}\"", janitor.name)), "{sql}");
+    c.batch_execute(&sql).unwrap();
+    assert_code(&run(&["status"]), 0);
+    let o = run(&["cleanup"]);
+    assert_code(&o, 0);
+    drop(c);
+    drop(db);
+}

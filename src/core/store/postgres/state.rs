@@ -115,10 +115,24 @@ fn read_version(
     schema: &str,
 ) -> Result<Option<u32>> {
     let meta = format!("{}.{}", q(schema), q("meta"));
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&meta])
-        .map_err(|e| access_error(target, schema, &e))?
-        .get(0);
+    // `to_regclass` needs no privilege on the schema; the role's name goes into the SQL an
+    // owner is asked to run when the next query is refused.
+    // `to_regclass` itself is refused without USAGE on the schema: NULL then.
+    let found = client
+        .query_one(
+            "SELECT CASE WHEN has_schema_privilege(n.oid, 'USAGE') IS FALSE THEN NULL \
+                    ELSE to_regclass($1) IS NOT NULL END, current_user::text \
+             FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $2",
+            &[&meta, &schema],
+        )
+        .map_err(|e| access_error(target, schema, "CURRENT_USER", &e))?;
+    let (exists, role): (Option<bool>, String) = (found.get(0), found.get(1));
+    let Some(exists) = exists else {
+        return Err(StoreError::Schema(format!(
+            "{target}: this role cannot use schema {schema} (no USAGE on it): have its owner run: {}",
+            grant_sql(schema, &q(&role))
+        )));
+    };
     if !exists {
         return Ok(None);
     }
@@ -127,7 +141,7 @@ fn read_version(
             &format!("SELECT value FROM {meta} WHERE key = 'schema_version'"),
             &[],
         )
-        .map_err(|e| access_error(target, schema, &e))?;
+        .map_err(|e| access_error(target, schema, &q(&role), &e))?;
     let Some(row) = row else { return Ok(None) };
     let v: String = row.get(0);
     v.parse().map(Some).map_err(|_| {
@@ -144,13 +158,14 @@ fn newer(target: &str, schema: &str, found: u32) -> StoreError {
 }
 
 /// A permission error names the role and the SQL an owner must run; anything else is a query
-/// error.
-fn access_error(target: &str, schema: &str, e: &postgres::Error) -> StoreError {
+/// error. `role` is the janitor's role as SQL (quoted): the owner runs the SQL in a session of
+/// its own, where `CURRENT_USER` would be the owner.
+fn access_error(target: &str, schema: &str, role: &str, e: &postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
         return StoreError::Schema(format!(
             "{target}: this role cannot use schema {schema} ({}): have its owner run: {}",
             pg_message(e),
-            grant_sql(schema, "CURRENT_USER")
+            grant_sql(schema, role)
         ));
     }
     StoreError::Query(format!("{target}: {}", pg_message(e)))
@@ -347,10 +362,16 @@ impl PgState {
             return Ok(s.clone());
         }
         let sql = self.sql(name);
-        let s = self
-            .client
-            .prepare(&sql)
-            .map_err(|e| access_error(&self.target, &self.at.schema, &e))?;
+        let s = match self.client.prepare(&sql) {
+            Ok(s) => s,
+            Err(e) => {
+                let role = self
+                    .client
+                    .query_one("SELECT current_user::text", &[])
+                    .map_or_else(|_| "CURRENT_USER".to_owned(), |r| q(&r.get::<_, String>(0)));
+                return Err(access_error(&self.target, &self.at.schema, &role, &e));
+            }
+        };
         self.prepared.insert(name, s.clone());
         Ok(s)
     }
