@@ -17,13 +17,14 @@
 //! [`is_state_file`]).
 //!
 //! Files are created with mode 0600 (never chmod'ed after: no window where others could open one)
-//! since the trash holds private keys. Journal: the rollback journal (`DELETE`) with
-//! `synchronous = EXTRA`, not WAL: a commit is durable when it returns, the journal's unlink
-//! included (so [`SharedState::put_trash`] really is on disk before the app's file commits the
-//! delete), a sibling at rest is one file with no `-wal` keeping copies of purged private keys, a
-//! read-only open (`status`, dry runs) needs no `-shm` it may not be allowed to create, and the
-//! janitor's writes are a few small transactions per tenant, where WAL's speed does not matter.
-//! `secure_delete` overwrites purged rows in place.
+//! since the trash holds private keys. Journal: the rollback journal (`DELETE`), not WAL. The
+//! trash commits with `synchronous = EXTRA`: durable when it returns, the journal's unlink
+//! included, so [`SharedState::put_trash`] really is on disk before the app's file commits the
+//! delete; documents commit with `FULL` (a power loss may undo the last one, never corrupt the
+//! file). Not WAL because a read-only open (`status`, dry runs) of a WAL file leaves `-wal` and
+//! `-shm` files behind (measured), and at rest a WAL sibling could keep copies of purged private
+//! keys in its `-wal`. The price: about 5 fsyncs per write transaction instead of 1; a cleanup
+//! writes one per batch and two documents per tenant. `secure_delete` overwrites purged rows.
 
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -346,10 +347,12 @@ fn open_file(path: &Path, read_only: bool) -> Result<Open> {
     })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     if !read_only {
-        // See the module comment: durable at commit, the journal's unlink synced too.
+        // See the module comment. Documents commit with FULL: a power loss can at worst undo
+        // the last one (the journal's unlink not yet on disk), never corrupt the file; the trash
+        // commits with EXTRA (`put_trash`).
         conn.pragma_update(None, "journal_mode", "DELETE")
             .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "EXTRA")
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(err)?;
@@ -468,6 +471,38 @@ fn file_err(path: &Path, e: rusqlite::Error) -> StoreError {
         }
         e => StoreError::Query(format!("{}: {e}", path.display())),
     }
+}
+
+/// Inserts a batch into the trash in one transaction.
+fn put_rows(
+    conn: &mut Connection,
+    tenant: &str,
+    tag: &TrashTag,
+    rows: &[TrashRow],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        // REPLACE: a batch written again (a retried removal) is the same rows.
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO trash
+             (tenant, run_id, host, removed_at_us, type, id, value, columns, restored)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+        )?;
+        for r in rows {
+            let columns = serde_json::to_string(&r.columns).expect("a map of numbers");
+            insert.execute(params![
+                tenant,
+                tag.run_id,
+                tag.host,
+                to_us(tag.removed_at),
+                r.key_type,
+                r.id,
+                r.value,
+                columns
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 fn to_us(t: DateTime<Utc>) -> i64 {
@@ -593,37 +628,17 @@ impl SharedState for SqliteState {
         let path = self.tenant_file(tenant)?;
         let o = self.file(&path, true)?.expect("created for a write");
         let err = |e| file_err(&path, e);
-        let tx = o
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        // EXTRA: the journal's unlink (the commit itself in DELETE mode) is synced too, so the
+        // rows are in the trash for good before the app's file commits their removal.
+        o.conn
+            .pragma_update(None, "synchronous", "EXTRA")
             .map_err(err)?;
-        {
-            // REPLACE: a batch written again (a retried removal) is the same rows.
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO trash
-                     (tenant, run_id, host, removed_at_us, type, id, value, columns, restored)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
-                )
-                .map_err(err)?;
-            for r in rows {
-                let columns = serde_json::to_string(&r.columns).expect("a map of numbers");
-                insert
-                    .execute(params![
-                        tenant,
-                        tag.run_id,
-                        tag.host,
-                        to_us(tag.removed_at),
-                        r.key_type,
-                        r.id,
-                        r.value,
-                        columns
-                    ])
-                    .map_err(err)?;
-            }
-        }
-        // Durable when this returns (synchronous = EXTRA): the caller commits the delete next.
-        tx.commit().map_err(err)
+        let written = put_rows(&mut o.conn, tenant, tag, rows).map_err(err);
+        let back = o
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(err);
+        written.and(back)
     }
 
     fn trash_runs(&mut self, tenant: Option<&str>) -> Result<Vec<TrashRun>> {
