@@ -36,7 +36,7 @@ impl Fleet {
     }
 
     fn sibling(&self, tenant: &str) -> PathBuf {
-        self.auth().join(format!("{tenant}.janitor.db"))
+        self.auth().join(format!("{tenant}.db-janitor"))
     }
 
     fn state(&self, host: &str) -> PathBuf {
@@ -105,7 +105,7 @@ fn a_symlinked_sibling_is_refused_and_no_removed_key_is_written_through_it() {
     assert_code(&out, 1);
     let err = text(&out.stderr);
     assert!(
-        err.contains("company_1.janitor.db") && err.contains("symbolic link"),
+        err.contains("company_1.db-janitor") && err.contains("symbolic link"),
         "{err}"
     );
     assert_eq!(sqlite_rows(&f.db("company_1")), before, "nothing removed");
@@ -153,7 +153,7 @@ fn a_corrupt_sibling_hides_no_other_accounts_run() {
         "{list}"
     );
     assert!(
-        text(&out.stderr).contains("company_2.janitor.db"),
+        text(&out.stderr).contains("company_2.db-janitor"),
         "the file it cannot read is named: {}",
         text(&out.stderr)
     );

@@ -1,6 +1,6 @@
 //! Issue 23 on Baileys' SQLite store: two janitors (two state directories, two
 //! `BAILEYS_JANITOR_HOSTNAME`s) on one folder of account files see the same truth, kept in sibling
-//! files (`<account>.janitor.db`, `.baileys-janitor.db`) and never in the app's own file.
+//! files (`<account>.db-janitor`, `.baileys-janitor`) and never in the app's own file.
 //! No server needed.
 
 use std::collections::BTreeSet;
@@ -39,7 +39,7 @@ impl Fleet {
     }
 
     fn sibling(&self, tenant: &str) -> PathBuf {
-        self.auth().join(format!("{tenant}.janitor.db"))
+        self.auth().join(format!("{tenant}.db-janitor"))
     }
 
     fn state(&self, host: &str) -> PathBuf {
@@ -267,7 +267,7 @@ fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants
     assert_eq!(f.names(), BTreeSet::from(["company_1.db".to_owned()]));
 
     assert_code(&f.run("host-a", &["cleanup"]), 0);
-    for name in ["company_1.janitor.db", ".baileys-janitor.db"] {
+    for name in ["company_1.db-janitor", ".baileys-janitor"] {
         let mode = std::fs::metadata(f.auth().join(name))
             .unwrap()
             .permissions()
@@ -276,9 +276,16 @@ fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants
     }
     assert_eq!(tables(&f.db("company_1")), app_tables, "no new table");
     assert_eq!(trashed(&f.sibling("company_1")).len(), 2);
-    // No journal left beside them.
+    // No journal left beside them, and no janitor file an app's `*.db` loop would open.
     assert!(
-        f.names().iter().all(|n| !n.contains(".janitor.db-")),
+        f.names()
+            .iter()
+            .all(|n| !n.ends_with(".db") || !n.contains("janitor")),
+        "{:?}",
+        f.names()
+    );
+    assert!(
+        f.names().iter().all(|n| !n.contains("-janitor-")),
         "{:?}",
         f.names()
     );
@@ -309,7 +316,7 @@ fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants
         .collect();
     assert_eq!(warned.len(), 1, "{warned:?}\n{}", text(&out.stderr));
     assert!(
-        warned[0].contains("company_1.janitor.db (0644)"),
+        warned[0].contains("company_1.db-janitor (0644)"),
         "{warned:?}"
     );
 }
@@ -360,7 +367,7 @@ fn a_janitor_running_as_another_user_than_the_siblings_owner_removes_nothing() {
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains(".baileys-janitor.db") && err.contains("belongs to uid 0"),
+        err.contains(".baileys-janitor") && err.contains("belongs to uid 0"),
         "{err}"
     );
     assert_eq!(sqlite_rows(&f.db("company_1")), before, "nothing removed");
@@ -428,7 +435,7 @@ fn newer_state_file(path: &Path) {
 
 #[test]
 fn a_newer_schema_in_a_sibling_is_exit_2_and_nothing_is_removed() {
-    for file in ["company_1.janitor.db", ".baileys-janitor.db"] {
+    for file in ["company_1.db-janitor", ".baileys-janitor"] {
         let f = Fleet::new(&["company_1"]);
         let before = sqlite_rows(&f.db("company_1"));
         newer_state_file(&f.auth().join(file));

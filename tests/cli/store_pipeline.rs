@@ -56,9 +56,9 @@ fn exec(db: &Path, sql: &str) {
         .unwrap();
 }
 
-/// This host's runs: a SQLite store keeps them in its folder's `.baileys-janitor.db` (issue 23).
+/// This host's runs: a SQLite store keeps them in its folder's `.baileys-janitor` (issue 23).
 fn runs_json(f: &Fleet) -> serde_json::Value {
-    let c = rusqlite::Connection::open(f.dir.path().join("auth/.baileys-janitor.db")).unwrap();
+    let c = rusqlite::Connection::open(f.dir.path().join("auth/.baileys-janitor")).unwrap();
     let body: Vec<u8> = c
         .query_row("SELECT body FROM docs WHERE space = 'runs'", [], |r| {
             r.get(0)
@@ -353,7 +353,7 @@ fn a_torn_trash_line_does_not_make_the_run_unrestorable() {
     // The trash as a janitor before issue 23 left it in the state directory (the upgrade path):
     // the run's rows move from the sibling file to `rows.jsonl`, and its last line is torn.
     let sibling =
-        rusqlite::Connection::open(f.dir.path().join("auth/company_1.janitor.db")).unwrap();
+        rusqlite::Connection::open(f.dir.path().join("auth/company_1.db-janitor")).unwrap();
     let (run_id, mut text) = {
         let mut s = sibling
             .prepare("SELECT run_id, type, id, value FROM trash ORDER BY rowid")

@@ -8,7 +8,7 @@
 //! ```text
 //! PostgreSQL, MySQL  schema `baileys_janitor` (store.state_schema): meta, docs, trash tables
 //! Redis              keys `<prefix>:janitor:*`, trash keys expiring after trash.retention
-//! SQLite             a sibling file `<account>.janitor.db` (mode 0600) beside each account file
+//! SQLite             a sibling file `<account>.db-janitor` (mode 0600) beside each account file
 //! ```
 //!
 //! The state directory keeps only what is local to a host: its locks, logs and `monitor.json`.

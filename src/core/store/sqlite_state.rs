@@ -1,11 +1,11 @@
 //! The janitor's state for Baileys' SQLite store (issue 23): a sibling file beside each account
-//! file, `<account>.janitor.db`, never a table in the app's own file.
+//! file, `<account>.db-janitor`, never a table in the app's own file.
 //!
 //! ```text
 //! /srv/wa/auth/shop1.db                 the app's file: untouched apart from the removed rows
-//! /srv/wa/auth/shop1.janitor.db         shop1's company record, ledger and trash
-//! /srv/wa/auth/.baileys-janitor.db      each host's runs (a folder of files)
-//! /srv/wa/shop1.db + shop1.janitor.db   one file: the sibling holds the runs too
+//! /srv/wa/auth/shop1.db-janitor         shop1's company record, ledger and trash
+//! /srv/wa/auth/.baileys-janitor      each host's runs (a folder of files)
+//! /srv/wa/shop1.db + shop1.db-janitor   one file: the sibling holds the runs too
 //! ```
 //!
 //! Why beside the account file: a tenant's trash follows its file (copy the folder, keep the
@@ -13,7 +13,7 @@
 //! account file (two state directories, two containers on one volume) sees the same truth.
 //! Host-wide documents (each host's runs) live in one dot file in the folder, for the same reason:
 //! the state directory is per host, and `status` on any host must show every host's runs. The dot
-//! keeps it out of the tenants, as `*.janitor.db` files are kept out (see
+//! keeps it out of the tenants, as `*.db-janitor` files are kept out (see
 //! [`is_state_file`]).
 //!
 //! Files are created with mode 0600 (never chmod'ed after: no window where others could open one)
@@ -37,10 +37,12 @@ use super::shared::TrashedRow;
 use super::shared::{Doc, SCHEMA_VERSION, SharedOptions, SharedState, Space, TrashRun, TrashTag};
 use super::{KeyRef, Result, StoreError, TrashRow};
 
-/// The suffix of a sibling state file: `shop1.db` → `shop1.janitor.db`.
-pub const SIBLING_SUFFIX: &str = ".janitor.db";
-/// The host-wide state file in a folder of account files.
-pub const FOLDER_STATE_FILE: &str = ".baileys-janitor.db";
+/// The suffix of a sibling state file: `shop1.db` → `shop1.db-janitor`. Like SQLite's own
+/// `-wal`, `-shm` and `-journal`, it does not end in `.db`: an app that opens every `*.db` in
+/// its folder as an account never takes the janitor's files for one (and never writes into them).
+pub const SIBLING_SUFFIX: &str = "-janitor";
+/// The host-wide state file in a folder of account files (not `*.db`, for the same reason).
+pub const FOLDER_STATE_FILE: &str = ".baileys-janitor";
 /// State files kept open at once (`--jobs` is at most 64, usually 4; a file reopened costs an
 /// open and a schema read, ~50 µs).
 const OPEN_FILES: usize = 8;
@@ -213,22 +215,18 @@ pub fn tenant_file(root: &Path, single: bool, tenant: &str) -> PathBuf {
     if tenant.is_empty() || tenant.starts_with('.') || tenant.contains(['/', '\0']) {
         return host_file(root, single);
     }
-    root.join(format!("{tenant}{SIBLING_SUFFIX}"))
+    root.join(format!("{tenant}.db{SIBLING_SUFFIX}"))
 }
 
-/// `/x/shop1.db` → `/x/shop1.janitor.db` (`/x/shop1` → `/x/shop1.janitor.db`).
+/// `/x/shop1.db` → `/x/shop1.db-janitor` (`/x/shop1` → `/x/shop1-janitor`).
 pub fn sibling_of(account: &Path) -> PathBuf {
     let name = account
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let stem = name.strip_suffix(".db").unwrap_or(&name);
-    account.with_file_name(format!("{stem}{SIBLING_SUFFIX}"))
+    account.with_file_name(format!("{name}{SIBLING_SUFFIX}"))
 }
 
-/// Creates an empty file (a valid empty SQLite database) with mode 0600 from the first moment;
-/// another janitor creating it at the same time is fine. The folder is synced so the file's
-/// name survives a power loss as its first commit does.
 impl SqliteState {
     /// Drops one state file's trash older than `cutoff`: (runs, rows).
     fn purge_file(&mut self, path: &Path, cutoff: i64) -> Result<(usize, usize)> {
@@ -308,6 +306,9 @@ fn refuse_links(path: &Path) -> Result<()> {
     }
 }
 
+/// Creates an empty file (a valid empty SQLite database) with mode 0600 from the first moment;
+/// another janitor creating it at the same time is fine. The folder is synced so the file's
+/// name survives a power loss as its first commit does.
 pub(crate) fn create_0600(path: &Path) -> Result<()> {
     match std::fs::OpenOptions::new()
         .write(true)
@@ -788,14 +789,21 @@ mod tests {
     fn siblings_are_named_beside_the_account_and_never_tenants() {
         assert_eq!(
             sibling_of(Path::new("/x/shop1.db")),
-            Path::new("/x/shop1.janitor.db")
+            Path::new("/x/shop1.db-janitor")
         );
         assert_eq!(
             sibling_of(Path::new("/x/auth")),
-            Path::new("/x/auth.janitor.db")
+            Path::new("/x/auth-janitor")
         );
-        assert!(is_state_file("shop1.janitor.db"));
-        assert!(is_state_file(".baileys-janitor.db"));
+        // Nothing of the janitor's ends in `.db`: an app's `*.db` loop never opens it.
+        assert!(
+            !sibling_of(Path::new("/x/shop1.db"))
+                .to_string_lossy()
+                .ends_with(".db")
+        );
+        assert!(!FOLDER_STATE_FILE.ends_with(".db"));
+        assert!(is_state_file("shop1.db-janitor"));
+        assert!(is_state_file(".baileys-janitor"));
         assert!(!is_state_file("shop1.db"));
         assert!(!is_state_file("janitor.db"));
     }
@@ -810,7 +818,7 @@ mod tests {
         let mut store = crate::core::store::sqlite::SqliteStore::open(dir.path(), true).unwrap();
         assert_eq!(store.tenants().unwrap(), ["a"]);
         let e =
-            crate::core::store::sqlite::SqliteStore::open(&dir.path().join("a.janitor.db"), true)
+            crate::core::store::sqlite::SqliteStore::open(&dir.path().join("a.db-janitor"), true)
                 .err()
                 .unwrap();
         assert!(e.is_configuration(), "{e}");
@@ -831,7 +839,7 @@ mod tests {
         let mut two = SqliteStore::open(dir.path(), false).unwrap();
         assert_eq!(one.lock_tenant("a").unwrap(), TenantLock::Acquired);
         assert!(
-            matches!(two.lock_tenant("a").unwrap(), TenantLock::Busy(h) if h.contains("a.janitor.db"))
+            matches!(two.lock_tenant("a").unwrap(), TenantLock::Busy(h) if h.contains("a.db-janitor"))
         );
         assert_eq!(two.lock_tenant("b").unwrap(), TenantLock::Acquired);
         assert_eq!(one.lock_global().unwrap(), TenantLock::Acquired);
@@ -839,7 +847,7 @@ mod tests {
         one.unlock_tenant("a");
         assert_eq!(two.lock_tenant("a").unwrap(), TenantLock::Acquired);
         // The lock files are the janitor's own, 0600, and the app's file is never locked.
-        let mode = std::fs::metadata(dir.path().join("a.janitor.db"))
+        let mode = std::fs::metadata(dir.path().join("a.db-janitor"))
             .unwrap()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -861,7 +869,7 @@ mod tests {
         crate::core::store::clean::tests::make_db(&empty.path().join("c.db"), None, &[]);
         let mut ro = SqliteStore::open(empty.path(), true).unwrap();
         assert_eq!(ro.lock_tenant("c").unwrap(), TenantLock::Acquired);
-        assert!(!empty.path().join("c.janitor.db").exists());
+        assert!(!empty.path().join("c.db-janitor").exists());
     }
 
     #[test]
@@ -877,12 +885,9 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(
-            names,
-            [".baileys-janitor.db", "a.janitor.db", "b.janitor.db"]
-        );
+        assert_eq!(names, [".baileys-janitor", "a.db-janitor", "b.db-janitor"]);
         // The company document of `a` is in a's file only.
-        let c = Connection::open(dir.path().join("b.janitor.db")).unwrap();
+        let c = Connection::open(dir.path().join("b.db-janitor")).unwrap();
         let n: i64 = c
             .query_row(
                 "SELECT count(*) FROM docs WHERE space = 'company'",
@@ -904,7 +909,7 @@ mod tests {
         // A name no account file could have stays inside the folder's own file.
         assert!(s.swap(Space::Company, "../x", None, b"X").unwrap());
         assert!(s.swap(Space::Company, ".hidden", None, b"H").unwrap());
-        assert!(!dir.path().join("../x.janitor.db").exists());
+        assert!(!dir.path().join("../x.db-janitor").exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
         assert_eq!(s.read(Space::Company, "../x").unwrap().unwrap().body, b"X");
     }
@@ -941,7 +946,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["shop1.db", "shop1.janitor.db"]);
+        assert_eq!(names, ["shop1.db", "shop1.db-janitor"]);
     }
 
     #[test]
@@ -951,7 +956,7 @@ mod tests {
         s.swap(Space::Company, "a", None, b"x").unwrap();
         s.put_trash("a", &tag("r", "h", 1), &[row("t", "i", "v")])
             .unwrap();
-        let mode = std::fs::metadata(dir.path().join("a.janitor.db"))
+        let mode = std::fs::metadata(dir.path().join("a.db-janitor"))
             .unwrap()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -965,7 +970,7 @@ mod tests {
             s.swap(Space::Company, t, None, b"x").unwrap();
         }
         for t in ["a", "b", "c", "d"] {
-            let p = dir.path().join(format!("{t}.janitor.db"));
+            let p = dir.path().join(format!("{t}.db-janitor"));
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         let lines = s.exposure().unwrap();
@@ -975,7 +980,7 @@ mod tests {
             "{}",
             lines[0]
         );
-        assert!(lines[0].contains("a.janitor.db (0644)"), "{}", lines[0]);
+        assert!(lines[0].contains("a.db-janitor (0644)"), "{}", lines[0]);
         assert!(lines[0].contains("and 1 more"), "{}", lines[0]);
     }
 
@@ -1002,12 +1007,12 @@ mod tests {
         // An existing sibling is read, not written.
         let mut w = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
         w.swap(Space::Company, "a", None, b"x").unwrap();
-        let before = std::fs::read(dir.path().join("a.janitor.db")).unwrap();
+        let before = std::fs::read(dir.path().join("a.db-janitor")).unwrap();
         let mut s = SqliteState::open(dir.path(), false, &opts).unwrap();
         assert_eq!(s.read(Space::Company, "a").unwrap().unwrap().body, b"x");
         assert!(s.swap(Space::Company, "a", Some(1), b"y").is_err());
         assert_eq!(
-            std::fs::read(dir.path().join("a.janitor.db")).unwrap(),
+            std::fs::read(dir.path().join("a.db-janitor")).unwrap(),
             before
         );
     }
@@ -1018,7 +1023,7 @@ mod tests {
         s.swap(Space::Company, "a", None, b"x").unwrap();
         s.swap(Space::Runs, "h", None, b"x").unwrap();
         drop(s);
-        for f in ["a.janitor.db", ".baileys-janitor.db"] {
+        for f in ["a.db-janitor", ".baileys-janitor"] {
             Connection::open(dir.path().join(f))
                 .unwrap()
                 .execute(
@@ -1034,7 +1039,7 @@ mod tests {
         assert!(e.is_configuration(), "{e}");
         assert!(e.to_string().contains("schema version 99"), "{e}");
         // A tenant's sibling when it is first reached.
-        Connection::open(dir.path().join(".baileys-janitor.db"))
+        Connection::open(dir.path().join(".baileys-janitor"))
             .unwrap()
             .execute(
                 "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
@@ -1044,7 +1049,7 @@ mod tests {
         let mut s = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
         let e = s.read(Space::Company, "a").unwrap_err();
         assert!(e.is_configuration(), "{e}");
-        assert!(e.to_string().contains("a.janitor.db"), "{e}");
+        assert!(e.to_string().contains("a.db-janitor"), "{e}");
     }
 
     #[test]
@@ -1052,11 +1057,11 @@ mod tests {
         let (dir, mut s) = folder();
         s.swap(Space::Company, "a", None, b"x").unwrap();
         assert_eq!(
-            header_version(&dir.path().join("a.janitor.db")),
+            header_version(&dir.path().join("a.db-janitor")),
             Some(SCHEMA_VERSION)
         );
         drop(s);
-        Connection::open(dir.path().join("a.janitor.db"))
+        Connection::open(dir.path().join("a.db-janitor"))
             .unwrap()
             .pragma_update(None, "user_version", 7)
             .unwrap();
@@ -1071,13 +1076,13 @@ mod tests {
         let e = SqliteState::open(dir.path(), false, &SharedOptions::default())
             .err()
             .unwrap();
-        assert!(e.to_string().contains("a.janitor.db"), "{e}");
+        assert!(e.to_string().contains("a.db-janitor"), "{e}");
     }
 
     #[test]
     fn a_file_that_is_not_sqlite_is_a_configuration_error() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.janitor.db"), vec![7u8; 4096]).unwrap();
+        std::fs::write(dir.path().join("a.db-janitor"), vec![7u8; 4096]).unwrap();
         let mut s = SqliteState::open(dir.path(), false, &SharedOptions::default()).unwrap();
         let e = s.read(Space::Company, "a").unwrap_err();
         assert!(e.is_configuration(), "{e}");
