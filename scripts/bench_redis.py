@@ -111,13 +111,57 @@ def timed(cmd, env=None):
                            capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
         if p.returncode != 0:
-            raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+            raise RuntimeError(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
         return wall, int(rss.read().strip().splitlines()[-1]), p.stdout
 
 
 def janitor_selected(out):
     v = json.loads(out)
     return v["totals"]["removed"], max((c.get("longest_transaction_us") or 0) for c in v["companies"])
+
+
+def measure(bin_, url, instances, fields, runs, log=sys.stdout):
+    """Every figure of the Redis section (medians and ranges are the caller's): dry run and real
+    cleanup (no trash, like the baseline) against the Lua/HSCAN script, runs times each on fresh
+    data; peak memory at a quarter and at all of the instances; the selected counts."""
+    prefix = f"bjbench{os.getpid()}"
+    env = dict(os.environ, BAILEYS_JANITOR_LOG="warn")
+    state = tempfile.mkdtemp()
+    jan = [bin_, "--layout", "evolution", "--store", url, "--key-pattern", f"{prefix}:instance:*",
+           "--state-dir", state]
+    me = [sys.executable, os.path.abspath(__file__)]
+    r = {k: [] for k in ("dry_s", "select_s", "real_s", "trash_tx_s", "longest_tx_ms", "baseline_longest_ms")}
+    r["tenants"], r["rows"] = instances, instances * (fields // 4 * 4 + 1)
+    try:
+        expected = fill(url, prefix, instances, fields)
+        for i in range(runs):
+            print(f"  run {i + 1}/{runs}: dry run and Lua count", file=log, flush=True)
+            w = timed(jan + ["cleanup", "--dry-run", "--json"], env)
+            r["dry_s"].append(w[0]); r["rss_all_mib"] = max(r.get("rss_all_mib", 0), w[1] / 1024)
+            r["planned"] = janitor_selected(w[2])[0]
+            b = timed(me + ["--baseline", url, prefix, "count"])
+            r["select_s"].append(b[0]); r["sql_rows"] = json.loads(b[2])["selected"]
+        for i in range(runs):
+            print(f"  run {i + 1}/{runs}: real cleanup and Lua delete", file=log, flush=True)
+            drop(url, prefix); fill(url, prefix, instances, fields)
+            w = timed(jan + ["cleanup", "--json", "--no-trash"], env)
+            r["real_s"].append(w[0]); r["removed"], longest_us = janitor_selected(w[2])
+            r["longest_tx_ms"].append(longest_us / 1000)
+            drop(url, prefix); fill(url, prefix, instances, fields)
+            b = timed(me + ["--baseline", url, prefix, "delete"])
+            r["trash_tx_s"].append(b[0]); r["baseline_longest_ms"].append(json.loads(b[2])["longest_script_ms"])
+            r["tx_rows"] = json.loads(b[2])["selected"]
+        # Peak memory against the number of instances (same fields per hash).
+        drop(url, prefix); fill(url, prefix, instances // 4, fields)
+        r["rss_quarter_mib"] = timed(jan + ["cleanup", "--dry-run", "--json"], env)[1] / 1024
+    finally:
+        drop(url, prefix)
+        subprocess.run(["rm", "-rf", state])
+    r["expected"] = expected
+    r["dry_ratio"] = [d / s for d, s in zip(r["dry_s"], r["select_s"])]
+    r["real_ratio"] = [d / s for d, s in zip(r["real_s"], r["trash_tx_s"])]
+    r["same_rows"] = r["planned"] == r["sql_rows"] == r["removed"] == r["tx_rows"] == expected
+    return r
 
 
 def main():
@@ -128,45 +172,19 @@ def main():
     ap.add_argument("--fields", type=int, default=400)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    prefix = f"bjbench{os.getpid()}"
-    env = dict(os.environ, BAILEYS_JANITOR_LOG="warn")
-    state = tempfile.mkdtemp()
-    jan = [a.bin, "--layout", "evolution", "--store", a.url, "--key-pattern", f"{prefix}:instance:*",
-           "--state-dir", state]
-    me = [sys.executable, os.path.abspath(__file__)]
-    rows = []
-    try:
-        expected = fill(a.url, prefix, a.instances, a.fields)
-        print(f"redis bench: {a.instances} Evolution instances x {a.fields} fields, {expected} removable")
-        dry = [timed(jan + ["cleanup", "--dry-run", "--json"], env) for _ in range(a.runs)]
-        base_dry = [timed(me + ["--baseline", a.url, prefix, "count"]) for _ in range(a.runs)]
-        n_jan = janitor_selected(dry[0][2])[0]
-        n_base = json.loads(base_dry[0][2])["selected"]
-        rows.append(("cleanup --dry-run", dry, base_dry))
-        real, base_real, longest_us, base_longest = [], [], [], []
-        for _ in range(a.runs):
-            drop(a.url, prefix); fill(a.url, prefix, a.instances, a.fields)
-            w = timed(jan + ["cleanup", "--json", "--no-trash"], env)
-            real.append(w); longest_us.append(janitor_selected(w[2])[1])
-            drop(a.url, prefix); fill(a.url, prefix, a.instances, a.fields)
-            b = timed(me + ["--baseline", a.url, prefix, "delete"])
-            base_real.append(b); base_longest.append(json.loads(b[2])["longest_script_ms"])
-        rows.append(("cleanup (real, no trash)", real, base_real))
-        print(f"selected: janitor {n_jan}, Lua/HSCAN baseline {n_base} ({'same' if n_jan == n_base == expected else 'DIFFERENT'})")
-        print(f"{'':28} {'janitor s':>10} {'baseline s':>11} {'ratio':>6} {'janitor peak':>13}")
-        for name, j, b in rows:
-            jm, bm = statistics.median(x[0] for x in j), statistics.median(x[0] for x in b)
-            print(f"{name:28} {jm:10.3f} {bm:11.3f} {jm / bm:6.2f} {max(x[1] for x in j) / 1024:10.1f} MiB")
-        print(f"longest one hash was held: janitor {max(longest_us) / 1000:.2f} ms per removal script "
-              f"(100 fields), baseline {max(base_longest):.2f} ms per hash (whole-hash script)")
-        # Peak memory against the number of instances (same fields per hash).
-        drop(a.url, prefix); fill(a.url, prefix, a.instances // 5, a.fields)
-        small = timed(jan + ["cleanup", "--dry-run", "--json"], env)[1]
-        print(f"peak memory, dry run: {a.instances // 5} instances {small / 1024:.1f} MiB, "
-              f"{a.instances} instances {max(x[1] for x in dry) / 1024:.1f} MiB")
-    finally:
-        drop(a.url, prefix)
-        subprocess.run(["rm", "-rf", state])
+    print(f"redis bench: {a.instances} Evolution instances x {a.fields} fields")
+    r = measure(a.bin, a.url, a.instances, a.fields, a.runs)
+    print(f"selected: janitor {r['planned']} (removed {r['removed']}), Lua/HSCAN baseline {r['sql_rows']}"
+          f" ({'same' if r['same_rows'] else 'DIFFERENT'}, {r['expected']} removable)")
+    print(f"{'':28} {'janitor s':>10} {'baseline s':>11} {'ratio':>6}")
+    for name, j, b in (("cleanup --dry-run", r["dry_s"], r["select_s"]),
+                       ("cleanup (real, no trash)", r["real_s"], r["trash_tx_s"])):
+        jm, bm = statistics.median(j), statistics.median(b)
+        print(f"{name:28} {jm:10.3f} {bm:11.3f} {jm / bm:6.2f}")
+    print(f"longest one hash was held: janitor {max(r['longest_tx_ms']):.2f} ms per removal script "
+          f"(100 fields), baseline {max(r['baseline_longest_ms']):.2f} ms per hash (whole-hash script)")
+    print(f"peak memory, dry run: {a.instances // 4} instances {r['rss_quarter_mib']:.1f} MiB, "
+          f"{a.instances} instances {r['rss_all_mib']:.1f} MiB")
 
 
 if __name__ == "__main__":

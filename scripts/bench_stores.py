@@ -1,28 +1,51 @@
 #!/usr/bin/env python3
-"""Store benchmarks: 1,000 tenants x 400 keys in PostgreSQL (per-type layout) and in SQLite.
+"""Store benchmarks, side by side in one run: 1,000 tenants x 400 keys in PostgreSQL (per-type
+layout), MySQL/MariaDB (mysql-baileys' `auth` table), SQLite (one file per tenant) and Redis
+(Evolution API layout).
 
-    python3 scripts/bench_stores.py BIN [--tenants 1000] [--pg postgres://postgres@127.0.0.1:5432/postgres]
+    python3 scripts/bench_stores.py BIN [--tenants 1000] [--runs 3] [--json]
+        [--only postgres,mysql,sqlite,redis] [--pg URL] [--mysql URL] [--redis URL]
+    python3 scripts/bench_stores.py --table SAVED.json    the table of a saved --json run
 
-For each store: `cleanup --dry-run` against one hand-written SQL query selecting the same rows,
-a real cleanup against a single DELETE of the same rows, peak memory (max RSS) at a quarter and at
-all of the tenants (flat in rows = streamed), and the longest removal transaction (the longest the
-app could wait on us). Uses only loopback servers and temp files; everything is dropped afterwards.
+For each SQL store, each run measures:
+- `cleanup --dry-run` against ONE hand-written SELECT of the same rows (target <= 1.3x);
+- a real cleanup (trash on) against ONE hand-written transaction that copies the same rows into
+  a trash table and deletes them (target <= 2x), and against a bare DELETE of the same rows;
+- the longest removal transaction (the report's `longest_transaction_us`, target < 200 ms).
+Once per store: peak memory (max RSS) of the dry run at a quarter and at all of the tenants
+(flat = streamed). Redis: the real cleanup (no trash, like the baseline) and the dry run against
+one Lua/HSCAN script per hash (scripts/bench_redis.py).
+
+The row counts must agree (janitor's plan, janitor's removals, the hand-written SQL): any
+difference is printed as DIFFERENT. Every database, table, key and temp file the bench creates is
+dropped afterwards. `--json` prints one JSON document (every figure of every run) instead of the
+table.
 """
 import argparse
 import json
 import os
-import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench_redis  # noqa: E402  (the Redis section lives there, so `--redis` keeps working alone)
+
 CREDS = ('{"me":{"id":"5511999999999:7@s.whatsapp.net","lid":"123456789012345:7@lid"},'
          '"account":{"details":{"type":"Buffer","data":"eA=="}},"nextPreKeyId":201,"firstUnuploadedPreKeyId":201}')
 PRE = '{"private":{"type":"Buffer","data":"' + "A" * 43 + '="},"public":{"type":"Buffer","data":"' + "B" * 43 + '="}}'
 DAY_MS = 86_400_000
+ENV = {"PATH": os.environ.get("PATH", ""), "BAILEYS_JANITOR_LOG": "warn"}
+LOG = sys.stderr  # progress; stdout holds only the table (or the JSON)
+
+
+def say(msg):
+    print(msg, file=LOG, flush=True)
 
 
 def session(used_ms):
@@ -61,29 +84,77 @@ def keep50(tmp):
     return p
 
 
-def run_timed(cmd, env=None):
-    """Runs cmd, returns (seconds, max RSS in MiB of that child, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def janitor(cmd, env=ENV):
+    """Runs the janitor, returns (seconds, its report as JSON)."""
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, env=env)
     dt = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if p.returncode not in (0,):
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode()[-2000:]}")
-    return dt, max(rss, before) / 1024, p.stdout
+    if p.returncode != 0:
+        raise RuntimeError(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode()[-2000:]}")
+    return dt, json.loads(p.stdout)
 
 
-def peak_rss(cmd, env=None):
-    """Max RSS (MiB) of one run, measured on its own with /usr/bin/time when present."""
-    if shutil.which("/usr/bin/time"):
-        p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, env=env)
-        return int(p.stderr.decode().strip().splitlines()[-1]) / 1024
-    return float("nan")
+def peak_rss_mib(cmd, env=ENV):
+    """Max RSS (MiB) of one run on its own, from /usr/bin/time."""
+    if not os.path.exists("/usr/bin/time"):
+        return float("nan")
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode()[-2000:]}")
+    return int(p.stderr.decode().strip().splitlines()[-1]) / 1024
 
 
-def longest_tx_ms(report_json):
-    v = json.loads(report_json)
-    return max((c.get("longest_transaction_us") or 0) for c in v["companies"]) / 1000
+def longest_tx_ms(report):
+    return max((c.get("longest_transaction_us") or 0) for c in report["companies"]) / 1000
+
+
+def quarter(tenants):
+    return sum((["--company", f"company_{t}"] for t in range(0, tenants, 4)), [])
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete, real_env=ENV):
+    """The common protocol. select() -> rows selected by the hand-written SELECT; fresh(which)
+    gives `which` ("janitor", "tx", "delete") the pristine data; trash_tx() / bare_delete() run
+    the hand-written removal on it and return the rows removed."""
+    r = {k: [] for k in ("dry_s", "select_s", "real_s", "trash_tx_s", "delete_s", "longest_tx_ms")}
+    r["tenants"], r["rows"] = tenants, tenants * 401
+    for i in range(runs):
+        say(f"  run {i + 1}/{runs}: dry run and SELECT")
+        dt, dry = janitor(jan + ["cleanup", "--dry-run", "--json"])
+        r["dry_s"].append(dt)
+        r["planned"] = dry["totals"]["removed"]
+        t = time.perf_counter()
+        r["sql_rows"] = select()
+        r["select_s"].append(time.perf_counter() - t)
+    say("  peak memory")
+    r["rss_quarter_mib"] = peak_rss_mib(jan + ["cleanup", "--dry-run", "--json"] + quarter(tenants))
+    r["rss_all_mib"] = peak_rss_mib(jan + ["cleanup", "--dry-run", "--json"])
+    for i in range(runs):
+        say(f"  run {i + 1}/{runs}: real cleanup, trash transaction, bare DELETE")
+        fresh("janitor")
+        dt, real = janitor(jan + ["cleanup", "--json"], real_env)
+        r["real_s"].append(dt)
+        r["removed"] = real["totals"]["removed"]
+        r["longest_tx_ms"].append(longest_tx_ms(real))
+        fresh("tx")
+        t = time.perf_counter()
+        r["tx_rows"] = trash_tx()
+        r["trash_tx_s"].append(time.perf_counter() - t)
+        fresh("delete")
+        t = time.perf_counter()
+        bare_delete()
+        r["delete_s"].append(time.perf_counter() - t)
+    r["dry_ratio"] = [d / s for d, s in zip(r["dry_s"], r["select_s"])]
+    r["real_ratio"] = [d / s for d, s in zip(r["real_s"], r["trash_tx_s"])]
+    r["delete_ratio"] = [d / s for d, s in zip(r["real_s"], r["delete_s"])]
+    r["same_rows"] = r["planned"] == r["sql_rows"] == r["removed"] == r["tx_rows"]
+    return r
 
 
 # ------------------------------------------------------------------ PostgreSQL
@@ -93,89 +164,176 @@ WITH k AS (SELECT company_id, key_type, key_id, updated_at FROM whatsapp_keys),
 old_sessions AS (SELECT company_id, key_id FROM k WHERE key_type = 'session' AND updated_at < now() - interval '14 days'),
 pre AS (SELECT company_id, key_id, row_number() OVER (PARTITION BY company_id ORDER BY key_id::int DESC) AS rank
         FROM k WHERE key_type = 'pre-key')
-SELECT company_id, 'session', key_id FROM old_sessions
+SELECT company_id, 'session' AS key_type, key_id FROM old_sessions
 UNION ALL SELECT k.company_id, 'identity-key', k.key_id FROM k JOIN old_sessions s USING (company_id, key_id) WHERE k.key_type = 'identity-key'
 UNION ALL SELECT company_id, key_type, key_id FROM k WHERE key_type IN ('sender-key', 'sender-key-memory') AND updated_at < now() - interval '3 days'
 UNION ALL SELECT company_id, 'pre-key', key_id FROM pre WHERE rank > 50 AND key_id::int <> 200
 """
 
 
-def psql(url, sql):
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], check=True, capture_output=True)
+def psql(url, sql, *extra):
+    return subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", *extra, url, "-c", sql],
+                          check=True, capture_output=True).stdout
 
 
-def pg_bench(bin_, admin, tenants, tmp):
+def pg_bench(bin_, admin, tenants, runs, tmp):
     base = admin.rsplit("/", 1)[0]
     db = f"janitor_bench_{os.getpid()}"
-    url = f"{base}/{db}"
-    psql(admin, f"DROP DATABASE IF EXISTS {db}")
-    psql(admin, f"CREATE DATABASE {db}")
+    url, copy = f"{base}/{db}", f"{base}/{db}_copy"
+    dbs = [db, f"{db}_copy", f"{db}_pristine"]
     try:
-        psql(url, """
+        psql(admin, f"CREATE DATABASE {db}_pristine")
+        pristine = f"{base}/{db}_pristine"
+        psql(pristine, """
           CREATE TABLE whatsapp_auth (company_id TEXT PRIMARY KEY, creds JSONB NOT NULL, created_at TIMESTAMPTZ DEFAULT NOW(), updated_at TIMESTAMPTZ DEFAULT NOW());
           CREATE TABLE whatsapp_keys (company_id TEXT NOT NULL, key_type TEXT NOT NULL, key_id TEXT NOT NULL, value JSONB NOT NULL,
             created_at TIMESTAMPTZ DEFAULT NOW(), updated_at TIMESTAMPTZ DEFAULT NOW(), expires_at TIMESTAMPTZ, PRIMARY KEY (company_id, key_type, key_id));
           CREATE INDEX idx_whatsapp_keys_company ON whatsapp_keys(company_id);""")
-        now_ms = int(time.time() * 1000)
         data = os.path.join(tmp, "keys.tsv")
         with open(data, "w") as f:
-            rows = tenant_rows(now_ms)
-            for t in range(tenants):
-                for ty, key_id, value, age in rows:
-                    f.write(f"company_{t}\t{ty}\t{key_id}\t{value}\t{age}\n")
-    except BaseException:
-        psql(admin, f"DROP DATABASE IF EXISTS {db}")
-        raise
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url], check=True, capture_output=True, input=(
-        "CREATE TEMP TABLE x (c text, t text, i text, v text, a int);\n"
-        f"\\copy x FROM '{data}'\n"
-        "INSERT INTO whatsapp_keys (company_id, key_type, key_id, value, created_at, updated_at)"
-        " SELECT c, t, i, v::jsonb, now() - make_interval(days => a), now() - make_interval(days => a) FROM x;\n"
-        f"INSERT INTO whatsapp_auth (company_id, creds) SELECT 'company_' || g, '{CREDS}'::jsonb FROM generate_series(0, {tenants - 1}) g;\n"
-        "VACUUM ANALYZE;\n").encode())
-    state = os.path.join(tmp, "pg-state")
-    jan = [bin_, "--store", url, "--state-dir", state, "--config", keep50(tmp)]
-    env = {"PATH": os.environ.get("PATH", ""), "BAILEYS_JANITOR_LOG": "warn"}
-    out = {}
-    t_sql = min(timed_psql(url, PG_SAME_ROWS) for _ in range(3))
-    t_dry = min(run_timed(jan + ["cleanup", "--dry-run", "--json"], env)[0] for _ in range(3))
-    _, _, dry = run_timed(jan + ["cleanup", "--dry-run", "--json"], env)
-    planned = json.loads(dry)["totals"]["removed"]
-    sql_rows = int(subprocess.run(["psql", "-tA", url, "-c", f"SELECT count(*) FROM ({PG_SAME_ROWS}) s"],
-                                  capture_output=True, check=True).stdout)
-    out["rows"] = tenants * 401
-    out["dry_run_s"] = t_dry
-    out["sql_select_s"] = t_sql
-    out["planned"] = planned
-    out["sql_rows"] = sql_rows
-    out["rss_quarter_mib"] = peak_rss(jan + ["cleanup", "--dry-run", "--json", *sum((["--company", f"company_{t}"] for t in range(0, tenants, 4)), [])], env)
-    out["rss_all_mib"] = peak_rss(jan + ["cleanup", "--dry-run", "--json"], env)
-    # A real cleanup, and a single DELETE of the same rows on a copy of the database.
-    psql(admin, f"CREATE DATABASE {db}_copy TEMPLATE {db}")
-    try:
-        t_real, _, real = run_timed(jan + ["cleanup", "--json"], env)
-        out["cleanup_s"] = t_real
-        out["removed"] = json.loads(real)["totals"]["removed"]
-        out["longest_tx_ms"] = longest_tx_ms(real)
-        copy = f"{base}/{db}_copy"
-        out["single_delete_s"] = timed_psql(copy, "DELETE FROM whatsapp_keys WHERE (company_id, key_type, key_id) IN (" + PG_SAME_ROWS + ")")
+            for ty, key_id, value, age in tenant_rows(int(time.time() * 1000)):
+                f.write(f"{ty}\t{key_id}\t{value}\t{age}\n")
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", pristine], check=True, capture_output=True, input=(
+            "CREATE TEMP TABLE x (t text, i text, v text, a int);\n"
+            f"\\copy x FROM '{data}'\n"
+            "INSERT INTO whatsapp_keys (company_id, key_type, key_id, value, created_at, updated_at)"
+            " SELECT 'company_' || g, t, i, v::jsonb, now() - make_interval(days => a), now() - make_interval(days => a)"
+            f" FROM generate_series(0, {tenants - 1}) g, x;\n"
+            f"INSERT INTO whatsapp_auth (company_id, creds) SELECT 'company_' || g, '{CREDS}'::jsonb FROM generate_series(0, {tenants - 1}) g;\n"
+            "VACUUM ANALYZE;\n").encode())
+
+        def fresh(which):
+            name = db if which == "janitor" else f"{db}_copy"
+            psql(admin, f"DROP DATABASE IF EXISTS {name}")
+            psql(admin, f"CREATE DATABASE {name} TEMPLATE {db}_pristine")
+
+        fresh("janitor")
+        jan = [bin_, "--store", url, "--state-dir", os.path.join(tmp, "pg-state"), "--config", keep50(tmp)]
+
+        def select():
+            return len(psql(url, PG_SAME_ROWS, "-tA").splitlines())
+
+        def trash_tx():
+            out = psql(copy, "BEGIN;"
+                       " CREATE TABLE bench_trash AS SELECT w.* FROM whatsapp_keys w JOIN (" + PG_SAME_ROWS + ") s"
+                       " USING (company_id, key_type, key_id);"
+                       " DELETE FROM whatsapp_keys w USING bench_trash t WHERE (w.company_id, w.key_type, w.key_id)"
+                       " = (t.company_id, t.key_type, t.key_id);"
+                       " COMMIT; SELECT count(*) FROM bench_trash;", "-tA")
+            return int(out.split()[-1])
+
+        def bare_delete():
+            psql(copy, "DELETE FROM whatsapp_keys WHERE (company_id, key_type, key_id) IN (" + PG_SAME_ROWS + ")")
+
+        return measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete)
     finally:
-        psql(admin, f"DROP DATABASE IF EXISTS {db}_copy")
-        psql(admin, f"DROP DATABASE IF EXISTS {db}")
-    return out
+        for d in dbs:
+            psql(admin, f"DROP DATABASE IF EXISTS {d}")
 
 
-def timed_psql(url, sql):
-    t = time.perf_counter()
-    subprocess.run(["psql", "-q", "-o", "/dev/null", url, "-c", sql], check=True, capture_output=True)
-    return time.perf_counter() - t
+# ------------------------------------------------------------------ MySQL / MariaDB
+
+# mysql-baileys keeps no time: ages come from the janitor's ledger (seeded 30 days ago, so
+# pre-keys and sender keys count as unchanged for 30 days) and from the sessions' own `used`.
+MY_SAME_ROWS = """
+SELECT session, id FROM auth WHERE id LIKE 'session-%'
+  AND JSON_VALUE(value, '$._sessions."BQ==".indexInfo.used') < {cutoff}
+UNION ALL SELECT k.session, k.id FROM auth k JOIN auth s ON s.session = k.session
+  AND s.id = CONCAT('session-', SUBSTRING(k.id, 14))
+  WHERE k.id LIKE 'identity-key-%' AND JSON_VALUE(s.value, '$._sessions."BQ==".indexInfo.used') < {cutoff}
+UNION ALL SELECT session, id FROM auth WHERE id LIKE 'sender-key-%'
+UNION ALL SELECT session, id FROM (SELECT session, id, CAST(SUBSTRING(id, 9) AS UNSIGNED) AS n,
+  ROW_NUMBER() OVER (PARTITION BY session ORDER BY CAST(SUBSTRING(id, 9) AS UNSIGNED) DESC) AS rnk
+  FROM auth WHERE id LIKE 'pre-key-%') p WHERE rnk > 50 AND n <> 200
+"""
+
+
+def my_args(url):
+    """mysql://user[:password]@host[:port] -> the mysql client's arguments."""
+    import urllib.parse
+    u = urllib.parse.urlparse(url)
+    args = ["mysql", "--protocol=tcp", "-h", u.hostname or "127.0.0.1", "-P", str(u.port or 3306),
+            "-u", urllib.parse.unquote(u.username or "root")]
+    if u.password:
+        args.append("-p" + urllib.parse.unquote(u.password))
+    return args
+
+
+def mysql(admin, sql, db=None, batch=False):
+    args = my_args(admin) + (["-N", "-B"] if batch else []) + ([db] if db else [])
+    return subprocess.run(args, input=sql.encode(), check=True, capture_output=True).stdout
+
+
+def my_bench(bin_, admin, tenants, runs, tmp):
+    db = f"janitor_bench_{os.getpid()}"
+    admin = admin.rstrip("/")
+    url = f"{admin}/{db}"
+    try:
+        mysql(admin, f"CREATE DATABASE {db}")
+        # mysql-baileys 1.5.4's own CREATE TABLE (lib/Mysql/index.js).
+        table = ("(`session` varchar(50) NOT NULL, `id` varchar(80) NOT NULL, `value` LONGTEXT DEFAULT NULL,"
+                 " UNIQUE KEY `idxunique` (`session`,`id`), KEY `idxsession` (`session`), KEY `idxid` (`id`)) ENGINE=MyISAM")
+        data = os.path.join(tmp, "my.tsv")
+        with open(data, "w") as f:
+            f.write("creds\t" + CREDS.replace("\\", "\\\\") + "\n")
+            for ty, key_id, value, _ in tenant_rows(int(time.time() * 1000)):
+                f.write(f"{ty}-{key_id}\t{value}\n")
+        mysql(admin, f"""
+          CREATE TABLE auth {table}; CREATE TABLE pristine {table};
+          CREATE TEMPORARY TABLE one (id varchar(80), value LONGTEXT);
+          LOAD DATA LOCAL INFILE '{data}' INTO TABLE one;
+          CREATE TEMPORARY TABLE n (i INT);
+          INSERT INTO n SELECT seq FROM seq_0_to_{tenants - 1};
+          INSERT INTO pristine SELECT CONCAT('company_', n.i), one.id, one.value FROM n, one;""", db)
+        mysql_local = my_args(admin)
+        if subprocess.run(mysql_local + ["-e", "SELECT 1"], capture_output=True).returncode != 0:
+            raise RuntimeError("mysql client cannot connect")
+
+        def fresh(which):
+            mysql(admin, "TRUNCATE auth; INSERT INTO auth SELECT * FROM pristine; DROP TABLE IF EXISTS bench_trash;", db)
+
+        fresh("janitor")
+        state = os.path.join(tmp, "my-state")
+        seeded = os.path.join(tmp, "my-state-seeded")
+        jan = [bin_, "--store", url, "--state-dir", state, "--config", keep50(tmp)]
+        month_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 86400))
+        _, seed = janitor(jan + ["cleanup", "--json"], dict(ENV, BAILEYS_JANITOR_NOW=month_ago))
+        assert seed["totals"]["removed"] == 0, "the ledger seed run removed rows"
+        shutil.copytree(state, seeded)
+        cutoff = int(time.time() * 1000) - 14 * DAY_MS
+        same = MY_SAME_ROWS.format(cutoff=cutoff)
+
+        def fresh_and_state(which):
+            fresh(which)
+            if which == "janitor":  # the ledger as the seed run left it (a real run advances it)
+                shutil.rmtree(state)
+                shutil.copytree(seeded, state)
+
+        def select():
+            return len(mysql(admin, same, db, batch=True).splitlines())
+
+        def trash_tx():
+            out = mysql(admin, "START TRANSACTION;"
+                        f" CREATE TABLE bench_trash ENGINE=MyISAM AS SELECT a.* FROM auth a JOIN ({same}) s USING (session, id);"
+                        " DELETE a FROM auth a JOIN bench_trash t USING (session, id);"
+                        " COMMIT; SELECT count(*) FROM bench_trash;", db, batch=True)
+            return int(out.split()[-1])
+
+        def bare_delete():
+            # MySQL cannot DELETE from a table its own subquery reads: the keys go to a temp table.
+            mysql(admin, f"CREATE TEMPORARY TABLE ids AS {same};"
+                  " DELETE a FROM auth a JOIN ids USING (session, id);", db)
+
+        return measure(jan, tenants, runs, select, fresh_and_state, trash_tx, bare_delete)
+    finally:
+        mysql(admin, f"DROP DATABASE IF EXISTS {db}")
 
 
 # ------------------------------------------------------------------ SQLite
 
 SQLITE_SAME_ROWS = """
 WITH pre AS (SELECT id, row_number() OVER (ORDER BY CAST(id AS INTEGER) DESC) AS rank FROM signal_keys WHERE type = 'pre-key')
-SELECT 'pre-key', id FROM pre WHERE rank > 50 AND id <> '200'
+SELECT 'pre-key' AS type, id FROM pre WHERE rank > 50 AND id <> '200'
 UNION ALL SELECT type, id FROM signal_keys WHERE type = 'session'
   AND json_extract(value, '$._sessions.\"BQ==\".indexInfo.used') < ?1
 UNION ALL SELECT k.type, k.id FROM signal_keys k JOIN signal_keys s ON s.type = 'session' AND s.id = k.id
@@ -184,90 +342,167 @@ UNION ALL SELECT type, id FROM signal_keys WHERE type IN ('sender-key', 'sender-
 """
 
 
-def sqlite_bench(bin_, tenants, tmp):
+def sqlite_bench(bin_, tenants, runs, tmp):
+    pristine = os.path.join(tmp, "sqlite-pristine")
     fleet = os.path.join(tmp, "sqlite")
-    os.makedirs(fleet)
-    now_ms = int(time.time() * 1000)
-    rows = tenant_rows(now_ms)
-    for t in range(tenants):
-        c = sqlite3.connect(os.path.join(fleet, f"company_{t}.db"))
-        c.execute("PRAGMA journal_mode = WAL")
-        c.executescript("""
-          CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-          CREATE TABLE signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (type, id));
-          CREATE INDEX signal_keys_type_idx ON signal_keys(type);""")
-        c.execute("INSERT INTO creds VALUES ('__creds__', ?)", (CREDS,))
-        c.executemany("INSERT INTO signal_keys VALUES (?, ?, ?)", [(a, b, v) for a, b, v, _ in rows])
-        c.commit()
-        c.close()
+    copy = os.path.join(tmp, "sqlite-copy")
+    os.makedirs(pristine)
+    rows = tenant_rows(int(time.time() * 1000))
+    first = os.path.join(pristine, "company_0.db")
+    c = sqlite3.connect(first)
+    c.execute("PRAGMA journal_mode = WAL")
+    c.executescript("""
+      CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (type, id));
+      CREATE INDEX signal_keys_type_idx ON signal_keys(type);""")
+    c.execute("INSERT INTO creds VALUES ('__creds__', ?)", (CREDS,))
+    c.executemany("INSERT INTO signal_keys VALUES (?, ?, ?)", [(a, b, v) for a, b, v, _ in rows])
+    c.commit()
+    c.close()
+    for t in range(1, tenants):
+        shutil.copyfile(first, os.path.join(pristine, f"company_{t}.db"))
+
+    def fresh(which):
+        # The files are replaced, not the folder: the state directory knows the store's folder
+        # by its identity, and a new folder would be "another store".
+        target = fleet if which == "janitor" else copy
+        os.makedirs(target, exist_ok=True)
+        for f in os.listdir(target):
+            os.remove(os.path.join(target, f))
+        for f in os.listdir(pristine):
+            shutil.copyfile(os.path.join(pristine, f), os.path.join(target, f))
+        if which == "janitor" and os.path.isdir(seeded):
+            shutil.rmtree(state)
+            shutil.copytree(seeded, state)
+
     state = os.path.join(tmp, "sqlite-state")
+    seeded = os.path.join(tmp, "sqlite-state-seeded")
+    fresh("janitor")
     jan = [bin_, "--store", f"sqlite:{fleet}", "--state-dir", state, "--config", keep50(tmp)]
-    env = {"PATH": os.environ.get("PATH", ""), "BAILEYS_JANITOR_LOG": "warn"}
-    out = {"rows": tenants * 401}
     # SQLite rows carry no time: a run 30 days ago starts the ledger (it removes nothing then),
     # so today's run sees pre-keys and sender keys unchanged for 30 days, like the SQL below.
     month_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 86400))
-    out["ledger_seed_s"], _, seed = run_timed(jan + ["cleanup", "--json"], dict(env, BAILEYS_JANITOR_NOW=month_ago))
-    assert json.loads(seed)["totals"]["removed"] == 0
+    _, seed = janitor(jan + ["cleanup", "--json"], dict(ENV, BAILEYS_JANITOR_NOW=month_ago))
+    assert seed["totals"]["removed"] == 0, "the ledger seed run removed rows"
+    shutil.copytree(state, seeded)
+    cutoff = int(time.time() * 1000) - 14 * DAY_MS
 
-    def hand_select():
-        t = time.perf_counter()
+    def files(folder):
+        return [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".db")]
+
+    def select():
         n = 0
-        cutoff = now_ms - 14 * DAY_MS
-        for f in sorted(os.listdir(fleet)):
-            if f.endswith(".db"):
-                c = sqlite3.connect(f"file:{os.path.join(fleet, f)}?mode=ro", uri=True)
-                n += len(c.execute(SQLITE_SAME_ROWS, (cutoff,)).fetchall())
-                c.close()
-        return time.perf_counter() - t, n
+        for f in files(fleet):
+            c = sqlite3.connect(f"file:{f}?mode=ro", uri=True)
+            n += len(c.execute(SQLITE_SAME_ROWS, (cutoff,)).fetchall())
+            c.close()
+        return n
 
-    out["sql_select_s"], out["sql_rows"] = min(hand_select() for _ in range(3))
-    out["dry_run_s"] = min(run_timed(jan + ["cleanup", "--dry-run", "--json"], env)[0] for _ in range(3))
-    _, _, dry = run_timed(jan + ["cleanup", "--dry-run", "--json"], env)
-    out["planned"] = json.loads(dry)["totals"]["removed"]
-    out["rss_quarter_mib"] = peak_rss(jan + ["cleanup", "--dry-run", "--json", *sum((["--company", f"company_{t}"] for t in range(0, tenants, 4)), [])], env)
-    out["rss_all_mib"] = peak_rss(jan + ["cleanup", "--dry-run", "--json"], env)
-    # Copies for the single-DELETE comparison, then the real cleanup.
-    copy = os.path.join(tmp, "sqlite-copy")
-    shutil.copytree(fleet, copy)
-    out["cleanup_s"], _, real = run_timed(jan + ["cleanup", "--json"], env)
-    out["removed"] = json.loads(real)["totals"]["removed"]
-    out["longest_tx_ms"] = longest_tx_ms(real)
-    t = time.perf_counter()
-    cutoff = now_ms - 14 * DAY_MS
-    for f in sorted(os.listdir(copy)):
-        if f.endswith(".db"):
-            c = sqlite3.connect(os.path.join(copy, f))
+    def trash_tx():
+        n = 0
+        for f in files(copy):
+            c = sqlite3.connect(f, isolation_level=None)
+            c.execute("BEGIN")
+            c.execute("CREATE TABLE bench_trash AS SELECT k.* FROM signal_keys k JOIN (" + SQLITE_SAME_ROWS
+                      + ") s USING (type, id)", (cutoff,))
+            c.execute("DELETE FROM signal_keys WHERE (type, id) IN (SELECT type, id FROM bench_trash)")
+            c.execute("COMMIT")
+            n += c.execute("SELECT count(*) FROM bench_trash").fetchone()[0]
+            c.close()
+        return n
+
+    def bare_delete():
+        for f in files(copy):
+            c = sqlite3.connect(f)
             c.execute("DELETE FROM signal_keys WHERE (type, id) IN (" + SQLITE_SAME_ROWS + ")", (cutoff,))
             c.commit()
             c.close()
-    out["single_delete_s"] = time.perf_counter() - t
-    return out
+
+    return measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete)
 
 
-def show(name, r):
-    print(f"\n== {name}: {r['rows']:,} rows ==")
-    print(f"cleanup --dry-run        {r['dry_run_s']:8.2f} s   plans {r['planned']:,} removals")
-    print(f"hand-written SELECT      {r['sql_select_s']:8.2f} s   selects {r['sql_rows']:,} rows"
-          f"   ratio {r['dry_run_s'] / r['sql_select_s']:.2f}x (target <= 1.5x)")
-    print(f"cleanup (real)           {r['cleanup_s']:8.2f} s   removed {r['removed']:,}")
-    print(f"single DELETE            {r['single_delete_s']:8.2f} s   ratio {r['cleanup_s'] / r['single_delete_s']:.2f}x")
-    print(f"peak RSS dry run         {r['rss_quarter_mib']:8.1f} MiB (1/4 of the tenants)   {r['rss_all_mib']:.1f} MiB (all)")
-    print(f"longest transaction      {r['longest_tx_ms']:8.1f} ms  (the longest the app could wait on a row we hold)")
+# ------------------------------------------------------------------ output
+
+def rng(xs, fmt="{:.2f}"):
+    """min-max of a list (one value when there is one run)."""
+    lo, hi = min(xs), max(xs)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
+def table(results, runs):
+    lines = [f"stores: {next(iter(results.values()))['tenants']:,} tenants x 400 keys, {runs} run(s) each,"
+             " ranges are min-max over the runs",
+             f"{'store':10} {'dry ratio':>10} {'real ratio':>11} {'vs DELETE':>10} {'RSS 1/4 / all':>18}"
+             f" {'longest tx':>12} {'dry s':>11} {'real s':>11}  rows"]
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"{name:10} !!! SKIPPED: {r['error']} !!!")
+            continue
+        if name == "redis":
+            lines.append(
+                f"{name:10} {rng(r['dry_ratio']) + 'x':>10} {rng(r['real_ratio']) + 'x':>11} {'-':>10}"
+                f" {r['rss_quarter_mib']:7.1f}/{r['rss_all_mib']:.1f} MiB {rng(r['longest_tx_ms'], '{:.0f}') + ' ms':>12}"
+                f" {rng(r['dry_s']):>11} {rng(r['real_s']):>11}  {'same' if r['same_rows'] else 'DIFFERENT'}"
+                f" ({r['planned']:,}; janitor --no-trash vs Lua/HSCAN)")
+            continue
+        lines.append(
+            f"{name:10} {rng(r['dry_ratio']) + 'x':>10} {rng(r['real_ratio']) + 'x':>11} {rng(r['delete_ratio']) + 'x':>10}"
+            f" {r['rss_quarter_mib']:7.1f}/{r['rss_all_mib']:.1f} MiB {rng(r['longest_tx_ms'], '{:.0f}') + ' ms':>12}"
+            f" {rng(r['dry_s']):>11} {rng(r['real_s']):>11}  {'same' if r['same_rows'] else 'DIFFERENT'}"
+            f" ({r['planned']:,})")
+    lines.append("targets: dry <= 1.3x one SELECT; real <= 2x one trash-copy transaction;"
+                 " peak RSS flat; longest tx < 200 ms")
+    for name, r in results.items():
+        if "error" not in r and not r["same_rows"]:
+            lines.append(f"!!! {name}: rows DIFFERENT: janitor planned {r['planned']:,}, removed {r['removed']:,};"
+                         f" hand-written SELECT {r['sql_rows']:,}, trash transaction {r.get('tx_rows', r['sql_rows']):,} !!!")
+    return "\n".join(lines)
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--table":
+        # Re-renders the table of a saved `--json` run.
+        with open(sys.argv[2]) as f:
+            saved = json.load(f)
+        print(table(saved["results"], saved["runs"]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("bin")
     ap.add_argument("--tenants", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    ap.add_argument("--only", default="postgres,mysql,sqlite,redis")
     ap.add_argument("--pg", default=os.environ.get("BAILEYS_JANITOR_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--mysql", default=os.environ.get("BAILEYS_JANITOR_TEST_MYSQL", "mysql://root@127.0.0.1:3306"))
+    ap.add_argument("--redis", default=os.environ.get("BAILEYS_JANITOR_TEST_REDIS", "redis://127.0.0.1:6379"))
     a = ap.parse_args()
+    only = a.only.split(",")
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if shutil.which("psql") and subprocess.run(["psql", "-tA", a.pg, "-c", "select 1"], capture_output=True).returncode == 0:
-            show("PostgreSQL, per-type layout", pg_bench(a.bin, a.pg, a.tenants, tmp))
-        else:
-            print("!!! SKIPPED: PostgreSQL store benchmark (no server or no psql) !!!")
-        show("SQLite, one file per tenant", sqlite_bench(a.bin, a.tenants, tmp))
+        sections = {
+            "postgres": lambda d: pg_bench(a.bin, a.pg, a.tenants, a.runs, d),
+            "mysql": lambda d: my_bench(a.bin, a.mysql, a.tenants, a.runs, d),
+            "sqlite": lambda d: sqlite_bench(a.bin, a.tenants, a.runs, d),
+            "redis": lambda d: bench_redis.measure(a.bin, a.redis, a.tenants, 400, a.runs, log=LOG),
+        }
+        for name in only:
+            say(f"== {name}")
+            d = os.path.join(tmp, name)
+            os.makedirs(d)
+            try:
+                results[name] = sections[name](d)
+            except (subprocess.CalledProcessError, OSError, RuntimeError, AssertionError) as e:
+                detail = getattr(e, "stderr", b"") or b""
+                say(f"!!! {name} skipped: {e} {detail.decode(errors='replace')[-500:]}")
+                results[name] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+    if a.json:
+        print(json.dumps({"tenants": a.tenants, "runs": a.runs, "results": results}, indent=1))
+    else:
+        print(table(results, a.runs))
+    if any("error" not in r and not r["same_rows"] for r in results.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":
