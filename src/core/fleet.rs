@@ -387,21 +387,37 @@ impl Fleet for Tenants {
         margin: u64,
     ) -> io::Result<(Tally, Option<TypeCounts>)> {
         let io = |e: store::StoreError| io::Error::other(e.to_string());
-        let tally = tally::store(self.store.as_mut(), &c.name, margin).map_err(io)?;
         if !by_type {
+            let tally = tally::store(self.store.as_mut(), &c.name, margin).map_err(io)?;
             return Ok((tally, None));
         }
+        // By type (the metrics): one read of the creds and one scan give both the types and the
+        // pre-key ids `tally::store` would read again.
+        let files = self.store.count(&c.name).map_err(io)?;
+        let creds = self.store.creds(&c.name).map_err(io)?;
         let mut counts: BTreeMap<Kind, usize> = Default::default();
-        if self.store.creds(&c.name).map_err(io)?.is_some() {
+        if creds.is_some() {
             *counts.entry(Kind::Creds).or_default() += 1;
         }
+        let mut ids = Vec::new();
         self.store
             .scan(&c.name, &mut |row| {
                 let kind = store::clean::planner_name(row.key_type, row.id)
                     .map_or(Kind::Unknown, |n| classify::classify(&n));
                 *counts.entry(kind).or_default() += 1;
+                if row.key_type == "pre-key" {
+                    ids.extend(tally::pre_key_number(row.id));
+                }
             })
             .map_err(io)?;
+        let guard = creds
+            .as_deref()
+            .map(crate::core::creds::parse)
+            .and_then(|c| c.pre_key_guard());
+        let tally = Tally {
+            files,
+            reserved: tally::reserved(ids, guard, margin),
+        };
         Ok((tally, Some(counts.into_iter().collect())))
     }
 

@@ -112,6 +112,15 @@ pub fn folder_with(
     })
 }
 
+/// A pre-key row's id as the number the counters compare it with; `None` for anything but
+/// plain digits (such a row is never a reserved pre-key).
+pub fn pre_key_number(id: &str) -> Option<u64> {
+    id.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| id.parse().ok())
+        .flatten()
+}
+
 /// A database tenant's tally: the store's own count (creds counted as one, as creds.json is for
 /// folders), and the pre-key ids of one scan against its creds' counters.
 pub fn store(
@@ -125,18 +134,15 @@ pub fn store(
         .as_deref()
         .map(crate::core::creds::parse)
         .and_then(|c| c.pre_key_guard());
+    // Without counters nothing is reserved: the ids would not change the figure.
+    let Some(guard) = guard else {
+        return Ok(Tally::plain(files));
+    };
     let mut ids = Vec::new();
-    store.scan(tenant, &mut |row| {
-        if row.key_type == "pre-key"
-            && row.id.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(id) = row.id.parse::<u64>()
-        {
-            ids.push(id);
-        }
-    })?;
+    store.pre_key_ids(tenant, &mut |id| ids.extend(pre_key_number(id)))?;
     Ok(Tally {
         files,
-        reserved: reserved(ids, guard, margin),
+        reserved: reserved(ids, Some(guard), margin),
     })
 }
 
@@ -176,6 +182,27 @@ mod tests {
     fn without_counters_nothing_is_reserved() {
         assert_eq!(reserved(1..=812, None, 100), 0);
         assert_eq!(Tally::plain(5).counted(), 5);
+    }
+
+    #[test]
+    fn a_store_tenant_reserves_its_window_and_nothing_without_counters() {
+        use crate::core::store::memory::MemoryStore;
+        let mut s = MemoryStore::new();
+        for id in ["1", "2", "900", "x"] {
+            s.put("t", "pre-key", id, "{}", None);
+        }
+        s.put("t", "session", "900", "{}", None);
+        // next 1000, margin 0: the window starts at 188, so 900 is reserved, 1 and 2 are not;
+        // a session with a pre-key's id and a pre-key with no number are never counted as one.
+        s.tenant("t").creds =
+            Some(r#"{"nextPreKeyId":1000,"firstUnuploadedPreKeyId":1000}"#.into());
+        let t = store(&mut s, "t", 0).unwrap();
+        assert_eq!((t.files, t.reserved), (6, 1));
+        // Without counters: nothing reserved (the ids are not even read).
+        s.tenant("t").creds = Some("{}".into());
+        assert_eq!(store(&mut s, "t", 0).unwrap(), Tally::plain(6));
+        s.tenant("t").creds = None;
+        assert_eq!(store(&mut s, "t", 0).unwrap(), Tally::plain(5));
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub struct StoreCleanSpec {
 
 struct RowInfo {
     key: KeyRef,
-    token: Token,
+    /// What the row looked like; `None` only in a dry run (which removes nothing), for rows whose
+    /// age came from a column or the value.
+    token: Option<Token>,
     clock: Clock,
     legacy: bool,
 }
@@ -108,10 +110,19 @@ pub fn session_last_used(value: &str) -> Option<i64> {
 /// The planner's name for a row, or `None` when the row is not a Baileys key of a known type
 /// (the name must classify back to the same type, so an odd id can never pose as another type).
 pub fn planner_name(key_type: &str, id: &str) -> Option<String> {
-    let name = format!("{key_type}-{}.json", super::fix_file_name(id));
+    planner_file(key_type, id).map(|(name, _)| name)
+}
+
+/// [`planner_name`] and the kind it classifies as (classified once, for the row's entry).
+fn planner_file(key_type: &str, id: &str) -> Option<(String, Kind)> {
+    let mut name = String::with_capacity(key_type.len() + id.len() + 8);
+    name.push_str(key_type);
+    name.push('-');
+    super::fix_file_name_into(&mut name, id);
+    name.push_str(".json");
     let kind = classify::classify(&name);
     (kind != Kind::Unknown && kind != Kind::Bak && kind != Kind::Temp && kind.as_str() == key_type)
-        .then_some(name)
+        .then_some((name, kind))
 }
 
 /// The name a row's hold is recorded under in `companies/<tenant>.json`: the planner's name
@@ -339,6 +350,9 @@ fn clean_locked(
     }
 
     let mut ledger = Ledger::load(state, &spec.store_key, tenant);
+    if spec.clean.dry_run {
+        ledger = ledger.answering_only();
+    }
     // Baileys rewrites creds on every connect: its last change is the account's activity too.
     let creds_changed = creds_bytes.as_deref().map(|b| {
         let seen = ledger.observe("creds", "", super::fingerprint(b), secs(now));
@@ -350,10 +364,20 @@ fn clean_locked(
     let now_s = secs(now);
     let mut signal_shaped = false;
     let scanned = store.scan(tenant, &mut |row| {
-        signal_shaped |= looks_like_signal(row.value);
-        let token = Token::of(row.value, row.updated_at_us);
-        let name = planner_name(row.key_type, row.id);
-        let legacy = name.is_none() && legacy_aware && !is_baileys_type(row.key_type);
+        // One Signal-shaped value settles it: the rest are not searched.
+        if !signal_shaped {
+            signal_shaped = looks_like_signal(row.value);
+        }
+        // A real run fingerprints every row (its removal token, the ledger's history); a dry
+        // run only those the ledger dates: hashing every value was a tenth of a dry run.
+        let mut token = (!spec.clean.dry_run).then(|| Token::of(row.value, row.updated_at_us));
+        let mut hash = || {
+            token
+                .get_or_insert_with(|| Token::of(row.value, row.updated_at_us))
+                .hash
+        };
+        let file = planner_file(row.key_type, row.id);
+        let legacy = file.is_none() && legacy_aware && !is_baileys_type(row.key_type);
         // A session is as old as its newest sign of life: an `updated_at` column that no
         // trigger maintains keeps the insert time while the session is used every minute, so
         // its own `indexInfo.used` wins when it is newer (the younger age is the safe one).
@@ -368,31 +392,31 @@ fn clean_locked(
         } else if let Some(us) = used_us {
             (at_micros(us), Clock::Value)
         } else {
-            let seen = ledger.observe(row.key_type, row.id, token.hash, now_s);
+            let seen = ledger.observe(row.key_type, row.id, hash(), now_s);
             (
                 UNIX_EPOCH + Duration::from_secs(seen.last_changed.max(0) as u64),
                 Clock::Ledger,
             )
         };
-        if clock != Clock::Ledger {
+        if clock != Clock::Ledger && ledger.is_recording() {
             // Keep the ledger complete, so a row that loses its clock still has a history.
-            ledger.observe(row.key_type, row.id, token.hash, now_s);
+            ledger.observe(row.key_type, row.id, hash(), now_s);
         }
-        let mut entry = match &name {
-            Some(n) => Entry::new(n.as_str(), EntryType::File),
-            None => {
-                let mut e = Entry::new(
-                    format!("{}-{}", row.key_type, row.id).as_str(),
-                    EntryType::File,
-                );
-                e.kind = Kind::Unknown;
-                e
-            }
+        let (name, kind) =
+            file.unwrap_or_else(|| (format!("{}-{}", row.key_type, row.id), Kind::Unknown));
+        // `hold_name`, without building it again: the planner's name, or `<type>-<id>`.
+        let held_until = if record.holds.is_empty() {
+            None
+        } else {
+            record.holds.get(&name).map(|until| (*until).into())
         };
-        entry.stat = Some(Stat::row(row.value.len() as u64, mtime));
-        if let Some(until) = record.holds.get(&hold_name(row.key_type, row.id)) {
-            entry.held_until = Some((*until).into());
-        }
+        let entry = Entry {
+            name: name.into(),
+            entry_type: EntryType::File,
+            kind,
+            stat: Some(Stat::row(row.value.len() as u64, mtime)),
+            held_until,
+        };
         entries.push(entry);
         infos.push(RowInfo {
             key: KeyRef {
@@ -677,7 +701,9 @@ impl Remover for StoreRemover<'_> {
             .iter()
             .map(|&i| Planned {
                 key: self.infos[i].key.clone(),
-                token: self.infos[i].token,
+                token: self.infos[i]
+                    .token
+                    .expect("a real run fingerprints every row"),
             })
             .collect();
         let (state, tenant) = (self.state, self.tenant);

@@ -159,6 +159,33 @@ fn run_with(h: &mut dyn Harness, what: &str, shared: Option<&super::shared::Shar
         "{what}: the fixture reads back as written"
     );
 
+    // The trigger's count: the pre-key ids a store selects without values are the scan's.
+    let mut from_scan = Vec::new();
+    h.store()
+        .scan(T, &mut |row| {
+            if row.key_type == "pre-key" {
+                from_scan.push(row.id.to_owned());
+            }
+        })
+        .unwrap();
+    let mut ids = Vec::new();
+    h.store()
+        .pre_key_ids(T, &mut |id| ids.push(id.to_owned()))
+        .unwrap();
+    from_scan.sort();
+    ids.sort();
+    assert_eq!(ids.len(), 40, "{what}: pre-key ids");
+    assert_eq!(ids, from_scan, "{what}: pre-key ids are the scan's");
+    // nextPreKeyId 121: all 40 are in the server's window, so all are reserved.
+    assert_eq!(
+        crate::core::tally::store(h.store(), T, 100).unwrap(),
+        crate::core::tally::Tally {
+            files: before.len() + 1,
+            reserved: 40
+        },
+        "{what}: tally"
+    );
+
     // A dry run lists exactly what a real run removes, and changes nothing.
     let dry = clean_tenant(h.store(), T, &state, &spec(true, "20270115T080000Z-1"));
     let mut would = dry.removed_files.clone();

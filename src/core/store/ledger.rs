@@ -37,13 +37,35 @@ struct Line {
     c: i64,
 }
 
-#[derive(Debug, Default)]
+/// Keys are [`key_into`]'s `<type length>:<type><id>`: one string, so a lookup borrows a reused
+/// buffer instead of allocating a `(String, String)` pair per row.
+#[derive(Debug)]
 pub struct Ledger {
-    rows: HashMap<(String, String), Seen>,
-    next: HashMap<(String, String), Seen>,
+    rows: HashMap<String, Seen>,
+    next: HashMap<String, Seen>,
+    /// False for dry runs: observations are answered but not kept (nothing is saved).
+    recording: bool,
     /// Read from the store's shared state: the document's version and a fingerprint of its
     /// body, so `save` writes in one step, and not at all when nothing changed.
     stored: Option<(u64, u64)>,
+    scratch: String,
+}
+
+/// `<type length>:<type><id>` into `buf`: unambiguous whatever the type and id contain.
+fn key_into(buf: &mut String, key_type: &str, id: &str) {
+    use std::fmt::Write;
+    buf.clear();
+    let _ = write!(buf, "{}:", key_type.len());
+    buf.push_str(key_type);
+    buf.push_str(id);
+}
+
+/// `(type, id)` of a [`key_into`] key.
+fn split_key(key: &str) -> (&str, &str) {
+    let (len, rest) = key
+        .split_once(':')
+        .expect("ledger keys carry their type length");
+    rest.split_at(len.parse().expect("ledger keys carry their type length"))
 }
 
 /// A file name for a tenant's ledger: [`file_stem`] and `.jsonl`.
@@ -101,13 +123,27 @@ impl Ledger {
             rows: parse(&text),
             next: HashMap::new(),
             stored,
+            recording: true,
+            scratch: String::new(),
         }
+    }
+
+    /// For a dry run: [`Ledger::observe`] answers as it would in a real run, but keeps nothing
+    /// (a dry run never saves the ledger, so recording would only cost time).
+    pub fn answering_only(mut self) -> Ledger {
+        self.recording = false;
+        self
+    }
+
+    /// Whether observations are kept (false for a dry run's ledger).
+    pub fn is_recording(&self) -> bool {
+        self.recording
     }
 
     /// Records this run's sight of a key and returns what the ledger now knows of it.
     pub fn observe(&mut self, key_type: &str, id: &str, hash: u64, now: i64) -> Seen {
-        let k = (key_type.to_owned(), id.to_owned());
-        let seen = match self.rows.get(&k) {
+        key_into(&mut self.scratch, key_type, id);
+        let seen = match self.rows.get(self.scratch.as_str()) {
             Some(s) if s.hash == hash => *s,
             Some(s) => Seen {
                 hash,
@@ -120,25 +156,33 @@ impl Ledger {
                 last_changed: now,
             },
         };
-        self.next.insert(k, seen);
+        if self.recording {
+            self.next.insert(self.scratch.clone(), seen);
+        }
         seen
     }
 
     /// What the ledger knew of a key when it was loaded (read only: for `restore`).
     pub fn seen(&self, key_type: &str, id: &str) -> Option<Seen> {
-        self.rows
-            .get(&(key_type.to_owned(), id.to_owned()))
-            .copied()
+        let mut key = String::new();
+        key_into(&mut key, key_type, id);
+        self.rows.get(&key).copied()
     }
 
     /// Forgets a key (it was removed).
     pub fn forget(&mut self, key_type: &str, id: &str) {
-        self.next.remove(&(key_type.to_owned(), id.to_owned()));
+        key_into(&mut self.scratch, key_type, id);
+        self.next.remove(self.scratch.as_str());
     }
 
     /// Writes what this run observed (keys no longer there are dropped), atomically: a file in
-    /// the state directory, or the tenant's document in the store's shared state.
+    /// the state directory, or the tenant's document in the store's shared state. A dry run's
+    /// ledger ([`Ledger::answering_only`]) kept nothing: saving it is a no-op, never an empty
+    /// ledger that would restart every age.
     pub fn save(&self, state: &StateDir, store_key: &str, tenant: &str) -> io::Result<()> {
+        if !self.recording {
+            return Ok(());
+        }
         let body = self.lines()?;
         let shared = state.with_shared(|sh| -> super::Result<bool> {
             let mut expected = self.stored.map(|(version, _)| version);
@@ -177,13 +221,14 @@ impl Ledger {
 
     /// The JSON lines of what this run observed, sorted by key.
     fn lines(&self) -> io::Result<String> {
-        let mut keys: Vec<_> = self.next.iter().collect();
-        keys.sort_by(|a, b| a.0.cmp(b.0));
+        // Sorted by type, then id, as before the keys were one string.
+        let mut keys: Vec<_> = self.next.iter().map(|(k, s)| (split_key(k), s)).collect();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out = String::with_capacity(keys.len() * 80);
         for ((t, i), s) in keys {
             let line = Line {
-                t: t.clone(),
-                i: i.clone(),
+                t: t.to_owned(),
+                i: i.to_owned(),
                 h: format!("{:016x}", s.hash),
                 f: s.first_seen,
                 c: s.last_changed,
@@ -196,7 +241,7 @@ impl Ledger {
 }
 
 /// The ledger's JSON lines; a line that cannot be read is skipped (that key counts as new).
-fn parse(text: &str) -> HashMap<(String, String), Seen> {
+fn parse(text: &str) -> HashMap<String, Seen> {
     let mut rows = HashMap::new();
     for line in text.lines() {
         let Ok(l) = serde_json::from_str::<Line>(line) else {
@@ -205,8 +250,10 @@ fn parse(text: &str) -> HashMap<(String, String), Seen> {
         let Ok(hash) = u64::from_str_radix(&l.h, 16) else {
             continue;
         };
+        let mut key = String::with_capacity(l.t.len() + l.i.len() + 4);
+        key_into(&mut key, &l.t, &l.i);
         rows.insert(
-            (l.t, l.i),
+            key,
             Seen {
                 hash,
                 first_seen: l.f,
@@ -276,6 +323,58 @@ mod tests {
         assert!(
             !dir.path().join("state").exists(),
             "nothing in the state directory"
+        );
+    }
+
+    #[test]
+    fn keys_cannot_pass_for_one_another_and_survive_a_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let mut l = Ledger::load(&state, "s", "t");
+        // "ab" + "c" and "a" + "bc" are different keys, even with digits and colons about.
+        l.observe("ab", "c", 1, 100);
+        assert_eq!(l.observe("a", "bc", 2, 200).first_seen, 200);
+        l.observe("1:", "2:x", 3, 300);
+        l.observe("creds", "", 4, 400);
+        l.save(&state, "s", "t").unwrap();
+        let text = std::fs::read_to_string(state.path().join(LEDGER_DIR).join("s").join("t.jsonl"))
+            .unwrap();
+        let types: Vec<&str> = text.lines().map(|l| l.split('"').nth(3).unwrap()).collect();
+        assert_eq!(types, ["1:", "a", "ab", "creds"], "sorted by type: {text}");
+        let l = Ledger::load(&state, "s", "t");
+        assert_eq!(l.seen("ab", "c").map(|s| s.hash), Some(1));
+        assert_eq!(l.seen("a", "bc").map(|s| s.hash), Some(2));
+        assert_eq!(l.seen("1:", "2:x").map(|s| s.first_seen), Some(300));
+        assert_eq!(l.seen("creds", "").map(|s| s.hash), Some(4));
+        assert_eq!(l.seen("a", "b"), None);
+    }
+
+    #[test]
+    fn a_dry_run_ledger_answers_like_a_real_one_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let mut l = Ledger::load(&state, "s", "t");
+        l.observe("pre-key", "5", 9, 100);
+        l.save(&state, "s", "t").unwrap();
+
+        let mut real = Ledger::load(&state, "s", "t");
+        let mut dry = Ledger::load(&state, "s", "t").answering_only();
+        assert!(real.is_recording() && !dry.is_recording());
+        for (hash, now) in [(9, 500), (10, 600), (11, 700)] {
+            assert_eq!(
+                dry.observe("pre-key", "5", hash, now),
+                real.observe("pre-key", "5", hash, now)
+            );
+        }
+        assert_eq!(dry.observe("session", "x", 1, 800).first_seen, 800);
+        assert!(dry.next.is_empty());
+        assert_eq!(real.next.len(), 1);
+        // Saving it changes nothing: the ages on disk stay.
+        dry.save(&state, "s", "t").unwrap();
+        let again = Ledger::load(&state, "s", "t");
+        assert_eq!(
+            again.seen("pre-key", "5").map(|s| s.last_changed),
+            Some(100)
         );
     }
 

@@ -108,6 +108,17 @@ pub trait Store {
     /// Every key row of the tenant, one at a time.
     fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()>;
 
+    /// The raw id of every `pre-key` row of the tenant: all the count of `trigger`, `monitor` and
+    /// `status` needs (`core::tally`). Stores that can select them without reading every value
+    /// do so; the default filters [`Store::scan`].
+    fn pre_key_ids(&mut self, tenant: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+        self.scan(tenant, &mut |row| {
+            if row.key_type == "pre-key" {
+                f(row.id);
+            }
+        })
+    }
+
     /// Removes `batch` in one short transaction: each row is read again and removed only if its
     /// token still matches. The rows about to go (exact values) go to `trash_to`: inserted in the
     /// same transaction ([`TrashTarget::InStore`], where [`Store::trash_in_transaction`]), or
@@ -275,9 +286,19 @@ pub fn state_key(spec: &StoreSpec) -> String {
     format!("{kind}-{:016x}", fingerprint(spec.describe().as_bytes()))
 }
 
-/// Baileys' `fixFileName`: `/` → `__`, `:` → `-`.
-pub fn fix_file_name(id: &str) -> String {
-    id.replace('/', "__").replace(':', "-")
+/// Baileys' `fixFileName` (`/` → `__`, `:` → `-`), appended to `out` in one pass.
+pub fn fix_file_name_into(out: &mut String, id: &str) {
+    let mut rest = id;
+    while let Some(at) = rest.find(['/', ':']) {
+        out.push_str(&rest[..at]);
+        out.push_str(if rest.as_bytes()[at] == b'/' {
+            "__"
+        } else {
+            "-"
+        });
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
 }
 
 /// 64-bit FNV-1a: a stable fingerprint of a value for the ledger and the re-check. Not a
@@ -295,6 +316,12 @@ pub fn fingerprint(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    fn fix_file_name(id: &str) -> String {
+        let mut out = String::new();
+        fix_file_name_into(&mut out, id);
+        out
+    }
+
     #[test]
     fn fix_file_name_matches_baileys() {
         assert_eq!(
@@ -303,6 +330,11 @@ mod tests {
         );
         assert_eq!(fix_file_name("AAAA/b+c"), "AAAA__b+c");
         assert_eq!(fix_file_name("5511.0"), "5511.0");
+        assert_eq!(fix_file_name(""), "");
+        assert_eq!(fix_file_name("/:a::b//"), "__-a--b____");
+        let mut out = "pre-".to_owned();
+        fix_file_name_into(&mut out, "x/y:z");
+        assert_eq!(out, "pre-x__y-z");
     }
 
     #[test]

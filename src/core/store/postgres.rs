@@ -47,6 +47,8 @@ pub struct PgStore {
     state_at: Mutex<Option<state::StateTarget>>,
     /// The trash insert, prepared on this connection once the schema exists.
     trash_insert: Option<postgres::Statement>,
+    /// Per-type layouts: the pre-key ids of a tenant (`Store::pre_key_ids`), prepared on first use.
+    pre_key_ids: Option<postgres::Statement>,
 }
 
 struct Prepared {
@@ -154,6 +156,7 @@ impl PgStore {
             app_name: app_name.to_owned(),
             state_at: Mutex::new(None),
             trash_insert: None,
+            pre_key_ids: None,
         })
     }
 
@@ -531,6 +534,46 @@ impl Store for PgStore {
             .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?
         {
             emit(layout, tenant, &r, f);
+        }
+        Ok(())
+    }
+
+    /// Per-type tables: through the key columns, no value read or sent. Key-value layouts keep
+    /// the type inside the key, so they filter the scan.
+    fn pre_key_ids(&mut self, tenant: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let Layout::PerType(l) = &self.layout else {
+            return self.scan(tenant, &mut |row| {
+                if row.key_type == "pre-key" {
+                    f(row.id);
+                }
+            });
+        };
+        let target = &self.target;
+        let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
+        let stmt = match &self.pre_key_ids {
+            Some(s) => s.clone(),
+            None => {
+                // The rows `scan` would show as pre-keys: the same type text, a value present.
+                let sql = format!(
+                    "SELECT {id}::text FROM {keys} WHERE {t} = $1 AND {ty}::text = 'pre-key' AND {v} IS NOT NULL",
+                    id = q(&l.id_column),
+                    keys = q(&l.keys_table),
+                    t = q(&l.tenant_column),
+                    ty = q(&l.type_column),
+                    v = q(&l.value_column),
+                );
+                let s = self.client.prepare(&sql).map_err(err)?;
+                self.pre_key_ids = Some(s.clone());
+                s
+            }
+        };
+        let param = tenant.to_owned();
+        let mut rows = self.client.query_raw(&stmt, [&param]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            if let Some(id) = r.get::<_, Option<&str>>(0) {
+                f(id);
+            }
         }
         Ok(())
     }

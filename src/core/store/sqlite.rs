@@ -286,6 +286,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    /// Through the `(type, id)` key: no value is read.
+    fn pre_key_ids(&mut self, tenant: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+        let c = self.conn(tenant)?;
+        let mut stmt = c
+            .prepare("SELECT id FROM signal_keys WHERE type = 'pre-key' AND typeof(value) = 'text'")
+            .map_err(query_err(tenant))?;
+        let mut rows = stmt.query([]).map_err(query_err(tenant))?;
+        while let Some(r) = rows.next().map_err(query_err(tenant))? {
+            // Not text: not something Baileys wrote (and `scan` skips it too).
+            if let Ok(id) = r.get_ref(0).and_then(|v| Ok(v.as_str()?)) {
+                f(id);
+            }
+        }
+        Ok(())
+    }
+
     fn remove(
         &mut self,
         tenant: &str,
