@@ -92,16 +92,17 @@ pub fn execute<'a>(
     let mut next = 0;
     'batches: while next < order.len() {
         // Batches never mix ranks, so a removal's requirement is settled before it is tried.
-        let rank = |i: usize| requirement_rank(removal(i).kind);
-        let batch_rank = rank(order[next]);
+        // Each entry is described once here (a description builds its shown name).
+        let mut batch_rank = None;
         let mut batch = Vec::new();
-        while next < order.len()
-            && rank(order[next]) == batch_rank
-            && batch.len() < how.batch.max(1)
-        {
+        while next < order.len() && batch.len() < how.batch.max(1) {
             let i = order[next];
-            next += 1;
             let this = removal(i);
+            let rank = requirement_rank(this.kind);
+            if *batch_rank.get_or_insert(rank) != rank {
+                break;
+            }
+            next += 1;
             if let Some(&r) = this.requires.iter().find(|&&r| !gone[r]) {
                 report.skipped_files.push(FileNote {
                     file: this.shown,
