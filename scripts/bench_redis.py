@@ -127,8 +127,11 @@ def measure(bin_, url, instances, fields, runs, log=sys.stdout):
     prefix = f"bjbench{os.getpid()}"
     env = dict(os.environ, BAILEYS_JANITOR_LOG="warn")
     state = tempfile.mkdtemp()
+    # An empty configuration of its own: the host's /etc/baileys-janitor/config.toml stays out.
+    config = os.path.join(state, "bench.toml")
+    open(config, "w").close()
     jan = [bin_, "--layout", "evolution", "--store", url, "--key-pattern", f"{prefix}:instance:*",
-           "--state-dir", state]
+           "--state-dir", state, "--config", config]
     me = [sys.executable, os.path.abspath(__file__)]
     r = {k: [] for k in ("dry_s", "select_s", "real_s", "trash_tx_s", "longest_tx_ms", "baseline_longest_ms")}
     r["tenants"], r["rows"] = instances, instances * (fields // 4 * 4 + 1)

@@ -122,12 +122,15 @@ def measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete, real_env=E
     """The common protocol. select() -> rows selected by the hand-written SELECT; fresh(which)
     gives `which` ("janitor", "tx", "delete") the pristine data; trash_tx() / bare_delete() run
     the hand-written removal on it and return the rows removed."""
-    r = {k: [] for k in ("dry_s", "select_s", "real_s", "trash_tx_s", "delete_s", "longest_tx_ms")}
+    r = {k: [] for k in ("dry_s", "select_s", "real_s", "trash_tx_s", "delete_s", "longest_tx_ms", "count_s")}
     r["tenants"], r["rows"] = tenants, tenants * 401
     for i in range(runs):
-        say(f"  run {i + 1}/{runs}: dry run and SELECT")
+        say(f"  run {i + 1}/{runs}: dry run, SELECT, trigger's count")
         dt, dry = janitor(jan + ["cleanup", "--dry-run", "--json"])
         r["dry_s"].append(dt)
+        # The count `trigger`, `monitor` and `status` run every tick (thresholds no tenant reaches).
+        r["count_s"].append(janitor(jan + ["trigger", "--dry-run", "--json", "--threshold", "100000",
+                                           "--emergency-threshold", "100001"])[0])
         r["planned"] = dry["totals"]["removed"]
         t = time.perf_counter()
         r["sql_rows"] = select()
@@ -433,7 +436,7 @@ def table(results, runs):
     lines = [f"stores: {next(iter(results.values()))['tenants']:,} tenants x 400 keys, {runs} run(s) each,"
              " ranges are min-max over the runs",
              f"{'store':10} {'dry ratio':>10} {'real ratio':>11} {'vs DELETE':>10} {'RSS 1/4 / all':>18}"
-             f" {'longest tx':>12} {'dry s':>11} {'real s':>11}  rows"]
+             f" {'longest tx':>12} {'dry s':>11} {'real s':>11} {'count s':>9}  rows"]
     for name, r in results.items():
         if "error" in r:
             lines.append(f"{name:10} !!! SKIPPED: {r['error']} !!!")
@@ -442,14 +445,14 @@ def table(results, runs):
             lines.append(
                 f"{name:10} {rng(r['dry_ratio']) + 'x':>10} {rng(r['real_ratio']) + 'x':>11} {'-':>10}"
                 f" {r['rss_quarter_mib']:7.1f}/{r['rss_all_mib']:.1f} MiB {rng(r['longest_tx_ms'], '{:.0f}') + ' ms':>12}"
-                f" {rng(r['dry_s']):>11} {rng(r['real_s']):>11}  {'same' if r['same_rows'] else 'DIFFERENT'}"
+                f" {rng(r['dry_s']):>11} {rng(r['real_s']):>11} {'-':>9}  {'same' if r['same_rows'] else 'DIFFERENT'}"
                 f" ({r['planned']:,}; janitor --no-trash vs Lua/HSCAN)")
             continue
         lines.append(
             f"{name:10} {rng(r['dry_ratio']) + 'x':>10} {rng(r['real_ratio']) + 'x':>11} {rng(r['delete_ratio']) + 'x':>10}"
             f" {r['rss_quarter_mib']:7.1f}/{r['rss_all_mib']:.1f} MiB {rng(r['longest_tx_ms'], '{:.0f}') + ' ms':>12}"
-            f" {rng(r['dry_s']):>11} {rng(r['real_s']):>11}  {'same' if r['same_rows'] else 'DIFFERENT'}"
-            f" ({r['planned']:,})")
+            f" {rng(r['dry_s']):>11} {rng(r['real_s']):>11} {rng(r['count_s']) if r.get('count_s') else '-':>9}"
+            f"  {'same' if r['same_rows'] else 'DIFFERENT'} ({r['planned']:,})")
     lines.append("targets: dry <= 1.3x one SELECT; real <= 2x one trash-copy transaction;"
                  " peak RSS flat; longest tx < 200 ms")
     for name, r in results.items():
