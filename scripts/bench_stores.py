@@ -118,7 +118,7 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete, real_env=ENV):
+def measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete, env=ENV):
     """The common protocol. select() -> rows selected by the hand-written SELECT; fresh(which)
     gives `which` ("janitor", "tx", "delete") the pristine data; trash_tx() / bare_delete() run
     the hand-written removal on it and return the rows removed."""
@@ -126,22 +126,22 @@ def measure(jan, tenants, runs, select, fresh, trash_tx, bare_delete, real_env=E
     r["tenants"], r["rows"] = tenants, tenants * 401
     for i in range(runs):
         say(f"  run {i + 1}/{runs}: dry run, SELECT, trigger's count")
-        dt, dry = janitor(jan + ["cleanup", "--dry-run", "--json"])
+        dt, dry = janitor(jan + ["cleanup", "--dry-run", "--json"], env)
         r["dry_s"].append(dt)
         # The count `trigger`, `monitor` and `status` run every tick (thresholds no tenant reaches).
         r["count_s"].append(janitor(jan + ["trigger", "--dry-run", "--json", "--threshold", "100000",
-                                           "--emergency-threshold", "100001"])[0])
+                                           "--emergency-threshold", "100001"], env)[0])
         r["planned"] = dry["totals"]["removed"]
         t = time.perf_counter()
         r["sql_rows"] = select()
         r["select_s"].append(time.perf_counter() - t)
     say("  peak memory")
-    r["rss_quarter_mib"] = peak_rss_mib(jan + ["cleanup", "--dry-run", "--json"] + quarter(tenants))
-    r["rss_all_mib"] = peak_rss_mib(jan + ["cleanup", "--dry-run", "--json"])
+    r["rss_quarter_mib"] = peak_rss_mib(jan + ["cleanup", "--dry-run", "--json"] + quarter(tenants), env)
+    r["rss_all_mib"] = peak_rss_mib(jan + ["cleanup", "--dry-run", "--json"], env)
     for i in range(runs):
         say(f"  run {i + 1}/{runs}: real cleanup, trash transaction, bare DELETE")
         fresh("janitor")
-        dt, real = janitor(jan + ["cleanup", "--json"], real_env)
+        dt, real = janitor(jan + ["cleanup", "--json"], env)
         r["real_s"].append(dt)
         r["removed"] = real["totals"]["removed"]
         r["longest_tx_ms"].append(longest_tx_ms(real))
@@ -269,6 +269,10 @@ def mysql(admin, sql, db=None, batch=False):
 
 def my_bench(bin_, admin, tenants, runs, tmp):
     db = f"janitor_bench_{os.getpid()}"
+    # The janitor keeps its state (ledger, records, trash) in a database of the server
+    # (`store.state_schema`, shared by every auth database there): the bench's own, dropped after.
+    state_db, seed_db = f"{db}_state", f"{db}_seed"
+    env = dict(ENV, BAILEYS_JANITOR_STATE_SCHEMA=state_db)
     admin = admin.rstrip("/")
     url = f"{admin}/{db}"
     try:
@@ -300,9 +304,16 @@ def my_bench(bin_, admin, tenants, runs, tmp):
         seeded = os.path.join(tmp, "my-state-seeded")
         jan = [bin_, "--store", url, "--state-dir", state, "--config", keep50(tmp)]
         month_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 86400))
-        _, seed = janitor(jan + ["cleanup", "--json"], dict(ENV, BAILEYS_JANITOR_NOW=month_ago))
+        _, seed = janitor(jan + ["cleanup", "--json"], dict(env, BAILEYS_JANITOR_NOW=month_ago))
         assert seed["totals"]["removed"] == 0, "the ledger seed run removed rows"
         shutil.copytree(state, seeded)
+        # The seeded state, wherever this binary keeps it: the state directory or the server.
+        state_tables = [t for t in mysql(admin, "SELECT table_name FROM information_schema.tables"
+                                         f" WHERE table_schema = '{state_db}'", batch=True).decode().split()]
+        if state_tables:
+            mysql(admin, f"CREATE DATABASE {seed_db}; " + " ".join(
+                f"CREATE TABLE {seed_db}.{t} LIKE {state_db}.{t}; INSERT INTO {seed_db}.{t} SELECT * FROM {state_db}.{t};"
+                for t in state_tables))
         cutoff = int(time.time() * 1000) - 14 * DAY_MS
         same = MY_SAME_ROWS.format(cutoff=cutoff)
 
@@ -311,6 +322,9 @@ def my_bench(bin_, admin, tenants, runs, tmp):
             if which == "janitor":  # the ledger as the seed run left it (a real run advances it)
                 shutil.rmtree(state)
                 shutil.copytree(seeded, state)
+                if state_tables:
+                    mysql(admin, " ".join(f"DELETE FROM {state_db}.{t}; INSERT INTO {state_db}.{t} SELECT * FROM {seed_db}.{t};"
+                                          for t in state_tables))
 
         def select():
             return len(mysql(admin, same, db, batch=True).splitlines())
@@ -327,9 +341,9 @@ def my_bench(bin_, admin, tenants, runs, tmp):
             mysql(admin, f"CREATE TEMPORARY TABLE ids AS {same};"
                   " DELETE a FROM auth a JOIN ids USING (session, id);", db)
 
-        return measure(jan, tenants, runs, select, fresh_and_state, trash_tx, bare_delete)
+        return measure(jan, tenants, runs, select, fresh_and_state, trash_tx, bare_delete, env)
     finally:
-        mysql(admin, f"DROP DATABASE IF EXISTS {db}")
+        mysql(admin, f"DROP DATABASE IF EXISTS {db}; DROP DATABASE IF EXISTS {state_db}; DROP DATABASE IF EXISTS {seed_db}")
 
 
 # ------------------------------------------------------------------ SQLite
@@ -367,19 +381,23 @@ def sqlite_bench(bin_, tenants, runs, tmp):
 
     def fresh(which):
         # The files are replaced, not the folder: the state directory knows the store's folder
-        # by its identity, and a new folder would be "another store".
+        # by its identity, and a new folder would be "another store". The janitor's run gets the
+        # fleet as the ledger seed run left it (its sibling state files included, where this
+        # binary keeps state beside the accounts); the hand-written SQL gets the bare accounts.
         target = fleet if which == "janitor" else copy
+        source = seeded_fleet if which == "janitor" and os.path.isdir(seeded_fleet) else pristine
         os.makedirs(target, exist_ok=True)
         for f in os.listdir(target):
             os.remove(os.path.join(target, f))
-        for f in os.listdir(pristine):
-            shutil.copyfile(os.path.join(pristine, f), os.path.join(target, f))
+        for f in os.listdir(source):
+            shutil.copyfile(os.path.join(source, f), os.path.join(target, f))
         if which == "janitor" and os.path.isdir(seeded):
             shutil.rmtree(state)
             shutil.copytree(seeded, state)
 
     state = os.path.join(tmp, "sqlite-state")
     seeded = os.path.join(tmp, "sqlite-state-seeded")
+    seeded_fleet = os.path.join(tmp, "sqlite-seeded")
     fresh("janitor")
     jan = [bin_, "--store", f"sqlite:{fleet}", "--state-dir", state, "--config", keep50(tmp)]
     # SQLite rows carry no time: a run 30 days ago starts the ledger (it removes nothing then),
@@ -388,10 +406,13 @@ def sqlite_bench(bin_, tenants, runs, tmp):
     _, seed = janitor(jan + ["cleanup", "--json"], dict(ENV, BAILEYS_JANITOR_NOW=month_ago))
     assert seed["totals"]["removed"] == 0, "the ledger seed run removed rows"
     shutil.copytree(state, seeded)
+    shutil.copytree(fleet, seeded_fleet)
     cutoff = int(time.time() * 1000) - 14 * DAY_MS
 
     def files(folder):
-        return [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".db")]
+        """The account files (not the janitor's `*.janitor.db` / dot files beside them)."""
+        return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
+                if f.endswith(".db") and not f.endswith(".janitor.db") and not f.startswith(".")]
 
     def select():
         n = 0
