@@ -410,9 +410,9 @@ def sqlite_bench(bin_, tenants, runs, tmp):
     cutoff = int(time.time() * 1000) - 14 * DAY_MS
 
     def files(folder):
-        """The account files (not the janitor's `*.janitor.db` / dot files beside them)."""
+        """The account files (not the janitor's `*.db-janitor` / dot files beside them)."""
         return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
-                if f.endswith(".db") and not f.endswith(".janitor.db") and not f.startswith(".")]
+                if f.endswith(".db") and not f.startswith(".")]
 
     def select():
         n = 0
