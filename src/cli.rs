@@ -53,7 +53,9 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
-    /// Where locks, trash, cooldowns and history live [env: BAILEYS_JANITOR_STATE_DIR] [default: <sessions-path>/.janitor]
+    /// Where locks, trash, cooldowns and history live (with a --store, only what is local to
+    /// this host, locks and monitor state: the rest is kept in the store, shared by every host)
+    /// [env: BAILEYS_JANITOR_STATE_DIR] [default: <sessions-path>/.janitor]
     #[arg(
         long,
         global = true,

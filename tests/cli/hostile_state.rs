@@ -486,3 +486,18 @@ fn postgres_the_grant_sql_for_a_role_that_cannot_use_the_schema_works_as_printed
     drop(c);
     drop(db);
 }
+
+/// `--help` says where a store's state is: not in the state directory.
+#[test]
+fn help_says_a_stores_state_is_kept_in_the_store() {
+    let out = bare_cmd().arg("--help").output().unwrap();
+    assert_code(&out, 0);
+    let help = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("Where locks, trash, cooldowns and history live (with a --store, only what is local to this host, locks and monitor state: the rest is kept in the store, shared by every host)"),
+        "{help}"
+    );
+}
