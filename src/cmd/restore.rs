@@ -31,6 +31,10 @@ impl Run for RestoreArgs {
             (Some(run), true) => {
                 let names = restore::companies_of_run(&ctx.state, run, &[]);
                 if names.is_empty() {
+                    let members: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
+                    if let Some(why) = restore::why_nothing_left(&ctx.state, run, &members) {
+                        return Err(usage(why));
+                    }
                     return Err(usage(format!(
                         "no run {:?} in the trash; `baileys-janitor restore --list` shows the runs that can be undone",
                         crate::render::name(run)

@@ -183,6 +183,49 @@ fn shared_runs(state: &StateDir, company: Option<&str>) -> Vec<TrashRun> {
     }
 }
 
+/// Why `run` has nothing left to undo when a run by that id existed: every row of it was put
+/// back already (the store's trash remembers), or the records of `members` name it but its
+/// trash is gone (purged after `trash.retention`). `None` when nothing knows the run.
+pub fn why_nothing_left(state: &StateDir, run: &str, members: &[String]) -> Option<String> {
+    let listed = state
+        .with_shared(|sh| sh.trash_runs(None).ok())
+        .flatten()
+        .unwrap_or_default();
+    let back: Vec<&TrashRun> = listed
+        .iter()
+        .filter(|r| r.run_id == run && r.rows == 0 && r.restored > 0)
+        .collect();
+    if !back.is_empty() {
+        let rows: usize = back.iter().map(|r| r.restored).sum();
+        let tenants: Vec<&str> = back.iter().map(|r| r.tenant.as_str()).collect();
+        return Some(format!(
+            "every row of run {run:?} was put back already ({rows} in {}): nothing left to undo",
+            tenants.join(", ")
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let mut when = None;
+    for m in members {
+        let Ok(rec) = records::try_read_company(state, m) else {
+            continue;
+        };
+        if let Some(c) = rec
+            .cleanups
+            .iter()
+            .find(|c| c.run_id == run && c.trashed && c.removed > 0)
+        {
+            seen.push(m);
+            when = Some(c.time);
+        }
+    }
+    let when = when?;
+    Some(format!(
+        "run {run:?} ({}, {}) is no longer in the trash: it keeps a run for trash.retention, then purges it; nothing left to undo",
+        when.format("%Y-%m-%d %H:%M UTC"),
+        seen.join(", ")
+    ))
+}
+
 /// One run that can be undone: what it removed into the trash, over the companies asked about.
 #[derive(Clone, Debug, Serialize)]
 pub struct UndoableRun {

@@ -501,3 +501,57 @@ fn help_says_a_stores_state_is_kept_in_the_store() {
         "{help}"
     );
 }
+
+/// `restore --run` of a run with nothing left says why: every row was put back already, or its
+/// trash was purged after `trash.retention` (it said "no run in the trash" either way).
+#[test]
+fn restore_of_a_run_restored_or_purged_already_says_which() {
+    let f = Fleet::new(&["company_1", "company_2"]);
+    let first = f.json("a", &["cleanup", "--json"]);
+    let run = first["run_id"].as_str().unwrap().to_owned();
+    assert_code(&f.run("b", &["restore", "--run", &run]), 0);
+    let again = f.run("b", &["restore", "--run", &run]);
+    assert_code(&again, 2);
+    let e = text(&again.stderr);
+    assert!(
+        e.contains(&format!("every row of run {run:?} was put back already")),
+        "{e}"
+    );
+
+    // Released, removed again, then aged past the retention and purged by the next real run.
+    for t in ["company_1", "company_2"] {
+        assert_code(&f.run("b", &["restore", "--company", t, "--release"]), 0);
+    }
+    let second = f.json("a", &["cleanup", "--json"]);
+    for c in second["companies"].as_array().unwrap() {
+        assert_eq!(c["removed"], 2, "removed again: {second}");
+    }
+    let run2 = second["run_id"].as_str().unwrap().to_owned();
+    assert_ne!(run2, run);
+    for t in ["company_1", "company_2"] {
+        rusqlite::Connection::open(f.sibling(t))
+            .unwrap()
+            .execute(
+                "UPDATE trash SET removed_at_us = removed_at_us - 30 * 86400 * 1000000",
+                [],
+            )
+            .unwrap();
+    }
+    assert_code(&f.run("a", &["cleanup"]), 0);
+    let gone = f.run("b", &["restore", "--run", &run2]);
+    assert_code(&gone, 2);
+    let e = text(&gone.stderr);
+    assert!(
+        e.contains(&format!("run {run2:?} (")) && e.contains("is no longer in the trash"),
+        "{e}"
+    );
+    assert!(e.contains("company_1, company_2"), "{e}");
+    // A run nobody knows is still the plain usage error.
+    let none = f.run("b", &["restore", "--run", "20200101T000000Z-1"]);
+    assert_code(&none, 2);
+    assert!(
+        text(&none.stderr).contains("no run"),
+        "{}",
+        text(&none.stderr)
+    );
+}
