@@ -192,7 +192,9 @@ pub fn record_cleanup(
     // Where many hosts share the state (the store's); folders' records stay as they were.
     // (Asked here: the shared state is busy while the closure runs.)
     let host = state.has_shared().then(crate::core::util::hostname);
-    update_company(state, &r.company, |rec| {
+    // Lazy in the store: a mark and a history point lost on a server crash are a run killed
+    // before it recorded them; holds are written by restore, durably (`update_company`).
+    update_company_as(state, &r.company, Commit::Lazy, |rec| {
         rec.push_cleanup(CleanupMark {
             run_id: r.run_id.clone().unwrap_or_default(),
             time: now,
@@ -305,7 +307,9 @@ pub fn update_runs_of(
     mut f: impl FnMut(&mut Runs),
 ) -> io::Result<()> {
     let local = || Ok(read_local_runs(state));
-    if let Some(r) = state.with_shared(|sh| update_doc(sh, Space::Runs, host, &local, &mut f)) {
+    if let Some(r) =
+        state.with_shared(|sh| update_doc(sh, Space::Runs, host, &local, &mut f, Commit::Durable))
+    {
         return r;
     }
     with_state_lock(state, |dir| {
@@ -320,6 +324,15 @@ fn read_local_runs(state: &StateDir) -> Runs {
         .existing()
         .map(|d| load_or_rebuild(d, RUNS_FILE))
         .unwrap_or_default()
+}
+
+/// How a write to the store's shared state commits ([`SharedState::swap_lazy`]).
+#[derive(Clone, Copy)]
+enum Commit {
+    /// Durable when it returns (holds, runs).
+    Durable,
+    /// May be lost on a server crash, as if the janitor had been killed just before it.
+    Lazy,
 }
 
 /// Times a writer reads again after another host wrote first, before it gives up.
@@ -353,6 +366,7 @@ fn update_doc<T: Default + Serialize + serde::de::DeserializeOwned>(
     name: &str,
     local: &dyn Fn() -> io::Result<T>,
     f: &mut dyn FnMut(&mut T),
+    commit: Commit,
 ) -> io::Result<()> {
     let what = sh.describe();
     let err = |e: crate::core::store::StoreError| {
@@ -365,7 +379,11 @@ fn update_doc<T: Default + Serialize + serde::de::DeserializeOwned>(
         };
         f(&mut value);
         let body = serde_json::to_vec(&value).map_err(io::Error::other)?;
-        if sh.swap(space, name, expected, &body).map_err(err)? {
+        let swapped = match commit {
+            Commit::Durable => sh.swap(space, name, expected, &body),
+            Commit::Lazy => sh.swap_lazy(space, name, expected, &body),
+        };
+        if swapped.map_err(err)? {
             return Ok(());
         }
         // Another host wrote first: read its version and apply ours on top. Back off a little
@@ -465,6 +483,15 @@ fn try_read_local_company(state: &StateDir, company: &str) -> Result<CompanyReco
 pub fn update_company(
     state: &StateDir,
     company: &str,
+    f: impl FnMut(&mut CompanyRecord),
+) -> io::Result<()> {
+    update_company_as(state, company, Commit::Durable, f)
+}
+
+fn update_company_as(
+    state: &StateDir,
+    company: &str,
+    commit: Commit,
     mut f: impl FnMut(&mut CompanyRecord),
 ) -> io::Result<()> {
     // Unreadable is not "empty": an upgrade must not drop holds it cannot read.
@@ -473,12 +500,18 @@ pub fn update_company(
         // The state directory's holds go along with every attempt (the store may already
         // hold a record another host wrote), then leave the state directory.
         let before = local()?;
+        // Holds carried over are forgotten here next: that write must be durable first.
+        let commit = if before.holds.is_empty() {
+            commit
+        } else {
+            Commit::Durable
+        };
         let mut g = |rec: &mut CompanyRecord| {
             merge_holds(rec, &before);
             f(rec)
         };
         if let Some(r) =
-            state.with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut g))
+            state.with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut g, commit))
         {
             r?;
             return forget_local_holds(state, company);
@@ -575,6 +608,52 @@ mod tests {
             Some(crate::core::util::hostname())
         );
         assert!(store.existing().is_none(), "nothing in the state directory");
+    }
+
+    /// Only what a crash may lose harmlessly is written lazily: a cleanup's mark and history.
+    /// Holds (restore) and runs stay durable.
+    #[test]
+    fn only_cleanup_marks_are_written_lazily() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = crate::core::store::memory_state::MemoryState::new();
+        let store = StateDir::new(tmp.path().join("store"));
+        store.share(Box::new(shared.clone()));
+        let now = Utc::now();
+        update_company(&store, "company_1", |r| {
+            r.hold(
+                &["session-1.json".into()],
+                now + chrono::Duration::days(1),
+                now,
+            )
+        })
+        .unwrap();
+        update_runs(&store, |_| {}).unwrap();
+        assert_eq!(shared.lazy_swaps(), 0, "holds and runs are durable");
+        let mut report = crate::core::report::CompanyReport::new("company_1");
+        report.run_id = Some("r1".into());
+        record_cleanup(&store, &report, "cleanup", false, true, now).unwrap();
+        assert_eq!(shared.lazy_swaps(), 1, "the cleanup's mark is lazy");
+        let rec = try_read_company(&store, "company_1").unwrap();
+        assert_eq!(rec.last_cleanup().unwrap().run_id, "r1");
+        assert_eq!(rec.active_holds(now).count(), 1, "the hold is still there");
+
+        // Holds the state directory still keeps are carried into the store by the cleanup's
+        // write and then forgotten there: that write is durable.
+        let upgrading = StateDir::new(tmp.path().join("upgrading"));
+        update_company(&upgrading, "company_1", |r| {
+            r.hold(
+                &["session-1.json".into()],
+                now + chrono::Duration::days(1),
+                now,
+            )
+        })
+        .unwrap();
+        let shared = crate::core::store::memory_state::MemoryState::new();
+        upgrading.share(Box::new(shared.clone()));
+        record_cleanup(&upgrading, &report, "cleanup", false, true, now).unwrap();
+        assert_eq!(shared.lazy_swaps(), 0, "carrying holds over is durable");
+        let rec = try_read_company(&upgrading, "company_1").unwrap();
+        assert_eq!(rec.active_holds(now).count(), 1);
     }
 
     #[test]

@@ -17,6 +17,8 @@ struct Inner {
     trash: Vec<Trashed>,
     /// Calls to `swap` that lost (another writer was first): the retry loop's proof.
     lost_swaps: u64,
+    /// Calls to `swap_lazy`: which writes may skip the log flush in a real store.
+    lazy_swaps: u64,
 }
 
 struct Trashed {
@@ -61,6 +63,10 @@ impl MemoryState {
 
     pub fn lost_swaps(&self) -> u64 {
         self.lock().lost_swaps
+    }
+
+    pub fn lazy_swaps(&self) -> u64 {
+        self.lock().lazy_swaps
     }
 
     /// The trash as a store writes it inside its removal transaction (`TrashTarget::InStore`).
@@ -114,6 +120,17 @@ impl SharedState for MemoryState {
             },
         );
         Ok(true)
+    }
+
+    fn swap_lazy(
+        &mut self,
+        space: Space,
+        name: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<bool> {
+        self.lock().lazy_swaps += 1;
+        self.swap(space, name, expected, body)
     }
 
     fn list(&mut self, space: Space) -> Result<Vec<(String, Vec<u8>)>> {

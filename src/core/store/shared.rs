@@ -164,6 +164,21 @@ pub trait SharedState: Send {
         body: &[u8],
     ) -> Result<bool>;
 
+    /// [`SharedState::swap`] for a write whose loss on a server crash is harmless (the ledger,
+    /// a cleanup's mark and history point): losing it is the janitor killed just before it,
+    /// which every store already survives. A store may commit it without waiting for its log
+    /// flush (PostgreSQL: `synchronous_commit = off`; a later durable commit flushes it too).
+    /// Holds (restore) and `mark_restored` never come here. Default: a durable `swap`.
+    fn swap_lazy(
+        &mut self,
+        space: Space,
+        name: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<bool> {
+        self.swap(space, name, expected, body)
+    }
+
     /// Every document of a space (runs of every host), by name.
     fn list(&mut self, space: Space) -> Result<Vec<(String, Vec<u8>)>>;
 

@@ -14,6 +14,7 @@ use super::{KeyRef, TrashRow};
 /// Runs every check; panics with what broke.
 pub fn check(make: &mut dyn FnMut() -> Box<dyn SharedState>) {
     documents(make);
+    lazy_swaps(make);
     racing_writers(make);
     trash(make);
 }
@@ -106,6 +107,54 @@ fn documents(make: &mut dyn FnMut() -> Box<dyn SharedState>) {
     let odd = "tenant 'x\"; DROP TABLE docs; --/ü";
     assert!(a.swap(Space::Company, odd, None, b"{}").unwrap());
     assert_eq!(b.read(Space::Company, odd).unwrap().unwrap().body, b"{}");
+}
+
+/// `swap_lazy` is the same compare-and-swap (only its durability may differ): create, lose on
+/// a stale or missing version, win on the current one, seen by another connection, and
+/// interleaved with durable swaps of the same document.
+fn lazy_swaps(make: &mut dyn FnMut() -> Box<dyn SharedState>) {
+    let (mut a, mut b) = (make(), make());
+    let name = "lazy_company";
+    assert!(!a.swap_lazy(Space::Ledger, name, Some(1), b"x").unwrap());
+    assert_eq!(a.read(Space::Ledger, name).unwrap(), None);
+    assert!(a.swap_lazy(Space::Ledger, name, None, b"one").unwrap());
+    assert!(!a.swap_lazy(Space::Ledger, name, None, b"two").unwrap());
+    let first = b.read(Space::Ledger, name).unwrap().unwrap();
+    assert_eq!(first.body, b"one");
+    assert!(
+        !b.swap_lazy(Space::Ledger, name, Some(first.version + 3), b"x")
+            .unwrap()
+    );
+    assert!(
+        b.swap_lazy(Space::Ledger, name, Some(first.version), b"two")
+            .unwrap()
+    );
+    let second = a.read(Space::Ledger, name).unwrap().unwrap();
+    assert_eq!(second.body, b"two");
+    assert_ne!(second.version, first.version);
+    assert!(
+        !a.swap(Space::Ledger, name, Some(first.version), b"x")
+            .unwrap()
+    );
+    assert!(
+        a.swap(Space::Ledger, name, Some(second.version), b"three")
+            .unwrap()
+    );
+    let third = b.read(Space::Ledger, name).unwrap().unwrap();
+    assert!(
+        !b.swap_lazy(Space::Ledger, name, Some(second.version), b"x")
+            .unwrap()
+    );
+    assert!(
+        b.swap_lazy(Space::Ledger, name, Some(third.version), b"four")
+            .unwrap()
+    );
+    assert_eq!(a.read(Space::Ledger, name).unwrap().unwrap().body, b"four");
+    assert_eq!(
+        a.read(Space::Company, name).unwrap(),
+        None,
+        "spaces stay apart"
+    );
 }
 
 /// Two connections that both read version v and write: one wins, the other gets `false`; and

@@ -357,6 +357,47 @@ impl PgState {
         Ok(true)
     }
 
+    /// The compare-and-swap of a document; `durable: false` commits without waiting for the
+    /// WAL flush (a crash may lose the write, never half of it, and never one a later durable
+    /// commit depends on: the WAL is flushed in order). A write lost that way cannot come back
+    /// as a stale compare-and-swap either: the server's crash ends this connection.
+    fn swap_on(
+        &mut self,
+        space: Space,
+        name: &str,
+        expected: Option<u64>,
+        body: &[u8],
+        durable: bool,
+    ) -> Result<bool> {
+        self.writable()?;
+        let (s, version) = match expected {
+            None => (self.stmt("create")?, None),
+            Some(v) => (self.stmt("update")?, Some(v as i64)),
+        };
+        let store = self.at.store.clone();
+        let space = space.as_str();
+        let write = |c: &mut dyn FnMut(
+            &Statement,
+            &[&(dyn postgres::types::ToSql + Sync)],
+        ) -> std::result::Result<u64, postgres::Error>| match version {
+            None => c(&s, &[&store, &space, &name, &body]),
+            Some(v) => c(&s, &[&store, &space, &name, &v, &body]),
+        };
+        let n = if durable {
+            write(&mut |s, p| self.client.execute(s, p))
+        } else {
+            (|| {
+                let mut tx = self.client.transaction()?;
+                tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+                let n = write(&mut |s, p| tx.execute(s, p))?;
+                tx.commit()?;
+                Ok(n)
+            })()
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
     fn stmt(&mut self, name: &'static str) -> Result<Statement> {
         if let Some(s) = self.prepared.get(name) {
             return Ok(s.clone());
@@ -518,23 +559,17 @@ impl SharedState for PgState {
         expected: Option<u64>,
         body: &[u8],
     ) -> Result<bool> {
-        self.writable()?;
-        let n = match expected {
-            None => {
-                let s = self.stmt("create")?;
-                self.client
-                    .execute(&s, &[&self.at.store, &space.as_str(), &name, &body])
-            }
-            Some(v) => {
-                let s = self.stmt("update")?;
-                self.client.execute(
-                    &s,
-                    &[&self.at.store, &space.as_str(), &name, &(v as i64), &body],
-                )
-            }
-        }
-        .map_err(|e| self.err(e))?;
-        Ok(n == 1)
+        self.swap_on(space, name, expected, body, true)
+    }
+
+    fn swap_lazy(
+        &mut self,
+        space: Space,
+        name: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<bool> {
+        self.swap_on(space, name, expected, body, false)
     }
 
     fn list(&mut self, space: Space) -> Result<Vec<(String, Vec<u8>)>> {
