@@ -182,6 +182,19 @@ fn grant_sql(schema: &str, role: &str) -> String {
 /// Creates the schema and its tables, or migrates them forward, once: under an advisory lock,
 /// in one transaction. A schema newer than this binary is refused; a role that cannot create it
 /// gets one line with the SQL an owner must run.
+/// A document's create (`version` `None`) or compare-and-swap update, by `(store, space, name,
+/// version, body)`: the rows it wrote (0 when another writer was first).
+fn write_doc(
+    client: &mut impl GenericClient,
+    statement: &Statement,
+    (store, space, name, version, body): (&str, &str, &str, Option<i64>, &[u8]),
+) -> std::result::Result<u64, postgres::Error> {
+    match version {
+        None => client.execute(statement, &[&store, &space, &name, &body]),
+        Some(v) => client.execute(statement, &[&store, &space, &name, &v, &body]),
+    }
+}
+
 pub fn ensure(client: &mut Client, target: &str, schema: &str) -> Result<()> {
     match read_version(client, target, schema)? {
         Some(v) if v == SCHEMA_VERSION => return Ok(()),
@@ -374,22 +387,14 @@ impl PgState {
             None => (self.stmt("create")?, None),
             Some(v) => (self.stmt("update")?, Some(v as i64)),
         };
-        let store = self.at.store.clone();
-        let space = space.as_str();
-        let write = |c: &mut dyn FnMut(
-            &Statement,
-            &[&(dyn postgres::types::ToSql + Sync)],
-        ) -> std::result::Result<u64, postgres::Error>| match version {
-            None => c(&s, &[&store, &space, &name, &body]),
-            Some(v) => c(&s, &[&store, &space, &name, &v, &body]),
-        };
+        let doc = (self.at.store.as_str(), space.as_str(), name, version, body);
         let n = if durable {
-            write(&mut |s, p| self.client.execute(s, p))
+            write_doc(&mut self.client, &s, doc)
         } else {
             (|| {
                 let mut tx = self.client.transaction()?;
                 tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-                let n = write(&mut |s, p| tx.execute(s, p))?;
+                let n = write_doc(&mut tx, &s, doc)?;
                 tx.commit()?;
                 Ok(n)
             })()
