@@ -62,7 +62,8 @@ pub struct RestoreReport {
     pub restored: Vec<String>,
     /// Already in the folder with the same contents: nothing to do.
     pub identical: usize,
-    /// Not put back because the folder holds something else now (and why): the run fails.
+    /// Not put back because something newer is there now, in the folder or the store (and why):
+    /// the run fails.
     pub skipped: Vec<FileNote>,
     pub failed: Vec<FileNote>,
     /// Files the run's list says it moved into the trash that are no longer there and that no

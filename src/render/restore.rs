@@ -132,7 +132,7 @@ pub fn print(out: &mut impl Write, r: &RestoreReport, release: &str, json: bool)
     if !r.skipped.is_empty() {
         writeln!(
             out,
-            "{} files were NOT restored because the folder holds something else now (listed above); exit code 1",
+            "{} files were NOT restored: each is kept as it is now, for the reason listed above (something newer is there); exit code 1",
             r.skipped.len()
         )?;
     }

@@ -505,6 +505,19 @@ fn postgres_per_type_cleanup_legacy_rows_and_restore() {
     assert_eq!(r["restored"].as_array().unwrap().len(), 73);
     assert_eq!(r["skipped"].as_array().unwrap().len(), 1);
     assert_eq!(db.count("SELECT count(*) FROM whatsapp_keys WHERE key_type = 'pre-key' AND key_id = '1' AND value = '{\"new\":1}'::jsonb"), 1);
+    // Said in words that fit a store: the row is kept, not "the folder holds something else".
+    let again = db
+        .cmd(&state)
+        .args(["restore", "--company", "company_1", "--run", first])
+        .output()
+        .unwrap();
+    assert_code(&again, 1);
+    let said = text(&again.stdout);
+    assert!(
+        said.contains("1 files were NOT restored: each is kept as it is now"),
+        "{said}"
+    );
+    assert!(!said.contains("folder"), "{said}");
     assert_eq!(
         db.count("SELECT count(*) FROM whatsapp_keys WHERE key_type = 'session' AND key_id = '5511888888888.0' AND updated_at < now() - interval '19 days' AND created_at < now() - interval '19 days'"),
         1,
