@@ -198,3 +198,132 @@ pub trait SharedState: Send {
     /// Deletes trashed rows removed before `before`: (runs, rows) purged.
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)>;
 }
+
+/// How often a read-only state that found no schema asks the server again: a dry run over many
+/// tenants asks once, not per tenant; a long-running reader (the monitor) still sees a schema
+/// another host creates meanwhile.
+const RECHECK_ABSENT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a SQL state's versioned schema is there, for the PostgreSQL and MySQL states alike:
+/// a newer one is refused, a run that writes creates it at once (so a role that cannot is told
+/// at start-up, exit 2, not by every batch), a read-only run creates nothing and reads a missing
+/// one as empty.
+#[derive(Debug)]
+pub struct SchemaGate {
+    read_only: bool,
+    /// The schema exists at this binary's version (checked or created).
+    ready: bool,
+    /// When a missing schema was last found missing.
+    absent_since: std::time::Instant,
+}
+
+impl SchemaGate {
+    /// At open: `version` is what the server holds (`None`: no schema); `ensure` creates it.
+    pub fn open(
+        read_only: bool,
+        version: Option<u32>,
+        newer: impl FnOnce(u32) -> super::StoreError,
+        ensure: impl FnOnce() -> Result<()>,
+    ) -> Result<SchemaGate> {
+        if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(newer(v));
+        }
+        if !read_only && version != Some(SCHEMA_VERSION) {
+            ensure()?;
+        }
+        Ok(SchemaGate {
+            read_only,
+            ready: !read_only || version == Some(SCHEMA_VERSION),
+            absent_since: std::time::Instant::now(),
+        })
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Before a write: refused when read-only; the schema created (once) otherwise.
+    pub fn writable(&mut self, target: &str, ensure: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.read_only {
+            return Err(super::StoreError::Query(format!(
+                "{target}: the janitor's state was opened read-only"
+            )));
+        }
+        if !self.ready {
+            ensure()?;
+            self.ready = true;
+        }
+        Ok(())
+    }
+
+    /// Before a read: whether there is anything to read (a missing schema reads as empty; it
+    /// may have been created by another host since we opened).
+    pub fn readable(
+        &mut self,
+        read_version: impl FnOnce() -> Result<Option<u32>>,
+        newer: impl FnOnce(u32) -> super::StoreError,
+    ) -> Result<bool> {
+        if !self.ready {
+            if self.absent_since.elapsed() < RECHECK_ABSENT {
+                return Ok(false);
+            }
+            self.absent_since = std::time::Instant::now();
+            match read_version()? {
+                Some(v) if v > SCHEMA_VERSION => return Err(newer(v)),
+                Some(_) => self.ready = true,
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::StoreError;
+
+    fn newer(v: u32) -> StoreError {
+        StoreError::Schema(format!("newer {v}"))
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_at_open_and_at_a_later_read() {
+        let e = SchemaGate::open(true, Some(SCHEMA_VERSION + 1), newer, || Ok(())).unwrap_err();
+        assert!(e.is_configuration(), "{e}");
+        let mut gate = SchemaGate::open(true, None, newer, || panic!("read-only creates")).unwrap();
+        gate.absent_since -= RECHECK_ABSENT;
+        let e = gate
+            .readable(|| Ok(Some(SCHEMA_VERSION + 1)), newer)
+            .unwrap_err();
+        assert!(e.to_string().contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn a_writing_run_creates_the_schema_at_open_and_a_read_only_one_never() {
+        let mut created = 0;
+        let mut gate = SchemaGate::open(false, None, newer, || {
+            created += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(created, 1);
+        gate.writable("t", || panic!("created twice")).unwrap();
+        assert!(gate.readable(|| panic!("asked again"), newer).unwrap());
+
+        let mut ro = SchemaGate::open(true, None, newer, || panic!("read-only creates")).unwrap();
+        assert!(ro.read_only());
+        assert!(ro.writable("t", || Ok(())).is_err());
+    }
+
+    #[test]
+    fn a_missing_schema_reads_as_empty_and_is_asked_for_again_only_after_a_while() {
+        let mut gate = SchemaGate::open(true, None, newer, || Ok(())).unwrap();
+        // Within the interval the server is not asked (a dry run over many tenants).
+        assert!(!gate.readable(|| panic!("asked per tenant"), newer).unwrap());
+        // After it, a schema another host created meanwhile is seen.
+        gate.absent_since -= RECHECK_ABSENT;
+        assert!(gate.readable(|| Ok(Some(SCHEMA_VERSION)), newer).unwrap());
+        assert!(gate.readable(|| panic!("asked once ready"), newer).unwrap());
+    }
+}

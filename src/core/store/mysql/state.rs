@@ -20,7 +20,8 @@ use ::mysql::{Conn, Value};
 use chrono::{DateTime, Utc};
 
 use super::super::shared::{
-    Doc, SCHEMA_VERSION, SharedOptions, SharedState, Space, TrashRun, TrashTag, TrashedRow,
+    Doc, SCHEMA_VERSION, SchemaGate, SharedOptions, SharedState, Space, TrashRun, TrashTag,
+    TrashedRow,
 };
 use super::super::{KeyRef, Result, StoreError, TrashRow};
 use super::{ER_DUP_ENTRY, message, q};
@@ -269,15 +270,9 @@ pub struct MysqlState {
     conn: Conn,
     target: String,
     at: StateTarget,
-    read_only: bool,
-    /// The database exists at this binary's version (checked or created).
-    ready: bool,
-    /// When a missing schema was last found missing.
-    absent_since: std::time::Instant,
+    /// Whether the database is there at this binary's version (read-only: never created).
+    gate: SchemaGate,
 }
-
-/// How long a read-only state trusts that its schema is still missing.
-const RECHECK_ABSENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn to_time(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
@@ -301,20 +296,16 @@ impl MysqlState {
         opts: &SharedOptions,
     ) -> Result<MysqlState> {
         let version = read_version(&mut conn, target, &at.schema)?;
-        if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
-            return Err(newer(target, &at.schema, v));
-        }
-        // A run that writes creates it now, so a role that cannot is told at start-up (exit 2),
-        // not by every batch.
-        if !opts.read_only && version != Some(SCHEMA_VERSION) {
-            ensure(&mut conn, target, &at.schema)?;
-        }
+        let gate = SchemaGate::open(
+            opts.read_only,
+            version,
+            |v| newer(target, &at.schema, v),
+            || ensure(&mut conn, target, &at.schema),
+        )?;
         Ok(MysqlState {
             conn,
             target: target.to_owned(),
-            read_only: opts.read_only,
-            ready: !opts.read_only || version == Some(SCHEMA_VERSION),
-            absent_since: std::time::Instant::now(),
+            gate,
             at,
         })
     }
@@ -324,37 +315,17 @@ impl MysqlState {
     }
 
     fn writable(&mut self) -> Result<()> {
-        if self.read_only {
-            return Err(StoreError::Query(format!(
-                "{}: the janitor's state was opened read-only",
-                self.target
-            )));
-        }
-        if !self.ready {
-            ensure(&mut self.conn, &self.target, &self.at.schema)?;
-            self.ready = true;
-        }
-        Ok(())
+        self.gate.writable(&self.target, || {
+            ensure(&mut self.conn, &self.target, &self.at.schema)
+        })
     }
 
     /// A missing database reads as empty (another host may have created it since we opened).
     fn readable(&mut self) -> Result<bool> {
-        if !self.ready {
-            // A dry run over many tenants asks once, not twice per tenant; a long-running
-            // reader (monitor) still sees a schema another host creates meanwhile.
-            if self.absent_since.elapsed() < RECHECK_ABSENT {
-                return Ok(false);
-            }
-            self.absent_since = std::time::Instant::now();
-            match read_version(&mut self.conn, &self.target, &self.at.schema)? {
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(newer(&self.target, &self.at.schema, v));
-                }
-                Some(_) => self.ready = true,
-                None => return Ok(false),
-            }
-        }
-        Ok(true)
+        self.gate.readable(
+            || read_version(&mut self.conn, &self.target, &self.at.schema),
+            |v| newer(&self.target, &self.at.schema, v),
+        )
     }
 
     fn runs_sql(&self, of_tenant: bool) -> String {
@@ -591,7 +562,7 @@ impl SharedState for MysqlState {
     }
 
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {
-        if self.read_only || !self.readable()? {
+        if self.gate.read_only() || !self.readable()? {
             return Ok((0, 0));
         }
         let before_us = before.timestamp_micros();

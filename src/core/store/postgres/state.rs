@@ -20,7 +20,8 @@ use postgres::error::SqlState;
 use postgres::{Client, GenericClient, Statement};
 
 use super::super::shared::{
-    Doc, SCHEMA_VERSION, SharedOptions, SharedState, Space, TrashRun, TrashTag, TrashedRow,
+    Doc, SCHEMA_VERSION, SchemaGate, SharedOptions, SharedState, Space, TrashRun, TrashTag,
+    TrashedRow,
 };
 use super::super::{KeyRef, Result, StoreError, TrashRow};
 use super::{pg_message, q};
@@ -283,11 +284,8 @@ pub struct PgState {
     client: Client,
     target: String,
     at: StateTarget,
-    read_only: bool,
-    /// The schema exists at this binary's version (checked or created).
-    ready: bool,
-    /// When a missing schema was last found missing.
-    absent_since: std::time::Instant,
+    /// Whether the schema is there at this binary's version (read-only: never created).
+    gate: SchemaGate,
     /// Statements prepared once the schema exists: one round trip per call, not two.
     prepared: HashMap<&'static str, Statement>,
 }
@@ -311,20 +309,16 @@ impl PgState {
                 .map_err(err)?;
         }
         let version = read_version(&mut client, target, &at.schema)?;
-        if let Some(v) = version.filter(|v| *v > SCHEMA_VERSION) {
-            return Err(newer(target, &at.schema, v));
-        }
-        // A run that writes creates it now, so a role that cannot is told at start-up (exit 2),
-        // not by every batch.
-        if !opts.read_only && version != Some(SCHEMA_VERSION) {
-            ensure(&mut client, target, &at.schema)?;
-        }
+        let gate = SchemaGate::open(
+            opts.read_only,
+            version,
+            |v| newer(target, &at.schema, v),
+            || ensure(&mut client, target, &at.schema),
+        )?;
         Ok(PgState {
             client,
             target: target.to_owned(),
-            read_only: opts.read_only,
-            ready: !opts.read_only || version == Some(SCHEMA_VERSION),
-            absent_since: std::time::Instant::now(),
+            gate,
             at,
             prepared: HashMap::new(),
         })
@@ -336,38 +330,18 @@ impl PgState {
 
     /// Before a write: the schema exists at this version (created here on first use).
     fn writable(&mut self) -> Result<()> {
-        if self.read_only {
-            return Err(StoreError::Query(format!(
-                "{}: the janitor's state was opened read-only",
-                self.target
-            )));
-        }
-        if !self.ready {
-            ensure(&mut self.client, &self.target, &self.at.schema)?;
-            self.ready = true;
-        }
-        Ok(())
+        self.gate.writable(&self.target, || {
+            ensure(&mut self.client, &self.target, &self.at.schema)
+        })
     }
 
     /// Before a read: whether there is anything to read. A missing schema reads as empty (it
     /// may have been created by another host since we opened).
     fn readable(&mut self) -> Result<bool> {
-        if !self.ready {
-            // A dry run over many tenants asks once, not twice per tenant; a long-running
-            // reader (monitor) still sees a schema another host creates meanwhile.
-            if self.absent_since.elapsed() < RECHECK_ABSENT {
-                return Ok(false);
-            }
-            self.absent_since = std::time::Instant::now();
-            match read_version(&mut self.client, &self.target, &self.at.schema)? {
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(newer(&self.target, &self.at.schema, v));
-                }
-                Some(_) => self.ready = true,
-                None => return Ok(false),
-            }
-        }
-        Ok(true)
+        self.gate.readable(
+            || read_version(&mut self.client, &self.target, &self.at.schema),
+            |v| newer(&self.target, &self.at.schema, v),
+        )
     }
 
     /// The compare-and-swap of a document; `durable: false` commits without waiting for the
@@ -472,9 +446,6 @@ impl PgState {
         }
     }
 }
-
-/// How long a read-only state trusts that its schema is still missing.
-const RECHECK_ABSENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn to_time(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
@@ -678,7 +649,7 @@ impl SharedState for PgState {
     }
 
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {
-        if self.read_only || !self.readable()? {
+        if self.gate.read_only() || !self.readable()? {
             return Ok((0, 0));
         }
         let before_us = before.timestamp_micros();
