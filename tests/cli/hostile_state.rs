@@ -3,69 +3,11 @@
 //! Each test is a defect found that way (it failed before its fix). No server needed.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::shared_sqlite::{Fleet, OLD};
 use crate::stores::{CREDS, account_rows, make_sqlite, sqlite_rows};
 use crate::testenv::*;
-
-/// What a cleanup removes from each account of [`make_sqlite`].
-const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
-
-/// A folder of SQLite account files, one state directory per host.
-struct Fleet {
-    dir: tempfile::TempDir,
-}
-
-impl Fleet {
-    fn new(tenants: &[&str]) -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("auth")).unwrap();
-        let f = Fleet { dir };
-        for t in tenants {
-            make_sqlite(&f.db(t), CREDS);
-        }
-        f
-    }
-
-    fn auth(&self) -> PathBuf {
-        self.dir.path().join("auth")
-    }
-
-    fn db(&self, tenant: &str) -> PathBuf {
-        self.auth().join(format!("{tenant}.db"))
-    }
-
-    fn sibling(&self, tenant: &str) -> PathBuf {
-        self.auth().join(format!("{tenant}.db-janitor"))
-    }
-
-    fn state(&self, host: &str) -> PathBuf {
-        self.dir.path().join(format!("state-{host}"))
-    }
-
-    fn run(&self, host: &str, args: &[&str]) -> std::process::Output {
-        bare_cmd()
-            .env("BAILEYS_JANITOR_HOSTNAME", host)
-            .arg("--store")
-            .arg(format!("sqlite:{}", self.auth().display()))
-            .arg("--state-dir")
-            .arg(self.state(host))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, host: &str, args: &[&str]) -> serde_json::Value {
-        let out = self.run(host, args);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{args:?} on {host}: {e}\n{}{}",
-                text(&out.stdout),
-                text(&out.stderr)
-            )
-        })
-    }
-}
 
 /// The run ids `restore --list --json` shows, with their companies.
 fn listed(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {

@@ -12,15 +12,15 @@ use crate::stores::{CREDS, account_rows, make_sqlite, sqlite_rows};
 use crate::testenv::*;
 
 /// What a cleanup removes from each account of [`make_sqlite`].
-const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
+pub(crate) const OLD: [&str; 2] = ["identity-key-5511888888888.0", "session-5511888888888.0"];
 
-/// A folder of account files and one state directory per host.
-struct Fleet {
-    dir: tempfile::TempDir,
+/// A folder of account files and one state directory per host (also `hostile_state`'s).
+pub(crate) struct Fleet {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Fleet {
-    fn new(tenants: &[&str]) -> Fleet {
+    pub(crate) fn new(tenants: &[&str]) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("auth")).unwrap();
         let f = Fleet { dir };
@@ -30,24 +30,24 @@ impl Fleet {
         f
     }
 
-    fn auth(&self) -> PathBuf {
+    pub(crate) fn auth(&self) -> PathBuf {
         self.dir.path().join("auth")
     }
 
-    fn db(&self, tenant: &str) -> PathBuf {
+    pub(crate) fn db(&self, tenant: &str) -> PathBuf {
         self.auth().join(format!("{tenant}.db"))
     }
 
-    fn sibling(&self, tenant: &str) -> PathBuf {
+    pub(crate) fn sibling(&self, tenant: &str) -> PathBuf {
         self.auth().join(format!("{tenant}.db-janitor"))
     }
 
-    fn state(&self, host: &str) -> PathBuf {
+    pub(crate) fn state(&self, host: &str) -> PathBuf {
         self.dir.path().join(format!("state-{host}"))
     }
 
     /// The janitor as it runs on `host`.
-    fn cmd(&self, host: &str) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self, host: &str) -> assert_cmd::Command {
         let mut c = bare_cmd();
         c.env("BAILEYS_JANITOR_HOSTNAME", host)
             .arg("--store")
@@ -57,11 +57,11 @@ impl Fleet {
         c
     }
 
-    fn run(&self, host: &str, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, host: &str, args: &[&str]) -> std::process::Output {
         self.cmd(host).args(args).output().unwrap()
     }
 
-    fn json(&self, host: &str, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn json(&self, host: &str, args: &[&str]) -> serde_json::Value {
         let out = self.run(host, args);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
@@ -73,7 +73,7 @@ impl Fleet {
     }
 
     /// Every file in the folder, by name, but the app's own `-wal` / `-shm`.
-    fn names(&self) -> BTreeSet<String> {
+    pub(crate) fn names(&self) -> BTreeSet<String> {
         std::fs::read_dir(self.auth())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
