@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::core::state::{self, Loaded, StateDir};
-use crate::core::store::shared::{SharedState, Space};
+use crate::core::store::shared::{Doc, SharedState, Space};
 
 pub const RUNS_FILE: &str = "runs.json";
 pub const COMPANIES_DIR: &str = "companies";
@@ -307,8 +307,8 @@ pub fn update_runs_of(
     mut f: impl FnMut(&mut Runs),
 ) -> io::Result<()> {
     let local = || Ok(read_local_runs(state));
-    if let Some(r) =
-        state.with_shared(|sh| update_doc(sh, Space::Runs, host, &local, &mut f, Commit::Durable))
+    if let Some(r) = state
+        .with_shared(|sh| update_doc(sh, Space::Runs, host, &local, &mut f, Commit::Durable, None))
     {
         return r;
     }
@@ -367,13 +367,20 @@ fn update_doc<T: Default + Serialize + serde::de::DeserializeOwned>(
     local: &dyn Fn() -> io::Result<T>,
     f: &mut dyn FnMut(&mut T),
     commit: Commit,
+    mut hint: Option<Doc>,
 ) -> io::Result<()> {
     let what = sh.describe();
     let err = |e: crate::core::store::StoreError| {
         io::Error::other(format!("{} {name:?} in {what}: {e}", space.as_str()))
     };
     for attempt in 0..SWAP_ATTEMPTS {
-        let (mut value, expected) = match read_doc::<T>(sh, space, name).map_err(err)? {
+        // The first attempt may start from what this process read lately (`StateDir::recall`):
+        // if another write came in between, the swap fails and the next attempt reads.
+        let current = match hint.take() {
+            Some(doc) => Some((parse_doc::<T>(&doc.body, space, name), doc.version)),
+            None => read_doc::<T>(sh, space, name).map_err(err)?,
+        };
+        let (mut value, expected) = match current {
             Some((v, version)) => (v, Some(version)),
             None => (local()?, None),
         };
@@ -407,14 +414,28 @@ fn company_file(company: &str) -> String {
 /// From the store's shared state where it keeps one (the state directory's file while it has
 /// none yet: the upgrade path).
 pub fn try_read_company(state: &StateDir, company: &str) -> Result<CompanyRecord, String> {
-    let shared = state.with_shared(|sh| {
+    let read = state.with_shared(|sh| {
         let what = sh.describe();
-        read_doc::<CompanyRecord>(sh, Space::Company, company)
+        sh.read(Space::Company, company)
             .map_err(|e| format!("cannot read the record of {company} from {what}: {e}"))
     });
-    match shared {
+    company_from(state, company, read)
+}
+
+/// [`try_read_company`] from a read of the store already made (a cleanup reads the record and
+/// the ledger together: `SharedState::read_many`); `read` is `None` where the state directory
+/// holds everything.
+pub fn company_from(
+    state: &StateDir,
+    company: &str,
+    read: Option<Result<Option<Doc>, String>>,
+) -> Result<CompanyRecord, String> {
+    match read {
         None | Some(Ok(None)) => try_read_local_company(state, company),
-        Some(Ok(Some((mut rec, _)))) => {
+        Some(Ok(Some(doc))) => {
+            let mut rec = parse_doc::<CompanyRecord>(&doc.body, Space::Company, company);
+            // A cleanup's mark is written right after: it starts from this read.
+            state.remember(Space::Company, company, doc);
             // Holds this host set before the upgrade and has not moved yet (another host
             // wrote the record first): still holds.
             merge_holds(&mut rec, &try_read_local_company(state, company)?);
@@ -506,12 +527,13 @@ fn update_company_as(
         } else {
             Commit::Durable
         };
+        let hint = state.recall(Space::Company, company);
         let mut g = |rec: &mut CompanyRecord| {
             merge_holds(rec, &before);
             f(rec)
         };
-        if let Some(r) =
-            state.with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut g, commit))
+        if let Some(r) = state
+            .with_shared(|sh| update_doc(sh, Space::Company, company, &local, &mut g, commit, hint))
         {
             r?;
             return forget_local_holds(state, company);

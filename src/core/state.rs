@@ -35,6 +35,7 @@ pub mod binding;
 use crate::core::folder::Folder;
 use crate::core::lock::{self, LockAttempt};
 use crate::core::store::SharedState;
+use crate::core::store::shared::{Doc, Space};
 
 pub const LOCKS_DIR: &str = "locks";
 pub const TRASH_DIR: &str = "trash";
@@ -53,7 +54,17 @@ pub struct StateDir {
     /// Whether `shared` holds one: asked without waiting for the lock (by code that may run
     /// while a caller of [`StateDir::with_shared`] holds it).
     attached: std::sync::atomic::AtomicBool,
+    /// Documents lately read from `shared`, as hints for this process's next write of them.
+    recent: Mutex<std::collections::VecDeque<(Space, String, Doc, Instant)>>,
 }
+
+/// How many documents [`StateDir::remember`] keeps: a few per tenant in flight, whatever the
+/// number of tenants (memory stays flat).
+const RECENT_DOCS: usize = 64;
+/// How long such a hint is used: a tenant's cleanup and its mark are seconds apart. (Versions
+/// only grow, but a state schema dropped and made again under a running monitor starts them
+/// over: an old hint must not match a new document by chance.)
+const RECENT_FOR: Duration = Duration::from_secs(60);
 
 thread_local! {
     /// This thread is inside [`StateDir::with_shared`]: a second call would wait for itself.
@@ -77,7 +88,32 @@ impl StateDir {
             root: OnceLock::new(),
             shared: Mutex::new(None),
             attached: std::sync::atomic::AtomicBool::new(false),
+            recent: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// Keeps `doc`, just read from the shared state, as a hint for the next write of it: a
+    /// compare-and-swap that starts from it saves a round trip. Never an answer to a read (a
+    /// decision reads the store); a stale hint only makes the swap fail and read again.
+    pub fn remember(&self, space: Space, name: &str, doc: Doc) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|(s, n, _, _)| !(*s == space && n == name));
+        if recent.len() >= RECENT_DOCS {
+            recent.pop_front();
+        }
+        recent.push_back((space, name.to_owned(), doc, Instant::now()));
+    }
+
+    /// The hint [`StateDir::remember`] kept for this document, taken (used once).
+    pub fn recall(&self, space: Space, name: &str) -> Option<Doc> {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let at = recent
+            .iter()
+            .position(|(s, n, _, _)| *s == space && n == name)?;
+        recent
+            .remove(at)
+            .filter(|(_, _, _, at)| at.elapsed() < RECENT_FOR)
+            .map(|(_, _, doc, _)| doc)
     }
 
     /// Keeps the janitor's state in `shared` (the store's) from now on; replaces an earlier one.
@@ -349,6 +385,34 @@ mod tests {
             read_json::<Vec<u32>>(&dir, "bad.json"),
             Loaded::Corrupt(_)
         ));
+    }
+
+    #[test]
+    fn a_remembered_document_is_recalled_once_and_only_a_few_are_kept() {
+        let s = StateDir::new("/nonexistent");
+        let doc = |v: u64| Doc {
+            body: v.to_string().into_bytes(),
+            version: v,
+        };
+        s.remember(Space::Company, "t1", doc(1));
+        s.remember(Space::Company, "t1", doc(2));
+        assert_eq!(s.recall(Space::Ledger, "t1"), None, "another space");
+        assert_eq!(
+            s.recall(Space::Company, "t1"),
+            Some(doc(2)),
+            "the latest read"
+        );
+        assert_eq!(s.recall(Space::Company, "t1"), None, "used once");
+        for i in 0..(RECENT_DOCS as u64 + 10) {
+            s.remember(Space::Company, &format!("t{i}"), doc(i));
+        }
+        assert_eq!(s.recall(Space::Company, "t0"), None, "the oldest went");
+        let last = RECENT_DOCS as u64 + 9;
+        assert_eq!(
+            s.recall(Space::Company, &format!("t{last}")),
+            Some(doc(last))
+        );
+        assert!(s.recent.lock().unwrap().len() < RECENT_DOCS);
     }
 
     #[test]

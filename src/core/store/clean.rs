@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::ledger::Ledger;
-use super::shared::TrashTag;
+use super::shared::{Space, TrashTag};
 use super::{KeyRef, Planned, RemoveOutcome, Store, TenantLock, Token, TrashRow, TrashTarget};
 use crate::core::classify::{self, Kind};
 use crate::core::clean::CleanSpec;
@@ -332,8 +332,22 @@ fn clean_locked(
     report.creds = Some(creds.state().as_str());
     // Recorded with the run, so `restore` can refuse to put these rows into a re-paired account.
     report.identity = creds::Identity::of(&creds);
+    // The tenant's record and ledger in one round trip, where the store keeps them.
+    let (record_read, ledger_read) = match state.with_shared(|sh| {
+        let what = sh.describe();
+        sh.read_many(&[(Space::Company, tenant), (Space::Ledger, tenant)])
+            .map_err(|e| format!("cannot read the record of {tenant} from {what}: {e}"))
+    }) {
+        None => (None, None),
+        Some(Ok(docs)) => {
+            let mut docs = docs.into_iter();
+            let (record, ledger) = (docs.next().flatten(), docs.next().flatten());
+            (Some(Ok(record)), Some(Ok(ledger)))
+        }
+        Some(Err(why)) => (Some(Err(why)), None),
+    };
     // Rows put back by `restore` stay until their hold ends (as files do in folders).
-    let record = match crate::core::records::try_read_company(state, tenant) {
+    let record = match crate::core::records::company_from(state, tenant, record_read) {
         Ok(r) => r,
         Err(why) => {
             *report = CompanyReport::failed(
@@ -349,7 +363,7 @@ fn clean_locked(
         *report.files_by_type.entry(Kind::Creds).or_default() += 1;
     }
 
-    let mut ledger = Ledger::load(state, &spec.store_key, tenant);
+    let mut ledger = Ledger::load_from(state, &spec.store_key, tenant, ledger_read);
     if spec.clean.dry_run {
         ledger = ledger.answering_only();
     }

@@ -100,6 +100,17 @@ impl Ledger {
     /// Loads a tenant's ledger; missing or unreadable lines mean "never seen" (younger, so safer).
     pub fn load(state: &StateDir, store_key: &str, tenant: &str) -> Ledger {
         let shared = state.with_shared(|sh| sh.read(Space::Ledger, tenant));
+        Ledger::load_from(state, store_key, tenant, shared)
+    }
+
+    /// [`Ledger::load`] from a read of the store already made (`read`: `None` where the state
+    /// directory holds everything).
+    pub fn load_from(
+        state: &StateDir,
+        store_key: &str,
+        tenant: &str,
+        shared: Option<super::Result<Option<super::shared::Doc>>>,
+    ) -> Ledger {
         let mut stored = None;
         let text = match shared {
             Some(Ok(Some(doc))) => {

@@ -19,6 +19,8 @@ struct Inner {
     lost_swaps: u64,
     /// Calls to `swap_lazy`: which writes may skip the log flush in a real store.
     lazy_swaps: u64,
+    /// Calls to `read`: the round trips a real store would make for documents.
+    reads: u64,
 }
 
 struct Trashed {
@@ -69,6 +71,10 @@ impl MemoryState {
         self.lock().lazy_swaps
     }
 
+    pub fn reads(&self) -> u64 {
+        self.lock().reads
+    }
+
     /// The trash as a store writes it inside its removal transaction (`TrashTarget::InStore`).
     pub fn insert_trash(&self, tenant: &str, tag: &TrashTag, rows: &[TrashRow]) {
         let mut inner = self.lock();
@@ -94,7 +100,9 @@ impl SharedState for MemoryState {
     }
 
     fn read(&mut self, space: Space, name: &str) -> Result<Option<Doc>> {
-        Ok(self.lock().docs.get(&(space, name.to_owned())).cloned())
+        let mut inner = self.lock();
+        inner.reads += 1;
+        Ok(inner.docs.get(&(space, name.to_owned())).cloned())
     }
 
     fn swap(

@@ -153,6 +153,14 @@ pub trait SharedState: Send {
     /// A document, or `None` when there is none (or the schema does not exist yet).
     fn read(&mut self, space: Space, name: &str) -> Result<Option<Doc>>;
 
+    /// Several documents, in the order asked, in one round trip where the store can (a
+    /// tenant's record and ledger, read together as its cleanup starts).
+    fn read_many(&mut self, docs: &[(Space, &str)]) -> Result<Vec<Option<Doc>>> {
+        docs.iter()
+            .map(|(space, name)| self.read(*space, name))
+            .collect()
+    }
+
     /// Writes `body` if the stored version is still `expected` (`None`: no document yet).
     /// `Ok(false)` when another host wrote first: read again and retry. Creates the schema
     /// (or refuses with the SQL to run) on first use.

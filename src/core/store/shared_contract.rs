@@ -107,6 +107,22 @@ fn documents(make: &mut dyn FnMut() -> Box<dyn SharedState>) {
     let odd = "tenant 'x\"; DROP TABLE docs; --/ü";
     assert!(a.swap(Space::Company, odd, None, b"{}").unwrap());
     assert_eq!(b.read(Space::Company, odd).unwrap().unwrap().body, b"{}");
+
+    // Several at once: in the order asked, missing ones `None`, each as `read` gives it.
+    let asked = [
+        (Space::Ledger, "company_1"),
+        (Space::Company, "company_2"),
+        (Space::Company, odd),
+        (Space::Company, "company_1"),
+        (Space::Runs, "company_1"),
+    ];
+    let one_by_one: Vec<_> = asked
+        .iter()
+        .map(|(space, name)| b.read(*space, name).unwrap())
+        .collect();
+    assert_eq!(b.read_many(&asked).unwrap(), one_by_one);
+    assert_eq!(one_by_one.iter().filter(|d| d.is_some()).count(), 3);
+    assert!(b.read_many(&[]).unwrap().is_empty());
 }
 
 /// `swap_lazy` is the same compare-and-swap (only its durability may differ): create, lose on

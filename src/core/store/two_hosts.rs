@@ -485,3 +485,33 @@ fn a_real_run_purges_the_stores_trash_after_its_retention() {
     // This run's own rows stay.
     assert_eq!(s.trash_rows(T, "20270115T080000Z-2").unwrap().len(), 2);
 }
+
+#[test]
+fn a_cleanups_mark_starts_from_the_record_it_read_unless_another_host_wrote_since() {
+    let mut m = store();
+    let (a, b) = (host(&m), host(&m));
+    records::update_company(&a.state, T, |r| r.auto_cleanup = Some(utc(0))).unwrap();
+    let report = clean_tenant(&mut m, T, &a.state, &spec("20270115T080000Z-1"));
+    let reads = m.state.reads();
+    records::record_cleanup(&a.state, &report, "cleanup", false, true, utc(30)).unwrap();
+    assert_eq!(
+        m.state.reads(),
+        reads,
+        "the mark starts from the cleanup's own read"
+    );
+
+    // Host B holds a row between A's read and A's mark: A's swap fails, reads again, and
+    // writes its mark on top of B's hold.
+    let report = clean_tenant(&mut m, T, &a.state, &spec("20270115T090000Z-1"));
+    let lost = m.state.lost_swaps();
+    records::update_company(&b.state, T, |r| {
+        r.hold(&["session-5511.0.json".into()], utc(3600), utc(0))
+    })
+    .unwrap();
+    records::record_cleanup(&a.state, &report, "cleanup", false, true, utc(40)).unwrap();
+    assert_eq!(m.state.lost_swaps(), lost + 1, "the stale start lost once");
+    let rec = records::try_read_company(&b.state, T).unwrap();
+    assert!(rec.holds.contains_key("session-5511.0.json"), "{rec:?}");
+    assert_eq!(rec.last_cleanup().unwrap().run_id, "20270115T090000Z-1");
+    assert!(rec.auto_cleanup.is_some());
+}

@@ -458,3 +458,42 @@ fn in_store_trash_without_an_opened_state_is_refused_and_removes_nothing() {
     );
     assert_eq!(s.count("SELECT count(*) FROM whatsapp_keys"), 1);
 }
+
+#[test]
+fn a_lazy_write_skips_the_wal_flush_of_its_own_commit_only() {
+    let Some(s) = Scratch::new() else { return };
+    let store = s.store();
+    let opts = SharedOptions::default();
+    let at = StateTarget {
+        schema: opts.schema.clone(),
+        store: "test".into(),
+    };
+    let client = Client::connect(&s.url(), postgres::NoTls).unwrap();
+    let mut st = PgState::open(client, "test", at, &opts).unwrap();
+    let setting =
+        |c: &mut Client| -> String { c.query_one("SHOW synchronous_commit", &[]).unwrap().get(0) };
+    // Inside a transaction the statement's own setting is visible: the write's commit does not
+    // wait for its WAL flush.
+    st.client.batch_execute("BEGIN").unwrap();
+    assert!(st.swap_lazy(Space::Ledger, "t1", None, b"{}").unwrap());
+    assert_eq!(setting(&mut st.client), "off");
+    st.client.batch_execute("COMMIT").unwrap();
+    // ... and it ends with that commit: every later write is durable again.
+    assert_eq!(setting(&mut st.client), "on");
+    assert!(
+        st.swap_lazy(Space::Ledger, "t1", Some(1), b"{\"a\":1}")
+            .unwrap()
+    );
+    assert_eq!(setting(&mut st.client), "on");
+    assert!(
+        !st.swap_lazy(Space::Ledger, "t1", Some(1), b"{\"b\":1}")
+            .unwrap(),
+        "a stale version swaps nothing"
+    );
+    assert!(st.swap(Space::Ledger, "t1", Some(2), b"{\"c\":1}").unwrap());
+    assert_eq!(
+        st.read(Space::Ledger, "t1").unwrap().unwrap().body,
+        b"{\"c\":1}"
+    );
+    drop(store);
+}
