@@ -9,6 +9,7 @@ mod golden;
 mod hardening;
 mod hostile_state;
 mod install_cron;
+mod layers;
 mod logging;
 mod monitor;
 mod mysql_store;

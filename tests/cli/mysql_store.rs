@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mysql::prelude::Queryable;
 
-use crate::stores::{CREDS, TestDb, account_rows, assert_no_secret, session};
+use crate::stores::{CREDS, TestDb, account_rows, assert_no_secret, keep50, keep50_with, session};
 use crate::testenv::*;
 
 fn admin_url() -> String {
@@ -145,13 +145,18 @@ impl TestMy {
 
     /// The binary on this database with the spec's keep-50 pre-key rule.
     pub fn cmd(&self, state: &Path) -> assert_cmd::Command {
+        self.cmd_with(state, "")
+    }
+
+    /// [`TestMy::cmd`] with `more` (TOML) after the keep-50 rule in its config file.
+    pub fn cmd_with(&self, state: &Path, more: &str) -> assert_cmd::Command {
         let mut c = bare_cmd();
         c.arg("--store")
             .arg(&self.url)
             .arg("--state-dir")
             .arg(state)
             .arg("--config")
-            .arg(keep50(state))
+            .arg(keep50_with(state, more))
             .env("BAILEYS_JANITOR_STATE_SCHEMA", &self.state_db);
         c
     }
@@ -188,12 +193,6 @@ fn lock_name(scope: &str, tenant: Option<&str>) -> String {
         ),
         None => format!("baileys-janitor:g:{:016x}", fnv(scope.as_bytes())),
     }
-}
-
-fn keep50(state: &Path) -> std::path::PathBuf {
-    let p = state.with_extension("keep50.toml");
-    std::fs::write(&p, "[pre_keys]\nkeep = 50\n").unwrap();
-    p
 }
 
 fn json_of(o: &std::process::Output) -> serde_json::Value {

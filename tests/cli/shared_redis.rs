@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::redis_store::{Scratch, json_of};
+use crate::layers::{
+    EMERGENCY_CLEANUP, MONITOR_AUTO_CLEANUP, NEW_OLD_SESSION, OTHER_LAYERS, small_fleet_config,
+};
+use crate::redis_store::{Scratch, json_of, twice};
+use crate::stores::session;
 use crate::testenv::*;
 
 const TENANT: &str = "0c0ffee0-aaaa-4c55-9a0e-1b2c3d4e5f60";
@@ -117,6 +121,63 @@ fn a_restore_on_one_host_holds_the_fields_against_a_cleanup_on_the_other() {
     let b = f.on_b(&["cleanup", "--json"]);
     assert_eq!(removed(&b), Vec::<String>::new(), "{}", text(&b.stdout));
     assert_eq!(f.fields(), before, "host B removed nothing host A restored");
+}
+
+/// A cleans and restores; then each layer that cleans besides the daily cleanup, on B (a fresh
+/// instance each), cleans the tenant and removes none of the fields on hold.
+#[test]
+fn every_other_layer_keeps_the_fields_a_restore_on_another_host_holds() {
+    for layer in OTHER_LAYERS {
+        let Some(mut f) = Fleet::new() else { return };
+        assert_eq!(removed(&f.on_a(&["cleanup", "--json"])), REMOVED);
+        assert_code(&f.on_a(&["restore", "--company", TENANT]), 0);
+        let held = f.fields();
+        let out = f
+            .cmd("host-b", &f.b)
+            .arg("--config")
+            .arg(small_fleet_config(f._dir.path()))
+            .args(layer.args)
+            .output()
+            .unwrap();
+        assert_code(&out, layer.exit);
+        let v = json_of(&out);
+        assert_eq!(layer.removed(&v, TENANT), Some(0), "{}: {v}", layer.name);
+        assert_eq!(
+            f.fields(),
+            held,
+            "{} on host B removed fields host A restored",
+            layer.name
+        );
+    }
+}
+
+/// A's `monitor --auto-cleanup` cleans; within the cooldown B's leaves an old field that came
+/// since (the mark is in Redis), which B's `cleanup --emergency` then removes.
+#[test]
+fn an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
+    let Some(mut f) = Fleet::new() else { return };
+    let config = small_fleet_config(f._dir.path());
+    let monitor = |f: &Fleet, host: &str, state: &Path| {
+        let out = f
+            .cmd(host, state)
+            .arg("--config")
+            .arg(&config)
+            .args(MONITOR_AUTO_CLEANUP.args)
+            .output()
+            .unwrap();
+        assert_code(&out, MONITOR_AUTO_CLEANUP.exit);
+        MONITOR_AUTO_CLEANUP.removed(&json_of(&out), TENANT)
+    };
+    assert_eq!(monitor(&f, "host-a", &f.a), Some(REMOVED.len() as u64));
+    let (ty, id) = NEW_OLD_SESSION;
+    let new = format!("{ty}-{id}");
+    let h = f.r.hash(TENANT);
+    f.r.hset(&h, &new, &twice(&session(30)));
+    assert_eq!(monitor(&f, "host-b", &f.b), None, "cooling down");
+    assert!(f.fields().contains_key(&new), "host B's monitor removed it");
+    // Not kept for another reason: a cleanup removes it.
+    assert_eq!(removed(&f.on_b(EMERGENCY_CLEANUP.args)), vec![new.clone()]);
+    assert!(!f.fields().contains_key(&new));
 }
 
 #[test]

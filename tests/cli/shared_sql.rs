@@ -14,8 +14,11 @@ use std::path::Path;
 
 use mysql::prelude::Queryable;
 
+use crate::layers::{
+    Layer, MONITOR_AUTO_CLEANUP, NEW_OLD_SESSION, OTHER_LAYERS, SMALL_FLEET_LEVELS,
+};
 use crate::mysql_store::{MYSQL_BAILEYS_TABLE, TestMy};
-use crate::stores::TestDb;
+use crate::stores::{TestDb, session};
 use crate::testenv::*;
 
 const TENANTS: [&str; 2] = ["company_1", "company_2"];
@@ -59,12 +62,43 @@ impl Db {
 
     /// The binary on this database as host `host`, with its own state directory `state`.
     fn cmd(&self, state: &Path, host: &str) -> assert_cmd::Command {
+        self.cmd_with(state, host, "")
+    }
+
+    /// [`Db::cmd`] with `more` (TOML) in its config file.
+    fn cmd_with(&self, state: &Path, host: &str, more: &str) -> assert_cmd::Command {
         let mut c = match self {
-            Db::Pg(d) => d.cmd(state),
-            Db::My(m) => m.cmd(state),
+            Db::Pg(d) => d.cmd_with(state, more),
+            Db::My(m) => m.cmd_with(state, more),
         };
         c.env("BAILEYS_JANITOR_HOSTNAME", host);
         c
+    }
+
+    /// Adds a key row `(type, id)` with `value` to `tenant`, its clock (where the table has
+    /// one) as old as the value says.
+    fn put(&mut self, tenant: &str, (ty, id): (&str, &str), value: &str) {
+        match self {
+            Db::Pg(d) => {
+                d.client()
+                    .execute(
+                        "INSERT INTO whatsapp_keys (company_id, key_type, key_id, value, updated_at)
+                         VALUES ($1, $2, $3, $4::text::jsonb, now() - interval '30 days')",
+                        &[&tenant, &ty, &id, &value],
+                    )
+                    .unwrap();
+            }
+            Db::My(m) => m.put(tenant, &format!("{ty}-{id}"), value),
+        }
+    }
+
+    /// The key of `(type, id)` as [`Db::keys`] spells it.
+    fn key(&self, tenant: &str, (ty, id): (&str, &str)) -> (String, String) {
+        let k = match self {
+            Db::Pg(_) => format!("{ty}\u{1f}{id}"),
+            Db::My(_) => format!("{ty}-{id}"),
+        };
+        (tenant.to_owned(), k)
     }
 
     /// `schema.table` of the janitor's state.
@@ -302,6 +336,119 @@ fn postgres_restore_on_another_host_after_the_first_is_gone() {
 #[test]
 fn mysql_restore_on_another_host_after_the_first_is_gone() {
     restore_survives_the_host(Db::my);
+}
+
+// ---------------------------------------------------------------- every other layer
+
+/// The rows of `tenant` in `rows`.
+fn of(rows: &Rows, tenant: &str) -> Rows {
+    rows.iter()
+        .filter(|(k, _)| k.0 == tenant)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A cleans company_1 and restores it (its rows are on hold, in the store); then each layer
+/// that cleans besides the daily cleanup, on B with a state directory of its own and a fresh
+/// database each, cleans company_1 and removes none of them.
+fn held_rows_survive_every_other_layer(make: fn() -> Option<Db>) {
+    for layer in OTHER_LAYERS {
+        let Some(mut db) = make() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let clean = run(&mut db.cmd(&a, "host-a"), &["cleanup", "--json"], 0);
+        assert!(removed(&json(&clean), "company_1") > 0);
+        run(
+            &mut db.cmd(&a, "host-a"),
+            &["restore", "--company", "company_1"],
+            0,
+        );
+        let held = of(&db.keys(), "company_1");
+        let on_b = run(
+            &mut db.cmd_with(&b, "host-b", SMALL_FLEET_LEVELS),
+            layer.args,
+            layer.exit,
+        );
+        held_rows_kept(layer, &json(&on_b), &of(&db.keys(), "company_1"), &held);
+    }
+}
+
+/// `layer` cleaned company_1 (so it saw the hold rather than skipping the tenant) and removed
+/// none of its rows.
+fn held_rows_kept(layer: Layer, report: &serde_json::Value, now: &Rows, held: &Rows) {
+    assert_eq!(
+        layer.removed(report, "company_1"),
+        Some(0),
+        "{} on host B: {report}",
+        layer.name
+    );
+    assert_eq!(
+        now, held,
+        "{} on host B removed rows host A restored",
+        layer.name
+    );
+}
+
+#[test]
+fn postgres_every_other_layer_keeps_the_rows_a_restore_on_another_host_holds() {
+    held_rows_survive_every_other_layer(Db::pg);
+}
+
+#[test]
+fn mysql_every_other_layer_keeps_the_rows_a_restore_on_another_host_holds() {
+    held_rows_survive_every_other_layer(Db::my);
+}
+
+/// A's `monitor --auto-cleanup` cleans; within the cooldown B's leaves an old row that came
+/// since (the mark is in the store), which B's `cleanup --emergency` then removes.
+fn auto_cleanup_cooldown_is_shared(make: fn() -> Option<Db>) {
+    let Some(mut db) = make() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let args = MONITOR_AUTO_CLEANUP.args;
+    let on_a = run(
+        &mut db.cmd_with(&a, "host-a", SMALL_FLEET_LEVELS),
+        args,
+        MONITOR_AUTO_CLEANUP.exit,
+    );
+    let v = json(&on_a);
+    for t in TENANTS {
+        assert!(MONITOR_AUTO_CLEANUP.removed(&v, t) > Some(0), "{v}");
+    }
+    db.put("company_1", NEW_OLD_SESSION, &session(30));
+    let new = db.key("company_1", NEW_OLD_SESSION);
+    let on_b = run(
+        &mut db.cmd_with(&b, "host-b", SMALL_FLEET_LEVELS),
+        args,
+        MONITOR_AUTO_CLEANUP.exit,
+    );
+    let v = json(&on_b);
+    for t in TENANTS {
+        assert_eq!(
+            MONITOR_AUTO_CLEANUP.removed(&v, t),
+            None,
+            "cooling down: {v}"
+        );
+    }
+    assert!(db.keys().contains_key(&new), "host B's monitor removed it");
+    // Not kept for another reason: a cleanup removes it.
+    let clean = run(
+        &mut db.cmd(&b, "host-b"),
+        &["cleanup", "--emergency", "--json"],
+        0,
+    );
+    assert_eq!(removed(&json(&clean), "company_1"), 1);
+    assert!(!db.keys().contains_key(&new));
+}
+
+#[test]
+fn postgres_an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
+    auto_cleanup_cooldown_is_shared(Db::pg);
+}
+
+#[test]
+fn mysql_an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
+    auto_cleanup_cooldown_is_shared(Db::my);
 }
 
 // ---------------------------------------------------------------- the schema

@@ -8,7 +8,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::stores::{CREDS, account_rows, make_sqlite, sqlite_rows};
+use crate::layers::{
+    EMERGENCY_CLEANUP, MONITOR_AUTO_CLEANUP, NEW_OLD_SESSION, OTHER_LAYERS, small_fleet_config,
+};
+use crate::stores::{CREDS, account_rows, make_sqlite, session, sqlite_rows};
 use crate::testenv::*;
 
 /// What a cleanup removes from each account of [`make_sqlite`].
@@ -182,6 +185,80 @@ fn a_restore_on_one_host_holds_against_a_cleanup_on_the_other_and_status_shows_b
         assert!(!state.join("trash/company_1").exists());
         assert!(!state.join("records").exists() || dir_is_empty(&state.join("records")));
     }
+}
+
+/// A cleans and restores company_1; then each layer that cleans besides the daily cleanup, on
+/// B (a fresh folder each), cleans company_1 and removes none of the rows on hold.
+#[test]
+fn every_other_layer_keeps_the_rows_a_restore_on_another_host_holds() {
+    for layer in OTHER_LAYERS {
+        let f = Fleet::new(&["company_1"]);
+        assert_eq!(removed_of(&f.json("host-a", &["cleanup", "--json"])), OLD);
+        assert_code(&f.run("host-a", &["restore", "--company", "company_1"]), 0);
+        let held = sqlite_rows(&f.db("company_1"));
+        let out = f
+            .cmd("host-b")
+            .arg("--config")
+            .arg(small_fleet_config(f.dir.path()))
+            .args(layer.args)
+            .output()
+            .unwrap();
+        assert_code(&out, layer.exit);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            layer.removed(&v, "company_1"),
+            Some(0),
+            "{}: {v}",
+            layer.name
+        );
+        assert_eq!(
+            sqlite_rows(&f.db("company_1")),
+            held,
+            "{} on host B removed rows host A restored",
+            layer.name
+        );
+    }
+}
+
+/// A's `monitor --auto-cleanup` cleans; within the cooldown B's leaves an old row that came
+/// since (the mark is in the account's sibling), which B's `cleanup --emergency` then removes.
+#[test]
+fn an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
+    let f = Fleet::new(&["company_1"]);
+    let config = small_fleet_config(f.dir.path());
+    let monitor = |host: &str| {
+        let out = f
+            .cmd(host)
+            .arg("--config")
+            .arg(&config)
+            .args(MONITOR_AUTO_CLEANUP.args)
+            .output()
+            .unwrap();
+        assert_code(&out, MONITOR_AUTO_CLEANUP.exit);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        MONITOR_AUTO_CLEANUP.removed(&v, "company_1")
+    };
+    assert_eq!(monitor("host-a"), Some(OLD.len() as u64));
+    let (ty, id) = NEW_OLD_SESSION;
+    rusqlite::Connection::open(f.db("company_1"))
+        .unwrap()
+        .execute(
+            "INSERT INTO signal_keys (type, id, value) VALUES (?1, ?2, ?3)",
+            [ty, id, &session(30)],
+        )
+        .unwrap();
+    let new = (ty.to_owned(), id.to_owned());
+    let has_new = || {
+        sqlite_rows(&f.db("company_1"))
+            .iter()
+            .any(|(t, i, _)| (t, i) == (&new.0, &new.1))
+    };
+    assert_eq!(monitor("host-b"), None, "cooling down");
+    assert!(has_new(), "host B's monitor removed it");
+    // Not kept for another reason: a cleanup removes it.
+    let v = f.json("host-b", EMERGENCY_CLEANUP.args);
+    assert_eq!(removed_of(&v), [format!("{ty}-{id}")], "{v}");
+    assert!(!has_new());
 }
 
 fn dir_is_empty(p: &Path) -> bool {

@@ -362,13 +362,18 @@ impl TestDb {
     /// The binary on this database, with the spec's keep-50 pre-key rule (so the small
     /// fixtures have pre-keys to remove; the default server window keeps all 120).
     pub fn cmd(&self, state: &Path) -> assert_cmd::Command {
+        self.cmd_with(state, "")
+    }
+
+    /// [`TestDb::cmd`] with `more` (TOML) after the keep-50 rule in its config file.
+    pub fn cmd_with(&self, state: &Path, more: &str) -> assert_cmd::Command {
         let mut c = bare_cmd();
         c.arg("--store")
             .arg(&self.url)
             .arg("--state-dir")
             .arg(state)
             .arg("--config")
-            .arg(keep50(state));
+            .arg(keep50_with(state, more));
         c
     }
 }
@@ -384,10 +389,15 @@ impl Drop for TestDb {
     }
 }
 
-/// A config file beside `state` with `[pre_keys] keep = 50`.
-fn keep50(state: &Path) -> std::path::PathBuf {
+/// A config file beside `state` with `[pre_keys] keep = 50` (the PostgreSQL and MySQL tests').
+pub fn keep50(state: &Path) -> std::path::PathBuf {
+    keep50_with(state, "")
+}
+
+/// [`keep50`], then `more` (TOML sections of a test's own).
+pub fn keep50_with(state: &Path, more: &str) -> std::path::PathBuf {
     let p = state.with_extension("keep50.toml");
-    std::fs::write(&p, "[pre_keys]\nkeep = 50\n").unwrap();
+    std::fs::write(&p, format!("[pre_keys]\nkeep = 50\n{more}")).unwrap();
     p
 }
 

@@ -1,0 +1,127 @@
+//! The layers that clean besides the daily cleanup, as a second host runs them in the two-host
+//! tests of every store (`shared_sql`, `shared_redis`, `shared_sqlite`; issue 23): each keeps
+//! the rows a restore on the first host put on hold, and `monitor --auto-cleanup` keeps the
+//! cooldown the first host's monitor started. Defined once here so every store runs the same
+//! layers with the same flags and reads their reports the same way.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Levels low enough for the stores' small fixtures (13 counted keys an account) to be at the
+/// emergency level, so `monitor --auto-cleanup` cleans them. They agree with the trigger
+/// thresholds of [`TRIGGER`] and [`TRIGGER_EMERGENCY`].
+pub const SMALL_FLEET_LEVELS: &str =
+    "[monitor]\nwarning = 1\ncritical = 2\nemergency = 3\nhysteresis = 0\n";
+
+/// A config file in `dir` with [`SMALL_FLEET_LEVELS`] (for the stores whose fixture has no
+/// config file of its own: Redis, SQLite).
+pub fn small_fleet_config(dir: &Path) -> PathBuf {
+    let p = dir.join("small-fleet-levels.toml");
+    std::fs::write(&p, SMALL_FLEET_LEVELS).unwrap();
+    p
+}
+
+/// A session row no rule keeps (unused for 30 days), of an address no fixture has:
+/// `(type, id)`. Its value is `stores::session(30)`.
+pub const NEW_OLD_SESSION: (&str, &str) = ("session", "5511555555555.0");
+
+#[derive(Clone, Copy, Debug)]
+pub struct Layer {
+    pub name: &'static str,
+    /// The command and its flags, `--json` included.
+    pub args: &'static [&'static str],
+    /// Its exit code on these fixtures: `monitor --once` and `status` say 1 while a tenant is
+    /// at warning or above, which [`SMALL_FLEET_LEVELS`] makes every tenant.
+    pub exit: i32,
+}
+
+pub const MONITOR_AUTO_CLEANUP: Layer = Layer {
+    name: "monitor --auto-cleanup",
+    args: &["monitor", "--once", "--auto-cleanup", "--json"],
+    exit: 1,
+};
+
+pub const EMERGENCY_CLEANUP: Layer = Layer {
+    name: "cleanup --emergency",
+    args: &["cleanup", "--emergency", "--json"],
+    exit: 0,
+};
+
+/// The trigger's normal cleanup.
+pub const TRIGGER: Layer = Layer {
+    name: "trigger",
+    args: &[
+        "trigger",
+        "--threshold",
+        "4",
+        "--emergency-threshold",
+        "1000",
+        "--json",
+    ],
+    exit: 0,
+};
+
+/// The trigger's emergency cleanup.
+pub const TRIGGER_EMERGENCY: Layer = Layer {
+    name: "trigger (emergency)",
+    args: &[
+        "trigger",
+        "--threshold",
+        "4",
+        "--emergency-threshold",
+        "5",
+        "--json",
+    ],
+    exit: 0,
+};
+
+/// What `status` says a cleanup would remove now (read-only: the holds come from the store).
+pub const STATUS: Layer = Layer {
+    name: "status",
+    args: &["status", "--json"],
+    exit: 1,
+};
+
+impl Layer {
+    /// How many rows the layer removed from `tenant` (`status`: would remove), read from its
+    /// JSON report; `None` when it did not clean the tenant at all, so a test of a hold can
+    /// tell "kept them" from "never tried".
+    pub fn removed(&self, v: &Value, tenant: &str) -> Option<u64> {
+        let rows = v["companies"]
+            .as_array()
+            .or_else(|| v["tenants"].as_array());
+        let row = rows
+            .unwrap_or_else(|| panic!("{}: no companies or tenants: {v}", self.name))
+            .iter()
+            .find(|r| r["company"] == tenant || r["tenant"] == tenant)
+            .unwrap_or_else(|| panic!("{}: no row for {tenant}: {v}", self.name));
+        match self.args[0] {
+            // "removed N (M pre-keys), …", or null when it did not clean.
+            "monitor" => row["cleanup"]
+                .as_str()
+                .map(|s| words_removed(s).unwrap_or_else(|| panic!("{s}"))),
+            "trigger" => matches!(
+                row["action"].as_str(),
+                Some("cleanup" | "emergency-cleanup")
+            )
+            .then(|| row["removed"].as_u64().unwrap()),
+            "status" => row["removable_now"].as_u64(),
+            _ => (row["status"] == "ok").then(|| row["removed"].as_u64().unwrap()),
+        }
+    }
+}
+
+fn words_removed(s: &str) -> Option<u64> {
+    s.strip_prefix("removed ")?.split(' ').next()?.parse().ok()
+}
+
+/// Every layer but the daily cleanup (which `shared_*` test on their own), in the order
+/// docs/safety.md lists them, and `status`.
+pub const OTHER_LAYERS: [Layer; 5] = [
+    TRIGGER,
+    TRIGGER_EMERGENCY,
+    MONITOR_AUTO_CLEANUP,
+    EMERGENCY_CLEANUP,
+    STATUS,
+];
