@@ -76,7 +76,14 @@ pub const TRIGGER_EMERGENCY: Layer = Layer {
     exit: 0,
 };
 
-/// What `status` says a cleanup would remove now (read-only: the holds come from the store).
+/// A dry run: read-only, so it reads the holds on the store's read-only path.
+pub const DRY_RUN: Layer = Layer {
+    name: "cleanup --dry-run",
+    args: &["cleanup", "--dry-run", "--json"],
+    exit: 0,
+};
+
+/// What `status` says a cleanup would remove now (read-only too).
 pub const STATUS: Layer = Layer {
     name: "status",
     args: &["status", "--json"],
@@ -117,11 +124,12 @@ fn words_removed(s: &str) -> Option<u64> {
 }
 
 /// Every layer but the daily cleanup (which `shared_*` test on their own), in the order
-/// docs/safety.md lists them, and `status`.
-pub const OTHER_LAYERS: [Layer; 5] = [
+/// docs/safety.md lists them, then the read-only ones: a dry run and `status`.
+pub const OTHER_LAYERS: [Layer; 6] = [
     TRIGGER,
     TRIGGER_EMERGENCY,
     MONITOR_AUTO_CLEANUP,
     EMERGENCY_CLEANUP,
+    DRY_RUN,
     STATUS,
 ];
