@@ -117,6 +117,29 @@ impl Layer {
             _ => (row["status"] == "ok").then(|| row["removed"].as_u64().unwrap()),
         }
     }
+
+    /// The layer, on host B, cleaned `tenant` (so it saw the hold rather than skipping the
+    /// tenant) and removed none of its rows: `now` is what `held` was before it ran.
+    #[track_caller]
+    pub fn assert_kept<T: PartialEq + std::fmt::Debug>(
+        &self,
+        report: &Value,
+        tenant: &str,
+        now: &T,
+        held: &T,
+    ) {
+        assert_eq!(
+            self.removed(report, tenant),
+            Some(0),
+            "{} on host B: {report}",
+            self.name
+        );
+        assert_eq!(
+            now, held,
+            "{} on host B removed rows host A restored",
+            self.name
+        );
+    }
 }
 
 fn words_removed(s: &str) -> Option<u64> {
