@@ -377,6 +377,7 @@ fn clean_locked(
     let mut infos: Vec<RowInfo> = Vec::new();
     let now_s = secs(now);
     let mut signal_shaped = false;
+    let compares_md5 = store.compares_md5();
     let scanned = store.scan(tenant, &mut |row| {
         // One Signal-shaped value settles it: the rest are not searched.
         if !signal_shaped {
@@ -384,7 +385,8 @@ fn clean_locked(
         }
         // A real run fingerprints every row (its removal token, the ledger's history); a dry
         // run only those the ledger dates: hashing every value was a tenth of a dry run.
-        let mut token = (!spec.clean.dry_run).then(|| Token::of(row.value, row.updated_at_us));
+        let mut token = (!spec.clean.dry_run)
+            .then(|| Token::for_store(row.value, row.updated_at_us, compares_md5));
         let mut hash = || {
             token
                 .get_or_insert_with(|| Token::of(row.value, row.updated_at_us))

@@ -187,6 +187,12 @@ pub trait Store {
         false
     }
 
+    /// Whether [`Store::remove`] compares values with [`Token::md5`] (on the server, so the
+    /// values never travel back): the planner fills it in for every row it reads.
+    fn compares_md5(&self) -> bool {
+        false
+    }
+
     /// Whether [`Store::remove`] writes [`TrashTarget::InStore`] in its own transaction.
     fn trash_in_transaction(&self) -> bool {
         false

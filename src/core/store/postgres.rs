@@ -2,16 +2,21 @@
 //! (WAHA `waha_auth`, postgres-baileys `auth_data`, Prisma `Session`), behind one SQL builder.
 //!
 //! Safety in a shared, live database:
-//! - removals go in small batches, each one transaction: the batch's rows are read again
-//!   `FOR UPDATE`, compared with what was planned (value fingerprint, and `updated_at` where the
-//!   layout has it), only the unchanged ones are deleted, and the trash is written before the
-//!   commit;
+//! - removals go in small batches, each one statement ([`remove_sql`]): the rows still as planned
+//!   (the MD5 of the value text the scan read, and `updated_at` where the layout has it) are
+//!   deleted and copied into the trash together, so the values never travel back and forth; a
+//!   row rewritten meanwhile is kept (see [`remove_sql`] for why the compare is exact under
+//!   concurrent writes). Without an MD5 in the tokens, or with a trash outside the store, a batch
+//!   is one transaction that reads the rows again `FOR UPDATE` and compares them here;
 //! - `lock_timeout` and `statement_timeout` bound how long we wait for the app and how long the
 //!   app can wait for us;
 //! - per-tenant advisory locks (`pg_try_advisory_lock(CLASS, hashtext(tenant))`) keep two
 //!   janitors on two hosts off the same tenant; one more advisory lock is the trigger's.
 
+mod remove;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -49,6 +54,8 @@ pub struct PgStore {
     trash_insert: Option<postgres::Statement>,
     /// Per-type layouts: the pre-key ids of a tenant (`Store::pre_key_ids`), prepared on first use.
     pre_key_ids: Option<postgres::Statement>,
+    /// The one-statement removals, prepared on first use: [`remove::Statements`].
+    removals: remove::Statements,
 }
 
 struct Prepared {
@@ -73,6 +80,8 @@ struct Sql {
     /// `$1` tenant, `$2` key, `$3` value text, then the extra columns as micros.
     insert: String,
     extra: Vec<String>,
+    /// The pieces of the one-statement removal ([`remove::Shape`]).
+    shape: remove::Shape,
 }
 
 fn q(ident: &str) -> String {
@@ -81,6 +90,11 @@ fn q(ident: &str) -> String {
 
 fn micros(col: &str) -> String {
     format!("(extract(epoch from {}) * 1000000)::int8", q(col))
+}
+
+/// [`micros`] of `alias.col`: the same number, in a statement that joins other tables.
+fn micros_of(alias: &str, col: &str) -> String {
+    format!("(extract(epoch from {alias}.{}) * 1000000)::int8", q(col))
 }
 
 /// A parameter in microseconds back into a column of type `sql_type`, exactly as [`micros`]
@@ -102,8 +116,15 @@ impl PgStore {
         let target = redact_postgres(url);
         let (mut client, transport) =
             super::tls::connect_postgres(url, &target, app_name, CONNECT_TIMEOUT)?;
+        // Removal batches do not wait for their WAL flush (milliseconds per batch, most of a
+        // batch's time): a server crash can only undo the last batches whole, each delete with
+        // its trash rows, so every row is still in the table or the trash. Set for the session
+        // (no round trip per batch); `restore` and the schema's creation turn it back on in their
+        // transactions, and the shared state's writes are on a connection of their own.
         client
-            .batch_execute("SET lock_timeout = '2s'; SET statement_timeout = '30s'")
+            .batch_execute(
+                "SET lock_timeout = '2s'; SET statement_timeout = '30s'; SET synchronous_commit = off",
+            )
             .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
         let sql = match layout {
             Layout::PerType(l) => {
@@ -122,7 +143,7 @@ impl PgStore {
                 cols.extend(l.updated_column.as_deref());
                 cols.extend(l.extra_columns.iter().map(String::as_str));
                 let types = check_columns(&mut client, &target, &l.keys_table, &cols)?;
-                per_type_sql(l, &types[3], &types[4..])
+                per_type_sql(l, &types[1..3], &types[3], &types[4..])
             }
             Layout::Kv(l) => {
                 let mut cols = vec![l.key_column.as_str(), &l.value_column];
@@ -130,7 +151,7 @@ impl PgStore {
                     cols.push(c);
                 }
                 let types = check_columns(&mut client, &target, &l.table, &cols)?;
-                kv_sql(l, &types[1])
+                kv_sql(l, &types[0], &types[1])
             }
         };
         let prep = |client: &mut Client, q: &str| {
@@ -157,6 +178,7 @@ impl PgStore {
             state_at: Mutex::new(None),
             trash_insert: None,
             pre_key_ids: None,
+            removals: remove::Statements::default(),
         })
     }
 
@@ -185,7 +207,14 @@ impl PgStore {
         if let Some(s) = &self.trash_insert {
             return Ok((at, s.clone()));
         }
+        // The schema is created durably, whatever the session's setting for removals.
+        self.client
+            .batch_execute("SET synchronous_commit = on")
+            .map_err(|e| self.err(e))?;
         state::ensure(&mut self.client, &self.target, &at.schema)?;
+        self.client
+            .batch_execute("SET synchronous_commit = off")
+            .map_err(|e| self.err(e))?;
         let s = self
             .client
             .prepare(&at.insert_trash_sql())
@@ -330,8 +359,14 @@ fn value_cast(sql_type: &str) -> &'static str {
     }
 }
 
-/// `extra_types`: the SQL types of `updated_column` (if any) then `extra_columns`, in order.
-fn per_type_sql(l: &PerTypeLayout, value_type: &str, extra_types: &[String]) -> Sql {
+/// `key_types`: the SQL types of the type and id columns; `extra_types`: those of
+/// `updated_column` (if any) then `extra_columns`, in order.
+fn per_type_sql(
+    l: &PerTypeLayout,
+    key_types: &[String],
+    value_type: &str,
+    extra_types: &[String],
+) -> Sql {
     let (t, ty, id, v) = (
         q(&l.tenant_column),
         q(&l.type_column),
@@ -386,13 +421,37 @@ fn per_type_sql(l: &PerTypeLayout, value_type: &str, extra_types: &[String]) -> 
              WHERE NOT EXISTS (SELECT 1 FROM {keys} WHERE {t} = $1 AND {pair} = $2) ON CONFLICT DO NOTHING",
             cast = value_cast(value_type)
         ),
+        shape: remove::Shape {
+            table: keys.clone(),
+            tenant: format!("k.{t} = $1"),
+            key_match: format!(
+                "{} AND {}",
+                remove::column_is(&ty, &key_types[0], "p.jt"),
+                remove::column_is(&id, &key_types[1], "p.ji")
+            ),
+            value: v.clone(),
+            updated: l.updated_column.as_deref().map(|c| micros_of("k", c)),
+            columns: extra
+                .iter()
+                .map(|c| (c.clone(), micros_of("k", c)))
+                .collect(),
+        },
         extra,
     }
 }
 
-fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
+/// `key_type`: the SQL type of the key column.
+fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
     let (table, k, v) = (q(&l.table), q(&l.key_column), q(&l.value_column));
     let cast = value_cast(value_type);
+    let shape = |tenant: String| remove::Shape {
+        table: table.clone(),
+        tenant,
+        key_match: remove::column_is(&k, key_type, "p.jk"),
+        value: v.clone(),
+        updated: None,
+        columns: Vec::new(),
+    };
     match &l.tenant {
         TenantIn::Column(tc) => {
             let t = q(tc);
@@ -412,6 +471,7 @@ fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
                      WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {t} = $1 AND {k} = $2) ON CONFLICT DO NOTHING"
                 ),
                 extra: Vec::new(),
+                shape: shape(format!("k.{t} = $1")),
             }
         }
         TenantIn::KeyPrefix(sep) => {
@@ -438,6 +498,8 @@ fn kv_sql(l: &KvLayout, value_type: &str) -> Sql {
                      AND NOT EXISTS (SELECT 1 FROM {table} WHERE {k} = $2) ON CONFLICT DO NOTHING"
                 ),
                 extra: Vec::new(),
+                // The key names the tenant; `$1` is still sent (and typed) for the statement.
+                shape: shape("$1::text <> ''".into()),
             }
         }
     }
@@ -584,6 +646,78 @@ impl Store for PgStore {
         batch: &[Planned],
         trash_to: &mut TrashTarget<'_>,
     ) -> Result<Vec<RemoveOutcome>> {
+        let on_server = batch.iter().all(|p| p.token.md5.is_some());
+        match trash_to {
+            TrashTarget::InStore(tag) if on_server => {
+                let (at, _) = self.trash_insert()?;
+                self.remove_on_server(tenant, batch, Some((&at, tag)))
+            }
+            TrashTarget::Nowhere if on_server => self.remove_on_server(tenant, batch, None),
+            _ => self.remove_compared_here(tenant, batch, trash_to),
+        }
+    }
+
+    fn compares_md5(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
+        self.restore_rows(tenant, rows)
+    }
+
+    fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock> {
+        self.try_advisory(LOCK_CLASS_TENANT, Some(tenant))
+    }
+
+    fn unlock_tenant(&mut self, tenant: &str) {
+        let _ = self.client.execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&LOCK_CLASS_TENANT, &tenant],
+        );
+    }
+
+    fn lock_global(&mut self) -> Result<TenantLock> {
+        self.try_advisory(LOCK_CLASS_GLOBAL, None)
+    }
+
+    fn reports_legacy_rows(&self) -> bool {
+        matches!(self.layout, Layout::PerType(_))
+    }
+
+    fn transport(&self) -> Option<super::tls::Transport> {
+        Some(self.transport.clone())
+    }
+
+    fn trash_in_transaction(&self) -> bool {
+        true
+    }
+
+    fn shared_state(
+        &self,
+        opts: &super::shared::SharedOptions,
+    ) -> Result<Option<Box<dyn super::SharedState>>> {
+        let (mut client, _) =
+            super::tls::connect_postgres(&self.url, &self.target, &self.app_name, CONNECT_TIMEOUT)?;
+        let at = state::StateTarget {
+            schema: opts.schema.clone(),
+            store: state::store_name(&mut client, &self.target, self.main_table())?,
+        };
+        let shared = state::PgState::open(client, &self.target, at.clone(), opts)?;
+        *self.state_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+        Ok(Some(Box::new(shared)))
+    }
+}
+
+impl PgStore {
+    /// A batch compared here: one transaction that reads the rows again `FOR UPDATE`, compares
+    /// their values with the tokens' fingerprints, writes the trash, deletes. For tokens without
+    /// an MD5 and for a trash outside the store ([`TrashTarget::Before`]).
+    fn remove_compared_here(
+        &mut self,
+        tenant: &str,
+        batch: &[Planned],
+        trash_to: &mut TrashTarget<'_>,
+    ) -> Result<Vec<RemoveOutcome>> {
         let param = self.tenant_param(tenant);
         let per_type = matches!(self.layout, Layout::PerType(_));
         let keys: Vec<String> = batch
@@ -603,13 +737,8 @@ impl Store for PgStore {
         };
         let target = self.target.clone();
         let err = |e: postgres::Error| StoreError::Query(format!("{target}: {}", pg_message(&e)));
+        // Committed without waiting for the WAL flush: the session's setting (see `connect`).
         let mut tx = self.client.transaction().map_err(err)?;
-        // The commit does not wait for its WAL flush (milliseconds per batch, most of a batch's
-        // time): a server crash can only undo the last batches whole, the deletes with their
-        // trash rows, so every row is still in the table or the trash. Restores and the
-        // janitor's records keep synchronous commits.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .map_err(err)?;
         let rows = tx
             .query(&self.prepared.select_for_update, &[&param, &keys])
             .map_err(err)?;
@@ -682,7 +811,7 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    fn restore(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
+    fn restore_rows(&mut self, tenant: &str, rows: &[TrashRow]) -> Result<Vec<RestoreOutcome>> {
         let param = self.tenant_param(tenant);
         let per_type = matches!(self.layout, Layout::PerType(_));
         let target = self.target.clone();
@@ -699,6 +828,9 @@ impl Store for PgStore {
             .collect();
         let extra = self.sql.extra.clone();
         let mut tx = self.client.transaction().map_err(err)?;
+        // Rows put back are committed durably, unlike removal batches (see `connect`).
+        tx.batch_execute("SET LOCAL synchronous_commit = on")
+            .map_err(err)?;
         let stmt = tx.prepare(self.sql.insert.as_str()).map_err(err)?;
         let mut out = Vec::with_capacity(rows.len());
         for (r, key) in rows.iter().zip(&keys) {
@@ -721,50 +853,6 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    fn lock_tenant(&mut self, tenant: &str) -> Result<TenantLock> {
-        self.try_advisory(LOCK_CLASS_TENANT, Some(tenant))
-    }
-
-    fn unlock_tenant(&mut self, tenant: &str) {
-        let _ = self.client.execute(
-            "SELECT pg_advisory_unlock($1, hashtext($2))",
-            &[&LOCK_CLASS_TENANT, &tenant],
-        );
-    }
-
-    fn lock_global(&mut self) -> Result<TenantLock> {
-        self.try_advisory(LOCK_CLASS_GLOBAL, None)
-    }
-
-    fn reports_legacy_rows(&self) -> bool {
-        matches!(self.layout, Layout::PerType(_))
-    }
-
-    fn transport(&self) -> Option<super::tls::Transport> {
-        Some(self.transport.clone())
-    }
-
-    fn trash_in_transaction(&self) -> bool {
-        true
-    }
-
-    fn shared_state(
-        &self,
-        opts: &super::shared::SharedOptions,
-    ) -> Result<Option<Box<dyn super::SharedState>>> {
-        let (mut client, _) =
-            super::tls::connect_postgres(&self.url, &self.target, &self.app_name, CONNECT_TIMEOUT)?;
-        let at = state::StateTarget {
-            schema: opts.schema.clone(),
-            store: state::store_name(&mut client, &self.target, self.main_table())?,
-        };
-        let shared = state::PgState::open(client, &self.target, at.clone(), opts)?;
-        *self.state_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
-        Ok(Some(Box::new(shared)))
-    }
-}
-
-impl PgStore {
     fn try_advisory(&mut self, class: i32, tenant: Option<&str>) -> Result<TenantLock> {
         let key = tenant.unwrap_or("");
         let got: bool = self

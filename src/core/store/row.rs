@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use md5::Digest;
 use serde::{Deserialize, Serialize};
 
 /// A key row as read, borrowed from the store's buffer for the time of one callback.
@@ -30,6 +31,9 @@ pub struct KeyRef {
 pub struct Token {
     pub hash: u64,
     pub updated_at_us: Option<i64>,
+    /// The value's MD5, for a store that compares on the server, where the value stays
+    /// ([`super::Store::compares_md5`]: PostgreSQL's `md5(value::text)`); `None` elsewhere.
+    pub md5: Option<[u8; 16]>,
 }
 
 impl Token {
@@ -37,6 +41,15 @@ impl Token {
         Token {
             hash: super::fingerprint(value.as_bytes()),
             updated_at_us,
+            md5: None,
+        }
+    }
+
+    /// [`Token::of`], with the value's MD5 too when `md5` (the store asks for it).
+    pub fn for_store(value: &str, updated_at_us: Option<i64>, md5: bool) -> Token {
+        Token {
+            md5: md5.then(|| md5::Md5::digest(value.as_bytes()).into()),
+            ..Token::of(value, updated_at_us)
         }
     }
 }

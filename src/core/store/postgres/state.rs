@@ -50,10 +50,26 @@ impl StateTarget {
     /// `$4` host, `$5` removed_at (µs), `$6..$9` arrays of type, id, value, columns (JSON). One
     /// round trip for the whole batch, in the caller's transaction.
     pub fn insert_trash_sql(&self) -> String {
+        self.insert_trash(
+            1,
+            "SELECT t.k, t.i, t.v, t.c FROM unnest($6::text[], $7::text[], $8::text[], $9::text[]) AS t(k, i, v, c)",
+        )
+    }
+
+    /// The same insert for the rows of `rows` (type, id, value, columns), inside the one-statement
+    /// removal (`postgres::remove`): `$7` store, `$8` tenant, `$9` run id, `$10` host, `$11`
+    /// removed_at (µs).
+    pub fn insert_trash_from_sql(&self, rows: &str) -> String {
+        self.insert_trash(7, rows)
+    }
+
+    /// The trash insert with its tag in `$first..$first+4`, its rows from `rows`.
+    fn insert_trash(&self, first: usize, rows: &str) -> String {
+        let [store, tenant, run, host, at] = [0, 1, 2, 3, 4].map(|i| first + i);
         format!(
             "INSERT INTO {trash} (store, tenant, run_id, host, removed_at, key_type, key_id, value, columns) \
-             SELECT $1, $2, $3, $4, 'epoch'::timestamptz + $5::int8 * interval '1 microsecond', t.k, t.i, t.v, t.c \
-             FROM unnest($6::text[], $7::text[], $8::text[], $9::text[]) AS t(k, i, v, c) \
+             SELECT ${store}::text, ${tenant}::text, ${run}::text, ${host}::text, \
+             'epoch'::timestamptz + ${at}::int8 * interval '1 microsecond', r.* FROM ({rows}) AS r \
              ON CONFLICT (store, tenant, run_id, key_type, key_id) DO UPDATE SET value = EXCLUDED.value, \
              columns = EXCLUDED.columns, host = EXCLUDED.host, removed_at = EXCLUDED.removed_at, restored_at = NULL",
             trash = self.table("trash")

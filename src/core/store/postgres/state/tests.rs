@@ -159,7 +159,8 @@ fn planned(key_type: &str, id: &str, value: &str) -> Planned {
             key_type: key_type.into(),
             id: id.into(),
         },
-        token: Token::of(value, None),
+        // With the MD5 a real run computes: the one-statement removal (`postgres::remove`).
+        token: Token::for_store(value, None, true),
     }
 }
 

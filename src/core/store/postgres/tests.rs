@@ -1,0 +1,337 @@
+//! The one-statement removal against a real PostgreSQL (`BAILEYS_JANITOR_TEST_PG`, default
+//! postgres://postgres@127.0.0.1:5432/postgres), in a database of each test's own (dropped on
+//! drop): a row rewritten after planning, or while the statement runs, is kept; the trash gets
+//! the exact text of each row deleted. Without a server the tests say so and pass, unless
+//! REQUIRE_SERVICES=1.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use postgres::{Client, NoTls};
+
+use super::PgStore;
+use crate::core::store::shared::{SharedOptions, SharedState, TrashTag, TrashTarget};
+use crate::core::store::spec::Layout;
+use crate::core::store::{KeyRef, Planned, RemoveOutcome, Store, Token};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+const T: &str = "acme";
+
+struct Scratch {
+    admin: Client,
+    name: String,
+    client: Client,
+    url: String,
+}
+
+impl Scratch {
+    /// The per-type tables as the bench makes them: `jsonb` values, timestamps maintained.
+    fn new() -> Option<Scratch> {
+        let admin_url = std::env::var("BAILEYS_JANITOR_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut admin = match Client::connect(&admin_url, NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("REQUIRE_SERVICES").map_or(true, |v| v != "1"),
+                    "REQUIRE_SERVICES=1 but no PostgreSQL answers: {e}"
+                );
+                eprintln!("SKIPPED: no PostgreSQL ({e})");
+                return None;
+            }
+        };
+        let name = format!(
+            "bj_remove_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        let mut client = Client::connect(&url, NoTls).unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE whatsapp_auth (company_id TEXT PRIMARY KEY, creds JSONB NOT NULL);
+                 CREATE TABLE whatsapp_keys (company_id TEXT NOT NULL, key_type TEXT NOT NULL,
+                   key_id TEXT NOT NULL, value JSONB NOT NULL, created_at TIMESTAMPTZ DEFAULT now(),
+                   updated_at TIMESTAMPTZ DEFAULT now(), expires_at TIMESTAMPTZ,
+                   PRIMARY KEY (company_id, key_type, key_id));",
+            )
+            .unwrap();
+        Some(Scratch {
+            admin,
+            name,
+            client,
+            url,
+        })
+    }
+
+    fn store(&self) -> PgStore {
+        PgStore::connect(
+            &self.url,
+            &Layout::preset("per-type").unwrap(),
+            "remove-test",
+        )
+        .unwrap()
+    }
+
+    fn put(&mut self, key_type: &str, id: &str, value: &str) {
+        self.client
+            .execute(
+                "INSERT INTO whatsapp_keys (company_id, key_type, key_id, value, updated_at) \
+                 VALUES ($1, $2, $3, $4::text::jsonb, now() - interval '40 days')",
+                &[&T, &key_type, &id, &value],
+            )
+            .unwrap();
+    }
+
+    fn ids(&mut self) -> Vec<String> {
+        self.client
+            .query(
+                "SELECT key_type || '/' || key_id FROM whatsapp_keys ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    fn value(&mut self, id: &str) -> Option<String> {
+        self.client
+            .query(
+                "SELECT value::text FROM whatsapp_keys WHERE key_id = $1",
+                &[&id],
+            )
+            .unwrap()
+            .first()
+            .map(|r| r.get(0))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = self.admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// The tenant's rows planned as a real run plans them: tokens of what the scan read.
+fn plan(store: &mut PgStore) -> Vec<Planned> {
+    let md5 = store.compares_md5();
+    let mut out = Vec::new();
+    store
+        .scan(T, &mut |row| {
+            out.push(Planned {
+                key: KeyRef {
+                    key_type: row.key_type.into(),
+                    id: row.id.into(),
+                },
+                token: Token::for_store(row.value, row.updated_at_us, md5),
+            })
+        })
+        .unwrap();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+fn tag() -> TrashTag {
+    TrashTag {
+        run_id: "run-1".into(),
+        host: "host-a".into(),
+        removed_at: DateTime::from_timestamp_micros(1_800_000_000_000_000).unwrap(),
+    }
+}
+
+fn shared(store: &PgStore) -> Box<dyn SharedState> {
+    store
+        .shared_state(&SharedOptions::default())
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn rows_changed_after_planning_are_kept_and_the_rest_go_to_the_trash_as_they_were() {
+    let Some(mut s) = Scratch::new() else { return };
+    let odd = r#"{"k": "ü\u00e9 ", "n": 1.50,  "a": []}"#;
+    s.put("session", "a.0", r#"{"v": 1}"#);
+    s.put("session", "b.0", r#"{"v": 1}"#);
+    s.put("session", "c.0", odd);
+    s.put("session", "d.0", r#"{"v": 1}"#);
+    s.put("session", "e.0", r#"{"v": 1}"#);
+    let mut store = s.store();
+    let mut st = shared(&store);
+    let batch = plan(&mut store);
+    assert!(batch.iter().all(|p| p.token.md5.is_some()));
+    // After planning: a's value only, b's updated_at only; d is gone; e is deleted and
+    // written again with a new updated_at.
+    s.client
+        .batch_execute(
+            "UPDATE whatsapp_keys SET value = '{\"v\": 2}' WHERE key_id = 'a.0';
+             UPDATE whatsapp_keys SET updated_at = updated_at + interval '1 microsecond' WHERE key_id = 'b.0';
+             DELETE FROM whatsapp_keys WHERE key_id = 'd.0';
+             DELETE FROM whatsapp_keys WHERE key_id = 'e.0';
+             INSERT INTO whatsapp_keys (company_id, key_type, key_id, value) VALUES ('acme', 'session', 'e.0', '{\"v\": 1}');",
+        )
+        .unwrap();
+    let expected_c = s.value("c.0").unwrap();
+    let out = store
+        .remove(T, &batch, &mut TrashTarget::InStore(&tag()))
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            RemoveOutcome::Changed,
+            RemoveOutcome::Changed,
+            RemoveOutcome::Removed {
+                bytes: expected_c.len() as u64
+            },
+            RemoveOutcome::Vanished,
+            RemoveOutcome::Changed,
+        ]
+    );
+    assert_eq!(s.ids(), ["session/a.0", "session/b.0", "session/e.0"]);
+    let trashed = st.trash_rows(T, "run-1").unwrap();
+    assert_eq!(trashed.len(), 1);
+    let row = &trashed[0].row;
+    assert_eq!(
+        (row.id.as_str(), row.value.as_str()),
+        ("c.0", expected_c.as_str())
+    );
+    assert_eq!(
+        row.columns.keys().collect::<Vec<_>>(),
+        ["created_at", "expires_at", "updated_at"]
+    );
+    assert_eq!(row.columns["expires_at"], None);
+    assert_eq!(
+        Some(row.columns["updated_at"]),
+        Some(batch[2].token.updated_at_us)
+    );
+    // Put back exactly, columns included: planned again, it has the same token.
+    store.restore(T, std::slice::from_ref(row)).unwrap();
+    let again = plan(&mut store);
+    assert_eq!(again[2].key, batch[2].key);
+    assert_eq!(again[2].token, batch[2].token);
+    // Without a trash (trash off), the same statement without the insert.
+    let out = store
+        .remove(T, &again[2..3], &mut TrashTarget::Nowhere)
+        .unwrap();
+    assert!(matches!(out[0], RemoveOutcome::Removed { .. }));
+    assert_eq!(s.ids(), ["session/a.0", "session/b.0", "session/e.0"]);
+    assert_eq!(st.trash_rows(T, "run-1").unwrap().len(), 1);
+}
+
+/// The app rewrites a planned row in a transaction that is still open when the removal starts:
+/// the statement waits for it, sees the new version, and keeps the row.
+fn concurrent_rewrite_is_kept(update: &str) {
+    let Some(mut s) = Scratch::new() else { return };
+    s.put("session", "a.0", r#"{"v": 1}"#);
+    s.put("session", "b.0", r#"{"v": 1}"#);
+    let mut store = s.store();
+    let _st = shared(&store);
+    let batch = plan(&mut store);
+    let mut app = Client::connect(&s.url, NoTls).unwrap();
+    let mut tx = app.transaction().unwrap();
+    tx.batch_execute(update).unwrap();
+    let out = std::thread::scope(|scope| {
+        let removing = scope.spawn(|| store.remove(T, &batch, &mut TrashTarget::InStore(&tag())));
+        // Until the removal waits for the app's row lock: it has read the old version.
+        let mut watch = Client::connect(&s.url, NoTls).unwrap();
+        let started = Instant::now();
+        loop {
+            let waiting: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'remove-test' \
+                     AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(1500),
+                "the removal never waited for the app"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        tx.commit().unwrap();
+        removing.join().unwrap().unwrap()
+    });
+    assert_eq!(
+        out,
+        [
+            RemoveOutcome::Changed,
+            RemoveOutcome::Removed {
+                bytes: r#"{"v": 1}"#.len() as u64
+            }
+        ],
+        "{update}"
+    );
+    assert_eq!(s.ids(), ["session/a.0"], "{update}");
+}
+
+#[test]
+fn a_value_rewritten_while_the_removal_runs_is_kept() {
+    concurrent_rewrite_is_kept(
+        "UPDATE whatsapp_keys SET value = '{\"v\": 2}' WHERE key_id = 'a.0'",
+    );
+}
+
+#[test]
+fn an_updated_at_moved_while_the_removal_runs_is_kept() {
+    concurrent_rewrite_is_kept(
+        "UPDATE whatsapp_keys SET updated_at = updated_at + interval '1 microsecond' WHERE key_id = 'a.0'",
+    );
+}
+
+#[test]
+fn removal_batches_commit_without_waiting_for_the_flush_and_restores_do_wait() {
+    let Some(mut s) = Scratch::new() else { return };
+    // What each write to the table ran under, as the server saw it.
+    s.client
+        .batch_execute(
+            "CREATE TABLE seen (n serial, op text, sync text);
+             CREATE FUNCTION note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+               INSERT INTO seen (op, sync) VALUES (TG_OP, current_setting('synchronous_commit'));
+               RETURN COALESCE(NEW, OLD); END $$;
+             CREATE TRIGGER note BEFORE INSERT OR DELETE ON whatsapp_keys
+               FOR EACH ROW EXECUTE FUNCTION note();",
+        )
+        .unwrap();
+    s.put("session", "a.0", r#"{"v": 1}"#);
+    let mut store = s.store();
+    let mut st = shared(&store);
+    let batch = plan(&mut store);
+    store
+        .remove(T, &batch, &mut TrashTarget::InStore(&tag()))
+        .unwrap();
+    let rows: Vec<_> = st
+        .trash_rows(T, "run-1")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.row)
+        .collect();
+    store.restore(T, &rows).unwrap();
+    let seen: Vec<(String, String)> = s
+        .client
+        .query("SELECT op, sync FROM seen ORDER BY n", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("INSERT".into(), "on".into()),
+            ("DELETE".into(), "off".into()),
+            ("INSERT".into(), "on".into())
+        ]
+    );
+}
