@@ -179,13 +179,9 @@ pub fn inspect(
     };
     let (trash_bytes, trash_files) = trash::size(state.path(), &company.name);
     let lock_holder = state.company_lock_holder(&company.name);
-    let cooldown_until = record
-        .trigger
-        .as_ref()
-        // A mark from the future (the clock was ahead) holds nothing back.
-        .filter(|t| t.time <= now)
-        .map(|t| t.time + cooldown)
-        .filter(|u| *u > now);
+    // The trigger's and the monitor's marks, by the one rule (a mark from the future, written
+    // while the clock was ahead, holds nothing back).
+    let cooldown_until = crate::core::trigger::cooldown_until(&record, cooldown, now);
     let mut st = CompanyStatus {
         company: company.name.clone(),
         files: 0,

@@ -21,11 +21,12 @@ use crate::core::fleet::Fleet;
 use crate::core::level::Level;
 use crate::core::metrics::Exposition;
 use crate::core::notify::{self, Event, Outbox};
-use crate::core::records::{self, Runs};
+use crate::core::records::{self, Runs, TriggerLevel};
 use crate::core::report::Status;
 use crate::core::rules::Rules;
 use crate::core::state::{self, Loaded, StateDir};
 use crate::core::tally::Tally;
+use crate::core::trigger;
 use crate::core::util::sanitize;
 
 /// Files per Baileys type in one folder.
@@ -533,10 +534,12 @@ impl<'a> Monitor<'a> {
                 return None;
             }
         };
-        if record
-            .auto_cleanup
-            .is_some_and(|t| t <= now && t + self.spec.cooldown > now)
-        {
+        // One cooldown with the trigger's (core::trigger's rule): an emergency trigger's mark
+        // or an auto-cleanup's on any host keeps it back, a normal trigger's does not. Read
+        // first, so a tick of a company in cooldown writes nothing.
+        let cooldown = self.spec.cooldown;
+        let marks = trigger::cooldown_marks(&record);
+        if trigger::cooling_down(TriggerLevel::Emergency, cooldown, &marks, now).is_some() {
             return None;
         }
         // The wrong user would fail file by file: say it once (until it is fixed) instead.
@@ -573,17 +576,45 @@ impl<'a> Monitor<'a> {
             pause_before_remove: None,
             creds_from: self.spec.creds_from.clone(),
         };
+        // Marked before cleaning, in one step with the check (trigger::claim says why): of two
+        // hosts ticking together, or a monitor and a trigger, one cleans.
+        let mut before = None;
+        let claimed = trigger::claim(
+            self.state,
+            &c.name,
+            TriggerLevel::Emergency,
+            cooldown,
+            now,
+            |r| {
+                before = r.auto_cleanup;
+                r.auto_cleanup = Some(now);
+            },
+        );
+        match claimed {
+            Ok(None) => {}
+            Ok(Some(_)) => return None, // another host or layer just started the cooldown
+            Err(e) => {
+                warn!(company = %name, error = %e, "auto-cleanup skipped: cannot start the cooldown in the company's record");
+                return None;
+            }
+        }
         let report = source.clean(c, self.state, &spec);
         if report.status == Status::Busy {
-            return None; // someone else is cleaning it right now
+            // Someone else is cleaning it right now: nothing was done, so no cooldown either
+            // (unless another writer marked it since).
+            if let Err(e) = records::update_company(self.state, &c.name, |r| {
+                if r.auto_cleanup == Some(now) {
+                    r.auto_cleanup = before;
+                }
+            }) {
+                warn!(company = %name, error = %e, "cannot take back the auto-cleanup's cooldown; it starts without a cleanup");
+            }
+            return None;
         }
-        let recorded =
+        if let Err(e) =
             records::record_cleanup(self.state, &report, "monitor", true, spec.trash, now)
-                .and_then(|_| {
-                    records::update_company(self.state, &c.name, |r| r.auto_cleanup = Some(now))
-                });
-        if let Err(e) = recorded {
-            warn!(company = %name, error = %e, "cannot record the auto-cleanup; it may run again next tick");
+        {
+            warn!(company = %name, error = %e, "cannot record the auto-cleanup");
         }
         let level = self.spec.policy.thresholds.level(tally.counted());
         let words = crate::core::report::removal_words(&report, "removed");

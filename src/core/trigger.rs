@@ -11,7 +11,7 @@ use crate::core::companies::Company;
 use crate::core::effects::RunEffects;
 use crate::core::level::{Level, Thresholds};
 use crate::core::notify::Event;
-use crate::core::records::{self, TriggerLevel, TriggerMark};
+use crate::core::records::{self, CompanyRecord, TriggerLevel, TriggerMark};
 use crate::core::report::{CompanyReport, Status};
 use crate::core::rules::Rules;
 use crate::core::state::StateDir;
@@ -148,14 +148,83 @@ impl Row {
     }
 }
 
-/// The rule, pure: count (files less reserved pre-keys) + thresholds + last trigger + now → what
-/// to do. A last trigger in the future (the clock was ahead when it was written) is ignored.
+/// The marks that start a company's one cooldown (docs/configuration.md, `trigger.cooldown`):
+/// the trigger's, and the monitor's auto-cleanup, which is an emergency cleanup and so counts
+/// as an emergency mark. Every layer that cleans on its own (trigger, `monitor --auto-cleanup`)
+/// and every `status` reads the cooldown through here and [`cooling_down`], so there is one
+/// rule, not one per layer.
+pub fn cooldown_marks(record: &CompanyRecord) -> Vec<TriggerMark> {
+    let auto = record.auto_cleanup.map(|time| TriggerMark {
+        time,
+        level: TriggerLevel::Emergency,
+    });
+    record.trigger.iter().cloned().chain(auto).collect()
+}
+
+/// The rule, pure: until when `marks` keep a cleanup at `level` from running, if they do. A
+/// mark cools down for `cooldown` from its time; an emergency overrides the cooldown of a
+/// normal mark, once (its own mark then cools down every level). A mark in the future (the
+/// clock was ahead when it was written) is ignored.
+pub fn cooling_down(
+    level: TriggerLevel,
+    cooldown: chrono::Duration,
+    marks: &[TriggerMark],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    marks
+        .iter()
+        .filter(|m| m.time <= now && m.time + cooldown > now)
+        .filter(|m| !(level == TriggerLevel::Emergency && m.level == TriggerLevel::Normal))
+        .map(|m| m.time + cooldown)
+        .max()
+}
+
+/// Until when a company is in cooldown for any cleanup (`status`: a normal one is kept back by
+/// every mark).
+pub fn cooldown_until(
+    record: &CompanyRecord,
+    cooldown: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    cooling_down(TriggerLevel::Normal, cooldown, &cooldown_marks(record), now)
+}
+
+/// Starts a company's cooldown for a cleanup at `level` (`mark` writes the layer's own mark)
+/// unless [`cooling_down`] says it is already cooling down: the check and the mark are one
+/// atomic read-modify-write of the company's record (compare-and-swap in the store's shared
+/// state, the state lock in a state directory). So of two layers or two hosts that both read
+/// "no cooldown" before taking the company's lock, exactly one gets to clean; the other gets
+/// `Ok(Some(until))`. Marking before cleaning (rather than checking again under the company's
+/// lock and marking after it is released) keeps the rule here, in one place, and leaves no gap
+/// between one host's unlock and its mark for another host to clean in. The cost: a run killed
+/// between the mark and the cleanup leaves a cooldown with no cleanup behind it.
+pub fn claim(
+    state: &StateDir,
+    company: &str,
+    level: TriggerLevel,
+    cooldown: chrono::Duration,
+    now: DateTime<Utc>,
+    mut mark: impl FnMut(&mut CompanyRecord),
+) -> std::io::Result<Option<DateTime<Utc>>> {
+    let mut blocked = None;
+    // Runs again from a fresh read when another host wrote first: the last run is what counts.
+    records::update_company(state, company, |rec| {
+        blocked = cooling_down(level, cooldown, &cooldown_marks(rec), now);
+        if blocked.is_none() {
+            mark(rec);
+        }
+    })?;
+    Ok(blocked)
+}
+
+/// The trigger's decision, pure: count (files less reserved pre-keys) + thresholds + the
+/// company's cooldown marks ([`cooldown_marks`]) + now → what to do.
 pub fn decide(
     files: usize,
     threshold: usize,
     emergency_threshold: usize,
     cooldown: chrono::Duration,
-    last: Option<&TriggerMark>,
+    marks: &[TriggerMark],
     now: DateTime<Utc>,
 ) -> Verdict {
     let level = if files >= emergency_threshold {
@@ -165,17 +234,9 @@ pub fn decide(
     } else {
         return Verdict::Below;
     };
-    match last {
-        Some(m) if m.time <= now && m.time + cooldown > now => {
-            // An emergency overrides the cooldown of a normal trigger, once: the emergency
-            // cleanup then starts a cooldown of its own.
-            if level == TriggerLevel::Emergency && m.level == TriggerLevel::Normal {
-                Verdict::Clean(level)
-            } else {
-                Verdict::CoolingDown(m.time + cooldown)
-            }
-        }
-        _ => Verdict::Clean(level),
+    match cooling_down(level, cooldown, marks, now) {
+        Some(until) => Verdict::CoolingDown(until),
+        None => Verdict::Clean(level),
     }
 }
 
@@ -219,8 +280,11 @@ fn one(
             return Row::new(c, Some(tally), Some(level), Action::Failed, e);
         }
     };
-    let last = record.trigger.as_ref();
-    if let Some(m) = last.filter(|m| m.time > spec.now + chrono::Duration::minutes(5)) {
+    let marks = cooldown_marks(&record);
+    if let Some(m) = marks
+        .iter()
+        .find(|m| m.time > spec.now + chrono::Duration::minutes(5))
+    {
         warn!(company = %crate::core::util::sanitize(c.name.as_ref()), recorded = %m.time, "cooldown recorded in the future (clock was ahead?): ignored");
     }
     match decide(
@@ -228,7 +292,7 @@ fn one(
         spec.threshold(),
         spec.emergency_threshold(),
         spec.cooldown,
-        last,
+        &marks,
         spec.now,
     ) {
         Verdict::Below => Row::new(
@@ -238,22 +302,35 @@ fn one(
             Action::None,
             format!("below {}", spec.threshold()),
         ),
-        Verdict::CoolingDown(until) => {
-            let mut r = Row::new(
-                c,
-                Some(tally),
-                Some(level),
-                Action::Cooldown,
-                format!(
-                    "cooling down until {}",
-                    crate::core::util::fmt_time(until, spec.now)
-                ),
-            );
-            r.cooldown_until = Some(until);
-            r
-        }
+        Verdict::CoolingDown(until) => cooling_row(c, tally, level, until, spec),
         Verdict::Clean(tl) => {
             let emergency = tl == TriggerLevel::Emergency;
+            let mark = TriggerMark {
+                time: spec.now,
+                level: tl,
+            };
+            // Marked before cleaning, in one step with the check ([`claim`] says why), so a
+            // monitor or another host that read "no cooldown" too does not clean as well. A dry
+            // run marks nothing.
+            let mut before = None;
+            if !spec.dry_run {
+                match claim(state, &c.name, tl, spec.cooldown, spec.now, |rec| {
+                    before = rec.trigger.clone();
+                    rec.trigger = Some(mark.clone());
+                }) {
+                    Ok(None) => {}
+                    Ok(Some(until)) => return cooling_row(c, tally, level, until, spec),
+                    Err(e) => {
+                        return Row::new(
+                            c,
+                            Some(tally),
+                            Some(level),
+                            Action::Failed,
+                            format!("cannot start the cooldown: {e}"),
+                        );
+                    }
+                }
+            }
             let clean = CleanSpec {
                 rules: if emergency {
                     spec.emergency_rules
@@ -274,20 +351,42 @@ fn one(
             if let Err(e) = effects.record_cleanup(&report, emergency, spec.trash) {
                 row.action = Action::Failed;
                 row.reason = format!("cannot record the cleanup: {e}");
-            } else if row.action.cleaned()
+            }
+            // Only a cleanup starts the cooldown: take the mark back when none happened (busy,
+            // failed), unless another writer marked it since.
+            if !row.action.cleaned()
                 && let Err(e) = effects.update_company(&c.name, |rec| {
-                    rec.trigger = Some(TriggerMark {
-                        time: spec.now,
-                        level: tl,
-                    });
+                    if rec.trigger.as_ref() == Some(&mark) {
+                        rec.trigger = before.clone();
+                    }
                 })
             {
-                row.action = Action::Failed;
-                row.reason = format!("cleaned, but cannot record the cooldown: {e}");
+                warn!(company = %crate::core::util::sanitize(c.name.as_ref()), error = %e, "cannot take back the trigger's cooldown; it starts without a cleanup");
             }
             row
         }
     }
+}
+
+fn cooling_row(
+    c: &Company,
+    tally: Tally,
+    level: Level,
+    until: DateTime<Utc>,
+    spec: &TriggerSpec,
+) -> Row {
+    let mut r = Row::new(
+        c,
+        Some(tally),
+        Some(level),
+        Action::Cooldown,
+        format!(
+            "cooling down until {}",
+            crate::core::util::fmt_time(until, spec.now)
+        ),
+    );
+    r.cooldown_until = Some(until);
+    r
 }
 
 fn after_cleanup(
@@ -424,13 +523,13 @@ mod tests {
     #[test]
     fn levels_and_cooldown() {
         let cd = chrono::Duration::hours(6);
-        assert_eq!(decide(174, 175, 185, cd, None, t(0)), Verdict::Below);
+        assert_eq!(decide(174, 175, 185, cd, &[], t(0)), Verdict::Below);
         assert_eq!(
-            decide(175, 175, 185, cd, None, t(0)),
+            decide(175, 175, 185, cd, &[], t(0)),
             Verdict::Clean(TriggerLevel::Normal)
         );
         assert_eq!(
-            decide(185, 175, 185, cd, None, t(0)),
+            decide(185, 175, 185, cd, &[], t(0)),
             Verdict::Clean(TriggerLevel::Emergency)
         );
         let normal = TriggerMark {
@@ -438,16 +537,16 @@ mod tests {
             level: TriggerLevel::Normal,
         };
         assert_eq!(
-            decide(180, 175, 185, cd, Some(&normal), t(5)),
+            decide(180, 175, 185, cd, std::slice::from_ref(&normal), t(5)),
             Verdict::CoolingDown(t(6))
         );
         assert_eq!(
-            decide(180, 175, 185, cd, Some(&normal), t(6)),
+            decide(180, 175, 185, cd, std::slice::from_ref(&normal), t(6)),
             Verdict::Clean(TriggerLevel::Normal)
         );
         // An emergency overrides a normal trigger's cooldown…
         assert_eq!(
-            decide(190, 175, 185, cd, Some(&normal), t(1)),
+            decide(190, 175, 185, cd, std::slice::from_ref(&normal), t(1)),
             Verdict::Clean(TriggerLevel::Emergency)
         );
         // …once: after the emergency cleanup its own cooldown holds.
@@ -456,9 +555,77 @@ mod tests {
             level: TriggerLevel::Emergency,
         };
         assert_eq!(
-            decide(190, 175, 185, cd, Some(&em), t(2)),
+            decide(190, 175, 185, cd, std::slice::from_ref(&em), t(2)),
             Verdict::CoolingDown(t(7))
         );
+    }
+
+    #[test]
+    fn the_monitors_auto_cleanup_and_the_trigger_share_one_cooldown() {
+        let cd = chrono::Duration::hours(6);
+        let em = TriggerLevel::Emergency;
+        // The monitor's mark counts as an emergency one: it keeps back every trigger cleanup.
+        let auto = CompanyRecord {
+            auto_cleanup: Some(t(0)),
+            ..CompanyRecord::default()
+        };
+        let marks = cooldown_marks(&auto);
+        assert_eq!(
+            decide(180, 175, 185, cd, &marks, t(1)),
+            Verdict::CoolingDown(t(6))
+        );
+        assert_eq!(
+            decide(190, 175, 185, cd, &marks, t(1)),
+            Verdict::CoolingDown(t(6))
+        );
+        assert_eq!(cooling_down(em, cd, &marks, t(1)), Some(t(6)));
+        assert_eq!(cooldown_until(&auto, cd, t(1)), Some(t(6)));
+        // The trigger's emergency mark keeps back the monitor (an emergency cleanup)…
+        let trig = |level| CompanyRecord {
+            trigger: Some(TriggerMark { time: t(0), level }),
+            ..CompanyRecord::default()
+        };
+        let by_em = cooldown_marks(&trig(em));
+        assert_eq!(cooling_down(em, cd, &by_em, t(1)), Some(t(6)));
+        // …a normal one does not (an emergency overrides it, as for the trigger itself), though
+        // status shows its cooldown.
+        let normal = trig(TriggerLevel::Normal);
+        assert_eq!(cooling_down(em, cd, &cooldown_marks(&normal), t(1)), None);
+        assert_eq!(cooldown_until(&normal, cd, t(1)), Some(t(6)));
+        // Both marks: the later end counts.
+        let both = CompanyRecord {
+            trigger: Some(TriggerMark {
+                time: t(0),
+                level: em,
+            }),
+            auto_cleanup: Some(t(2)),
+            ..CompanyRecord::default()
+        };
+        assert_eq!(cooldown_until(&both, cd, t(3)), Some(t(8)));
+        assert_eq!(cooldown_until(&both, cd, t(8)), None);
+    }
+
+    #[test]
+    fn of_two_claims_that_both_read_no_cooldown_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let cd = chrono::Duration::hours(6);
+        let em = TriggerLevel::Emergency;
+        // The monitor claims first…
+        let won = claim(&state, "c", em, cd, t(0), |r| r.auto_cleanup = Some(t(0))).unwrap();
+        assert_eq!(won, None);
+        // …a trigger that read the record before that mark is refused, and writes no mark.
+        let mark = TriggerMark {
+            time: t(0),
+            level: em,
+        };
+        let lost = claim(&state, "c", em, cd, t(0), |r| {
+            r.trigger = Some(mark.clone())
+        })
+        .unwrap();
+        assert_eq!(lost, Some(t(6)));
+        let rec = records::try_read_company(&state, "c").unwrap();
+        assert_eq!((rec.trigger, rec.auto_cleanup), (None, Some(t(0))));
     }
 
     #[test]
@@ -469,7 +636,7 @@ mod tests {
             level: TriggerLevel::Emergency,
         };
         assert_eq!(
-            decide(190, 175, 185, cd, Some(&ahead), t(0)),
+            decide(190, 175, 185, cd, std::slice::from_ref(&ahead), t(0)),
             Verdict::Clean(TriggerLevel::Emergency)
         );
     }

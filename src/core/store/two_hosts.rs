@@ -143,7 +143,7 @@ fn a_trigger_cooldown_set_on_one_host_is_seen_by_another() {
         175,
         1000,
         chrono::Duration::hours(6),
-        seen.trigger.as_ref(),
+        &crate::core::trigger::cooldown_marks(&seen),
         utc(60),
     );
     assert_eq!(
