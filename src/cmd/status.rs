@@ -128,6 +128,7 @@ impl StatusArgs {
                 shared,
                 thresholds: &thresholds,
                 now: ctx.now_utc(),
+                release: &|tenant| ctx.release_command(tenant),
             },
             self.json,
         )?;

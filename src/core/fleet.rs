@@ -62,6 +62,12 @@ pub struct SharedStatus {
     pub last_cleanups: Vec<Option<crate::core::records::CleanupMark>>,
     /// Every host's last runs, by host name.
     pub runs_by_host: Vec<(String, crate::core::records::Runs)>,
+    /// Each tenant's cooldown (the trigger's and the monitor's, `trigger::cooldown_until`),
+    /// whichever host started it.
+    pub cooldowns: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Each tenant's rows on hold after a restore, whichever host ran it: how many, and until
+    /// when the last hold runs.
+    pub holds: Vec<(usize, Option<chrono::DateTime<chrono::Utc>>)>,
 }
 
 /// A member's lock: the guard of the state directory's file lock (none in a dry run), or who
@@ -502,17 +508,21 @@ impl Fleet for Tenants {
             facts.push(store::facts(self.store.as_mut(), &c.name).map_err(|e| e.to_string())?);
         }
         let shared = if state.has_shared() {
-            Some(SharedStatus {
-                last_cleanups: members
-                    .iter()
-                    .map(|c| {
-                        crate::core::records::try_read_company(state, &c.name)
-                            .ok()
-                            .and_then(|r| r.last_cleanup().cloned())
-                    })
-                    .collect(),
+            let now = spec.now.into();
+            let mut sh = SharedStatus {
                 runs_by_host: crate::core::records::read_all_runs(state)?,
-            })
+                ..SharedStatus::default()
+            };
+            for c in members {
+                let r = crate::core::records::try_read_company(state, &c.name).unwrap_or_default();
+                sh.last_cleanups.push(r.last_cleanup().cloned());
+                sh.cooldowns
+                    .push(crate::core::trigger::cooldown_until(&r, spec.cooldown, now));
+                let held = r.active_holds(now);
+                sh.holds
+                    .push((r.active_holds(now).count(), held.map(|(_, u)| *u).max()));
+            }
+            Some(sh)
         } else {
             None
         };

@@ -27,6 +27,16 @@ struct Row<'a> {
     /// Where the store keeps the janitor's state: the last cleanup, from whichever host.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_cleanup: Option<LastCleanup<'a>>,
+    /// Where the store keeps the janitor's state: until when the trigger and
+    /// `monitor --auto-cleanup` leave the tenant alone, whichever host started the cooldown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cooldown_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the store keeps the janitor's state: rows put back by `restore` (on any host) that
+    /// no cleanup removes before `on_hold_until`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_hold: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_hold_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Serialize)]
@@ -59,6 +69,8 @@ pub struct StoreStatus<'a> {
     pub shared: Option<&'a crate::core::fleet::SharedStatus>,
     pub thresholds: &'a Thresholds,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The command that ends the hold on a tenant's restored rows.
+    pub release: &'a dyn Fn(&str) -> String,
 }
 
 fn host_runs(shared: Option<&crate::core::fleet::SharedStatus>) -> Vec<HostRun<'_>> {
@@ -114,6 +126,12 @@ pub fn print_status(out: &mut impl Write, st: &StoreStatus, json: bool) -> io::R
             error: r.error.as_deref(),
             facts: f,
             last_cleanup: last(i),
+            cooldown_until: st
+                .shared
+                .and_then(|s| s.cooldowns.get(i).copied())
+                .flatten(),
+            on_hold: st.shared.and_then(|s| s.holds.get(i)).map(|h| h.0),
+            on_hold_until: st.shared.and_then(|s| s.holds.get(i)).and_then(|h| h.1),
         })
         .collect();
     let runs = host_runs(st.shared);
@@ -151,7 +169,7 @@ pub fn print_status(out: &mut impl Write, st: &StoreStatus, json: bool) -> io::R
         };
         writeln!(
             out,
-            "{:<40} {:>8} {:>8} {:>10} {:>9}  {}{}{}{}{}{}",
+            "{:<40} {:>8} {:>8} {:>10} {:>9}  {}{}{}{}{}{}{}",
             crate::render::name(r.tenant),
             r.keys,
             r.reserved_pre_keys,
@@ -175,8 +193,24 @@ pub fn print_status(out: &mut impl Write, st: &StoreStatus, json: bool) -> io::R
                     crate::render::name(l.host.unwrap_or("an unknown host"))
                 ))
                 .unwrap_or_default(),
+            r.cooldown_until
+                .map(|u| format!(
+                    "  cooldown until {}",
+                    crate::core::util::fmt_time(u, st.now)
+                ))
+                .unwrap_or_default(),
             r.error.map(|e| format!("  ERROR: {e}")).unwrap_or_default()
         )?;
+        // As folder `status` says it (render::status).
+        if let Some(until) = r.on_hold_until {
+            writeln!(
+                out,
+                "  on hold: {} restored keys kept from cleanup until {} (end it with: {})",
+                r.on_hold.unwrap_or(0),
+                until.format("%Y-%m-%d %H:%M UTC"),
+                (st.release)(r.tenant)
+            )?;
+        }
     }
     if st.shared.is_some() {
         if runs.is_empty() {
@@ -241,6 +275,7 @@ mod tests {
                 shared,
                 thresholds: &thresholds,
                 now: t(10),
+                release: &|t| format!("release {t}"),
             },
             json,
         )
@@ -277,6 +312,8 @@ mod tests {
         let shared = SharedStatus {
             last_cleanups: vec![Some(mark)],
             runs_by_host: vec![("bot-1".into(), runs(1)), ("bot-2".into(), runs(8))],
+            cooldowns: vec![Some(t(13))],
+            holds: vec![(3, Some(t(34)))],
         };
         let text = show(Some(&shared), false);
         assert!(text.contains("cleaned 3h ago on bot-2"), "{text}");
@@ -288,20 +325,44 @@ mod tests {
             "{text}"
         );
         assert!(lines[1].contains("failure never"), "{text}");
+        // The cooldown and the holds, whichever host started them, as folder status shows them.
+        assert!(text.contains("  cooldown until "), "{text}");
+        assert!(
+            text.contains(
+                "\n  on hold: 3 restored keys kept from cleanup until 2027-01-16 18:00 UTC (end it with: release company_1)"
+            ),
+            "{text}"
+        );
 
         let v: serde_json::Value = serde_json::from_str(&show(Some(&shared), true)).unwrap();
         assert_eq!(v["tenants"][0]["last_cleanup"]["host"], "bot-2");
         assert_eq!(v["runs_by_host"].as_array().unwrap().len(), 2, "{v}");
         assert_eq!(v["runs_by_host"][1]["host"], "bot-2");
         assert_eq!(v["runs_by_host"][1]["command"], "cleanup");
+        assert_eq!(
+            v["tenants"][0]["cooldown_until"], "2027-01-15T21:00:00Z",
+            "{v}"
+        );
+        assert_eq!(v["tenants"][0]["on_hold"], 3, "{v}");
+        assert_eq!(
+            v["tenants"][0]["on_hold_until"], "2027-01-16T18:00:00Z",
+            "{v}"
+        );
 
         // Without a shared state: exactly as before.
         let text = show(None, false);
         assert!(
-            !text.contains("runs by host") && !text.contains("cleaned"),
+            !text.contains("runs by host")
+                && !text.contains("cleaned")
+                && !text.contains("cooldown")
+                && !text.contains("on hold"),
             "{text}"
         );
         let v: serde_json::Value = serde_json::from_str(&show(None, true)).unwrap();
         assert!(v.get("runs_by_host").is_none() && v["tenants"][0].get("last_cleanup").is_none());
+        assert!(
+            v["tenants"][0].get("cooldown_until").is_none()
+                && v["tenants"][0].get("on_hold").is_none()
+        );
     }
 }
