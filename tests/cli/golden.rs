@@ -263,4 +263,25 @@ fn golden_store_status_and_cleanup() {
     run("store-cleanup-dry-run", &["cleanup", "--dry-run"]);
     run("store-cleanup", &["cleanup"]);
     run("store-status-after-cleanup", &["status"]);
+    // A restore (its rows on hold) and a trigger (a cooldown): status shows both, as folder
+    // status does. Their own output is not what this pins.
+    for rest in [
+        &["restore", "--company", "company_1"][..],
+        &[
+            "trigger",
+            "--threshold",
+            "1",
+            "--emergency-threshold",
+            "1000",
+        ],
+    ] {
+        t.cmd()
+            .env("BAILEYS_JANITOR_NOW", NOW)
+            .env("BAILEYS_JANITOR_LOG", "off")
+            .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
+            .args(args(rest))
+            .output()
+            .unwrap();
+    }
+    run("store-status-cooldown-and-hold", &["status"]);
 }

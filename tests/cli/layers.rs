@@ -1,7 +1,8 @@
 //! The layers that clean besides the daily cleanup, as a second host runs them in the two-host
 //! tests of every store (`shared_sql`, `shared_redis`, `shared_sqlite`; issue 23): each keeps
-//! the rows a restore on the first host put on hold, and `monitor --auto-cleanup` keeps the
-//! cooldown the first host's monitor started. Defined once here so every store runs the same
+//! the rows a restore on the first host put on hold, and the layers that clean on their own
+//! (trigger, `monitor --auto-cleanup`) keep the one cooldown either of them started, on either
+//! host. Defined once here so every store runs the same
 //! layers with the same flags and reads their reports the same way.
 
 use std::path::{Path, PathBuf};
@@ -156,3 +157,38 @@ pub const OTHER_LAYERS: [Layer; 6] = [
     DRY_RUN,
     STATUS,
 ];
+
+/// The layers that clean on their own, in pairs: once `first` cleaned a tenant, `then` (on
+/// another host, or the same one) leaves it alone for the tenant's one cooldown
+/// (`trigger.cooldown`, docs/configuration.md). An emergency trigger's mark keeps back the
+/// monitor's auto-cleanup (an emergency cleanup), and the monitor's keeps back every trigger.
+pub const COOLDOWN_PAIRS: [(Layer, Layer); 4] = [
+    (MONITOR_AUTO_CLEANUP, MONITOR_AUTO_CLEANUP),
+    (TRIGGER_EMERGENCY, MONITOR_AUTO_CLEANUP),
+    (MONITOR_AUTO_CLEANUP, TRIGGER),
+    (MONITOR_AUTO_CLEANUP, TRIGGER_EMERGENCY),
+];
+
+/// Each pair of [`COOLDOWN_PAIRS`], with `then` on host B and on host A again: (first, then,
+/// the host `then` runs on).
+pub fn cooldown_cases() -> Vec<(Layer, Layer, &'static str)> {
+    COOLDOWN_PAIRS
+        .iter()
+        .flat_map(|&(first, then)| [(first, then, "host-b"), (first, then, "host-a")])
+        .collect()
+}
+
+/// What `status --json` on a store shows of `tenant`'s one cooldown and of its rows on hold
+/// (both in the shared record, whichever host wrote them): `(cooldown_until, on_hold)`.
+pub fn status_cooldown_and_holds(v: &Value, tenant: &str) -> (Option<String>, u64) {
+    let row = v["tenants"]
+        .as_array()
+        .unwrap_or_else(|| panic!("status: no tenants: {v}"))
+        .iter()
+        .find(|r| r["tenant"] == tenant)
+        .unwrap_or_else(|| panic!("status: no row for {tenant}: {v}"));
+    (
+        row["cooldown_until"].as_str().map(str::to_owned),
+        row["on_hold"].as_u64().unwrap_or(0),
+    )
+}

@@ -384,3 +384,48 @@ fn health_checks_alert_after_three_failures_in_a_row() {
     sigterm(&child);
     assert!(child.wait().unwrap().success());
 }
+
+/// Folders (one host, one state directory): for each pair of layers that clean on their own
+/// (`layers::COOLDOWN_PAIRS`, a fresh tree each), once `first` cleaned a company, `status`
+/// shows its cooldown and `then` leaves an old file that came since, which
+/// `cleanup --emergency` then removes.
+#[test]
+fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other() {
+    use crate::layers::{EMERGENCY_CLEANUP, Layer, cooldown_cases, small_fleet_config};
+    for (first, then, _) in cooldown_cases().into_iter().filter(|c| c.2 == "host-a") {
+        let case = format!("{}, then {}", first.name, then.name);
+        let t = Tree::new();
+        company_with(&t, "company_1", 40, days(20));
+        let config = small_fleet_config(t.dir.path());
+        let layer = |layer: Layer| {
+            let out = t
+                .cmd()
+                .arg("--config")
+                .arg(&config)
+                .args(layer.args)
+                .output()
+                .unwrap();
+            assert_code(&out, layer.exit);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            layer.removed(&v, "company_1")
+        };
+        assert_eq!(layer(first), Some(38), "{case}");
+        let new = "company_1/session-5511555555555.0.json";
+        t.file(new, days(30));
+        let (_, st) = t.json(&["status", "--json"]);
+        assert!(
+            st["companies"][0]["cooldown_until"].is_string(),
+            "{case}: status shows no cooldown: {st}"
+        );
+        assert_eq!(layer(then), None, "{case}: cooling down");
+        assert!(t.exists(new), "{case}: removed the new file");
+        // Not kept for another reason: a cleanup removes it.
+        let (_, v) = t.json(EMERGENCY_CLEANUP.args);
+        assert_eq!(
+            EMERGENCY_CLEANUP.removed(&v, "company_1"),
+            Some(1),
+            "{case}"
+        );
+        assert!(!t.exists(new));
+    }
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::layers::{
-    EMERGENCY_CLEANUP, MONITOR_AUTO_CLEANUP, NEW_OLD_SESSION, OTHER_LAYERS, small_fleet_config,
+    EMERGENCY_CLEANUP, Layer, NEW_OLD_SESSION, OTHER_LAYERS, STATUS, cooldown_cases,
+    small_fleet_config, status_cooldown_and_holds,
 };
 use crate::redis_store::{Scratch, json_of, twice};
 use crate::stores::session;
@@ -141,36 +142,71 @@ fn every_other_layer_keeps_the_fields_a_restore_on_another_host_holds() {
             .unwrap();
         assert_code(&out, layer.exit);
         layer.assert_kept(&json_of(&out), TENANT, &f.fields(), &held);
+        if layer.name == STATUS.name {
+            let (_, on_hold) = status_cooldown_and_holds(&json_of(&out), TENANT);
+            assert_eq!(on_hold, REMOVED.len() as u64, "status on host B");
+        }
     }
 }
 
-/// A's `monitor --auto-cleanup` cleans; within the cooldown B's leaves an old field that came
-/// since (the mark is in Redis), which B's `cleanup --emergency` then removes.
+/// For each pair of layers that clean on their own (a fresh prefix each): `first` on A
+/// cleans; within the cooldown `then`, on B or on A again, leaves an old field that came since
+/// (the mark is in Redis), which `cleanup --emergency` then removes.
 #[test]
-fn an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
-    let Some(mut f) = Fleet::new() else { return };
-    let config = small_fleet_config(f._dir.path());
-    let monitor = |f: &Fleet, host: &str, state: &Path| {
+fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host() {
+    for (first, then, host) in cooldown_cases() {
+        let case = format!("{} on host-a, then {} on {host}", first.name, then.name);
+        let Some(mut f) = Fleet::new() else { return };
+        let config = small_fleet_config(f._dir.path());
+        let state = |f: &Fleet, host: &str| {
+            if host == "host-a" {
+                f.a.clone()
+            } else {
+                f.b.clone()
+            }
+        };
+        let layer = |f: &Fleet, layer: Layer, host: &str| {
+            let out = f
+                .cmd(host, &state(f, host))
+                .arg("--config")
+                .arg(&config)
+                .args(layer.args)
+                .output()
+                .unwrap();
+            assert_code(&out, layer.exit);
+            layer.removed(&json_of(&out), TENANT)
+        };
+        assert_eq!(
+            layer(&f, first, "host-a"),
+            Some(REMOVED.len() as u64),
+            "{case}"
+        );
+        let st = json_of(
+            &f.cmd(host, &state(&f, host))
+                .args(STATUS.args)
+                .output()
+                .unwrap(),
+        );
+        let (cooldown, _) = status_cooldown_and_holds(&st, TENANT);
+        assert!(cooldown.is_some(), "{case}: status shows no cooldown: {st}");
+        let (ty, id) = NEW_OLD_SESSION;
+        let new = format!("{ty}-{id}");
+        let h = f.r.hash(TENANT);
+        f.r.hset(&h, &new, &twice(&session(30)));
+        assert_eq!(layer(&f, then, host), None, "{case}: cooling down");
+        assert!(
+            f.fields().contains_key(&new),
+            "{case}: removed the new field"
+        );
+        // Not kept for another reason: a cleanup removes it.
         let out = f
-            .cmd(host, state)
-            .arg("--config")
-            .arg(&config)
-            .args(MONITOR_AUTO_CLEANUP.args)
+            .cmd(host, &state(&f, host))
+            .args(EMERGENCY_CLEANUP.args)
             .output()
             .unwrap();
-        assert_code(&out, MONITOR_AUTO_CLEANUP.exit);
-        MONITOR_AUTO_CLEANUP.removed(&json_of(&out), TENANT)
-    };
-    assert_eq!(monitor(&f, "host-a", &f.a), Some(REMOVED.len() as u64));
-    let (ty, id) = NEW_OLD_SESSION;
-    let new = format!("{ty}-{id}");
-    let h = f.r.hash(TENANT);
-    f.r.hset(&h, &new, &twice(&session(30)));
-    assert_eq!(monitor(&f, "host-b", &f.b), None, "cooling down");
-    assert!(f.fields().contains_key(&new), "host B's monitor removed it");
-    // Not kept for another reason: a cleanup removes it.
-    assert_eq!(removed(&f.on_b(EMERGENCY_CLEANUP.args)), vec![new.clone()]);
-    assert!(!f.fields().contains_key(&new));
+        assert_eq!(removed(&out), vec![new.clone()], "{case}");
+        assert!(!f.fields().contains_key(&new));
+    }
 }
 
 #[test]

@@ -14,7 +14,10 @@ use std::path::Path;
 
 use mysql::prelude::Queryable;
 
-use crate::layers::{MONITOR_AUTO_CLEANUP, NEW_OLD_SESSION, OTHER_LAYERS, SMALL_FLEET_LEVELS};
+use crate::layers::{
+    NEW_OLD_SESSION, OTHER_LAYERS, SMALL_FLEET_LEVELS, STATUS, cooldown_cases,
+    status_cooldown_and_holds,
+};
 use crate::mysql_store::{MYSQL_BAILEYS_TABLE, TestMy};
 use crate::stores::{TestDb, session};
 use crate::testenv::*;
@@ -369,6 +372,10 @@ fn held_rows_survive_every_other_layer(make: fn() -> Option<Db>) {
         );
         let now = of(&db.keys(), "company_1");
         layer.assert_kept(&json(&on_b), "company_1", &now, &held);
+        if layer.name == STATUS.name {
+            let (_, on_hold) = status_cooldown_and_holds(&json(&on_b), "company_1");
+            assert!(on_hold > 0, "status on host B: {}", text(&on_b.stdout));
+        }
     }
 }
 
@@ -382,56 +389,69 @@ fn mysql_every_other_layer_keeps_the_rows_a_restore_on_another_host_holds() {
     held_rows_survive_every_other_layer(Db::my);
 }
 
-/// A's `monitor --auto-cleanup` cleans; within the cooldown B's leaves an old row that came
-/// since (the mark is in the store), which B's `cleanup --emergency` then removes.
-fn auto_cleanup_cooldown_is_shared(make: fn() -> Option<Db>) {
-    let Some(mut db) = make() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let args = MONITOR_AUTO_CLEANUP.args;
-    let on_a = run(
-        &mut db.cmd_with(&a, "host-a", SMALL_FLEET_LEVELS),
-        args,
-        MONITOR_AUTO_CLEANUP.exit,
-    );
-    let v = json(&on_a);
-    for t in TENANTS {
-        assert!(MONITOR_AUTO_CLEANUP.removed(&v, t) > Some(0), "{v}");
-    }
-    db.put("company_1", NEW_OLD_SESSION, &session(30));
-    let new = db.key("company_1", NEW_OLD_SESSION);
-    let on_b = run(
-        &mut db.cmd_with(&b, "host-b", SMALL_FLEET_LEVELS),
-        args,
-        MONITOR_AUTO_CLEANUP.exit,
-    );
-    let v = json(&on_b);
-    for t in TENANTS {
-        assert_eq!(
-            MONITOR_AUTO_CLEANUP.removed(&v, t),
-            None,
-            "cooling down: {v}"
+/// For each pair of layers that clean on their own (a fresh database each): `first` on A
+/// cleans; within the cooldown `then`, on B (a state directory of its own) or on A again,
+/// leaves an old row that came since (the mark is in the store), which `cleanup --emergency`
+/// then removes.
+fn one_cooldown_for_every_automatic_layer(make: fn() -> Option<Db>) {
+    for (first, then, host) in cooldown_cases() {
+        let case = format!("{} on host-a, then {} on {host}", first.name, then.name);
+        let Some(mut db) = make() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let state = |host: &str| dir.path().join(host);
+        let on_a = run(
+            &mut db.cmd_with(&state("host-a"), "host-a", SMALL_FLEET_LEVELS),
+            first.args,
+            first.exit,
         );
+        let v = json(&on_a);
+        for t in TENANTS {
+            assert!(first.removed(&v, t) > Some(0), "{case}: {v}");
+        }
+        let st = run(
+            &mut db.cmd_with(&state(host), host, SMALL_FLEET_LEVELS),
+            STATUS.args,
+            STATUS.exit,
+        );
+        for t in TENANTS {
+            let (cooldown, _) = status_cooldown_and_holds(&json(&st), t);
+            assert!(
+                cooldown.is_some(),
+                "{case}: status shows no cooldown: {}",
+                text(&st.stdout)
+            );
+        }
+        db.put("company_1", NEW_OLD_SESSION, &session(30));
+        let new = db.key("company_1", NEW_OLD_SESSION);
+        let second = run(
+            &mut db.cmd_with(&state(host), host, SMALL_FLEET_LEVELS),
+            then.args,
+            then.exit,
+        );
+        let v = json(&second);
+        for t in TENANTS {
+            assert_eq!(then.removed(&v, t), None, "{case}: cooling down: {v}");
+        }
+        assert!(db.keys().contains_key(&new), "{case}: removed the new row");
+        // Not kept for another reason: a cleanup removes it.
+        let clean = run(
+            &mut db.cmd(&state(host), host),
+            &["cleanup", "--emergency", "--json"],
+            0,
+        );
+        assert_eq!(removed(&json(&clean), "company_1"), 1, "{case}");
+        assert!(!db.keys().contains_key(&new));
     }
-    assert!(db.keys().contains_key(&new), "host B's monitor removed it");
-    // Not kept for another reason: a cleanup removes it.
-    let clean = run(
-        &mut db.cmd(&b, "host-b"),
-        &["cleanup", "--emergency", "--json"],
-        0,
-    );
-    assert_eq!(removed(&json(&clean), "company_1"), 1);
-    assert!(!db.keys().contains_key(&new));
 }
 
 #[test]
-fn postgres_an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
-    auto_cleanup_cooldown_is_shared(Db::pg);
+fn postgres_a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host() {
+    one_cooldown_for_every_automatic_layer(Db::pg);
 }
 
 #[test]
-fn mysql_an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
-    auto_cleanup_cooldown_is_shared(Db::my);
+fn mysql_a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host() {
+    one_cooldown_for_every_automatic_layer(Db::my);
 }
 
 // ---------------------------------------------------------------- the schema

@@ -9,7 +9,8 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::layers::{
-    EMERGENCY_CLEANUP, MONITOR_AUTO_CLEANUP, NEW_OLD_SESSION, OTHER_LAYERS, small_fleet_config,
+    EMERGENCY_CLEANUP, Layer, NEW_OLD_SESSION, OTHER_LAYERS, STATUS, cooldown_cases,
+    small_fleet_config, status_cooldown_and_holds,
 };
 use crate::stores::{CREDS, account_rows, make_sqlite, session, sqlite_rows};
 use crate::testenv::*;
@@ -207,48 +208,59 @@ fn every_other_layer_keeps_the_rows_a_restore_on_another_host_holds() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let now = sqlite_rows(&f.db("company_1"));
         layer.assert_kept(&v, "company_1", &now, &held);
+        if layer.name == STATUS.name {
+            let (_, on_hold) = status_cooldown_and_holds(&v, "company_1");
+            assert_eq!(on_hold, OLD.len() as u64, "status on host B: {v}");
+        }
     }
 }
 
-/// A's `monitor --auto-cleanup` cleans; within the cooldown B's leaves an old row that came
-/// since (the mark is in the account's sibling), which B's `cleanup --emergency` then removes.
+/// For each pair of layers that clean on their own (a fresh folder each): `first` on A cleans;
+/// within the cooldown `then`, on B or on A again, leaves an old row that came since (the mark
+/// is in the account's sibling), which `cleanup --emergency` then removes.
 #[test]
-fn an_auto_cleanup_on_one_host_is_a_cooldown_for_the_others_monitor() {
-    let f = Fleet::new(&["company_1"]);
-    let config = small_fleet_config(f.dir.path());
-    let monitor = |host: &str| {
-        let out = f
-            .cmd(host)
-            .arg("--config")
-            .arg(&config)
-            .args(MONITOR_AUTO_CLEANUP.args)
-            .output()
+fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host() {
+    for (first, then, host) in cooldown_cases() {
+        let case = format!("{} on host-a, then {} on {host}", first.name, then.name);
+        let f = Fleet::new(&["company_1"]);
+        let config = small_fleet_config(f.dir.path());
+        let layer = |layer: Layer, host: &str| {
+            let out = f
+                .cmd(host)
+                .arg("--config")
+                .arg(&config)
+                .args(layer.args)
+                .output()
+                .unwrap();
+            assert_code(&out, layer.exit);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            layer.removed(&v, "company_1")
+        };
+        assert_eq!(layer(first, "host-a"), Some(OLD.len() as u64), "{case}");
+        let st = f.json(host, STATUS.args);
+        let (cooldown, _) = status_cooldown_and_holds(&st, "company_1");
+        assert!(cooldown.is_some(), "{case}: status shows no cooldown: {st}");
+        let (ty, id) = NEW_OLD_SESSION;
+        rusqlite::Connection::open(f.db("company_1"))
+            .unwrap()
+            .execute(
+                "INSERT INTO signal_keys (type, id, value) VALUES (?1, ?2, ?3)",
+                [ty, id, &session(30)],
+            )
             .unwrap();
-        assert_code(&out, MONITOR_AUTO_CLEANUP.exit);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        MONITOR_AUTO_CLEANUP.removed(&v, "company_1")
-    };
-    assert_eq!(monitor("host-a"), Some(OLD.len() as u64));
-    let (ty, id) = NEW_OLD_SESSION;
-    rusqlite::Connection::open(f.db("company_1"))
-        .unwrap()
-        .execute(
-            "INSERT INTO signal_keys (type, id, value) VALUES (?1, ?2, ?3)",
-            [ty, id, &session(30)],
-        )
-        .unwrap();
-    let new = (ty.to_owned(), id.to_owned());
-    let has_new = || {
-        sqlite_rows(&f.db("company_1"))
-            .iter()
-            .any(|(t, i, _)| (t, i) == (&new.0, &new.1))
-    };
-    assert_eq!(monitor("host-b"), None, "cooling down");
-    assert!(has_new(), "host B's monitor removed it");
-    // Not kept for another reason: a cleanup removes it.
-    let v = f.json("host-b", EMERGENCY_CLEANUP.args);
-    assert_eq!(removed_of(&v), [format!("{ty}-{id}")], "{v}");
-    assert!(!has_new());
+        let new = (ty.to_owned(), id.to_owned());
+        let has_new = || {
+            sqlite_rows(&f.db("company_1"))
+                .iter()
+                .any(|(t, i, _)| (t, i) == (&new.0, &new.1))
+        };
+        assert_eq!(layer(then, host), None, "{case}: cooling down");
+        assert!(has_new(), "{case}: removed the new row");
+        // Not kept for another reason: a cleanup removes it.
+        let v = f.json(host, EMERGENCY_CLEANUP.args);
+        assert_eq!(removed_of(&v), [format!("{ty}-{id}")], "{case}: {v}");
+        assert!(!has_new());
+    }
 }
 
 fn dir_is_empty(p: &Path) -> bool {
