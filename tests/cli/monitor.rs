@@ -412,13 +412,13 @@ fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other() {
         assert_eq!(layer(first), Some(38), "{case}");
         let new = "company_1/session-5511555555555.0.json";
         t.file(new, days(30));
+        assert_eq!(layer(then), None, "{case}: cooling down");
+        assert!(t.exists(new), "{case}: removed the new file");
         let (_, st) = t.json(&["status", "--json"]);
         assert!(
             st["companies"][0]["cooldown_until"].is_string(),
             "{case}: status shows no cooldown: {st}"
         );
-        assert_eq!(layer(then), None, "{case}: cooling down");
-        assert!(t.exists(new), "{case}: removed the new file");
         // Not kept for another reason: a cleanup removes it.
         let (_, v) = t.json(EMERGENCY_CLEANUP.args);
         assert_eq!(

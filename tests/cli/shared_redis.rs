@@ -181,14 +181,6 @@ fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host
             Some(REMOVED.len() as u64),
             "{case}"
         );
-        let st = json_of(
-            &f.cmd(host, &state(&f, host))
-                .args(STATUS.args)
-                .output()
-                .unwrap(),
-        );
-        let (cooldown, _) = status_cooldown_and_holds(&st, TENANT);
-        assert!(cooldown.is_some(), "{case}: status shows no cooldown: {st}");
         let (ty, id) = NEW_OLD_SESSION;
         let new = format!("{ty}-{id}");
         let h = f.r.hash(TENANT);
@@ -198,6 +190,14 @@ fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host
             f.fields().contains_key(&new),
             "{case}: removed the new field"
         );
+        let st = json_of(
+            &f.cmd(host, &state(&f, host))
+                .args(STATUS.args)
+                .output()
+                .unwrap(),
+        );
+        let (cooldown, _) = status_cooldown_and_holds(&st, TENANT);
+        assert!(cooldown.is_some(), "{case}: status shows no cooldown: {st}");
         // Not kept for another reason: a cleanup removes it.
         let out = f
             .cmd(host, &state(&f, host))

@@ -408,6 +408,18 @@ fn one_cooldown_for_every_automatic_layer(make: fn() -> Option<Db>) {
         for t in TENANTS {
             assert!(first.removed(&v, t) > Some(0), "{case}: {v}");
         }
+        db.put("company_1", NEW_OLD_SESSION, &session(30));
+        let new = db.key("company_1", NEW_OLD_SESSION);
+        let second = run(
+            &mut db.cmd_with(&state(host), host, SMALL_FLEET_LEVELS),
+            then.args,
+            then.exit,
+        );
+        let v = json(&second);
+        for t in TENANTS {
+            assert_eq!(then.removed(&v, t), None, "{case}: cooling down: {v}");
+        }
+        assert!(db.keys().contains_key(&new), "{case}: removed the new row");
         let st = run(
             &mut db.cmd_with(&state(host), host, SMALL_FLEET_LEVELS),
             STATUS.args,
@@ -421,18 +433,6 @@ fn one_cooldown_for_every_automatic_layer(make: fn() -> Option<Db>) {
                 text(&st.stdout)
             );
         }
-        db.put("company_1", NEW_OLD_SESSION, &session(30));
-        let new = db.key("company_1", NEW_OLD_SESSION);
-        let second = run(
-            &mut db.cmd_with(&state(host), host, SMALL_FLEET_LEVELS),
-            then.args,
-            then.exit,
-        );
-        let v = json(&second);
-        for t in TENANTS {
-            assert_eq!(then.removed(&v, t), None, "{case}: cooling down: {v}");
-        }
-        assert!(db.keys().contains_key(&new), "{case}: removed the new row");
         // Not kept for another reason: a cleanup removes it.
         let clean = run(
             &mut db.cmd(&state(host), host),

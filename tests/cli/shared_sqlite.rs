@@ -237,9 +237,6 @@ fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host
             layer.removed(&v, "company_1")
         };
         assert_eq!(layer(first, "host-a"), Some(OLD.len() as u64), "{case}");
-        let st = f.json(host, STATUS.args);
-        let (cooldown, _) = status_cooldown_and_holds(&st, "company_1");
-        assert!(cooldown.is_some(), "{case}: status shows no cooldown: {st}");
         let (ty, id) = NEW_OLD_SESSION;
         rusqlite::Connection::open(f.db("company_1"))
             .unwrap()
@@ -256,6 +253,9 @@ fn a_cleanup_by_one_automatic_layer_is_a_cooldown_for_every_other_on_either_host
         };
         assert_eq!(layer(then, host), None, "{case}: cooling down");
         assert!(has_new(), "{case}: removed the new row");
+        let st = f.json(host, STATUS.args);
+        let (cooldown, _) = status_cooldown_and_holds(&st, "company_1");
+        assert!(cooldown.is_some(), "{case}: status shows no cooldown: {st}");
         // Not kept for another reason: a cleanup removes it.
         let v = f.json(host, EMERGENCY_CLEANUP.args);
         assert_eq!(removed_of(&v), [format!("{ty}-{id}")], "{case}: {v}");
