@@ -119,6 +119,22 @@ impl Layer {
         }
     }
 
+    /// The layer left `tenant` alone because of its cooldown, and not for some other reason:
+    /// the trigger says `cooldown`; the monitor did not clean a tenant at the emergency level.
+    pub fn cooling_down(&self, v: &Value, tenant: &str) -> bool {
+        let row = v["companies"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: no companies: {v}", self.name))
+            .iter()
+            .find(|r| r["company"] == tenant)
+            .unwrap_or_else(|| panic!("{}: no row for {tenant}: {v}", self.name));
+        match self.args[0] {
+            "trigger" => row["action"] == "cooldown",
+            "monitor" => row["cleanup"].is_null() && row["level"] == "emergency",
+            _ => panic!("{} has no cooldown", self.name),
+        }
+    }
+
     /// The layer, on host B, cleaned `tenant` (so it saw the hold rather than skipping the
     /// tenant) and removed none of its rows: `now` is what `held` was before it ran.
     #[track_caller]
