@@ -305,3 +305,22 @@ fn ping_url_brackets_the_run() {
     assert_code(&out, 0);
     assert_eq!(sink.paths(), vec!["/ping/abc/start", "/ping/abc"]);
 }
+
+/// The trigger marks the cooldown before it cleans (core::trigger::claim): a company it finds
+/// locked is busy, and the mark is taken back, so the next run cleans it.
+#[test]
+fn a_busy_company_gets_no_cooldown() {
+    let t = Tree::new();
+    company_with(&t, "company_c", 190, days(10));
+    std::fs::create_dir_all(t.state().join("locks")).unwrap();
+    let f = std::fs::File::create(t.state().join("locks/company_c.lock")).unwrap();
+    f.lock().unwrap();
+    let (out, v) = t.json(&["trigger", "--json"]);
+    assert_code(&out, 75);
+    assert_eq!(row(&v, "company_c")["action"], "busy", "{v}");
+    drop(f);
+    let (_, st) = t.json(&["status", "--json"]);
+    assert!(st["companies"][0]["cooldown_until"].is_null(), "{st}");
+    let (_, v) = t.json(&["trigger", "--json"]);
+    assert_eq!(row(&v, "company_c")["action"], "emergency-cleanup", "{v}");
+}
