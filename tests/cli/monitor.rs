@@ -224,6 +224,10 @@ fn auto_cleanup_respects_a_held_lock() {
     let (out, v) = t.json(&["monitor", "--once", "--auto-cleanup", "--json"]);
     assert_code(&out, 1);
     assert_eq!(v["companies"][0]["files"], 190);
+    // The cooldown it marked before finding the lock is taken back: once free, it cleans.
+    drop(f);
+    let (_, v) = t.json(&["monitor", "--once", "--auto-cleanup", "--json"]);
+    assert_eq!(v["companies"][0]["files"], 2, "{v}");
 }
 
 #[test]
