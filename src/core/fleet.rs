@@ -347,7 +347,7 @@ impl Fleet for Folders {
     }
 }
 
-/// A store's tenants, on one connection.
+/// A store's tenants, on one connection (a cleanup: one per worker, where the store gives more).
 pub struct Tenants {
     pub store: Box<dyn Store>,
     /// The store's key in the state directory (ledger, locks).
@@ -359,6 +359,23 @@ pub struct Tenants {
 }
 
 impl Tenants {
+    /// Up to `n` handles on the store for `n` workers, as many as it gives ([`Store::another`]);
+    /// fewer than two: the tenants go one after the other on `store`.
+    fn workers(&self, n: usize) -> Vec<Box<dyn Store + Send>> {
+        let mut out = Vec::new();
+        while n > 1 && out.len() < n {
+            match self.store.another() {
+                Ok(Some(h)) => out.push(h),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open another connection to the store; its tenants go one after the other");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
     fn spec(&self, spec: &CleanSpec) -> store::clean::StoreCleanSpec {
         store::clean::StoreCleanSpec {
             clean: spec.clone(),
@@ -432,7 +449,9 @@ impl Fleet for Tenants {
         store::clean::clean_tenant(self.store.as_mut(), &c.name, state, &s)
     }
 
-    /// One tenant after the other on one connection.
+    /// On `fleet.jobs` threads where the store gives a handle per worker ([`Store::another`]:
+    /// SQLite), each with its own handle on the janitor's state; else one tenant after the
+    /// other on one connection. Reports are handed on in tenant order either way.
     fn clean_each(
         &mut self,
         members: &[Company],
@@ -443,17 +462,43 @@ impl Fleet for Tenants {
         each: &mut dyn FnMut(CompanyReport),
     ) {
         let s = self.spec(spec);
-        for c in members {
+        let workers = self.workers(fleet.jobs.min(members.len()));
+        if workers.len() < 2 {
+            for c in members {
+                let mut report = store::clean::clean_tenant_waiting(
+                    self.store.as_mut(),
+                    &c.name,
+                    state,
+                    &s,
+                    fleet.lock_wait,
+                );
+                settle(&mut report);
+                each(report);
+            }
+            return;
+        }
+        state.widen_shared(workers.len());
+        let jobs = workers.len();
+        let pool = std::sync::Mutex::new(workers);
+        let work = |c: &Company| {
+            // As many handles as threads: one is always free.
+            let mut store = pool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .expect("a handle per worker");
             let mut report = store::clean::clean_tenant_waiting(
-                self.store.as_mut(),
+                store.as_mut(),
                 &c.name,
                 state,
                 &s,
                 fleet.lock_wait,
             );
+            pool.lock().unwrap_or_else(|p| p.into_inner()).push(store);
             settle(&mut report);
-            each(report);
-        }
+            report
+        };
+        crate::core::parallel::for_each_ordered(members, jobs, work, |_, r| each(r));
     }
 
     fn resolve(&mut self, members: &[Company], prefix: &str, wanted: &str) -> Option<Company> {
@@ -645,7 +690,8 @@ pub fn settle(
 /// How a fleet run goes beyond the rules.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FleetSpec {
-    /// Folders: companies cleaned at once (a store's tenants go one after the other).
+    /// Companies (or a store's tenants) cleaned at once. Stores: only where the store gives a
+    /// connection per worker ([`Store::another`], SQLite); others go one after the other.
     pub jobs: usize,
     pub emergency: bool,
     pub trash_retention: std::time::Duration,

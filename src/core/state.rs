@@ -50,7 +50,10 @@ pub struct StateDir {
     root: OnceLock<crate::core::state::binding::RootId>,
     /// The store's own copy of the janitor's state, where it keeps one: records, runs, ledger
     /// and trash live there instead of here. Replaced when a monitor opens its store again.
-    shared: Mutex<Option<Box<dyn SharedState>>>,
+    /// Several handles on it when a store's tenants are cleaned on several threads
+    /// ([`StateDir::widen_shared`]), each used by one caller at a time: workers then never wait
+    /// for each other's commits (SQLite: each its own connections to the sibling files).
+    shared: std::sync::RwLock<Vec<Mutex<Box<dyn SharedState>>>>,
     /// Whether `shared` holds one: asked without waiting for the lock (by code that may run
     /// while a caller of [`StateDir::with_shared`] holds it).
     attached: std::sync::atomic::AtomicBool,
@@ -69,6 +72,9 @@ const RECENT_FOR: Duration = Duration::from_secs(60);
 thread_local! {
     /// This thread is inside [`StateDir::with_shared`]: a second call would wait for itself.
     static IN_SHARED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The handle of the shared state this thread used last: taken again first, so a worker
+    /// keeps finding its tenant's files open on it.
+    static HANDLE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl std::fmt::Debug for StateDir {
@@ -86,7 +92,7 @@ impl StateDir {
             path: path.into(),
             folder: OnceLock::new(),
             root: OnceLock::new(),
-            shared: Mutex::new(None),
+            shared: std::sync::RwLock::new(Vec::new()),
             attached: std::sync::atomic::AtomicBool::new(false),
             recent: Mutex::new(std::collections::VecDeque::new()),
         }
@@ -118,7 +124,7 @@ impl StateDir {
 
     /// Keeps the janitor's state in `shared` (the store's) from now on; replaces an earlier one.
     pub fn share(&self, shared: Box<dyn SharedState>) {
-        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared);
+        *self.shared.write().unwrap_or_else(|p| p.into_inner()) = vec![Mutex::new(shared)];
         self.attached
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
@@ -151,9 +157,9 @@ impl StateDir {
         format!("{stamp}-{host}-{pid}")
     }
 
-    /// Runs `f` on the store's shared state, one caller at a time (`None`: there is none, the
-    /// state directory holds everything). `f` must not call `with_shared` again: that would wait
-    /// for itself, so it panics instead (a bug, never a hang).
+    /// Runs `f` on the store's shared state, one caller at a time per handle (`None`: there is
+    /// none, the state directory holds everything). `f` must not call `with_shared` again: that
+    /// would wait for itself, so it panics instead (a bug, never a hang).
     pub fn with_shared<T>(&self, f: impl FnOnce(&mut dyn SharedState) -> T) -> Option<T> {
         if !self.has_shared() {
             return None;
@@ -162,10 +168,53 @@ impl StateDir {
             !IN_SHARED.get(),
             "StateDir::with_shared called inside with_shared"
         );
-        let mut guard = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let handles = self.shared.read().unwrap_or_else(|p| p.into_inner());
+        if handles.is_empty() {
+            return None;
+        }
+        // This thread's handle if it is free, else any free one, else wait for this thread's.
+        let mine = HANDLE.get() % handles.len();
+        let free = (0..handles.len())
+            .map(|k| (mine + k) % handles.len())
+            .find_map(|i| match handles[i].try_lock() {
+                Ok(g) => Some((i, g)),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some((i, p.into_inner())),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            });
+        let (i, mut guard) = match free {
+            Some(found) => found,
+            None => (
+                mine,
+                handles[mine].lock().unwrap_or_else(|p| p.into_inner()),
+            ),
+        };
+        HANDLE.set(i);
         IN_SHARED.set(true);
         let _reset = ResetOnDrop;
-        guard.as_mut().map(|s| f(s.as_mut()))
+        Some(f(guard.as_mut()))
+    }
+
+    /// Opens more handles on the shared state, up to `n` in all, for `n` workers
+    /// (`SharedState::another`); as many as the store gives (it may give none: one handle is
+    /// then shared). Returns how many there are.
+    pub fn widen_shared(&self, n: usize) -> usize {
+        assert!(
+            !IN_SHARED.get(),
+            "StateDir::widen_shared called inside with_shared"
+        );
+        let mut handles = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        while !handles.is_empty() && handles.len() < n {
+            let first = handles[0].get_mut().unwrap_or_else(|p| p.into_inner());
+            match first.another() {
+                Ok(Some(h)) => handles.push(Mutex::new(h)),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open another handle on the janitor's state; the workers share one");
+                    break;
+                }
+            }
+        }
+        handles.len()
     }
 
     /// Says which sessions root this run works on (see `core::binding`).
@@ -435,6 +484,54 @@ mod tests {
             "{id}"
         );
         assert_eq!(crate::core::trash::run_time(&id), Some(now));
+    }
+
+    #[test]
+    fn workers_each_get_a_handle_on_the_shared_state_where_the_store_gives_more() {
+        use crate::core::store::shared::SharedOptions;
+        use crate::core::store::sqlite_state::SqliteState;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let tmp = tempfile::tempdir().unwrap();
+        let s = StateDir::new(tmp.path().join("state"));
+        // A state that gives no second handle: the workers share the one.
+        s.share(Box::new(
+            crate::core::store::memory_state::MemoryState::new(),
+        ));
+        assert_eq!(s.widen_shared(4), 1);
+        s.share(Box::new(
+            SqliteState::open(tmp.path(), false, &SharedOptions::default()).unwrap(),
+        ));
+        assert_eq!(s.widen_shared(2), 2);
+        assert_eq!(s.widen_shared(2), 2);
+        // Two callers are inside at the same time, each on its own handle (with one handle the
+        // second would wait for the first, which would give up waiting for it).
+        let inside = AtomicUsize::new(0);
+        let together = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        s.with_shared(|_| {
+                            inside.fetch_add(1, Ordering::SeqCst);
+                            let end = Instant::now() + Duration::from_secs(5);
+                            while inside.load(Ordering::SeqCst) < 2 && Instant::now() < end {
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                            inside.load(Ordering::SeqCst) == 2
+                        })
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(together, [Some(true), Some(true)]);
+        // A new state attached (a monitor's next tick) starts again from one handle.
+        s.share(Box::new(
+            crate::core::store::memory_state::MemoryState::new(),
+        ));
+        assert_eq!(s.widen_shared(1), 1);
     }
 
     #[test]

@@ -643,3 +643,133 @@ fn a_kill_at_every_step_leaves_each_row_in_place_or_in_the_trash() {
         }
     }
 }
+
+/// The janitor as `host-a` runs it, spawned (for tests that watch it while it works).
+fn spawn_cleanup(f: &Fleet, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .env_clear()
+        .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG)
+        .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
+        .env("BAILEYS_JANITOR_LOG", "warn")
+        .arg("--store")
+        .arg(format!("sqlite:{}", f.auth().display()))
+        .arg("--state-dir")
+        .arg(f.state("host-a"))
+        .arg("cleanup")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Each tenant's report in the order printed, with the rows it removed.
+fn reports(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    v["companies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|c| {
+            let mut removed: Vec<String> = c["removed_files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect();
+            removed.sort();
+            (c["company"].as_str().unwrap().to_owned(), removed)
+        })
+        .collect()
+}
+
+#[test]
+fn sqlite_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
+    let tenants = [
+        "company_1",
+        "company_2",
+        "company_3",
+        "company_4",
+        "company_5",
+    ];
+    let one = Fleet::new(&tenants);
+    let two = Fleet::new(&tenants);
+    // Two workers: two tenants are locked (and paused before their removal) at the same time.
+    let child = spawn_cleanup(
+        &two,
+        &["--jobs", "2", "--json", "--debug-pause-before-remove", "2s"],
+    );
+    assert!(
+        wait_for(20, || locked(&two.sibling("company_1"))
+            && locked(&two.sibling("company_2"))),
+        "the two first tenants were never cleaned at the same time"
+    );
+    let parallel = child.wait_with_output().unwrap();
+    assert_code(&parallel, 0);
+    let parallel: serde_json::Value = serde_json::from_slice(&parallel.stdout).unwrap();
+    let serial = one.json("host-a", &["cleanup", "--jobs", "1", "--json"]);
+    // The same rows removed, the same reports, in tenant order; the same trash.
+    assert_eq!(reports(&parallel), reports(&serial));
+    assert_eq!(
+        reports(&parallel)
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
+        tenants
+    );
+    // (Keys only: the fixtures' session clocks differ by the milliseconds between them.)
+    let keys = |f: &Fleet, t: &str| -> Vec<(String, String)> {
+        sqlite_rows(&f.db(t))
+            .into_iter()
+            .map(|(k, id, _)| (k, id))
+            .collect()
+    };
+    for t in tenants {
+        assert_eq!(keys(&two, t), keys(&one, t), "{t}");
+        assert_eq!(keys(&two, t).len(), account_rows().len() - OLD.len(), "{t}");
+        assert_eq!(trashed(&two.sibling(t)), trashed(&one.sibling(t)), "{t}");
+        assert_eq!(trashed(&two.sibling(t)).len(), OLD.len(), "{t}");
+    }
+    assert_eq!(
+        parallel["totals"]["removed"],
+        serde_json::json!(OLD.len() * tenants.len())
+    );
+}
+
+#[test]
+fn a_busy_sqlite_tenant_on_one_worker_does_not_stop_the_others() {
+    let tenants = ["company_1", "company_2", "company_3"];
+    let f = Fleet::new(&tenants);
+    let all = account_rows().len();
+    // Another janitor on this folder holds company_1 (its lock beside the account).
+    let held = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(f.sibling("company_1"))
+            .unwrap();
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        file
+    };
+    let child = spawn_cleanup(&f, &["--jobs", "2", "--json", "--lock-wait", "60s"]);
+    // One worker waits for company_1; the other cleans the rest meanwhile.
+    let others_done = wait_for(30, || {
+        ["company_2", "company_3"]
+            .iter()
+            .all(|t| sqlite_rows(&f.db(t)).len() == all - OLD.len())
+    });
+    let company_1_untouched = sqlite_rows(&f.db("company_1")).len() == all;
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert!(others_done, "the other tenants waited for the busy one");
+    assert!(company_1_untouched);
+    // Its lock freed, company_1 is cleaned too, and the reports keep tenant order.
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = reports(&v);
+    assert_eq!(r.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), tenants);
+    for (t, removed) in &r {
+        assert_eq!(removed.len(), OLD.len(), "{t}: {removed:?}");
+    }
+    assert_eq!(sqlite_rows(&f.db("company_1")).len(), all - OLD.len());
+}

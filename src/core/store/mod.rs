@@ -204,6 +204,14 @@ pub trait Store {
     fn shared_state(&self, _opts: &shared::SharedOptions) -> Result<Option<Box<dyn SharedState>>> {
         Ok(None)
     }
+
+    /// A second handle on the same store for another worker thread (`--jobs`), with its own
+    /// connection and locks; `None` (the default): the store's tenants are cleaned one after
+    /// the other on this one. Only stores whose work is the client's own CPU and file I/O gain
+    /// from more (SQLite: each account is its own file); a server-bound store does not.
+    fn another(&self) -> Result<Option<Box<dyn Store + Send>>> {
+        Ok(None)
+    }
 }
 
 /// What `status` shows beside a tenant's keys, where the store can tell.

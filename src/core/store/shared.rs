@@ -205,6 +205,13 @@ pub trait SharedState: Send {
 
     /// Deletes trashed rows removed before `before`: (runs, rows) purged.
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)>;
+
+    /// A second handle on the same state, for another worker thread (`--jobs`): connections of
+    /// its own, so one worker's commit never waits for another's. `None` (the default): the
+    /// workers share this one, one call at a time.
+    fn another(&self) -> Result<Option<Box<dyn SharedState>>> {
+        Ok(None)
+    }
 }
 
 /// How often a read-only state that found no schema asks the server again: a dry run over many

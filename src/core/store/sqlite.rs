@@ -408,6 +408,22 @@ impl Store for SqliteStore {
         self.lock_file(&file, "the trigger")
     }
 
+    /// Each account is its own file and the work is this process's CPU and file I/O: a second
+    /// worker on its own connections cleans another account at the same time. (One file: one
+    /// tenant, nothing to share out.)
+    fn another(&self) -> Result<Option<Box<dyn Store + Send>>> {
+        if self.single {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(SqliteStore {
+            path: self.path.clone(),
+            single: false,
+            read_only: self.read_only,
+            open: None,
+            locks: Vec::new(),
+        })))
+    }
+
     fn shared_state(
         &self,
         opts: &super::shared::SharedOptions,

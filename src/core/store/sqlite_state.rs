@@ -642,6 +642,17 @@ impl SharedState for SqliteState {
         written.and(back)
     }
 
+    /// Connections of its own to the same files (the first handle checked their versions):
+    /// another worker commits its tenant's sibling while this one commits another.
+    fn another(&self) -> Result<Option<Box<dyn SharedState>>> {
+        Ok(Some(Box::new(SqliteState {
+            root: self.root.clone(),
+            single: self.single,
+            read_only: self.read_only,
+            open: Vec::new(),
+        })))
+    }
+
     fn trash_runs(&mut self, tenant: Option<&str>) -> Result<Vec<TrashRun>> {
         let mut out = Vec::new();
         match tenant {
