@@ -417,7 +417,8 @@ pub struct TriggerArgs {
 
 /// Remove old sessions, sender keys and surplus pre-keys (the daily 3 AM run).
 ///
-/// Without --company every company folder is cleaned, several at a time (--jobs). Protected
+/// Without --company every company folder (or SQLite account file) is cleaned, several at a
+/// time (--jobs). Protected
 /// files (creds.json, app-state-sync-*, lid-mapping-*, tctoken-*, device-list-*, unknown files)
 /// are never removed, nor is anything changed in the last 10 minutes. Prints the companies
 /// that changed most and a total; -v (or one --company) prints every company and file.
@@ -477,7 +478,8 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     pub lock_wait: Option<std::time::Duration>,
 
-    /// Companies cleaned at once [default: the number of cores, at most 4]
+    /// Companies cleaned at once, and a SQLite store's account files (other stores clean one
+    /// tenant after the other) [default: the number of cores, at most 4]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
 
