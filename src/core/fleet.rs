@@ -382,7 +382,7 @@ impl Tenants {
             store_key: self.store_key.clone(),
             remove_legacy: self.remove_legacy,
             remove_orphans: self.remove_orphans,
-            batch: store::BATCH_DEFAULT,
+            batch: self.store.batch(),
         }
     }
 }

@@ -773,3 +773,44 @@ fn a_busy_sqlite_tenant_on_one_worker_does_not_stop_the_others() {
     }
     assert_eq!(sqlite_rows(&f.db("company_1")).len(), all - OLD.len());
 }
+
+#[test]
+fn a_sqlite_tenants_removals_of_one_rank_commit_together() {
+    let f = Fleet::new(&["company_1"]);
+    // Keep 5 pre-keys: 115 rows of the first rank (114 pre-keys and the old session), then its
+    // identity key.
+    let cfg = f.dir.path().join("keep5.toml");
+    std::fs::write(&cfg, "[pre_keys]\nkeep = 5\n").unwrap();
+    // SQLite rows carry no time: a run 30 days ago starts the ledger (removing nothing).
+    let month_ago = (chrono::Utc::now() - chrono::Duration::days(30))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let seed = f
+        .cmd("host-a")
+        .env("BAILEYS_JANITOR_NOW", &month_ago)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&seed, 0);
+    let out = f
+        .cmd("host-a")
+        .env("BAILEYS_JANITOR_DEBUG_KILL_AT", "list")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let removed = v["totals"]["removed"].as_u64().unwrap();
+    assert!(removed > 101, "{removed}");
+    // Two transactions, each with its one synced trash commit (at 100 rows a batch: three).
+    let commits = text(&out.stderr)
+        .lines()
+        .filter(|l| *l == "fault point: sqlite.after_commit")
+        .count();
+    assert_eq!(commits, 2, "{}", text(&out.stderr));
+    assert_eq!(trashed(&f.sibling("company_1")).len() as u64, removed);
+}

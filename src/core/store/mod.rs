@@ -193,6 +193,11 @@ pub trait Store {
         false
     }
 
+    /// Rows per removal transaction ([`Store::remove`]) for this store.
+    fn batch(&self) -> usize {
+        BATCH_DEFAULT
+    }
+
     /// Whether [`Store::remove`] writes [`TrashTarget::InStore`] in its own transaction.
     fn trash_in_transaction(&self) -> bool {
         false
