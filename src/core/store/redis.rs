@@ -38,6 +38,44 @@ pub const LOCK_TTL_MS: u64 = 120_000;
 const SCAN_COUNT: usize = 500;
 /// Nested values `MEMORY USAGE … SAMPLES` looks at per hash; keys sampled per plain-key tenant.
 const MEMORY_SAMPLES: usize = 16;
+/// Bytes of scanned values kept for the removal that follows (per tenant, the last scan's):
+/// beyond them a batch is read again, as before.
+const SEEN_BYTES: usize = 8 << 20;
+
+/// The values the last scan read, as stored (field or key name → raw value): a removal sends
+/// them to its compare-and-delete script as they are, with no round trip to read the batch
+/// again. The script still compares each with what Redis holds at that instant, so a value the
+/// app rewrote since the scan survives, and one it removed is told apart ("gone").
+#[derive(Default)]
+struct Seen {
+    tenant: String,
+    values: HashMap<String, String>,
+    bytes: usize,
+}
+
+impl Seen {
+    fn reset(&mut self, tenant: &str) {
+        self.tenant.clear();
+        self.tenant.push_str(tenant);
+        self.values.clear();
+        self.bytes = 0;
+    }
+
+    fn keep(&mut self, name: String, raw: String) {
+        let size = name.len() + raw.len();
+        if self.bytes + size <= SEEN_BYTES {
+            self.bytes += size;
+            self.values.insert(name, raw);
+        }
+    }
+
+    fn get(&self, tenant: &str, name: &str) -> Option<&str> {
+        if self.tenant != tenant {
+            return None;
+        }
+        self.values.get(name).map(String::as_str)
+    }
+}
 
 /// Where a layout keeps a tenant's keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,18 +293,22 @@ fn holder_of(token: &str) -> String {
 
 /// Removes fields whose value is still the planned one, after checking our lock (fencing).
 /// KEYS[1] hash, KEYS[2] lock; ARGV[1] lock token ('' = none), ARGV[2] lock ttl ms, then
-/// field/value pairs. Returns 1 (removed) or 0 (changed or gone) per field.
+/// field/value pairs. Returns per field 1 (removed), 0 (changed) or 2 (gone): the values come
+/// from the scan (the batch is not read again first), so "gone" is told apart here.
 const CAS_HDEL: &str = r"
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return redis.error_reply('BJFENCE tenant lock lost')
 end
 local out = {}
 for i = 3, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if cur == ARGV[i + 1] then
     redis.call('HDEL', KEYS[1], ARGV[i])
     out[#out + 1] = 1
-  else
+  elseif cur then
     out[#out + 1] = 0
+  else
+    out[#out + 1] = 2
   end
 end
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
@@ -281,11 +323,14 @@ if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 local out = {}
 for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+  local cur = redis.call('GET', KEYS[i])
+  if cur == ARGV[i + 1] then
     redis.call('DEL', KEYS[i])
     out[#out + 1] = 1
-  else
+  elseif cur then
     out[#out + 1] = 0
+  else
+    out[#out + 1] = 2
   end
 end
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -308,12 +353,15 @@ end
     r"
 local out = {}
 for i = 11, #ARGV, 3 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if cur == ARGV[i + 1] then
     trash_row(ARGV[i + 2], ARGV[i + 1])
     redis.call('HDEL', KEYS[1], ARGV[i])
     out[#out + 1] = 1
-  else
+  elseif cur then
     out[#out + 1] = 0
+  else
+    out[#out + 1] = 2
   end
 end
 finish_run()
@@ -337,12 +385,15 @@ end
 local out = {}
 for i = 6, #KEYS do
   local j = 11 + (i - 6) * 2
-  if redis.call('GET', KEYS[i]) == ARGV[j] then
+  local cur = redis.call('GET', KEYS[i])
+  if cur == ARGV[j] then
     trash_row(ARGV[j + 1], ARGV[j])
     redis.call('DEL', KEYS[i])
     out[#out + 1] = 1
-  else
+  elseif cur then
     out[#out + 1] = 0
+  else
+    out[#out + 1] = 2
   end
 end
 finish_run()
@@ -398,6 +449,11 @@ pub struct RedisStore {
     retention_s: AtomicU64,
     /// Removal scripts, run by their SHA1.
     scripts: Scripts,
+    /// What the last scan read, for the removal that follows.
+    seen: Seen,
+    /// Batches (or parts) read again before their script because the scan's values were not
+    /// kept: a test sees the round trip saved.
+    rereads: usize,
 }
 
 /// The locks a store holds (key → our token), shared with a signal handler that releases them
@@ -503,6 +559,8 @@ impl RedisStore {
             prefix_found: false,
             retention_s: AtomicU64::new(SharedOptions::default().trash_retention.as_secs()),
             scripts: Scripts::new(),
+            seen: Seen::default(),
+            rereads: 0,
         };
         store.pick_prefix()?;
         if let Some(c) = creds_url {
@@ -1029,6 +1087,7 @@ impl Store for RedisStore {
                 updated_at_us: None,
             });
         };
+        self.seen.reset(tenant);
         match self.layout.shape {
             Shape::Hash => {
                 let key = self.layout.tenant_key(tenant);
@@ -1050,9 +1109,24 @@ impl Store for RedisStore {
                         if !one_call && !seen.insert(field.clone()) {
                             continue;
                         }
-                        let name = String::from_utf8_lossy(&field);
-                        let raw = String::from_utf8_lossy(&value);
-                        emit(&name, &raw, f);
+                        match (String::from_utf8(field), String::from_utf8(value)) {
+                            (Ok(name), Ok(raw)) => {
+                                emit(&name, &raw, f);
+                                self.seen.keep(name, raw);
+                            }
+                            // Not UTF-8: never kept, so the removal reads it again (and keeps it).
+                            (name, value) => {
+                                let name = match &name {
+                                    Ok(n) => std::borrow::Cow::Borrowed(n.as_str()),
+                                    Err(e) => String::from_utf8_lossy(e.as_bytes()),
+                                };
+                                let raw = match &value {
+                                    Ok(v) => std::borrow::Cow::Borrowed(v.as_str()),
+                                    Err(e) => String::from_utf8_lossy(e.as_bytes()),
+                                };
+                                emit(&name, &raw, f);
+                            }
+                        }
                     }
                     cursor = next;
                     if cursor == 0 {
@@ -1071,8 +1145,13 @@ impl Store for RedisStore {
                     let values: Vec<Option<Vec<u8>>> =
                         cmd.query(&mut self.con).map_err(|e| self.err(e))?;
                     for ((_, name), v) in chunk.iter().zip(values) {
-                        if let Some(v) = v {
-                            emit(name, &String::from_utf8_lossy(&v), f);
+                        match v.map(String::from_utf8) {
+                            Some(Ok(raw)) => {
+                                emit(name, &raw, f);
+                                self.seen.keep(name.clone(), raw);
+                            }
+                            Some(Err(e)) => emit(name, &String::from_utf8_lossy(e.as_bytes()), f),
+                            None => {}
                         }
                     }
                 }
@@ -1096,28 +1175,48 @@ impl Store for RedisStore {
             }
         };
         let names: Vec<String> = batch.iter().map(name_of).collect();
-        // 1. Read the batch again and keep what still has the planned value.
-        let current: Vec<Value> = match self.layout.shape {
-            Shape::Hash => {
-                let mut cmd = redis::cmd("HMGET");
-                cmd.arg(&hash);
-                for n in &names {
-                    cmd.arg(n);
+        // 1. The value each field had when the scan read it, where that is the planned one
+        //    (the script compares it with what Redis holds then); the rest is read again.
+        let mut current: Vec<Option<Value>> = batch
+            .iter()
+            .zip(&names)
+            .map(|(p, n)| {
+                self.seen
+                    .get(tenant, n)
+                    .filter(|raw| fingerprint(self.layout.decode(raw).as_bytes()) == p.token.hash)
+                    .map(|raw| Value::BulkString(raw.as_bytes().to_vec()))
+            })
+            .collect();
+        // Those already match the plan; the ones read again are checked below.
+        let unseen: Vec<usize> = (0..batch.len()).filter(|&i| current[i].is_none()).collect();
+        if !unseen.is_empty() {
+            self.rereads += 1;
+            let read: Vec<Value> = match self.layout.shape {
+                Shape::Hash => {
+                    let mut cmd = redis::cmd("HMGET");
+                    cmd.arg(&hash);
+                    for &i in &unseen {
+                        cmd.arg(&names[i]);
+                    }
+                    cmd.query(&mut self.con).map_err(|e| self.err(e))?
                 }
-                cmd.query(&mut self.con).map_err(|e| self.err(e))?
-            }
-            Shape::Keys => {
-                let mut cmd = redis::cmd("MGET");
-                for n in &names {
-                    cmd.arg(format!("{hash}{n}"));
+                Shape::Keys => {
+                    let mut cmd = redis::cmd("MGET");
+                    for &i in &unseen {
+                        cmd.arg(format!("{hash}{}", names[i]));
+                    }
+                    cmd.query(&mut self.con).map_err(|e| self.err(e))?
                 }
-                cmd.query(&mut self.con).map_err(|e| self.err(e))?
+            };
+            for (&i, v) in unseen.iter().zip(read) {
+                current[i] = Some(v);
             }
-        };
+        }
         let mut out = vec![RemoveOutcome::Vanished; batch.len()];
         let mut doomed: Vec<(usize, String)> = Vec::new();
         let mut trash = Vec::new();
         for (i, (p, v)) in batch.iter().zip(current).enumerate() {
+            let v = v.unwrap_or(Value::Nil);
             if matches!(v, Value::Nil) {
                 continue;
             }
@@ -1126,7 +1225,9 @@ impl Store for RedisStore {
                 out[i] = RemoveOutcome::Changed;
                 continue;
             };
-            if fingerprint(self.layout.decode(&raw).as_bytes()) != p.token.hash {
+            if unseen.binary_search(&i).is_ok()
+                && fingerprint(self.layout.decode(&raw).as_bytes()) != p.token.hash
+            {
                 out[i] = RemoveOutcome::Changed;
                 continue;
             }
@@ -1199,13 +1300,14 @@ impl Store for RedisStore {
             }
         };
         for ((i, raw), r) in doomed.iter().zip(results) {
-            out[*i] = if r == 1 {
-                RemoveOutcome::Removed {
+            out[*i] = match r {
+                1 => RemoveOutcome::Removed {
                     bytes: raw.len() as u64,
-                }
-            } else {
-                // Rewritten (or removed by the app) between the re-read and the script.
-                RemoveOutcome::Changed
+                },
+                // Removed by the app since the scan.
+                2 => RemoveOutcome::Vanished,
+                // Rewritten since the scan.
+                _ => RemoveOutcome::Changed,
             };
         }
         Ok(out)

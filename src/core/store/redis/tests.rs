@@ -922,3 +922,134 @@ fn an_expired_run_is_not_listed_and_its_index_entry_is_purged() {
         .unwrap();
     assert_eq!(left, vec!["t:new".to_owned()]);
 }
+
+/// After a scan, a removal sends the scanned values to its script with no round trip to read
+/// the batch again; the script still keeps a field the app rewrote since and tells one it
+/// removed apart (gone), with the trash in the script or before it, for hashes and plain keys.
+#[test]
+fn a_removal_after_a_scan_reads_nothing_again_and_keeps_what_the_app_changed_since() {
+    let Some(mut s) = Scratch::new() else { return };
+    let batch = [
+        planned("session", "1.0", r#"{"a":1}"#),
+        planned("session", "2.0", r#"{"b":1}"#),
+        planned("session", "3.0", r#"{"c":1}"#),
+    ];
+    for in_store in [false, true] {
+        // Hashes (Evolution).
+        let layout = s.layout("evolution", ":instance:*");
+        let h = format!("{}:instance:t{in_store}", s.prefix);
+        let tenant = format!("t{in_store}");
+        for (f, v) in [
+            ("session-1.0", r#"{"a":1}"#),
+            ("session-2.0", r#"{"b":1}"#),
+            ("session-3.0", r#"{"c":1}"#),
+        ] {
+            s.hset(&h, f, &twice(v));
+        }
+        let mut store = s.store(&layout);
+        let mut st = store.shared_state(&opts(false)).unwrap().unwrap();
+        assert_eq!(rows(&mut store, &tenant).len(), 3);
+        assert_eq!(store.lock_tenant(&tenant).unwrap(), TenantLock::Acquired);
+        // After the scan: the app rewrites session 2 and removes session 3.
+        s.hset(&h, "session-2.0", &twice(r#"{"b":2}"#));
+        let _: i64 = redis::cmd("HDEL")
+            .arg(&h)
+            .arg("session-3.0")
+            .query(&mut s.con)
+            .unwrap();
+        let t = tag(&format!("run-{in_store}"), "host-a", 1_700_000_000);
+        let mut before = 0;
+        let mut put = |rows: &[TrashRow]| {
+            before += rows.len();
+            Ok(())
+        };
+        let mut to = if in_store {
+            TrashTarget::InStore(&t)
+        } else {
+            TrashTarget::Before(&mut put)
+        };
+        let out = store.remove(&tenant, &batch, &mut to).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                RemoveOutcome::Removed {
+                    bytes: twice(r#"{"a":1}"#).len() as u64
+                },
+                RemoveOutcome::Changed,
+                RemoveOutcome::Vanished
+            ],
+            "in_store={in_store}"
+        );
+        assert_eq!(store.rereads, 0, "the batch was read again");
+        assert_eq!(s.hget(&h, "session-1.0"), None);
+        assert_eq!(s.hget(&h, "session-2.0"), Some(twice(r#"{"b":2}"#)));
+        if in_store {
+            let trashed = st.trash_rows(&tenant, "run-true").unwrap();
+            assert_eq!(trashed.len(), 1, "only what the script removed");
+            assert_eq!(trashed[0].row, trow("session", "1.0", &twice(r#"{"a":1}"#)));
+        } else {
+            assert_eq!(
+                before, 3,
+                "the trash before the script holds every candidate"
+            );
+        }
+        // Another tenant's removal (no scan of it) reads its batch again, as before.
+        let other = format!("{}:instance:o{in_store}", s.prefix);
+        s.hset(&other, "session-1.0", &twice(r#"{"a":1}"#));
+        let o = format!("o{in_store}");
+        assert_eq!(store.lock_tenant(&o).unwrap(), TenantLock::Acquired);
+        let out = store
+            .remove(&o, &batch[..1], &mut TrashTarget::Nowhere)
+            .unwrap();
+        assert!(matches!(out[0], RemoveOutcome::Removed { .. }));
+        assert_eq!(store.rereads, 1);
+        store.unlock_tenant(&tenant);
+        store.unlock_tenant(&o);
+
+        // Plain keys.
+        let layout = s.layout("baileys-redis-auth-keys", "-*:");
+        let sid = format!("sid{in_store}");
+        let key = |id: &str| format!("{}-{sid}:session-{id}", s.prefix);
+        for (id, v) in [
+            ("1.0", r#"{"a":1}"#),
+            ("2.0", r#"{"b":1}"#),
+            ("3.0", r#"{"c":1}"#),
+        ] {
+            let _: () = redis::cmd("SET")
+                .arg(key(id))
+                .arg(v)
+                .query(&mut s.con)
+                .unwrap();
+        }
+        let mut store = s.store(&layout);
+        let _st = store.shared_state(&opts(false)).unwrap().unwrap();
+        assert_eq!(rows(&mut store, &sid).len(), 3);
+        assert_eq!(store.lock_tenant(&sid).unwrap(), TenantLock::Acquired);
+        let _: () = redis::cmd("SET")
+            .arg(key("2.0"))
+            .arg(r#"{"b":2}"#)
+            .query(&mut s.con)
+            .unwrap();
+        let _: i64 = redis::cmd("DEL").arg(key("3.0")).query(&mut s.con).unwrap();
+        let mut put = |_: &[TrashRow]| Ok(());
+        let mut to = if in_store {
+            TrashTarget::InStore(&t)
+        } else {
+            TrashTarget::Before(&mut put)
+        };
+        let out = store.remove(&sid, &batch, &mut to).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                RemoveOutcome::Removed { bytes: 7 },
+                RemoveOutcome::Changed,
+                RemoveOutcome::Vanished
+            ],
+            "plain keys, in_store={in_store}"
+        );
+        assert_eq!(store.rereads, 0);
+        let kept: Option<String> = redis::cmd("GET").arg(key("2.0")).query(&mut s.con).unwrap();
+        assert_eq!(kept.as_deref(), Some(r#"{"b":2}"#));
+        store.unlock_tenant(&sid);
+    }
+}
