@@ -42,7 +42,8 @@ const MEMORY_SAMPLES: usize = 16;
 /// beyond them a batch is read again, as before.
 const SEEN_BYTES: usize = 8 << 20;
 
-/// The values the last scan read, as stored (field or key name → raw value): a removal sends
+/// The values the last scan under the tenant's lock read, as stored (field or key name → raw
+/// value): a removal sends
 /// them to its compare-and-delete script as they are, with no round trip to read the batch
 /// again. The script still compares each with what Redis holds at that instant, so a value the
 /// app rewrote since the scan survives, and one it removed is told apart ("gone").
@@ -1087,6 +1088,9 @@ impl Store for RedisStore {
                 updated_at_us: None,
             });
         };
+        // Only a run that holds the tenant's lock removes after its scan: a dry run, a count or
+        // `status` keeps nothing (no memory, no work).
+        let keep = self.locks.get(&self.lock_key(Some(tenant))).is_some();
         self.seen.reset(tenant);
         match self.layout.shape {
             Shape::Hash => {
@@ -1112,7 +1116,9 @@ impl Store for RedisStore {
                         match (String::from_utf8(field), String::from_utf8(value)) {
                             (Ok(name), Ok(raw)) => {
                                 emit(&name, &raw, f);
-                                self.seen.keep(name, raw);
+                                if keep {
+                                    self.seen.keep(name, raw);
+                                }
                             }
                             // Not UTF-8: never kept, so the removal reads it again (and keeps it).
                             (name, value) => {
@@ -1148,7 +1154,9 @@ impl Store for RedisStore {
                         match v.map(String::from_utf8) {
                             Some(Ok(raw)) => {
                                 emit(name, &raw, f);
-                                self.seen.keep(name.clone(), raw);
+                                if keep {
+                                    self.seen.keep(name.clone(), raw);
+                                }
                             }
                             Some(Err(e)) => emit(name, &String::from_utf8_lossy(e.as_bytes()), f),
                             None => {}

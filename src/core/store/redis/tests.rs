@@ -948,8 +948,12 @@ fn a_removal_after_a_scan_reads_nothing_again_and_keeps_what_the_app_changed_sin
         }
         let mut store = s.store(&layout);
         let mut st = store.shared_state(&opts(false)).unwrap().unwrap();
+        // A scan without the lock (a dry run, a count) keeps nothing.
         assert_eq!(rows(&mut store, &tenant).len(), 3);
+        assert!(store.seen.values.is_empty());
         assert_eq!(store.lock_tenant(&tenant).unwrap(), TenantLock::Acquired);
+        assert_eq!(rows(&mut store, &tenant).len(), 3);
+        assert_eq!(store.seen.values.len(), 3);
         // After the scan: the app rewrites session 2 and removes session 3.
         s.hset(&h, "session-2.0", &twice(r#"{"b":2}"#));
         let _: i64 = redis::cmd("HDEL")
@@ -1023,8 +1027,8 @@ fn a_removal_after_a_scan_reads_nothing_again_and_keeps_what_the_app_changed_sin
         }
         let mut store = s.store(&layout);
         let _st = store.shared_state(&opts(false)).unwrap().unwrap();
-        assert_eq!(rows(&mut store, &sid).len(), 3);
         assert_eq!(store.lock_tenant(&sid).unwrap(), TenantLock::Acquired);
+        assert_eq!(rows(&mut store, &sid).len(), 3);
         let _: () = redis::cmd("SET")
             .arg(key("2.0"))
             .arg(r#"{"b":2}"#)
