@@ -405,6 +405,37 @@ impl SharedState for MysqlState {
         Ok(row.map(|(body, version)| Doc { body, version }))
     }
 
+    fn read_many(&mut self, docs: &[(Space, &str)]) -> Result<Vec<Option<Doc>>> {
+        if docs.is_empty() || !self.readable()? {
+            return Ok(vec![None; docs.len()]);
+        }
+        // One statement: one round trip for all of them (binary columns: exact names).
+        let pairs = vec!["(`space` = ? AND `name` = ?)"; docs.len()].join(" OR ");
+        let sql = format!(
+            "SELECT `space`, `name`, `body`, `version` FROM {} WHERE `store` = ? AND ({pairs})",
+            self.at.table("docs")
+        );
+        let mut params: Vec<Value> = vec![self.at.store.as_bytes().into()];
+        for (space, name) in docs {
+            params.push(space.as_str().as_bytes().into());
+            params.push(name.as_bytes().into());
+        }
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, u64)> =
+            self.conn.exec(sql, params).map_err(|e| self.err(e))?;
+        let mut out = vec![None; docs.len()];
+        for (space, name, body, version) in rows {
+            for (at, (s, n)) in docs.iter().enumerate() {
+                if s.as_str().as_bytes() == space && n.as_bytes() == name {
+                    out[at] = Some(Doc {
+                        body: body.clone(),
+                        version,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn swap(
         &mut self,
         space: Space,

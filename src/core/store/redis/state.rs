@@ -462,6 +462,29 @@ impl SharedState for RedisState {
         })
     }
 
+    fn read_many(&mut self, docs: &[(Space, &str)]) -> Result<Vec<Option<Doc>>> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One pipeline: one round trip for all of them.
+        let mut pipe = redis::pipe();
+        for (space, name) in docs {
+            pipe.cmd("HMGET")
+                .arg(self.keys.doc(*space, name))
+                .arg("body")
+                .arg("version");
+        }
+        let found: Vec<(Option<Vec<u8>>, Option<u64>)> =
+            pipe.query(&mut self.con).map_err(|e| self.err(e))?;
+        Ok(found
+            .into_iter()
+            .map(|(body, version)| match (body, version) {
+                (Some(body), Some(version)) => Some(Doc { body, version }),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn swap(
         &mut self,
         space: Space,
