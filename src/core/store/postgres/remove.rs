@@ -54,8 +54,10 @@ pub fn column_is(col: &str, sql_type: &str, param: &str) -> String {
 pub struct Statements {
     /// Whether the server hashes the text the janitor reads: its encoding is UTF-8.
     utf8: Option<bool>,
-    /// With the trash insert, for the state in this schema.
+    /// With the trash insert, for the state in this schema: a plain insert, and the one that
+    /// replaces a row this run trashed before (`ON CONFLICT … DO UPDATE`).
     in_store: Option<(String, Statement)>,
+    in_store_upsert: Option<(String, Statement)>,
     /// Without a trash (trash turned off).
     bare: Option<Statement>,
     /// Which of the rows not removed still exist.
@@ -65,7 +67,7 @@ pub struct Statements {
 /// The removal statement. `$1` tenant parameter, `$2..$6` arrays of key, type, id, MD5 (hex)
 /// and `updated_at` (µs); with `trash`, `$7..$11` as [`StateTarget::insert_trash_from_sql`]
 /// takes them. Returns the ordinal (1-based) in the batch and the bytes of each removed row.
-pub fn remove_sql(shape: &Shape, utf8: bool, trash: Option<&StateTarget>) -> String {
+pub fn remove_sql(shape: &Shape, utf8: bool, trash: Option<&StateTarget>, upsert: bool) -> String {
     let Shape {
         table,
         tenant,
@@ -104,7 +106,7 @@ pub fn remove_sql(shape: &Shape, utf8: bool, trash: Option<&StateTarget>) -> Str
     if let Some(at) = trash {
         sql.push_str(&format!(
             ", x AS ({})",
-            at.insert_trash_from_sql("SELECT d.jt, d.ji, d.v, d.cj FROM d")
+            at.insert_trash_from_sql("SELECT d.jt, d.ji, d.v, d.cj FROM d", upsert)
         ));
     }
     sql.push_str(" SELECT d.n, octet_length(d.v)::int8 FROM d");
@@ -151,32 +153,47 @@ impl PgStore {
             .map(|p| p.token.md5.as_ref().map(hex).unwrap_or_default())
             .collect();
         let updated: Vec<Option<i64>> = batch.iter().map(|p| p.token.updated_at_us).collect();
-        let stmt = self.removal(trash.map(|(at, _)| at))?;
-        let rows = match trash {
-            Some((at, tag)) => {
-                let removed_us = tag.removed_at.timestamp_micros();
-                self.client.query(
-                    &stmt,
-                    &[
-                        &param,
-                        &keys,
-                        &types,
-                        &ids,
-                        &md5s,
-                        &updated,
-                        &at.store,
-                        &tenant,
-                        &tag.run_id,
-                        &tag.host,
-                        &removed_us,
-                    ],
-                )
+        let mut upsert = false;
+        let rows = loop {
+            let stmt = self.removal(trash.map(|(at, _)| at), upsert)?;
+            let rows = match trash {
+                Some((at, tag)) => {
+                    let removed_us = tag.removed_at.timestamp_micros();
+                    self.client.query(
+                        &stmt,
+                        &[
+                            &param,
+                            &keys,
+                            &types,
+                            &ids,
+                            &md5s,
+                            &updated,
+                            &at.store,
+                            &tenant,
+                            &tag.run_id,
+                            &tag.host,
+                            &removed_us,
+                        ],
+                    )
+                }
+                None => self
+                    .client
+                    .query(&stmt, &[&param, &keys, &types, &ids, &md5s, &updated]),
+            };
+            match rows {
+                // The trash already holds one of these rows for this run (a key written again
+                // and removed again under the same run id): the statement failed whole, nothing
+                // was deleted; again with the insert that replaces it.
+                Err(e)
+                    if trash.is_some()
+                        && !upsert
+                        && e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    upsert = true;
+                }
+                other => break other.map_err(|e| self.err(e))?,
             }
-            None => self
-                .client
-                .query(&stmt, &[&param, &keys, &types, &ids, &md5s, &updated]),
-        }
-        .map_err(|e| self.err(e))?;
+        };
         fault::point("pg.after_commit");
         let mut out: Vec<Option<RemoveOutcome>> = vec![None; batch.len()];
         for r in &rows {
@@ -239,11 +256,14 @@ impl PgStore {
     }
 
     /// The removal statement for this trash target, prepared once.
-    fn removal(&mut self, trash: Option<&StateTarget>) -> Result<Statement> {
+    fn removal(&mut self, trash: Option<&StateTarget>, upsert: bool) -> Result<Statement> {
+        let in_store = if upsert {
+            &self.removals.in_store_upsert
+        } else {
+            &self.removals.in_store
+        };
         let cached = match trash {
-            Some(at) => self
-                .removals
-                .in_store
+            Some(at) => in_store
                 .as_ref()
                 .filter(|(schema, _)| *schema == at.schema)
                 .map(|(_, s)| s.clone()),
@@ -265,12 +285,15 @@ impl PgStore {
                 u
             }
         };
-        let sql = remove_sql(&self.sql.shape, utf8, trash);
+        let sql = remove_sql(&self.sql.shape, utf8, trash, upsert);
         let s = self
             .client
             .prepare(&sql)
             .map_err(|e| StoreError::Schema(format!("{}: {}", self.target, pg_message(&e))))?;
         match trash {
+            Some(at) if upsert => {
+                self.removals.in_store_upsert = Some((at.schema.clone(), s.clone()))
+            }
             Some(at) => self.removals.in_store = Some((at.schema.clone(), s.clone())),
             None => self.removals.bare = Some(s.clone()),
         }

@@ -59,8 +59,24 @@ impl StateTarget {
     /// The same insert for the rows of `rows` (type, id, value, columns), inside the one-statement
     /// removal (`postgres::remove`): `$7` store, `$8` tenant, `$9` run id, `$10` host, `$11`
     /// removed_at (µs).
-    pub fn insert_trash_from_sql(&self, rows: &str) -> String {
-        self.insert_trash(7, rows)
+    /// `upsert: false` is a plain insert (no speculative insertion: a third of the trash's
+    /// cost), which fails with a unique violation on a row this run trashed before; the
+    /// removal then runs again with `upsert: true`.
+    pub fn insert_trash_from_sql(&self, rows: &str, upsert: bool) -> String {
+        if upsert {
+            self.insert_trash(7, rows)
+        } else {
+            self.insert_trash_plain(7, rows)
+        }
+    }
+
+    /// [`StateTarget::insert_trash`] without its `ON CONFLICT` clause.
+    fn insert_trash_plain(&self, first: usize, rows: &str) -> String {
+        let sql = self.insert_trash(first, rows);
+        let at = sql
+            .find(" ON CONFLICT ")
+            .expect("the trash insert has an ON CONFLICT clause");
+        sql[..at].to_owned()
     }
 
     /// The trash insert with its tag in `$first..$first+4`, its rows from `rows`.

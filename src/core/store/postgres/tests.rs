@@ -335,3 +335,45 @@ fn removal_batches_commit_without_waiting_for_the_flush_and_restores_do_wait() {
         ]
     );
 }
+
+#[test]
+fn a_key_removed_again_under_the_same_run_replaces_its_trash_row() {
+    let Some(mut s) = Scratch::new() else { return };
+    s.put("session", "a.0", r#"{"v": 1}"#);
+    s.put("session", "b.0", r#"{"v": 1}"#);
+    let mut store = s.store();
+    let mut st = shared(&store);
+    let batch = plan(&mut store);
+    let out = store
+        .remove(T, &batch[..1], &mut TrashTarget::InStore(&tag()))
+        .unwrap();
+    assert!(matches!(out[0], RemoveOutcome::Removed { .. }));
+    // The app writes the key again; the same run (a retried batch, a run id reused) removes it
+    // again with another: the plain trash insert meets the first row, the batch runs again
+    // with the insert that replaces it, and nothing is lost or left half done.
+    s.put("session", "a.0", r#"{"v": 2}"#);
+    let again = plan(&mut store);
+    let out = store
+        .remove(T, &again, &mut TrashTarget::InStore(&tag()))
+        .unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, RemoveOutcome::Removed { .. })),
+        "{out:?}"
+    );
+    assert!(s.ids().is_empty());
+    let mut trashed: Vec<(String, String)> = st
+        .trash_rows(T, "run-1")
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.row.id, t.row.value))
+        .collect();
+    trashed.sort();
+    assert_eq!(
+        trashed,
+        [
+            ("a.0".to_owned(), r#"{"v": 2}"#.to_owned()),
+            ("b.0".to_owned(), r#"{"v": 1}"#.to_owned())
+        ]
+    );
+}
