@@ -420,8 +420,9 @@ impl SharedState for MysqlState {
             params.push(space.as_str().as_bytes().into());
             params.push(name.as_bytes().into());
         }
-        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, u64)> =
-            self.conn.exec(sql, params).map_err(|e| self.err(e))?;
+        // (space, name, body, version)
+        type Found = (Vec<u8>, Vec<u8>, Vec<u8>, u64);
+        let rows: Vec<Found> = self.conn.exec(sql, params).map_err(|e| self.err(e))?;
         let mut out = vec![None; docs.len()];
         for (space, name, body, version) in rows {
             for (at, (s, n)) in docs.iter().enumerate() {
