@@ -478,8 +478,8 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     pub lock_wait: Option<std::time::Duration>,
 
-    /// Companies cleaned at once, and a SQLite store's account files (other stores clean one
-    /// tenant after the other) [default: the number of cores, at most 4]
+    /// Companies (or a store's tenants) cleaned at once; a database store gives each worker
+    /// connections of its own [default: the number of cores, at most 4]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
 

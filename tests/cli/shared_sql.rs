@@ -722,3 +722,84 @@ fn postgres_kill_at_every_step_loses_no_row() {
 fn mysql_kill_at_every_step_loses_no_row() {
     kill_at_every_step(Db::my);
 }
+
+// ---------------------------------------------------------------- tenants on several workers
+
+/// How many tenants' locks the janitor holds on the server now (not its fleet lock).
+fn tenants_locked(db: &mut Db) -> i64 {
+    match db {
+        Db::Pg(d) => d.count(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid <> 0 AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        ),
+        Db::My(_) => unreachable!("the MySQL workers' test counts its own locks"),
+    }
+}
+
+/// Each tenant's removed keys, in the order the report lists the tenants.
+fn removed_by_tenant(v: &serde_json::Value) -> Vec<(String, BTreeSet<String>)> {
+    v["companies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let removed = c["removed_files"].as_array().unwrap();
+            let names = removed.iter().map(|s| s.as_str().unwrap().to_owned());
+            (c["company"].as_str().unwrap().to_owned(), names.collect())
+        })
+        .collect()
+}
+
+fn workers_clean_with_the_result_of_one(make: fn() -> Option<Db>) {
+    let (Some(mut two), Some(mut one)) = (make(), make()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let before = two.keys();
+    let mut parallel = two.cmd(&dir.path().join("two"), "host-a");
+    parallel.args([
+        "cleanup",
+        "--jobs",
+        "2",
+        "--json",
+        "--debug-pause-before-remove",
+        "2s",
+    ]);
+    let child = std::thread::spawn(move || parallel.output().unwrap());
+    // Two workers, two connections: both tenants locked (and paused before removing) at once.
+    assert!(
+        wait_for(20, || tenants_locked(&mut two) == 2),
+        "the two tenants were never cleaned at the same time"
+    );
+    let parallel = child.join().unwrap();
+    assert_code(&parallel, 0);
+    let serial = run(
+        &mut one.cmd(&dir.path().join("one"), "host-a"),
+        &["cleanup", "--jobs", "1", "--json"],
+        0,
+    );
+    let (parallel, serial) = (json(&parallel), json(&serial));
+    // The same keys removed, reported in tenant order; the same rows left and trashed.
+    assert_eq!(removed_by_tenant(&parallel), removed_by_tenant(&serial));
+    let order: Vec<String> = removed_by_tenant(&parallel)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(order, TENANTS);
+    assert!(TENANTS.iter().all(|t| removed(&parallel, t) > 0));
+    // (Keys only: the fixtures' session clocks differ by the milliseconds between them.)
+    let names = |rows: Rows| rows.into_keys().collect::<BTreeSet<_>>();
+    assert_eq!(names(two.keys()), names(one.keys()));
+    assert_eq!(names(two.trash()), names(one.trash()));
+    two.assert_nothing_lost(&before, "after the workers");
+    assert_eq!(
+        tenants_locked(&mut two),
+        0,
+        "a worker left its tenant locked"
+    );
+}
+
+#[test]
+fn postgres_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
+    workers_clean_with_the_result_of_one(Db::pg);
+}

@@ -320,6 +320,18 @@ pub struct PgState {
     gate: SchemaGate,
     /// Statements prepared once the schema exists: one round trip per call, not two.
     prepared: HashMap<&'static str, Statement>,
+    /// How to open another connection to the same state ([`SharedState::another`]): the
+    /// connection string, the application name and the options it was opened with.
+    reopen: Option<Reopen>,
+}
+
+/// What [`PgState::reopen_with`] keeps for [`SharedState::another`].
+#[derive(Clone)]
+pub struct Reopen {
+    pub url: String,
+    pub app_name: String,
+    pub opts: SharedOptions,
+    pub connect: fn(&str, &str, &str) -> Result<Client>,
 }
 
 impl PgState {
@@ -353,7 +365,14 @@ impl PgState {
             gate,
             at,
             prepared: HashMap::new(),
+            reopen: None,
         })
+    }
+
+    /// Lets [`SharedState::another`] open more handles the way this one was opened.
+    pub fn reopen_with(mut self, reopen: Reopen) -> PgState {
+        self.reopen = Some(reopen);
+        self
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
@@ -710,6 +729,17 @@ impl SharedState for PgState {
             .execute(&s, &[&self.at.store, &tenant, &run_id, &types, &ids])
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// A connection of its own for another worker (`--jobs`): its documents commit while the
+    /// other worker's do, and the version check runs again (the same schema, or a refusal).
+    fn another(&self) -> Result<Option<Box<dyn SharedState>>> {
+        let Some(r) = &self.reopen else {
+            return Ok(None);
+        };
+        let client = (r.connect)(&r.url, &self.target, &r.app_name)?;
+        let st = PgState::open(client, &self.target, self.at.clone(), &r.opts)?;
+        Ok(Some(Box::new(st.reopen_with(r.clone()))))
     }
 
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {

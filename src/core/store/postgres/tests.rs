@@ -377,3 +377,71 @@ fn a_key_removed_again_under_the_same_run_replaces_its_trash_row() {
         ]
     );
 }
+
+#[test]
+fn a_workers_handle_is_a_connection_of_its_own_with_the_same_locks_and_trash() {
+    let Some(mut s) = Scratch::new() else { return };
+    s.put("session", "a.0", r#"{"v": 1}"#);
+    let mut first = s.store();
+    let st = shared(&first);
+    let mut second = first
+        .another()
+        .unwrap()
+        .expect("PostgreSQL gives workers handles");
+    // The tenant's lock is the server's: the other worker's connection finds it busy, and
+    // cannot take it until the first lets go.
+    assert_eq!(
+        first.lock_tenant(T).unwrap(),
+        super::super::TenantLock::Acquired
+    );
+    assert!(matches!(
+        second.lock_tenant(T).unwrap(),
+        super::super::TenantLock::Busy(_)
+    ));
+    first.unlock_tenant(T);
+    assert_eq!(
+        second.lock_tenant(T).unwrap(),
+        super::super::TenantLock::Acquired
+    );
+    // Its removals write the same in-store trash, on its own connection, and the state's
+    // other handle reads them.
+    let mut st2 = st
+        .another()
+        .unwrap()
+        .expect("and handles on the shared state");
+    let batch = {
+        let md5 = second.compares_md5();
+        let mut out = Vec::new();
+        second
+            .scan(T, &mut |row| {
+                out.push(Planned {
+                    key: KeyRef {
+                        key_type: row.key_type.into(),
+                        id: row.id.into(),
+                    },
+                    token: Token::for_store(row.value, row.updated_at_us, md5),
+                })
+            })
+            .unwrap();
+        out
+    };
+    let out = second
+        .remove(T, &batch, &mut TrashTarget::InStore(&tag()))
+        .unwrap();
+    assert!(matches!(out[0], RemoveOutcome::Removed { .. }), "{out:?}");
+    second.unlock_tenant(T);
+    assert!(s.ids().is_empty());
+    let trashed = st2.trash_rows(T, "run-1").unwrap();
+    assert_eq!(trashed.len(), 1);
+    assert_eq!(trashed[0].row.value, r#"{"v": 1}"#);
+    let backends: i64 = s
+        .admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'remove-test'",
+            &[&s.name],
+        )
+        .unwrap()
+        .get(0);
+    // Two store connections and two state connections.
+    assert_eq!(backends, 4);
+}
