@@ -452,3 +452,81 @@ fn no_trash_removes_without_writing_any_trash_key() {
     let fields = f.fields();
     assert!(REMOVED.iter().all(|n| !fields.contains_key(*n)));
 }
+
+/// Instances `a` and `b` (each as `evolution_instance` makes it, creds in the hash).
+fn two_instances() -> Option<Scratch> {
+    let mut r = Scratch::new()?;
+    for t in ["inst-a", "inst-b"] {
+        r.evolution_instance(t, true);
+    }
+    Some(r)
+}
+
+#[test]
+fn instances_are_cleaned_on_several_workers_with_the_result_of_one() {
+    let (Some(mut two), Some(mut one)) = (two_instances(), two_instances()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let locks = |r: &mut Scratch| -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("baileys-janitor-lock:{{{}:instance:*", r.prefix))
+            .query(&mut r.con)
+            .unwrap();
+        keys.len()
+    };
+    let mut parallel = two.cmd(&dir.path().join("two"));
+    parallel.args([
+        "cleanup",
+        "--jobs",
+        "2",
+        "--json",
+        "--debug-pause-before-remove",
+        "2s",
+    ]);
+    let child = std::thread::spawn(move || parallel.output().unwrap());
+    // Two workers, two connections: both instances locked (and paused) at once.
+    assert!(
+        wait_for(20, || locks(&mut two) == 2),
+        "the two instances were never cleaned at the same time"
+    );
+    let parallel = child.join().unwrap();
+    assert_code(&parallel, 0);
+    let serial = one
+        .cmd(&dir.path().join("one"))
+        .args(["cleanup", "--jobs", "1", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&serial, 0);
+    let by_instance = |o: &Output| -> Vec<(String, Vec<String>)> {
+        json_of(o)["companies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let mut r: Vec<String> = c["removed_files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect();
+                r.sort();
+                (c["company"].as_str().unwrap().to_owned(), r)
+            })
+            .collect()
+    };
+    // The same fields removed, reported in instance order; the same fields left.
+    let got = by_instance(&parallel);
+    assert_eq!(got, by_instance(&serial));
+    assert_eq!(
+        got.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["inst-a", "inst-b"]
+    );
+    assert!(got.iter().all(|(_, r)| r == &REMOVED), "{got:?}");
+    for t in ["inst-a", "inst-b"] {
+        let (h2, h1) = (two.hash(t), one.hash(t));
+        let names = |m: BTreeMap<String, String>| m.into_keys().collect::<Vec<_>>();
+        assert_eq!(names(two.hgetall(&h2)), names(one.hgetall(&h1)), "{t}");
+    }
+    assert_eq!(locks(&mut two), 0, "a worker left its lock behind");
+}

@@ -457,38 +457,80 @@ pub struct RedisStore {
     rereads: usize,
 }
 
-/// The locks a store holds (key → our token), shared with a signal handler that releases them
-/// through a connection of its own when the process is told to stop.
+/// The locks the process's handles on a store hold (key → the handle that took it, our token),
+/// shared with a signal handler that releases them all through a connection of its own when
+/// the process is told to stop. Each `--jobs` worker's handle ([`HeldLocks::another`]) sees,
+/// releases and drops only its own: one worker never unlocks a tenant another is cleaning, nor
+/// the store-wide lock the first handle holds.
 #[derive(Clone, Default)]
-pub struct HeldLocks(std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>);
+pub struct HeldLocks {
+    map: std::sync::Arc<std::sync::Mutex<HashMap<String, (u64, String)>>>,
+    owner: u64,
+}
 
 impl HeldLocks {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, String>) -> T) -> T {
+    /// The same map for another handle of this process, under an owner of its own.
+    fn another(&self) -> HeldLocks {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        HeldLocks {
+            map: self.map.clone(),
+            owner: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u64, String)>) -> T) -> T {
         // A poisoned map is still the truth about what we hold.
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut m)
     }
 
     fn insert(&self, key: String, token: String) {
-        self.with(|m| m.insert(key, token));
+        self.with(|m| m.insert(key, (self.owner, token)));
     }
 
     fn get(&self, key: &str) -> Option<String> {
-        self.with(|m| m.get(key).cloned())
+        self.with(|m| {
+            m.get(key)
+                .filter(|(o, _)| *o == self.owner)
+                .map(|(_, t)| t.clone())
+        })
     }
 
     fn remove(&self, key: &str) -> Option<String> {
-        self.with(|m| m.remove(key))
+        self.with(|m| match m.get(key) {
+            Some((o, _)) if *o == self.owner => m.remove(key).map(|(_, t)| t),
+            _ => None,
+        })
     }
 
+    /// This handle's locks, forgotten here.
     fn take(&self) -> HashMap<String, String> {
-        self.with(std::mem::take)
+        self.with(|m| {
+            let mine: Vec<String> = m
+                .iter()
+                .filter(|(_, (o, _))| *o == self.owner)
+                .map(|(k, _)| k.clone())
+                .collect();
+            mine.into_iter()
+                .filter_map(|k| m.remove(&k).map(|(_, t)| (k, t)))
+                .collect()
+        })
+    }
+
+    /// Every handle's locks (the signal handler's).
+    fn take_all(&self) -> HashMap<String, String> {
+        self.with(|m| {
+            std::mem::take(m)
+                .into_iter()
+                .map(|(k, (_, t))| (k, t))
+                .collect()
+        })
     }
 }
 
-/// Releases every lock still held, on a fresh connection (each only if still ours).
+/// Releases every lock still held by any handle, on a fresh connection (each only if still ours).
 fn release_on(client: &redis::Client, held: &HeldLocks) {
-    let locks = held.take();
+    let locks = held.take_all();
     if locks.is_empty() {
         return;
     }
@@ -1411,8 +1453,52 @@ impl Store for RedisStore {
             })?;
         let _ = con.set_read_timeout(Some(self.io_timeout));
         let _ = con.set_write_timeout(Some(self.io_timeout));
-        let state = RedisState::open(con, &self.target, &self.layout.state_prefix(), opts)?;
+        let state = RedisState::open(con, &self.target, &self.layout.state_prefix(), opts)?
+            .reopen_with(state::Reopen {
+                client: self.client.clone(),
+                io_timeout: self.io_timeout,
+                prefix: self.layout.state_prefix(),
+                opts: opts.clone(),
+            });
         Ok(Some(Box::new(state)))
+    }
+
+    /// A connection of its own for another `--jobs` worker: the janitor's own work per instance
+    /// (decoding, planning, the ledger) runs on both cores while the other worker waits for
+    /// Redis. Its locks are registered with this handle's signal handler. Evolution with
+    /// `--creds` reads creds over a PostgreSQL connection this does not reopen: its instances
+    /// are cleaned one after the other.
+    fn another(&self) -> Result<Option<Box<dyn Store + Send>>> {
+        if self.pg.is_some() {
+            return Ok(None);
+        }
+        let con = self
+            .client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.target))
+            })?;
+        let _ = con.set_read_timeout(Some(self.io_timeout));
+        let _ = con.set_write_timeout(Some(self.io_timeout));
+        Ok(Some(Box::new(RedisStore {
+            con,
+            io_timeout: self.io_timeout,
+            target: self.target.clone(),
+            layout: self.layout.clone(),
+            pg: None,
+            pg_target: String::new(),
+            instances: None,
+            app: self.app.clone(),
+            locks: self.locks.another(),
+            client: self.client.clone(),
+            transport: self.transport.clone(),
+            pg_transport: None,
+            prefix_found: self.prefix_found,
+            retention_s: AtomicU64::new(self.retention_s.load(Ordering::Relaxed)),
+            scripts: Scripts::new(),
+            seen: Seen::default(),
+            rereads: 0,
+        })))
     }
 
     fn lock_releaser(&self) -> Option<super::LockReleaser> {

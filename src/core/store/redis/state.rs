@@ -289,9 +289,26 @@ pub struct RedisState {
     read_only: bool,
     retention_s: u64,
     scripts: Scripts,
+    /// How to open another connection to the same state ([`SharedState::another`]).
+    reopen: Option<Reopen>,
+}
+
+/// What [`RedisState::reopen_with`] keeps for [`SharedState::another`].
+#[derive(Clone)]
+pub struct Reopen {
+    pub client: redis::Client,
+    pub io_timeout: std::time::Duration,
+    pub prefix: String,
+    pub opts: SharedOptions,
 }
 
 impl RedisState {
+    /// Lets [`SharedState::another`] open more handles the way this one was opened.
+    pub fn reopen_with(mut self, reopen: Reopen) -> RedisState {
+        self.reopen = Some(reopen);
+        self
+    }
+
     /// Opens the state on a connection of its own and refuses a newer schema (exit 2), reading
     /// only: nothing is written until the first write.
     pub fn open(
@@ -315,6 +332,7 @@ impl RedisState {
             read_only: opts.read_only,
             retention_s: opts.trash_retention.as_secs().max(1),
             scripts: Scripts::new(),
+            reopen: None,
         })
     }
 
@@ -628,6 +646,23 @@ impl SharedState for RedisState {
             )?;
         }
         Ok(())
+    }
+
+    /// A connection of its own for another worker (`--jobs`), the version checked again.
+    fn another(&self) -> Result<Option<Box<dyn SharedState>>> {
+        let Some(r) = &self.reopen else {
+            return Ok(None);
+        };
+        let con = r
+            .client
+            .get_connection_with_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.target))
+            })?;
+        let _ = con.set_read_timeout(Some(r.io_timeout));
+        let _ = con.set_write_timeout(Some(r.io_timeout));
+        let st = RedisState::open(con, &self.target, &r.prefix, &r.opts)?;
+        Ok(Some(Box::new(st.reopen_with(r.clone()))))
     }
 
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {

@@ -1057,3 +1057,60 @@ fn a_removal_after_a_scan_reads_nothing_again_and_keeps_what_the_app_changed_sin
         store.unlock_tenant(&sid);
     }
 }
+
+#[test]
+fn a_workers_handle_has_its_own_connection_and_locks_and_the_signal_handler_sees_them_all() {
+    let Some(mut s) = Scratch::new() else { return };
+    let layout = s.layout("evolution", ":instance:*");
+    for t in ["a", "b"] {
+        s.hset(
+            &format!("{}:instance:{t}", s.prefix),
+            "session-1.0",
+            &twice("{}"),
+        );
+    }
+    let mut first = s.store(&layout);
+    let mut second = first
+        .another()
+        .unwrap()
+        .expect("Redis gives workers handles");
+    let lock_of = |s: &mut Scratch, t: &str| -> Option<String> {
+        let key = first_lock_key(&layout, t);
+        redis::cmd("GET").arg(key).query(&mut s.con).unwrap()
+    };
+    // The lock is the server's: the other handle finds the tenant busy.
+    assert_eq!(first.lock_tenant("a").unwrap(), TenantLock::Acquired);
+    assert!(matches!(
+        second.lock_tenant("a").unwrap(),
+        TenantLock::Busy(_)
+    ));
+    assert_eq!(second.lock_tenant("b").unwrap(), TenantLock::Acquired);
+    // A handle never unlocks a lock another handle of the process took.
+    second.unlock_tenant("a");
+    assert!(
+        lock_of(&mut s, "a").is_some(),
+        "the second handle released the first's lock"
+    );
+    assert!(first.locks.get(&first_lock_key(&layout, "a")).is_some());
+    // The signal handler (the first handle's) releases every handle's locks.
+    let release = first.lock_releaser().unwrap();
+    release();
+    assert_eq!(lock_of(&mut s, "a"), None);
+    assert_eq!(lock_of(&mut s, "b"), None);
+    // And a handle dropped at the end of its worker releases only its own.
+    assert_eq!(first.lock_tenant("a").unwrap(), TenantLock::Acquired);
+    assert_eq!(second.lock_tenant("b").unwrap(), TenantLock::Acquired);
+    drop(second);
+    assert_eq!(lock_of(&mut s, "b"), None);
+    assert!(
+        lock_of(&mut s, "a").is_some(),
+        "dropping a worker released the first's lock"
+    );
+    first.unlock_tenant("a");
+    assert_eq!(lock_of(&mut s, "a"), None);
+}
+
+/// The lock key of tenant `t` as a store on `layout` names it.
+fn first_lock_key(layout: &RedisLayout, t: &str) -> String {
+    format!("baileys-janitor-lock:{{{}}}", layout.tenant_key(t))
+}
