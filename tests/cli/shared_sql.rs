@@ -803,3 +803,52 @@ fn workers_clean_with_the_result_of_one(make: fn() -> Option<Db>) {
 fn postgres_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
     workers_clean_with_the_result_of_one(Db::pg);
 }
+
+/// A dry run plans exactly the rows and bytes the real run then removes, clock-less rows and
+/// values whose text is not ASCII included (the bytes are the UTF-8 text's, both times).
+fn a_dry_run_plans_what_the_real_run_removes(make: fn() -> Option<Db>) {
+    let Some(mut db) = make() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    // A clock-less row and a value whose text is not ASCII, beside the fixture's rows.
+    db.put(
+        TENANTS[0],
+        ("sender-key", "g@g.us::5511::0"),
+        r#"{"n": "ü é"}"#,
+    );
+    if let Db::Pg(d) = &db {
+        d.client()
+            .execute(
+                "UPDATE whatsapp_keys SET updated_at = NULL WHERE key_type = 'lid-mapping'",
+                &[],
+            )
+            .unwrap();
+    }
+    let dry = json(&run(
+        &mut db.cmd(&state, "host-a"),
+        &["cleanup", "--dry-run", "--json"],
+        0,
+    ));
+    let real = json(&run(
+        &mut db.cmd(&state, "host-a"),
+        &["cleanup", "--json"],
+        0,
+    ));
+    assert_eq!(removed_by_tenant(&dry), removed_by_tenant(&real));
+    assert!(TENANTS.iter().all(|t| removed(&real, t) > 0));
+    let bytes = |v: &serde_json::Value| -> Vec<u64> {
+        v["companies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["bytes_freed"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(bytes(&dry), bytes(&real));
+    assert!(bytes(&real).iter().all(|b| *b > 0));
+}
+
+#[test]
+fn postgres_a_dry_run_plans_the_rows_and_bytes_the_real_run_removes() {
+    a_dry_run_plans_what_the_real_run_removes(Db::pg);
+}
