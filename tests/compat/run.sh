@@ -126,6 +126,10 @@ sql_store() { # KIND ADMIN_URL DEFAULT_PORT JANITOR_ARGS...
   dbs+=("$kind $admin $db")
   node stores.mjs to "$kind" "$manifest" "$work/base" "$url"
   local run=("$@" --store "$url" --state-dir "$work/$kind-state")
+  # The janitor's state of its own (MySQL: a database beside the test's, dropped with it;
+  # PostgreSQL: a schema inside the test's database), never the server's `baileys_janitor`.
+  export BAILEYS_JANITOR_STATE_SCHEMA="${db}_state"
+  [ "$kind" != mysql ] || dbs+=("$kind $admin ${db}_state")
   "$bin" "${run[@]}" cleanup --json > "$work/$kind-1.json"
   node stores.mjs connect "$kind" "$manifest" "$url"
   BAILEYS_JANITOR_NOW=$later "$bin" "${run[@]}" cleanup --json > "$work/$kind-2.json"
