@@ -821,3 +821,120 @@ fn mysql_password_from_mysql_pwd_or_a_password_file_never_from_argv() {
         &[&none, &from_env, &from_file, &readable, &argv],
     );
 }
+
+/// Each company's status and removed keys (sorted), in the report's order.
+fn reports(v: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    v["companies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|c| {
+            let company = c["company"].as_str().unwrap().to_owned();
+            (
+                company.clone(),
+                c["status"].to_string(),
+                removed_sorted(v, &company),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn mysql_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
+    let tenants = ["company_1", "company_2", "company_3", "company_4"];
+    let fleet = || {
+        let mut my = TestMy::new()?;
+        my.exec(MYSQL_BAILEYS_TABLE);
+        for t in tenants {
+            my.account(t);
+            for n in 0..3 {
+                my.put(t, &format!("session-55110000{n:05}.0"), &session(30));
+            }
+        }
+        Some(my)
+    };
+    let (Some(mut one), Some(mut two)) = (fleet(), fleet()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("two");
+    // Two workers: two tenants are locked (and paused before their removal) at the same time,
+    // each by a connection of its own.
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .env_clear()
+        .env("BAILEYS_JANITOR_SYSTEM_CONFIG", NO_SYSTEM_CONFIG)
+        .env("BAILEYS_JANITOR_LOG", "warn")
+        .env("BAILEYS_JANITOR_STATE_SCHEMA", &two.state_db)
+        .arg("--store")
+        .arg(&two.url)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--config")
+        .arg(keep50(&state))
+        .args(["cleanup", "--jobs", "2", "--json"])
+        .args(["--debug-pause-before-remove", "2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scope = format!("{}.auth", two.db);
+    let (first, second) = (
+        lock_name(&scope, Some("company_1")),
+        lock_name(&scope, Some("company_2")),
+    );
+    let mut holders = None;
+    let together = wait_for(20, || {
+        let held: Option<(Option<u64>, Option<u64>)> = two
+            .admin
+            .exec_first(
+                "SELECT IS_USED_LOCK(?), IS_USED_LOCK(?)",
+                (first.as_str(), second.as_str()),
+            )
+            .unwrap();
+        holders = held;
+        matches!(holders, Some((Some(_), Some(_))))
+    });
+    let parallel = child.wait_with_output().unwrap();
+    assert!(
+        together,
+        "the two first tenants were never cleaned at the same time: {holders:?}\n{}",
+        text(&parallel.stderr)
+    );
+    let (a, b) = holders.unwrap();
+    assert_ne!(a, b, "one connection held both tenants");
+    assert_code(&parallel, 0);
+    let parallel = json_of(&parallel);
+    let serial = one
+        .cmd(&dir.path().join("one"))
+        .args(["cleanup", "--jobs", "1", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&serial, 0);
+    let serial = json_of(&serial);
+    // The same reports (rows removed, statuses), in tenant order.
+    assert_eq!(reports(&parallel), reports(&serial));
+    assert_eq!(
+        reports(&parallel)
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
+        tenants
+    );
+    // Four old sessions a tenant, and the one identity key among them.
+    assert_eq!(parallel["totals"]["removed"], serde_json::json!(5 * 4));
+    assert_eq!(parallel["totals"]["removed"], serial["totals"]["removed"]);
+    // The same rows left (keys only: the fixtures' session clocks differ by milliseconds), and
+    // the same trash.
+    let keys = |my: &mut TestMy| my.dump().into_keys().collect::<Vec<_>>();
+    assert_eq!(keys(&mut two), keys(&mut one));
+    let trash = |my: &mut TestMy| -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        let sql = format!(
+            "SELECT tenant, key_type, key_id FROM {}.trash ORDER BY tenant, key_type, key_id",
+            my.state_db
+        );
+        my.admin.query(sql).unwrap()
+    };
+    let trashed = trash(&mut two);
+    assert_eq!(trashed, trash(&mut one));
+    assert_eq!(trashed.len(), 5 * 4);
+}

@@ -16,7 +16,7 @@
 //! must share one state, and two apps on one server keep theirs apart.
 
 use ::mysql::prelude::Queryable;
-use ::mysql::{Conn, Value};
+use ::mysql::{Conn, OptsBuilder, Value};
 use chrono::{DateTime, Utc};
 
 use super::super::shared::{
@@ -268,6 +268,10 @@ fn create(conn: &mut Conn, target: &str, schema: &str) -> Result<()> {
 
 pub struct MysqlState {
     conn: Conn,
+    /// How `conn` was made (its session settings included), for [`SharedState::another`].
+    builder: OptsBuilder,
+    /// As opened (read-only or not), for [`SharedState::another`].
+    opts: SharedOptions,
     target: String,
     at: StateTarget,
     /// Whether the database is there at this binary's version (read-only: never created).
@@ -291,6 +295,7 @@ impl MysqlState {
     /// newer binary; creates it (or refuses with the SQL to run) unless `opts.read_only`.
     pub fn open(
         mut conn: Conn,
+        builder: OptsBuilder,
         target: &str,
         at: StateTarget,
         opts: &SharedOptions,
@@ -304,6 +309,8 @@ impl MysqlState {
         )?;
         Ok(MysqlState {
             conn,
+            builder,
+            opts: opts.clone(),
             target: target.to_owned(),
             gate,
             at,
@@ -591,6 +598,26 @@ impl SharedState for MysqlState {
             self.conn.exec_drop(sql, params).map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// A connection of its own for another worker (`--jobs`): one worker's ledger and record
+    /// commits (each a log flush) never wait for another's. The first handle created the
+    /// database; this one finds it (or, read-only, finds it missing) the same way.
+    fn another(&self) -> Result<Option<Box<dyn SharedState>>> {
+        let conn = Conn::new(self.builder.clone()).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to {}: {}",
+                self.target,
+                message(&e)
+            ))
+        })?;
+        Ok(Some(Box::new(MysqlState::open(
+            conn,
+            self.builder.clone(),
+            &self.target,
+            self.at.clone(),
+            &self.opts,
+        )?)))
     }
 
     fn purge(&mut self, before: DateTime<Utc>) -> Result<(usize, usize)> {

@@ -522,3 +522,93 @@ fn a_myisam_row_the_app_deletes_meanwhile_is_unknown_and_stays_in_the_trash() {
     assert_eq!(s.count(&sql), 0);
     assert_eq!(st.trash_rows("acme", "run-1").unwrap().len(), 3);
 }
+
+#[test]
+fn another_handle_works_on_its_own_connection_and_sees_the_first_ones_tenant_busy() {
+    for engine in ["MyISAM", "InnoDB"] {
+        let Some(mut s) = Scratch::new(engine) else {
+            return;
+        };
+        for tenant in ["acme", "bravo"] {
+            s.put(tenant, "pre-key-1", "{\"a\":1}");
+        }
+        let mut a = s.store();
+        // Handed out before the shared state is opened, as `--jobs` may: it still finds the
+        // trash where the first handle's state is.
+        let mut b = a
+            .another()
+            .unwrap()
+            .expect("a mysql store gives a handle per worker");
+        let st = s.state(&a, false).unwrap();
+        let mut st_b = st
+            .another()
+            .unwrap()
+            .expect("and a state handle per worker");
+        // Per tenant, across the process's own connections: what one holds, the other finds busy.
+        assert_eq!(a.lock_tenant("acme").unwrap(), TenantLock::Acquired);
+        assert!(
+            matches!(b.lock_tenant("acme").unwrap(), TenantLock::Busy(_)),
+            "{engine}"
+        );
+        assert_eq!(b.lock_tenant("bravo").unwrap(), TenantLock::Acquired);
+        assert!(
+            matches!(a.lock_tenant("bravo").unwrap(), TenantLock::Busy(_)),
+            "{engine}"
+        );
+        // Each removes only under its own lock: its own connection, not the first one's.
+        let batch = [planned("pre-key", "1", "{\"a\":1}")];
+        let t = tag("run-1", "host-a");
+        let err = b
+            .remove("acme", &batch, &mut TrashTarget::InStore(&t))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no longer held"),
+            "{engine}: {err}"
+        );
+        let out = b
+            .remove("bravo", &batch, &mut TrashTarget::InStore(&t))
+            .unwrap();
+        assert!(
+            matches!(out[0], RemoveOutcome::Removed { .. }),
+            "{engine}: {out:?}"
+        );
+        let out = a
+            .remove("acme", &batch, &mut TrashTarget::InStore(&t))
+            .unwrap();
+        assert!(
+            matches!(out[0], RemoveOutcome::Removed { .. }),
+            "{engine}: {out:?}"
+        );
+        let sql = format!("SELECT COUNT(*) FROM {}.auth", s.db);
+        assert_eq!(s.count(&sql), 0, "{engine}");
+        // Both batches in the one trash, read from either state handle.
+        for tenant in ["acme", "bravo"] {
+            assert_eq!(
+                st_b.trash_rows(tenant, "run-1").unwrap().len(),
+                1,
+                "{engine}"
+            );
+        }
+        // The second state handle writes on a connection of its own; the first reads it.
+        assert!(st_b.swap(Space::Ledger, "bravo", None, b"{}").unwrap());
+        let mut st = st;
+        assert_eq!(
+            st.read(Space::Ledger, "bravo").unwrap().map(|d| d.body),
+            Some(b"{}".to_vec()),
+            "{engine}"
+        );
+        // A read-only store's handles are read-only too: the server refuses their writes.
+        let ro =
+            MysqlStore::connect(&s.url_as(None), &preset("mysql-baileys").unwrap(), true).unwrap();
+        let mut ro_b = ro.another().unwrap().unwrap();
+        s.put("carol", "pre-key-1", "{\"a\":1}");
+        assert_eq!(ro_b.lock_tenant("carol").unwrap(), TenantLock::Acquired);
+        assert!(
+            ro_b.remove("carol", &batch, &mut TrashTarget::Before(&mut |_| Ok(())))
+                .is_err(),
+            "{engine}"
+        );
+        let sql = format!("SELECT COUNT(*) FROM {}.auth WHERE session = 'carol'", s.db);
+        assert_eq!(s.count(&sql), 1, "{engine}");
+    }
+}
