@@ -450,7 +450,7 @@ impl Fleet for Tenants {
     }
 
     /// On `fleet.jobs` threads where the store gives a handle per worker ([`Store::another`]:
-    /// SQLite, PostgreSQL, Redis), each with its own handle on the janitor's state; else one tenant
+    /// every store but Evolution with `--creds`), each with its own handle on the janitor's state; else one tenant
     /// after the other on one connection. Reports are handed on in tenant order either way.
     fn clean_each(
         &mut self,
