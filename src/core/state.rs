@@ -236,19 +236,22 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Only the state directory itself: a missing parent (a mistyped sessions path)
                 // is an error, never created.
-                match std::fs::DirBuilder::new()
+                let created = match std::fs::DirBuilder::new()
                     .recursive(false)
                     .mode(0o700)
                     .create(&self.path)
                 {
-                    // Another worker thread (or process) created it a moment ago: fine.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    // Another worker thread (or process) created it a moment ago, and records
+                    // the root: two writers of that file at once would trip over each other.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
                     r => {
-                        r.map_err(|e| with_path(e, &self.path, "cannot create state directory"))?
+                        r.map_err(|e| with_path(e, &self.path, "cannot create state directory"))?;
+                        true
                     }
-                }
+                };
                 let f = Folder::open(&self.path)?;
-                if let Some(root) = self.root.get()
+                if created
+                    && let Some(root) = self.root.get()
                     && let Err(e) = crate::core::state::binding::record(&f, root)
                 {
                     // Not fatal: the next run that can write records it.

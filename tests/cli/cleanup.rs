@@ -440,3 +440,25 @@ fn json_logs_on_request() {
     let v: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(v["message"], "cleanup started");
 }
+
+#[test]
+fn a_first_run_on_several_threads_creates_the_state_directory_without_a_warning() {
+    // The workers find the state directory missing at the same moment: one creates it and
+    // records the sessions root; none warns that it could not.
+    for _ in 0..3 {
+        let t = Tree::new();
+        for i in 1..=12 {
+            mixed(&t, &format!("company_{i}"));
+        }
+        let out = t
+            .cmd()
+            .env("BAILEYS_JANITOR_LOG", "warn")
+            .args(["cleanup", "--jobs", "4", "--json"])
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        let err = text(&out.stderr);
+        assert!(!err.contains("cannot record"), "{err}");
+        assert!(t.state().join("root.json").exists());
+    }
+}
