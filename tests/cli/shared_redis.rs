@@ -498,26 +498,9 @@ fn instances_are_cleaned_on_several_workers_with_the_result_of_one() {
         .output()
         .unwrap();
     assert_code(&serial, 0);
-    let by_instance = |o: &Output| -> Vec<(String, Vec<String>)> {
-        json_of(o)["companies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                let mut r: Vec<String> = c["removed_files"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.as_str().unwrap().to_owned())
-                    .collect();
-                r.sort();
-                (c["company"].as_str().unwrap().to_owned(), r)
-            })
-            .collect()
-    };
     // The same fields removed, reported in instance order; the same fields left.
-    let got = by_instance(&parallel);
-    assert_eq!(got, by_instance(&serial));
+    let got = removed_by_company(&json_of(&parallel));
+    assert_eq!(got, removed_by_company(&json_of(&serial)));
     assert_eq!(
         got.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
         ["inst-a", "inst-b"]

@@ -736,20 +736,6 @@ fn tenants_locked(db: &mut Db) -> i64 {
     }
 }
 
-/// Each tenant's removed keys, in the order the report lists the tenants.
-fn removed_by_tenant(v: &serde_json::Value) -> Vec<(String, BTreeSet<String>)> {
-    v["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let removed = c["removed_files"].as_array().unwrap();
-            let names = removed.iter().map(|s| s.as_str().unwrap().to_owned());
-            (c["company"].as_str().unwrap().to_owned(), names.collect())
-        })
-        .collect()
-}
-
 fn workers_clean_with_the_result_of_one(make: fn() -> Option<Db>) {
     let (Some(mut two), Some(mut one)) = (make(), make()) else {
         return;
@@ -780,8 +766,8 @@ fn workers_clean_with_the_result_of_one(make: fn() -> Option<Db>) {
     );
     let (parallel, serial) = (json(&parallel), json(&serial));
     // The same keys removed, reported in tenant order; the same rows left and trashed.
-    assert_eq!(removed_by_tenant(&parallel), removed_by_tenant(&serial));
-    let order: Vec<String> = removed_by_tenant(&parallel)
+    assert_eq!(removed_by_company(&parallel), removed_by_company(&serial));
+    let order: Vec<String> = removed_by_company(&parallel)
         .into_iter()
         .map(|(t, _)| t)
         .collect();
@@ -834,7 +820,7 @@ fn a_dry_run_plans_what_the_real_run_removes(make: fn() -> Option<Db>) {
         &["cleanup", "--json"],
         0,
     ));
-    assert_eq!(removed_by_tenant(&dry), removed_by_tenant(&real));
+    assert_eq!(removed_by_company(&dry), removed_by_company(&real));
     assert!(TENANTS.iter().all(|t| removed(&real, t) > 0));
     let bytes = |v: &serde_json::Value| -> Vec<u64> {
         v["companies"]

@@ -662,25 +662,6 @@ fn spawn_cleanup(f: &Fleet, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// Each tenant's report in the order printed, with the rows it removed.
-fn reports(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
-    v["companies"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{v}"))
-        .iter()
-        .map(|c| {
-            let mut removed: Vec<String> = c["removed_files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_owned())
-                .collect();
-            removed.sort();
-            (c["company"].as_str().unwrap().to_owned(), removed)
-        })
-        .collect()
-}
-
 #[test]
 fn sqlite_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
     let tenants = [
@@ -707,9 +688,9 @@ fn sqlite_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
     let parallel: serde_json::Value = serde_json::from_slice(&parallel.stdout).unwrap();
     let serial = one.json("host-a", &["cleanup", "--jobs", "1", "--json"]);
     // The same rows removed, the same reports, in tenant order; the same trash.
-    assert_eq!(reports(&parallel), reports(&serial));
+    assert_eq!(removed_by_company(&parallel), removed_by_company(&serial));
     assert_eq!(
-        reports(&parallel)
+        removed_by_company(&parallel)
             .iter()
             .map(|r| r.0.as_str())
             .collect::<Vec<_>>(),
@@ -766,7 +747,7 @@ fn a_busy_sqlite_tenant_on_one_worker_does_not_stop_the_others() {
     // Its lock freed, company_1 is cleaned too, and the reports keep tenant order.
     assert_code(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = reports(&v);
+    let r = removed_by_company(&v);
     assert_eq!(r.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), tenants);
     for (t, removed) in &r {
         assert_eq!(removed.len(), OLD.len(), "{t}: {removed:?}");

@@ -392,3 +392,23 @@ pub fn missing_service_verdict(
     eprintln!("SKIPPED: {what} tests ({why})");
     Ok(())
 }
+
+/// Each company's (tenant's) report in the order printed, with the files (rows, fields) it
+/// removed, sorted.
+pub fn removed_by_company(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    v["companies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|c| {
+            let mut removed: Vec<String> = c["removed_files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect();
+            removed.sort();
+            (c["company"].as_str().unwrap().to_owned(), removed)
+        })
+        .collect()
+}

@@ -1445,14 +1445,7 @@ impl Store for RedisStore {
     fn shared_state(&self, opts: &SharedOptions) -> Result<Option<Box<dyn SharedState>>> {
         self.retention_s
             .store(opts.trash_retention.as_secs().max(1), Ordering::Relaxed);
-        let con = self
-            .client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.target))
-            })?;
-        let _ = con.set_read_timeout(Some(self.io_timeout));
-        let _ = con.set_write_timeout(Some(self.io_timeout));
+        let con = state::connection(&self.client, &self.target, self.io_timeout)?;
         let state = RedisState::open(con, &self.target, &self.layout.state_prefix(), opts)?
             .reopen_with(state::Reopen {
                 client: self.client.clone(),
@@ -1472,14 +1465,7 @@ impl Store for RedisStore {
         if self.pg.is_some() {
             return Ok(None);
         }
-        let con = self
-            .client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.target))
-            })?;
-        let _ = con.set_read_timeout(Some(self.io_timeout));
-        let _ = con.set_write_timeout(Some(self.io_timeout));
+        let con = state::connection(&self.client, &self.target, self.io_timeout)?;
         Ok(Some(Box::new(RedisStore {
             con,
             io_timeout: self.io_timeout,

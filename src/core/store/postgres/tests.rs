@@ -122,7 +122,7 @@ impl Drop for Scratch {
 }
 
 /// The tenant's rows planned as a real run plans them: tokens of what the scan read.
-fn plan(store: &mut PgStore) -> Vec<Planned> {
+fn plan(store: &mut dyn Store) -> Vec<Planned> {
     let md5 = store.compares_md5();
     let mut out = Vec::new();
     store
@@ -409,22 +409,7 @@ fn a_workers_handle_is_a_connection_of_its_own_with_the_same_locks_and_trash() {
         .another()
         .unwrap()
         .expect("and handles on the shared state");
-    let batch = {
-        let md5 = second.compares_md5();
-        let mut out = Vec::new();
-        second
-            .scan(T, &mut |row| {
-                out.push(Planned {
-                    key: KeyRef {
-                        key_type: row.key_type.into(),
-                        id: row.id.into(),
-                    },
-                    token: Token::for_store(row.value, row.updated_at_us, md5),
-                })
-            })
-            .unwrap();
-        out
-    };
+    let batch = plan(second.as_mut());
     let out = second
         .remove(T, &batch, &mut TrashTarget::InStore(&tag()))
         .unwrap();

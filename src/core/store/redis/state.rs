@@ -293,6 +293,20 @@ pub struct RedisState {
     reopen: Option<Reopen>,
 }
 
+/// A connection of its own to `client`'s server, with the store's I/O timeouts.
+pub fn connection(
+    client: &redis::Client,
+    target: &str,
+    io_timeout: std::time::Duration,
+) -> Result<Connection> {
+    let con = client
+        .get_connection_with_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {target}: {e}")))?;
+    let _ = con.set_read_timeout(Some(io_timeout));
+    let _ = con.set_write_timeout(Some(io_timeout));
+    Ok(con)
+}
+
 /// What [`RedisState::reopen_with`] keeps for [`SharedState::another`].
 #[derive(Clone)]
 pub struct Reopen {
@@ -653,14 +667,7 @@ impl SharedState for RedisState {
         let Some(r) = &self.reopen else {
             return Ok(None);
         };
-        let con = r
-            .client
-            .get_connection_with_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", self.target))
-            })?;
-        let _ = con.set_read_timeout(Some(r.io_timeout));
-        let _ = con.set_write_timeout(Some(r.io_timeout));
+        let con = connection(&r.client, &self.target, r.io_timeout)?;
         let st = RedisState::open(con, &self.target, &r.prefix, &r.opts)?;
         Ok(Some(Box::new(st.reopen_with(r.clone()))))
     }
