@@ -17,6 +17,38 @@ use crate::core::store::{KeyRef, Planned, RemoveOutcome, Store, Token};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The test server's administrative URL (`BAILEYS_JANITOR_TEST_PG`).
+pub(super) fn admin_url() -> String {
+    std::env::var("BAILEYS_JANITOR_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of the test's own, `<prefix>_<pid>_<n>`, made through the returned admin
+/// connection (the caller drops it). `None` without a server, unless REQUIRE_SERVICES=1: then
+/// the test fails.
+pub(super) fn create_database(prefix: &str) -> Option<(Client, String)> {
+    let mut admin = match Client::connect(&admin_url(), NoTls) {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("REQUIRE_SERVICES").map_or(true, |v| v != "1"),
+                "REQUIRE_SERVICES=1 but no PostgreSQL answers: {e}"
+            );
+            eprintln!("SKIPPED: no PostgreSQL ({e})");
+            return None;
+        }
+    };
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some((admin, name))
+}
+
 const T: &str = "acme";
 
 struct Scratch {
@@ -29,28 +61,8 @@ struct Scratch {
 impl Scratch {
     /// The per-type tables as the bench makes them: `jsonb` values, timestamps maintained.
     fn new() -> Option<Scratch> {
-        let admin_url = std::env::var("BAILEYS_JANITOR_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut admin = match Client::connect(&admin_url, NoTls) {
-            Ok(c) => c,
-            Err(e) => {
-                assert!(
-                    std::env::var("REQUIRE_SERVICES").map_or(true, |v| v != "1"),
-                    "REQUIRE_SERVICES=1 but no PostgreSQL answers: {e}"
-                );
-                eprintln!("SKIPPED: no PostgreSQL ({e})");
-                return None;
-            }
-        };
-        let name = format!(
-            "bj_remove_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        let (admin, name) = create_database("bj_remove")?;
+        let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
         let mut client = Client::connect(&url, NoTls).unwrap();
         client
             .batch_execute(

@@ -4,20 +4,13 @@
 //! REQUIRE_SERVICES=1: then they fail.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::super::PgStore;
+use super::super::tests::{admin_url, create_database};
 use super::*;
 use crate::core::store::shared::TrashTarget;
 use crate::core::store::spec::Layout;
 use crate::core::store::{Planned, RemoveOutcome, Store, Token};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn admin_url() -> String {
-    std::env::var("BAILEYS_JANITOR_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
 
 /// A database of its own with the per-type tables (and timestamps), dropped on drop.
 struct Scratch {
@@ -29,25 +22,7 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Option<Scratch> {
-        let mut admin = match Client::connect(&admin_url(), postgres::NoTls) {
-            Ok(c) => c,
-            Err(e) => {
-                assert!(
-                    std::env::var("REQUIRE_SERVICES").map_or(true, |v| v != "1"),
-                    "REQUIRE_SERVICES=1 but no PostgreSQL answers: {e}"
-                );
-                eprintln!("SKIPPED: no PostgreSQL ({e})");
-                return None;
-            }
-        };
-        let name = format!(
-            "bj_state_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
+        let (admin, name) = create_database("bj_state")?;
         let mut client = Client::connect(&Self::url_of(&name, None), postgres::NoTls).unwrap();
         client
             .batch_execute(
