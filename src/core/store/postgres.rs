@@ -704,8 +704,7 @@ impl Store for PgStore {
         &self,
         opts: &super::shared::SharedOptions,
     ) -> Result<Option<Box<dyn super::SharedState>>> {
-        let (mut client, _) =
-            super::tls::connect_postgres(&self.url, &self.target, &self.app_name, CONNECT_TIMEOUT)?;
+        let mut client = connect_client(&self.url, &self.target, &self.app_name)?;
         let at = state::StateTarget {
             schema: opts.schema.clone(),
             store: state::store_name(&mut client, &self.target, self.main_table())?,
@@ -715,7 +714,6 @@ impl Store for PgStore {
                 url: self.url.clone(),
                 app_name: self.app_name.clone(),
                 opts: opts.clone(),
-                connect: connect_client,
             },
         );
         *self.state_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
@@ -738,7 +736,7 @@ impl Store for PgStore {
     }
 }
 
-/// A connection for the shared state ([`state::Reopen`]).
+/// A connection of its own for the shared state (its first, and each worker's).
 fn connect_client(url: &str, target: &str, app_name: &str) -> Result<Client> {
     super::tls::connect_postgres(url, target, app_name, CONNECT_TIMEOUT).map(|(c, _)| c)
 }

@@ -331,7 +331,6 @@ pub struct Reopen {
     pub url: String,
     pub app_name: String,
     pub opts: SharedOptions,
-    pub connect: fn(&str, &str, &str) -> Result<Client>,
 }
 
 impl PgState {
@@ -737,7 +736,7 @@ impl SharedState for PgState {
         let Some(r) = &self.reopen else {
             return Ok(None);
         };
-        let client = (r.connect)(&r.url, &self.target, &r.app_name)?;
+        let client = super::connect_client(&r.url, &self.target, &r.app_name)?;
         let st = PgState::open(client, &self.target, self.at.clone(), &r.opts)?;
         Ok(Some(Box::new(st.reopen_with(r.clone()))))
     }
