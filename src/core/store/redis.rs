@@ -78,6 +78,16 @@ impl Seen {
     }
 }
 
+/// Text read from Redis as the scan hands it on: as is, or lossily where it is not UTF-8.
+fn lossy(
+    read: &std::result::Result<String, std::string::FromUtf8Error>,
+) -> std::borrow::Cow<'_, str> {
+    match read {
+        Ok(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        Err(e) => String::from_utf8_lossy(e.as_bytes()),
+    }
+}
+
 /// Where a layout keeps a tenant's keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -1163,17 +1173,7 @@ impl Store for RedisStore {
                                 }
                             }
                             // Not UTF-8: never kept, so the removal reads it again (and keeps it).
-                            (name, value) => {
-                                let name = match &name {
-                                    Ok(n) => std::borrow::Cow::Borrowed(n.as_str()),
-                                    Err(e) => String::from_utf8_lossy(e.as_bytes()),
-                                };
-                                let raw = match &value {
-                                    Ok(v) => std::borrow::Cow::Borrowed(v.as_str()),
-                                    Err(e) => String::from_utf8_lossy(e.as_bytes()),
-                                };
-                                emit(&name, &raw, f);
-                            }
+                            (name, value) => emit(&lossy(&name), &lossy(&value), f),
                         }
                     }
                     cursor = next;
@@ -1200,7 +1200,7 @@ impl Store for RedisStore {
                                     self.seen.keep(name.clone(), raw);
                                 }
                             }
-                            Some(Err(e)) => emit(name, &String::from_utf8_lossy(e.as_bytes()), f),
+                            Some(Err(e)) => emit(name, &lossy(&Err(e)), f),
                             None => {}
                         }
                     }
