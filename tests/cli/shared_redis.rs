@@ -475,23 +475,9 @@ fn instances_are_cleaned_on_several_workers_with_the_result_of_one() {
             .unwrap();
         keys.len()
     };
-    let mut parallel = two.cmd(&dir.path().join("two"));
-    parallel.args([
-        "cleanup",
-        "--jobs",
-        "2",
-        "--json",
-        "--debug-pause-before-remove",
-        "2s",
-    ]);
-    let child = std::thread::spawn(move || parallel.output().unwrap());
     // Two workers, two connections: both instances locked (and paused) at once.
-    assert!(
-        wait_for(20, || locks(&mut two) == 2),
-        "the two instances were never cleaned at the same time"
-    );
-    let parallel = child.join().unwrap();
-    assert_code(&parallel, 0);
+    let cmd = two.cmd(&dir.path().join("two"));
+    let parallel = cleanup_on_two_workers(cmd, || locks(&mut two) == 2);
     let serial = one
         .cmd(&dir.path().join("one"))
         .args(["cleanup", "--jobs", "1", "--json"])

@@ -742,23 +742,9 @@ fn workers_clean_with_the_result_of_one(make: fn() -> Option<Db>) {
     };
     let dir = tempfile::tempdir().unwrap();
     let before = two.keys();
-    let mut parallel = two.cmd(&dir.path().join("two"), "host-a");
-    parallel.args([
-        "cleanup",
-        "--jobs",
-        "2",
-        "--json",
-        "--debug-pause-before-remove",
-        "2s",
-    ]);
-    let child = std::thread::spawn(move || parallel.output().unwrap());
     // Two workers, two connections: both tenants locked (and paused before removing) at once.
-    assert!(
-        wait_for(20, || tenants_locked(&mut two) == 2),
-        "the two tenants were never cleaned at the same time"
-    );
-    let parallel = child.join().unwrap();
-    assert_code(&parallel, 0);
+    let cmd = two.cmd(&dir.path().join("two"), "host-a");
+    let parallel = cleanup_on_two_workers(cmd, || tenants_locked(&mut two) == 2);
     let serial = run(
         &mut one.cmd(&dir.path().join("one"), "host-a"),
         &["cleanup", "--jobs", "1", "--json"],

@@ -412,3 +412,26 @@ pub fn removed_by_company(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
         })
         .collect()
 }
+
+/// `cmd cleanup --jobs 2 --json`, each tenant paused 2 s before its removal, while
+/// `both_locked` is asked until two tenants are held at once (the test fails if they never
+/// are, or if the run fails); the run's output.
+pub fn cleanup_on_two_workers(
+    mut cmd: assert_cmd::Command,
+    both_locked: impl FnMut() -> bool,
+) -> std::process::Output {
+    cmd.args([
+        "cleanup",
+        "--jobs",
+        "2",
+        "--json",
+        "--debug-pause-before-remove",
+        "2s",
+    ]);
+    let child = std::thread::spawn(move || cmd.output().unwrap());
+    let together = wait_for(20, both_locked);
+    let out = child.join().unwrap();
+    assert!(together, "two tenants were never cleaned at the same time");
+    assert_code(&out, 0);
+    out
+}
