@@ -516,13 +516,8 @@ impl HeldLocks {
     /// This handle's locks, forgotten here.
     fn take(&self) -> HashMap<String, String> {
         self.with(|m| {
-            let mine: Vec<String> = m
-                .iter()
-                .filter(|(_, (o, _))| *o == self.owner)
-                .map(|(k, _)| k.clone())
-                .collect();
-            mine.into_iter()
-                .filter_map(|k| m.remove(&k).map(|(_, t)| (k, t)))
+            m.extract_if(|_, (o, _)| *o == self.owner)
+                .map(|(k, (_, t))| (k, t))
                 .collect()
         })
     }
