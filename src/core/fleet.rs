@@ -584,14 +584,19 @@ impl Fleet for Tenants {
     }
 
     fn lock(&mut self, c: &Company, state: &StateDir, holder: &str) -> io::Result<Locked> {
-        // The same two locks a cleanup takes: the state directory's and the store's.
-        let guard = match store::clean::local_lock(state, &self.store_key, &c.name, holder) {
-            Ok(Ok(g)) => g,
-            Ok(Err(holder)) => return Ok(Err(holder)),
-            Err(e) => return Err(io::Error::other(e)),
+        // The same locks a cleanup takes: the store's, and the state directory's where the
+        // store's does not exclude every process.
+        let guard = if self.store.tenant_lock_excludes_every_process() {
+            None
+        } else {
+            match store::clean::local_lock(state, &self.store_key, &c.name, holder) {
+                Ok(Ok(g)) => Some(g),
+                Ok(Err(holder)) => return Ok(Err(holder)),
+                Err(e) => return Err(io::Error::other(e)),
+            }
         };
         match self.store.lock_tenant(&c.name) {
-            Ok(TenantLock::Acquired) => Ok(Ok(Some(guard))),
+            Ok(TenantLock::Acquired) => Ok(Ok(guard)),
             Ok(TenantLock::Busy(holder)) => Ok(Err(holder)),
             Err(e) => Err(io::Error::other(e.to_string())),
         }

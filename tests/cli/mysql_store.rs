@@ -506,6 +506,8 @@ fn mysql_tenant_locked_by_another_host_is_busy_and_untouched() {
     let c = company_report(&v, "acme");
     assert_eq!(c["status"], "busy", "{c}");
     assert_eq!(my.dump(), before);
+    // The server's lock is the only one: none in the state directory.
+    assert!(!dir.path().join("state/locks").exists());
     // The trigger's own lock, held elsewhere: exit 75 too.
     let global = lock_name(&format!("{}.auth", my.db), None);
     let _: Option<i64> = my

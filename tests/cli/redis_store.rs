@@ -845,6 +845,19 @@ fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(held, "the cleanup took its tenant lock");
+    // A second janitor with the same state directory: busy through the server's lock alone.
+    let second = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .env_clear()
+        .env("BAILEYS_JANITOR_STORE", url())
+        .args(["--layout", "evolution", "--key-pattern"])
+        .arg(r.pattern())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["cleanup", "--lock-wait", "0s"])
+        .output()
+        .unwrap();
+    assert_code(&second, 75);
+    assert!(!dir.path().join("locks").exists(), "no lock file in the state directory");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

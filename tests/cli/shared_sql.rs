@@ -824,3 +824,41 @@ fn a_dry_run_plans_what_the_real_run_removes(make: fn() -> Option<Db>) {
 fn postgres_a_dry_run_plans_the_rows_and_bytes_the_real_run_removes() {
     a_dry_run_plans_what_the_real_run_removes(Db::pg);
 }
+
+/// Two janitors with one state directory (a cron run and a manual one) exclude each other
+/// through the server's lock alone: the state directory gets no lock file.
+#[test]
+fn postgres_a_second_janitor_with_the_same_state_directory_is_busy_without_a_lock_file() {
+    let Some(mut db) = Db::pg() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let before = db.keys();
+    let mut first = db.cmd(&state, "host-a");
+    first.args([
+        "cleanup",
+        "--jobs",
+        "1",
+        "--json",
+        "--debug-pause-before-remove",
+        "2s",
+    ]);
+    let first = std::thread::spawn(move || first.output().unwrap());
+    assert!(
+        wait_for(20, || tenants_locked(&mut db) == 1),
+        "the first janitor never locked a tenant"
+    );
+    let second = run(
+        &mut db.cmd(&state, "host-a"),
+        &["cleanup", "--json", "--lock-wait", "0s"],
+        75,
+    );
+    assert!(
+        text(&second.stdout).contains("\"busy\""),
+        "{}",
+        text(&second.stdout)
+    );
+    assert_code(&first.join().unwrap(), 0);
+    assert!(db.keys().len() < before.len(), "the first run removed rows");
+    db.assert_nothing_lost(&before, "after two janitors");
+    assert!(!state.join("locks").exists(), "no lock file in the state directory");
+}

@@ -315,7 +315,10 @@ fn a_restore_on_the_other_host_works_after_the_first_hosts_state_directory_is_go
     let before = sqlite_rows(&f.db("company_1"));
     let v = f.json("host-a", &["cleanup", "--json"]);
     assert_eq!(removed_of(&v), OLD);
-    std::fs::remove_dir_all(f.state("host-a")).unwrap();
+    // (It may hold nothing at all: the tenant's lock, too, is beside the account.)
+    if f.state("host-a").exists() {
+        std::fs::remove_dir_all(f.state("host-a")).unwrap();
+    }
 
     let list = f.run("host-b", &["restore", "--list"]);
     assert_code(&list, 0);
@@ -368,6 +371,14 @@ fn sibling_files_are_0600_the_apps_file_gets_no_table_and_they_are_never_tenants
         "{:?}",
         f.names()
     );
+    assert!(
+        f.names().iter().all(|n| !n.contains("-janitor-")),
+        "{:?}",
+        f.names()
+    );
+    // Reading them back (status, a dry run) leaves no log beside them either.
+    assert_code(&f.run("host-a", &["status"]), 0);
+    assert_code(&f.run("host-a", &["cleanup", "--dry-run"]), 0);
     assert!(
         f.names().iter().all(|n| !n.contains("-janitor-")),
         "{:?}",
@@ -503,6 +514,40 @@ fn a_tenant_one_janitor_is_cleaning_is_busy_for_the_other() {
     // Released with the process: B goes ahead at once (nothing left to remove).
     assert_code(&f.run("host-b", &["cleanup", "--lock-wait", "0s"]), 0);
     assert!(!locked(&f.sibling("company_1")));
+}
+
+/// Two janitors with one state directory (a cron run and a manual one) exclude each other
+/// through the lock beside the account alone: the state directory gets no lock file.
+#[test]
+fn a_second_janitor_with_the_same_state_directory_is_busy_without_a_lock_file() {
+    let f = Fleet::new(&["company_1"]);
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+        .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
+        .env("BAILEYS_JANITOR_LOG", "warn")
+        .arg("--store")
+        .arg(format!("sqlite:{}", f.auth().display()))
+        .arg("--state-dir")
+        .arg(f.state("host-a"))
+        .args(["cleanup", "--debug-pause-before-remove", "3s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(10, || locked(&f.sibling("company_1"))),
+        "the first janitor never took the tenant's lock"
+    );
+    let second = f.run("host-a", &["cleanup", "--lock-wait", "0s", "--json"]);
+    assert_code(&second, 75);
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        sqlite_rows(&f.db("company_1")).len(),
+        account_rows().len() - 2,
+        "removed once"
+    );
+    assert!(
+        !f.state("host-a").join("locks").exists(),
+        "no lock file in the state directory"
+    );
 }
 
 /// A state file as a newer janitor would have left it (schema version 99, in `meta` and in

@@ -259,8 +259,9 @@ fn clean_tenant_quietly(
         );
     }
     let mut report = CompanyReport::new(tenant);
-    // A dry run takes no lock and writes nothing.
-    let _local = if spec.clean.dry_run {
+    // A dry run takes no lock and writes nothing; a store whose own lock excludes every
+    // process needs no lock file in the state directory beside it.
+    let _local = if spec.clean.dry_run || store.tenant_lock_excludes_every_process() {
         None
     } else {
         match local_lock(state, &spec.store_key, tenant, &spec.clean.holder) {

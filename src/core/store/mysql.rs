@@ -825,6 +825,11 @@ impl Store for MysqlStore {
             .exec_drop("SELECT RELEASE_LOCK(?)", (name.as_str(),));
     }
 
+    /// `GET_LOCK` is the connection's: every janitor and every worker has its own.
+    fn tenant_lock_excludes_every_process(&self) -> bool {
+        true
+    }
+
     fn lock_global(&mut self) -> Result<TenantLock> {
         let name = self.lock_name(None);
         self.try_lock(&name)

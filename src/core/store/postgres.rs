@@ -54,9 +54,22 @@ pub struct PgStore {
     trash_insert: Option<postgres::Statement>,
     /// Per-type layouts: the pre-key ids of a tenant (`Store::pre_key_ids`), prepared on first use.
     pre_key_ids: Option<postgres::Statement>,
+    /// The advisory lock's take and release, prepared on first use: a lock and its release
+    /// are two of a tenant's dozen round trips, not four.
+    advisory: Option<Advisory>,
     /// The one-statement removals, prepared on first use: [`remove::Statements`].
     removals: remove::Statements,
 }
+
+struct Advisory {
+    /// `$1` class, `$2` tenant (`''` for the store-wide lock) → whether it was taken.
+    take: postgres::Statement,
+    /// The same arguments → whether it was held.
+    release: postgres::Statement,
+}
+
+/// The advisory lock's key: one class, and the tenant's hash (0 for the store-wide lock).
+const ADVISORY_KEY: &str = "$1, CASE WHEN $2 = '' THEN 0 ELSE hashtext($2) END";
 
 struct Prepared {
     count: postgres::Statement,
@@ -178,6 +191,7 @@ impl PgStore {
             state_at: Mutex::new(None),
             trash_insert: None,
             pre_key_ids: None,
+            advisory: None,
             removals: remove::Statements::default(),
         })
     }
@@ -678,10 +692,16 @@ impl Store for PgStore {
     }
 
     fn unlock_tenant(&mut self, tenant: &str) {
-        let _ = self.client.execute(
-            "SELECT pg_advisory_unlock($1, hashtext($2))",
-            &[&LOCK_CLASS_TENANT, &tenant],
-        );
+        if let Ok(release) = self.advisory().map(|a| a.release.clone()) {
+            let _ = self
+                .client
+                .execute(&release, &[&LOCK_CLASS_TENANT, &tenant]);
+        }
+    }
+
+    /// An advisory lock is the session's: every janitor and every worker has its own.
+    fn tenant_lock_excludes_every_process(&self) -> bool {
+        true
     }
 
     fn lock_global(&mut self) -> Result<TenantLock> {
@@ -886,14 +906,28 @@ impl PgStore {
         Ok(out)
     }
 
+    /// The advisory lock's statements, prepared on this connection once.
+    fn advisory(&mut self) -> Result<&Advisory> {
+        if self.advisory.is_none() {
+            let take = self
+                .client
+                .prepare(&format!("SELECT pg_try_advisory_lock({ADVISORY_KEY})"))
+                .map_err(|e| self.err(e))?;
+            let release = self
+                .client
+                .prepare(&format!("SELECT pg_advisory_unlock({ADVISORY_KEY})"))
+                .map_err(|e| self.err(e))?;
+            self.advisory = Some(Advisory { take, release });
+        }
+        Ok(self.advisory.as_ref().expect("prepared above"))
+    }
+
     fn try_advisory(&mut self, class: i32, tenant: Option<&str>) -> Result<TenantLock> {
         let key = tenant.unwrap_or("");
+        let take = self.advisory()?.take.clone();
         let got: bool = self
             .client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, CASE WHEN $2 = '' THEN 0 ELSE hashtext($2) END)",
-                &[&class, &key],
-            )
+            .query_one(&take, &[&class, &key])
             .map_err(|e| self.err(e))?
             .get(0);
         if got {

@@ -1401,6 +1401,11 @@ impl Store for RedisStore {
         }
     }
 
+    /// A lock key with this handle's own token: every janitor and every worker has its own.
+    fn tenant_lock_excludes_every_process(&self) -> bool {
+        true
+    }
+
     fn lock_global(&mut self) -> Result<TenantLock> {
         let key = self.lock_key(None);
         self.try_lock(key)

@@ -411,6 +411,12 @@ impl Store for SqliteStore {
         self.unlock_file(&file);
     }
 
+    /// `flock` on the tenant's sibling file: every janitor on the folder, whatever its state
+    /// directory, and every worker (each handle opens the file itself).
+    fn tenant_lock_excludes_every_process(&self) -> bool {
+        true
+    }
+
     fn lock_global(&mut self) -> Result<TenantLock> {
         let file = super::sqlite_state::host_file(&self.path, self.single);
         self.lock_file(&file, "the trigger")
