@@ -367,7 +367,7 @@ fn update_doc<T: Default + Serialize + serde::de::DeserializeOwned>(
     local: &dyn Fn() -> io::Result<T>,
     f: &mut dyn FnMut(&mut T),
     commit: Commit,
-    mut hint: Option<Doc>,
+    mut hint: Option<Option<Doc>>,
 ) -> io::Result<()> {
     let what = sh.describe();
     let err = |e: crate::core::store::StoreError| {
@@ -377,7 +377,9 @@ fn update_doc<T: Default + Serialize + serde::de::DeserializeOwned>(
         // The first attempt may start from what this process read lately (`StateDir::recall`):
         // if another write came in between, the swap fails and the next attempt reads.
         let current = match hint.take() {
-            Some(doc) => Some((parse_doc::<T>(&doc.body, space, name), doc.version)),
+            Some(Some(doc)) => Some((parse_doc::<T>(&doc.body, space, name), doc.version)),
+            // Read lately and not there: the swap inserts it, or fails if another host did.
+            Some(None) => None,
             None => read_doc::<T>(sh, space, name).map_err(err)?,
         };
         let (mut value, expected) = match current {
@@ -431,11 +433,16 @@ pub fn company_from(
     read: Option<Result<Option<Doc>, String>>,
 ) -> Result<CompanyRecord, String> {
     match read {
-        None | Some(Ok(None)) => try_read_local_company(state, company),
+        None => try_read_local_company(state, company),
+        Some(Ok(None)) => {
+            // Not in the store yet (a first run): the mark written next inserts it, unread.
+            state.remember(Space::Company, company, None);
+            try_read_local_company(state, company)
+        }
         Some(Ok(Some(doc))) => {
             let mut rec = parse_doc::<CompanyRecord>(&doc.body, Space::Company, company);
             // A cleanup's mark is written right after: it starts from this read.
-            state.remember(Space::Company, company, doc);
+            state.remember(Space::Company, company, Some(doc));
             // Holds this host set before the upgrade and has not moved yet (another host
             // wrote the record first): still holds.
             merge_holds(&mut rec, &try_read_local_company(state, company)?);
@@ -630,6 +637,47 @@ mod tests {
             Some(crate::core::util::hostname())
         );
         assert!(store.existing().is_none(), "nothing in the state directory");
+    }
+
+    /// A first run reads the record, finds none, and writes its mark without reading again;
+    /// if another host inserted the record in between, the insert fails and the mark goes on
+    /// top of that host's record (its hold kept).
+    #[test]
+    fn a_record_read_as_absent_is_inserted_without_a_second_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = crate::core::store::memory_state::MemoryState::new();
+        let store = StateDir::new(tmp.path().join("store"));
+        store.share(Box::new(shared.clone()));
+        let now = Utc::now();
+        let mut report = crate::core::report::CompanyReport::new("company_1");
+        report.run_id = Some("r1".into());
+        let read = |c: &str| {
+            Some(Ok(store
+                .with_shared(|sh| sh.read(Space::Company, c))
+                .unwrap()
+                .unwrap()))
+        };
+        company_from(&store, "company_1", read("company_1")).unwrap();
+        let reads = shared.reads();
+        record_cleanup(&store, &report, "cleanup", false, true, now).unwrap();
+        assert_eq!(shared.reads(), reads, "inserted on the strength of the first read");
+        assert_eq!(
+            try_read_company(&store, "company_1").unwrap().last_cleanup().unwrap().run_id,
+            "r1"
+        );
+
+        company_from(&store, "company_2", read("company_2")).unwrap();
+        let other = StateDir::new(tmp.path().join("other"));
+        other.share(Box::new(shared.clone()));
+        update_company(&other, "company_2", |r| {
+            r.hold(&["session-1.json".into()], now + chrono::Duration::days(1), now)
+        })
+        .unwrap();
+        report.company = "company_2".into();
+        record_cleanup(&store, &report, "cleanup", false, true, now).unwrap();
+        let rec = try_read_company(&store, "company_2").unwrap();
+        assert_eq!(rec.last_cleanup().unwrap().run_id, "r1");
+        assert_eq!(rec.active_holds(now).count(), 1, "the other host's hold is kept");
     }
 
     /// Only what a crash may lose harmlessly is written lazily: a cleanup's mark and history.

@@ -58,7 +58,8 @@ pub struct StateDir {
     /// while a caller of [`StateDir::with_shared`] holds it).
     attached: std::sync::atomic::AtomicBool,
     /// Documents lately read from `shared`, as hints for this process's next write of them.
-    recent: Mutex<std::collections::VecDeque<(Space, String, Doc, Instant)>>,
+    /// `None`: read, and not there.
+    recent: Mutex<std::collections::VecDeque<(Space, String, Option<Doc>, Instant)>>,
 }
 
 /// How many documents [`StateDir::remember`] keeps: a few per tenant in flight, whatever the
@@ -98,10 +99,10 @@ impl StateDir {
         }
     }
 
-    /// Keeps `doc`, just read from the shared state, as a hint for the next write of it: a
-    /// compare-and-swap that starts from it saves a round trip. Never an answer to a read (a
+    /// Keeps `doc`, just read from the shared state (`None`: not there), as a hint for the next
+    /// write of it: a compare-and-swap that starts from it saves a round trip. Never an answer to a read (a
     /// decision reads the store); a stale hint only makes the swap fail and read again.
-    pub fn remember(&self, space: Space, name: &str, doc: Doc) {
+    pub fn remember(&self, space: Space, name: &str, doc: Option<Doc>) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.retain(|(s, n, _, _)| !(*s == space && n == name));
         if recent.len() >= RECENT_DOCS {
@@ -111,7 +112,7 @@ impl StateDir {
     }
 
     /// The hint [`StateDir::remember`] kept for this document, taken (used once).
-    pub fn recall(&self, space: Space, name: &str) -> Option<Doc> {
+    pub fn recall(&self, space: Space, name: &str) -> Option<Option<Doc>> {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let at = recent
             .iter()
@@ -442,9 +443,11 @@ mod tests {
     #[test]
     fn a_remembered_document_is_recalled_once_and_only_a_few_are_kept() {
         let s = StateDir::new("/nonexistent");
-        let doc = |v: u64| Doc {
-            body: v.to_string().into_bytes(),
-            version: v,
+        let doc = |v: u64| {
+            Some(Doc {
+                body: v.to_string().into_bytes(),
+                version: v,
+            })
         };
         s.remember(Space::Company, "t1", doc(1));
         s.remember(Space::Company, "t1", doc(2));
@@ -465,6 +468,10 @@ mod tests {
             Some(doc(last))
         );
         assert!(s.recent.lock().unwrap().len() < RECENT_DOCS);
+        // Read and not there is a hint too (a first run's mark inserts without reading).
+        s.remember(Space::Company, "new", None);
+        assert_eq!(s.recall(Space::Company, "new"), Some(None));
+        assert_eq!(s.recall(Space::Company, "new"), None, "used once");
     }
 
     #[test]
