@@ -146,11 +146,6 @@ impl Ledger {
         self
     }
 
-    /// Whether observations are kept (false for a dry run's ledger).
-    pub fn is_recording(&self) -> bool {
-        self.recording
-    }
-
     /// Records this run's sight of a key and returns what the ledger now knows of it.
     pub fn observe(&mut self, key_type: &str, id: &str, hash: u64, now: i64) -> Seen {
         key_into(&mut self.scratch, key_type, id);
@@ -403,7 +398,7 @@ mod tests {
 
         let mut real = Ledger::load(&state, "s", "t");
         let mut dry = Ledger::load(&state, "s", "t").answering_only();
-        assert!(real.is_recording() && !dry.is_recording());
+        assert!(real.recording && !dry.recording);
         for (hash, now) in [(9, 500), (10, 600), (11, 700)] {
             assert_eq!(
                 dry.observe("pre-key", "5", hash, now),

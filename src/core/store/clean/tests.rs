@@ -241,6 +241,25 @@ fn sqlite_tenant_gets_the_folder_rules_with_ages_from_values_and_the_ledger() {
     assert_eq!(creds, CREDS, "creds are never touched");
 }
 
+/// The ledger keeps only the rows without a clock of their own (and the creds' last change):
+/// a session dated by its value is not in it, a sender key is.
+#[test]
+fn the_ledger_records_only_rows_without_a_clock_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("company_1.db");
+    make_db(&db, Some(CREDS), &fleet_rows());
+    let state = StateDir::new(dir.path().join("state"));
+    let s = spec(false, now());
+    let mut store = SqliteStore::open(&db, false).unwrap();
+    let r = clean_tenant(&mut store, "company_1", &state, &s);
+    assert_eq!(r.status, Status::Ok, "{:?}", r.error);
+    let ledger = crate::core::store::ledger::Ledger::load(&state, &s.store_key, "company_1");
+    assert!(ledger.seen("session", "5511777777777.0").is_none(), "dated by its value");
+    assert!(ledger.seen("sender-key", "120363@g.us::5511666666666::0").is_some());
+    assert!(ledger.seen("pre-key", "1").is_some());
+    assert!(ledger.seen("creds", "").is_some(), "the account's activity");
+}
+
 #[test]
 fn a_dry_run_changes_nothing_and_lists_what_a_real_run_removes() {
     let dir = tempfile::tempdir().unwrap();
