@@ -95,6 +95,8 @@ struct Sql {
     extra: Vec<String>,
     /// The pieces of the one-statement removal ([`remove::Shape`]).
     shape: remove::Shape,
+    /// How `scan` sends `updated_at`.
+    scan_clock: Clock,
 }
 
 fn q(ident: &str) -> String {
@@ -103,6 +105,41 @@ fn q(ident: &str) -> String {
 
 fn micros(col: &str) -> String {
     format!("(extract(epoch from {}) * 1000000)::int8", q(col))
+}
+
+/// Whether a column of this SQL type is read and compared as a binary timestamp ([`Clock`]).
+fn is_timestamp(sql_type: &str) -> bool {
+    sql_type.starts_with("timestamp")
+}
+
+/// How the scan sends a row's `updated_at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// A `timestamp` / `timestamptz` column as it is, in the binary protocol (microseconds
+    /// since 2000): exact, and no work for the server. `extract(epoch …)` computes in
+    /// `numeric`, ~0.5 µs a row: a fifth of the scan's server time on the bench.
+    Binary,
+    /// Microseconds as `int8` ([`micros`]; `NULL` where the layout has no such column).
+    Micros,
+}
+
+/// A binary timestamp in microseconds since the Unix epoch; `None` for one beyond what an
+/// `i64` of microseconds holds (`infinity`): no clock, as if the column were `NULL`.
+pub(crate) fn micros_of_time(t: std::time::SystemTime) -> Option<i64> {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).ok(),
+        Err(e) => i64::try_from(e.duration().as_micros()).ok().map(|us| -us),
+    }
+}
+
+/// The inverse of [`micros_of_time`], for a compare parameter.
+pub(crate) fn time_of_micros(us: i64) -> std::time::SystemTime {
+    let d = std::time::Duration::from_micros(us.unsigned_abs());
+    if us < 0 {
+        std::time::UNIX_EPOCH - d
+    } else {
+        std::time::UNIX_EPOCH + d
+    }
 }
 
 /// [`micros`] of `alias.col`: the same number, in a statement that joins other tables.
@@ -288,7 +325,13 @@ fn split_key<'a>(layout: &Layout, tenant: &str, key: &'a str) -> (&'a str, &'a s
     }
 }
 
-fn emit(layout: &Layout, tenant: &str, r: &postgres::Row, f: &mut dyn FnMut(RawRow<'_>)) {
+fn emit(
+    layout: &Layout,
+    clock: Clock,
+    tenant: &str,
+    r: &postgres::Row,
+    f: &mut dyn FnMut(RawRow<'_>),
+) {
     match layout {
         Layout::PerType(_) => {
             let (Some(t), Some(id), Some(v)) = (
@@ -298,11 +341,17 @@ fn emit(layout: &Layout, tenant: &str, r: &postgres::Row, f: &mut dyn FnMut(RawR
             ) else {
                 return;
             };
+            let updated_at_us = match clock {
+                Clock::Binary => r
+                    .get::<_, Option<std::time::SystemTime>>(3)
+                    .and_then(micros_of_time),
+                Clock::Micros => r.get(3),
+            };
             f(RawRow {
                 key_type: t,
                 id,
                 value: v,
-                updated_at_us: r.get(3),
+                updated_at_us,
             });
         }
         Layout::Kv(_) => {
@@ -392,6 +441,17 @@ fn per_type_sql(
         .updated_column
         .as_deref()
         .map_or("NULL::int8".to_owned(), micros);
+    // `extra_types[0]` is the updated column's type when there is one.
+    let updated_type = l
+        .updated_column
+        .as_ref()
+        .and_then(|_| extra_types.first())
+        .map(String::as_str)
+        .filter(|t| is_timestamp(t));
+    let (scan_upd, scan_clock) = match (l.updated_column.as_deref(), updated_type) {
+        (Some(c), Some(_)) => (q(c), Clock::Binary),
+        _ => (upd.clone(), Clock::Micros),
+    };
     let extra: Vec<String> = l
         .updated_column
         .iter()
@@ -424,7 +484,9 @@ fn per_type_sql(
             c = q(&l.creds_column),
             creds = q(&l.creds_table)
         ),
-        scan: format!("SELECT {ty}::text, {id}::text, {v}::text, {upd} FROM {keys} WHERE {t} = $1"),
+        scan: format!(
+            "SELECT {ty}::text, {id}::text, {v}::text, {scan_upd} FROM {keys} WHERE {t} = $1"
+        ),
         select_for_update: format!(
             "SELECT {pair}, {v}::text, {upd}{extra_sel} FROM {keys} WHERE {t} = $1 AND {pair} = ANY($2) FOR UPDATE"
         ),
@@ -444,13 +506,27 @@ fn per_type_sql(
                 remove::column_is(&id, &key_types[1], "p.ji")
             ),
             value: v.clone(),
-            updated: l.updated_column.as_deref().map(|c| micros_of("k", c)),
+            updated: l.updated_column.as_deref().map(|c| match updated_type {
+                Some(t) => remove::Updated {
+                    column: format!("k.{}", q(c)),
+                    param: if t.starts_with("timestamp without time zone") {
+                        "timestamp"
+                    } else {
+                        "timestamptz"
+                    },
+                },
+                None => remove::Updated {
+                    column: micros_of("k", c),
+                    param: "int8",
+                },
+            }),
             columns: extra
                 .iter()
                 .map(|c| (c.clone(), micros_of("k", c)))
                 .collect(),
         },
         extra,
+        scan_clock,
     }
 }
 
@@ -486,6 +562,7 @@ fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
                 ),
                 extra: Vec::new(),
                 shape: shape(format!("k.{t} = $1")),
+                scan_clock: Clock::Micros,
             }
         }
         TenantIn::KeyPrefix(sep) => {
@@ -514,6 +591,7 @@ fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
                 extra: Vec::new(),
                 // The key names the tenant; `$1` is still sent (and typed) for the statement.
                 shape: shape("$1::text <> ''".into()),
+                scan_clock: Clock::Micros,
             }
         }
     }
@@ -601,6 +679,7 @@ impl Store for PgStore {
         // Streamed: one row in memory at a time, whatever the tenant's size.
         let target = &self.target;
         let layout = &self.layout;
+        let clock = self.sql.scan_clock;
         let mut rows = self
             .client
             .query_raw(&self.prepared.scan, params)
@@ -609,7 +688,7 @@ impl Store for PgStore {
             .next()
             .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?
         {
-            emit(layout, tenant, &r, f);
+            emit(layout, clock, tenant, &r, f);
         }
         Ok(())
     }

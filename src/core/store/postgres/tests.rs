@@ -61,17 +61,22 @@ struct Scratch {
 impl Scratch {
     /// The per-type tables as the bench makes them: `jsonb` values, timestamps maintained.
     fn new() -> Option<Scratch> {
+        Scratch::with_updated_at("TIMESTAMPTZ")
+    }
+
+    /// The same tables, `updated_at` of type `updated_type`.
+    fn with_updated_at(updated_type: &str) -> Option<Scratch> {
         let (admin, name) = create_database("bj_remove")?;
         let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
         let mut client = Client::connect(&url, NoTls).unwrap();
         client
-            .batch_execute(
+            .batch_execute(&format!(
                 "CREATE TABLE whatsapp_auth (company_id TEXT PRIMARY KEY, creds JSONB NOT NULL);
                  CREATE TABLE whatsapp_keys (company_id TEXT NOT NULL, key_type TEXT NOT NULL,
                    key_id TEXT NOT NULL, value JSONB NOT NULL, created_at TIMESTAMPTZ DEFAULT now(),
-                   updated_at TIMESTAMPTZ DEFAULT now(), expires_at TIMESTAMPTZ,
-                   PRIMARY KEY (company_id, key_type, key_id));",
-            )
+                   updated_at {updated_type} DEFAULT now(), expires_at TIMESTAMPTZ,
+                   PRIMARY KEY (company_id, key_type, key_id));"
+            ))
             .unwrap();
         Some(Scratch {
             admin,
@@ -441,4 +446,62 @@ fn a_workers_handle_is_a_connection_of_its_own_with_the_same_locks_and_trash() {
         .get(0);
     // Two store connections and two state connections.
     assert_eq!(backends, 4);
+}
+
+/// `updated_at` travels as a binary timestamp: the same microseconds `extract(epoch …)` gives,
+/// for `timestamp without time zone` under a session that is not UTC, before 1970, and to the
+/// microsecond; `infinity` is no clock (the scan goes on), and such a row is never removed on
+/// the strength of it.
+#[test]
+fn updated_at_is_read_and_compared_to_the_microsecond_whatever_its_type() {
+    for ty in ["TIMESTAMP", "TIMESTAMPTZ"] {
+        let Some(mut s) = Scratch::with_updated_at(ty) else { return };
+        s.admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} SET timezone = 'America/Sao_Paulo'",
+                s.name
+            ))
+            .unwrap();
+        let mut c = Client::connect(&s.url, NoTls).unwrap();
+        for (id, at) in [
+            ("a.0", "1969-12-31 23:59:59.999999"),
+            ("b.0", "2026-01-01 12:34:56.123457"),
+            ("c.0", "infinity"),
+        ] {
+            c.execute(
+                &format!(
+                    "INSERT INTO whatsapp_keys (company_id, key_type, key_id, value, updated_at) \
+                     VALUES ($1, 'session', $2, '{{}}', '{at}'::{ty})"
+                ),
+                &[&T, &id],
+            )
+            .unwrap();
+        }
+        let exact: Vec<Option<i64>> = c
+            .query(
+                "SELECT CASE WHEN isfinite(updated_at) THEN (extract(epoch from updated_at) * 1000000)::int8 END \
+                 FROM whatsapp_keys ORDER BY key_id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut store = s.store();
+        let batch = plan(&mut store);
+        let read: Vec<Option<i64>> = batch.iter().map(|p| p.token.updated_at_us).collect();
+        assert_eq!(read, exact, "{ty}");
+        assert_eq!(read[2], None, "{ty}: infinity is no clock");
+        let out = store.remove(T, &batch, &mut TrashTarget::Nowhere).unwrap();
+        assert_eq!(
+            out,
+            [
+                RemoveOutcome::Removed { bytes: 2 },
+                RemoveOutcome::Removed { bytes: 2 },
+                RemoveOutcome::Changed,
+            ],
+            "{ty}"
+        );
+        assert_eq!(s.ids(), ["session/c.0"], "{ty}");
+    }
 }
