@@ -862,3 +862,24 @@ fn postgres_a_second_janitor_with_the_same_state_directory_is_busy_without_a_loc
     db.assert_nothing_lost(&before, "after two janitors");
     assert!(!state.join("locks").exists(), "no lock file in the state directory");
 }
+
+/// One state directory, one store: a real run records which (the state directory is made for
+/// it, though the store keeps the locks and the state), and another database is refused with
+/// it before anything changes there.
+#[test]
+fn postgres_a_state_directory_serves_one_store_only() {
+    let (Some(one), Some(mut other)) = (Db::pg(), Db::pg()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    run(&mut one.cmd(&state, "host-a"), &["cleanup"], 0);
+    assert!(state.exists(), "made by the real run");
+    let before = other.keys();
+    for args in [&["cleanup"][..], &["status"][..], &["trigger"][..]] {
+        let out = run(&mut other.cmd(&state, "host-a"), args, 2);
+        let err = text(&out.stderr);
+        assert!(err.contains("state directory"), "{args:?}: {err}");
+    }
+    assert_eq!(other.keys(), before, "the other store untouched");
+}
