@@ -379,7 +379,7 @@ fn clean_locked(
     let now_s = secs(now);
     let mut signal_shaped = false;
     let compares_md5 = store.compares_md5();
-    let scanned = store.scan(tenant, &mut |row| {
+    let mut visit = |row: super::RawRow<'_>| {
         // One Signal-shaped value settles it: the rest are not searched.
         if !signal_shaped {
             signal_shaped = looks_like_signal(row.value);
@@ -430,7 +430,7 @@ fn clean_locked(
             name: name.into(),
             entry_type: EntryType::File,
             kind,
-            stat: Some(Stat::row(row.value.len() as u64, mtime)),
+            stat: Some(Stat::row(row.size(), mtime)),
             held_until,
         };
         entries.push(entry);
@@ -443,7 +443,15 @@ fn clean_locked(
             clock,
             legacy,
         });
-    });
+    };
+    // A dry run of an account with valid creds needs only the values that date a row: that the
+    // tenant is Baileys' is settled by its creds, not by a Signal-shaped value (a real run
+    // reads them all: each planned row's removal token).
+    let scanned = if spec.clean.dry_run && creds.present && !creds.is_corrupt() {
+        store.scan_for_plan(tenant, &mut visit)
+    } else {
+        store.scan(tenant, &mut visit)
+    };
     if let Err(e) = scanned {
         *report = CompanyReport::failed(tenant, e.to_string());
         return;

@@ -75,6 +75,7 @@ impl Store for MemoryStore {
                     id: i,
                     value: v,
                     updated_at_us: *at,
+                    size: None,
                 });
             }
         }

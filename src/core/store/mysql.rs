@@ -786,6 +786,7 @@ impl Store for MysqlStore {
                 id,
                 value: &value,
                 updated_at_us: None,
+                size: None,
             });
         }
         Ok(())

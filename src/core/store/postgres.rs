@@ -75,6 +75,7 @@ struct Prepared {
     count: postgres::Statement,
     creds: postgres::Statement,
     scan: postgres::Statement,
+    scan_for_plan: Option<postgres::Statement>,
     select_for_update: postgres::Statement,
     delete: postgres::Statement,
 }
@@ -97,6 +98,8 @@ struct Sql {
     shape: remove::Shape,
     /// How `scan` sends `updated_at`.
     scan_clock: Clock,
+    /// `scan` with only the values that date a row ([`Store::scan_for_plan`]); `None`: `scan`.
+    scan_for_plan: Option<String>,
 }
 
 fn q(ident: &str) -> String {
@@ -213,6 +216,10 @@ impl PgStore {
             count: prep(&mut client, &sql.count)?,
             creds: prep(&mut client, &sql.creds)?,
             scan: prep(&mut client, &sql.scan)?,
+            scan_for_plan: match &sql.scan_for_plan {
+                Some(q) => Some(prep(&mut client, q)?),
+                None => None,
+            },
             select_for_update: prep(&mut client, &sql.select_for_update)?,
             delete: prep(&mut client, &sql.delete)?,
         };
@@ -334,13 +341,16 @@ fn emit(
 ) {
     match layout {
         Layout::PerType(_) => {
-            let (Some(t), Some(id), Some(v)) = (
+            // The size is NULL where the value is (a row without one is skipped); the value
+            // alone is NULL where `scan_for_plan` did not send it.
+            let (Some(t), Some(id), Some(size)) = (
                 r.get::<_, Option<&str>>(0),
                 r.get::<_, Option<&str>>(1),
-                r.get::<_, Option<&str>>(2),
+                r.get::<_, Option<i32>>(4),
             ) else {
                 return;
             };
+            let v = r.get::<_, Option<&str>>(2).unwrap_or("");
             let updated_at_us = match clock {
                 Clock::Binary => r
                     .get::<_, Option<std::time::SystemTime>>(3)
@@ -352,6 +362,7 @@ fn emit(
                 id,
                 value: v,
                 updated_at_us,
+                size: Some(size as u64),
             });
         }
         Layout::Kv(_) => {
@@ -365,6 +376,7 @@ fn emit(
                 id,
                 value: v,
                 updated_at_us: None,
+                size: r.get::<_, Option<i32>>(2).map(|n| n as u64),
             });
         }
     }
@@ -484,11 +496,25 @@ fn per_type_sql(
             c = q(&l.creds_column),
             creds = q(&l.creds_table)
         ),
+        // Sizes are the stored ones (`pg_column_size`), as the removals report them: a row the
+        // plan scan sends without its value has one too.
         scan: format!(
-            "SELECT {ty}::text, {id}::text, {v}::text, {scan_upd} FROM {keys} WHERE {t} = $1"
+            "SELECT {ty}::text, {id}::text, {v}::text, {scan_upd}, pg_column_size({v}) FROM {keys} WHERE {t} = $1"
         ),
+        scan_for_plan: l.updated_column.as_deref().map(|c| {
+            let clockless = if scan_clock == Clock::Binary {
+                format!("{c} IS NULL OR NOT isfinite({c})", c = q(c))
+            } else {
+                format!("{} IS NULL", q(c))
+            };
+            format!(
+                "SELECT {ty}::text, {id}::text, \
+                 CASE WHEN {ty}::text = 'session' OR {clockless} THEN {v}::text END, \
+                 {scan_upd}, pg_column_size({v}) FROM {keys} WHERE {t} = $1"
+            )
+        }),
         select_for_update: format!(
-            "SELECT {pair}, {v}::text, {upd}{extra_sel} FROM {keys} WHERE {t} = $1 AND {pair} = ANY($2) FOR UPDATE"
+            "SELECT {pair}, {v}::text, {upd}{extra_sel}, pg_column_size({v}) FROM {keys} WHERE {t} = $1 AND {pair} = ANY($2) FOR UPDATE"
         ),
         delete: format!("DELETE FROM {keys} WHERE {t} = $1 AND {pair} = ANY($2)"),
         insert: format!(
@@ -550,10 +576,10 @@ fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
                 count: format!("SELECT count(*) FROM {table} WHERE {t} = $1"),
                 creds: format!("SELECT {v}::text FROM {table} WHERE {t} = $1 AND {k} = $2"),
                 scan: format!(
-                    "SELECT {k}::text, {v}::text FROM {table} WHERE {t} = $1 AND {k} <> $2"
+                    "SELECT {k}::text, {v}::text, pg_column_size({v}) FROM {table} WHERE {t} = $1 AND {k} <> $2"
                 ),
                 select_for_update: format!(
-                    "SELECT {k}::text, {v}::text, NULL::int8 FROM {table} WHERE {t} = $1 AND {k} = ANY($2) FOR UPDATE"
+                    "SELECT {k}::text, {v}::text, NULL::int8, pg_column_size({v}) FROM {table} WHERE {t} = $1 AND {k} = ANY($2) FOR UPDATE"
                 ),
                 delete: format!("DELETE FROM {table} WHERE {t} = $1 AND {k} = ANY($2)"),
                 insert: format!(
@@ -563,6 +589,7 @@ fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
                 extra: Vec::new(),
                 shape: shape(format!("k.{t} = $1")),
                 scan_clock: Clock::Micros,
+                scan_for_plan: None,
             }
         }
         TenantIn::KeyPrefix(sep) => {
@@ -578,10 +605,10 @@ fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
                 // `$1` is `<tenant><sep>`: creds and keys are found by the full key.
                 creds: format!("SELECT {v}::text FROM {table} WHERE {k} = $1 || $2"),
                 scan: format!(
-                    "SELECT {k}::text, {v}::text FROM {table} WHERE starts_with({k}, $1) AND {owner} || {s} = $1 AND {k} <> $1 || $2"
+                    "SELECT {k}::text, {v}::text, pg_column_size({v}) FROM {table} WHERE starts_with({k}, $1) AND {owner} || {s} = $1 AND {k} <> $1 || $2"
                 ),
                 select_for_update: format!(
-                    "SELECT {k}::text, {v}::text, NULL::int8 FROM {table} WHERE $1 <> '' AND {k} = ANY($2) FOR UPDATE"
+                    "SELECT {k}::text, {v}::text, NULL::int8, pg_column_size({v}) FROM {table} WHERE $1 <> '' AND {k} = ANY($2) FOR UPDATE"
                 ),
                 delete: format!("DELETE FROM {table} WHERE $1 <> '' AND {k} = ANY($2)"),
                 insert: format!(
@@ -592,6 +619,7 @@ fn kv_sql(l: &KvLayout, key_type: &str, value_type: &str) -> Sql {
                 // The key names the tenant; `$1` is still sent (and typed) for the statement.
                 shape: shape("$1::text <> ''".into()),
                 scan_clock: Clock::Micros,
+                scan_for_plan: None,
             }
         }
     }
@@ -666,31 +694,19 @@ impl Store for PgStore {
     }
 
     fn scan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
-        use postgres::fallible_iterator::FallibleIterator;
-        let param = self.tenant_param(tenant);
-        let creds_key = match &self.layout {
-            Layout::Kv(l) => Some(l.creds_key.clone()),
-            Layout::PerType(_) => None,
-        };
-        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = match &creds_key {
-            Some(c) => vec![&param, c],
-            None => vec![&param],
-        };
-        // Streamed: one row in memory at a time, whatever the tenant's size.
-        let target = &self.target;
-        let layout = &self.layout;
-        let clock = self.sql.scan_clock;
-        let mut rows = self
-            .client
-            .query_raw(&self.prepared.scan, params)
-            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
-        while let Some(r) = rows
-            .next()
-            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?
-        {
-            emit(layout, clock, tenant, &r, f);
-        }
-        Ok(())
+        let scan = self.prepared.scan.clone();
+        self.scan_with(&scan, tenant, f)
+    }
+
+    /// Per-type tables with `updated_at`: the values of sessions and clock-less rows only, the
+    /// stored size of every row (the text of the others is never rendered).
+    fn scan_for_plan(&mut self, tenant: &str, f: &mut dyn FnMut(RawRow<'_>)) -> Result<()> {
+        let scan = self
+            .prepared
+            .scan_for_plan
+            .clone()
+            .unwrap_or_else(|| self.prepared.scan.clone());
+        self.scan_with(&scan, tenant, f)
     }
 
     /// Per-type tables: through the key columns, no value read or sent. Key-value layouts keep
@@ -841,6 +857,41 @@ fn connect_client(url: &str, target: &str, app_name: &str) -> Result<Client> {
 }
 
 impl PgStore {
+    /// Streams the tenant's rows of `scan` (the full scan or the plan's) to `f`.
+    fn scan_with(
+        &mut self,
+        scan: &postgres::Statement,
+        tenant: &str,
+        f: &mut dyn FnMut(RawRow<'_>),
+    ) -> Result<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let param = self.tenant_param(tenant);
+        let creds_key = match &self.layout {
+            Layout::Kv(l) => Some(l.creds_key.clone()),
+            Layout::PerType(_) => None,
+        };
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = match &creds_key {
+            Some(c) => vec![&param, c],
+            None => vec![&param],
+        };
+        // Streamed: one row in memory at a time, whatever the tenant's size.
+        let target = &self.target;
+        let layout = &self.layout;
+        let clock = self.sql.scan_clock;
+        let mut rows = self
+            .client
+            .query_raw(scan, params)
+            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?;
+        while let Some(r) = rows
+            .next()
+            .map_err(|e| StoreError::Query(format!("{target}: {}", pg_message(&e))))?
+        {
+            emit(layout, clock, tenant, &r, f);
+        }
+        Ok(())
+    }
+
+
     /// A batch compared here: one transaction that reads the rows again `FOR UPDATE`, compares
     /// their values with the tokens' fingerprints, writes the trash, deletes. For tokens without
     /// an MD5 and for a trash outside the store ([`TrashTarget::Before`]).
@@ -894,8 +945,10 @@ impl PgStore {
                 out.push(RemoveOutcome::Changed);
                 continue;
             }
+            // The stored size, as the scan reported it (the last column).
+            let stored: Option<i32> = r.get(3 + self.sql.extra.len());
             out.push(RemoveOutcome::Removed {
-                bytes: value.len() as u64,
+                bytes: stored.map_or(value.len() as u64, |n| n as u64),
             });
             doomed.push(key);
             let columns = self

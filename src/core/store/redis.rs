@@ -1133,6 +1133,7 @@ impl Store for RedisStore {
                 id,
                 value: &value,
                 updated_at_us: None,
+                size: None,
             });
         };
         // Only a run that holds the tenant's lock removes after its scan: a dry run, a count or

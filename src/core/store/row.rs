@@ -16,6 +16,16 @@ pub struct RawRow<'a> {
     pub value: &'a str,
     /// The `updated_at` column, in microseconds since the epoch, where the layout has one.
     pub updated_at_us: Option<i64>,
+    /// The value's size where the store measures it itself (PostgreSQL: the stored size,
+    /// `pg_column_size`, so a row sent without its value still has one); else `value`'s length.
+    pub size: Option<u64>,
+}
+
+impl RawRow<'_> {
+    /// The bytes a removal of this row frees, as the store's removal reports them.
+    pub fn size(&self) -> u64 {
+        self.size.unwrap_or(self.value.len() as u64)
+    }
 }
 
 /// Which row: type and id (the tenant is passed alongside).

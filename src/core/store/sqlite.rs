@@ -285,6 +285,7 @@ impl Store for SqliteStore {
                 id,
                 value: v,
                 updated_at_us: None,
+                size: None,
             });
         }
         Ok(())

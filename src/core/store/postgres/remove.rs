@@ -75,7 +75,8 @@ pub struct Statements {
 
 /// The removal statement. `$1` tenant parameter, `$2..$6` arrays of key, type, id, MD5 (hex)
 /// and `updated_at` (µs); with `trash`, `$7..$11` as [`StateTarget::insert_trash_from_sql`]
-/// takes them. Returns the ordinal (1-based) in the batch and the bytes of each removed row.
+/// takes them. Returns the ordinal (1-based) in the batch and the stored size of each removed
+/// row (`pg_column_size`).
 pub fn remove_sql(shape: &Shape, utf8: bool, trash: Option<&StateTarget>, upsert: bool) -> String {
     let Shape {
         table,
@@ -105,14 +106,15 @@ pub fn remove_sql(shape: &Shape, utf8: bool, trash: Option<&StateTarget>, upsert
     };
     let mut sql = format!(
         "WITH c AS MATERIALIZED (\
-           SELECT k.tableoid AS o, k.ctid AS r, p.n, p.jk, p.jt, p.ji, p.jh, k.{value}::text AS v, {cols} AS cj \
+           SELECT k.tableoid AS o, k.ctid AS r, p.n, p.jk, p.jt, p.ji, p.jh, k.{value}::text AS v, {cols} AS cj, \
+             pg_column_size(k.{value}) AS sz \
            FROM {table} k JOIN unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::{updated_param}[]) \
              WITH ORDINALITY AS p(jk, jt, ji, jh, ju, n) ON {key_match} \
            WHERE {tenant} AND {updated} IS NOT DISTINCT FROM p.ju), \
          d AS (\
            DELETE FROM {table} k USING c p \
            WHERE k.ctid = p.r AND k.tableoid = p.o AND {tenant} AND {key_match} AND md5({hashed}) = p.jh \
-           RETURNING p.n, p.jt, p.ji, p.v, p.cj)"
+           RETURNING p.n, p.jt, p.ji, p.v, p.cj, p.sz)"
     );
     if let Some(at) = trash {
         sql.push_str(&format!(
@@ -120,7 +122,8 @@ pub fn remove_sql(shape: &Shape, utf8: bool, trash: Option<&StateTarget>, upsert
             at.insert_trash_from_sql("SELECT d.jt, d.ji, d.v, d.cj FROM d", upsert)
         ));
     }
-    sql.push_str(" SELECT d.n, octet_length(d.v)::int8 FROM d");
+    // The bytes freed: the stored size, as the scan reported it to the plan.
+    sql.push_str(" SELECT d.n, d.sz::int8 FROM d");
     sql
 }
 

@@ -117,6 +117,19 @@ impl Scratch {
             .collect()
     }
 
+    /// The row's stored size (`pg_column_size`): the bytes its removal reports.
+    fn stored(&mut self, id: &str) -> u64 {
+        let n: i32 = self
+            .client
+            .query_one(
+                "SELECT pg_column_size(value) FROM whatsapp_keys WHERE key_id = $1",
+                &[&id],
+            )
+            .unwrap()
+            .get(0);
+        n as u64
+    }
+
     fn value(&mut self, id: &str) -> Option<String> {
         self.client
             .query(
@@ -197,6 +210,7 @@ fn rows_changed_after_planning_are_kept_and_the_rest_go_to_the_trash_as_they_wer
         )
         .unwrap();
     let expected_c = s.value("c.0").unwrap();
+    let stored_c = s.stored("c.0");
     let out = store
         .remove(T, &batch, &mut TrashTarget::InStore(&tag()))
         .unwrap();
@@ -205,9 +219,7 @@ fn rows_changed_after_planning_are_kept_and_the_rest_go_to_the_trash_as_they_wer
         [
             RemoveOutcome::Changed,
             RemoveOutcome::Changed,
-            RemoveOutcome::Removed {
-                bytes: expected_c.len() as u64
-            },
+            RemoveOutcome::Removed { bytes: stored_c },
             RemoveOutcome::Vanished,
             RemoveOutcome::Changed,
         ]
@@ -248,6 +260,7 @@ fn rows_changed_after_planning_are_kept_and_the_rest_go_to_the_trash_as_they_wer
 fn concurrent_rewrite_is_kept(update: &str) {
     let Some(mut s) = Scratch::new() else { return };
     s.put("session", "a.0", r#"{"v": 1}"#);
+    let stored = s.stored("a.0");
     s.put("session", "b.0", r#"{"v": 1}"#);
     let mut store = s.store();
     let _st = shared(&store);
@@ -285,9 +298,7 @@ fn concurrent_rewrite_is_kept(update: &str) {
         out,
         [
             RemoveOutcome::Changed,
-            RemoveOutcome::Removed {
-                bytes: r#"{"v": 1}"#.len() as u64
-            }
+            RemoveOutcome::Removed { bytes: stored }
         ],
         "{update}"
     );
@@ -487,6 +498,7 @@ fn updated_at_is_read_and_compared_to_the_microsecond_whatever_its_type() {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        let stored = s.stored("a.0");
         let mut store = s.store();
         let batch = plan(&mut store);
         let read: Vec<Option<i64>> = batch.iter().map(|p| p.token.updated_at_us).collect();
@@ -496,12 +508,62 @@ fn updated_at_is_read_and_compared_to_the_microsecond_whatever_its_type() {
         assert_eq!(
             out,
             [
-                RemoveOutcome::Removed { bytes: 2 },
-                RemoveOutcome::Removed { bytes: 2 },
+                RemoveOutcome::Removed { bytes: stored },
+                RemoveOutcome::Removed { bytes: stored },
                 RemoveOutcome::Changed,
             ],
             "{ty}"
         );
         assert_eq!(s.ids(), ["session/c.0"], "{ty}");
     }
+}
+
+/// A dry run's scan sends the values that date a row (a session's, a clock-less row's) and no
+/// other, and every row's stored size as the full scan does (the bytes a removal reports).
+#[test]
+fn the_plan_scan_sends_only_the_values_that_date_a_row() {
+    let Some(mut s) = Scratch::new() else { return };
+    s.put("session", "a.0", r#"{"v": 1}"#);
+    s.put("pre-key", "1", r#"{"k": "pre"}"#);
+    s.put("sender-key", "g@g.us::5511::0", r#"{"k": "clock-less"}"#);
+    s.put("sender-key", "g@g.us::5522::0", r#"{"k": "infinite"}"#);
+    s.client
+        .batch_execute(
+            "UPDATE whatsapp_keys SET updated_at = NULL WHERE key_id = 'g@g.us::5511::0';
+             UPDATE whatsapp_keys SET updated_at = 'infinity' WHERE key_id = 'g@g.us::5522::0';",
+        )
+        .unwrap();
+    let mut store = s.store();
+    let collect = |store: &mut PgStore, plan: bool| {
+        let mut rows = Vec::new();
+        let mut f = |r: crate::core::store::RawRow<'_>| {
+            rows.push((r.id.to_owned(), r.value.to_owned(), r.size()))
+        };
+        if plan {
+            store.scan_for_plan(T, &mut f).unwrap();
+        } else {
+            store.scan(T, &mut f).unwrap();
+        }
+        rows.sort();
+        rows
+    };
+    let full = collect(&mut store, false);
+    let planned = collect(&mut store, true);
+    let sizes = |rows: &[(String, String, u64)]| -> Vec<u64> { rows.iter().map(|r| r.2).collect() };
+    assert_eq!(sizes(&planned), sizes(&full));
+    assert_eq!(full[0].2, s.stored("1"), "the stored size");
+    let sent: Vec<(&str, bool)> = planned
+        .iter()
+        .map(|(id, v, _)| (id.as_str(), !v.is_empty()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("1", false),
+            ("a.0", true),
+            ("g@g.us::5511::0", true),
+            ("g@g.us::5522::0", true)
+        ]
+    );
+    assert!(full.iter().all(|(_, v, _)| !v.is_empty()), "the full scan sends every value");
 }
