@@ -58,9 +58,11 @@ pub struct StateDir {
     /// while a caller of [`StateDir::with_shared`] holds it).
     attached: std::sync::atomic::AtomicBool,
     /// Documents lately read from `shared`, as hints for this process's next write of them.
-    /// `None`: read, and not there.
-    recent: Mutex<std::collections::VecDeque<(Space, String, Option<Doc>, Instant)>>,
+    recent: Mutex<std::collections::VecDeque<Recent>>,
 }
+
+/// A document lately read from the shared state (`None`: read, and not there), and when.
+type Recent = (Space, String, Option<Doc>, Instant);
 
 /// How many documents [`StateDir::remember`] keeps: a few per tenant in flight, whatever the
 /// number of tenants (memory stays flat).
