@@ -10,7 +10,6 @@ use crate::core::clean::CleanSpec;
 use crate::core::effects::RunEnd;
 use crate::core::fleet::{self, FleetOutcome, FleetSpec};
 use crate::core::lock;
-use crate::core::parallel;
 use crate::exit::Exit;
 use crate::render::cleanup::CleanupPrinter;
 
@@ -101,7 +100,7 @@ impl Run for CleanupArgs {
             header,
         )?;
         let mut output_error: Option<std::io::Error> = None;
-        let jobs = self.jobs.map_or_else(parallel::default_jobs, usize::from);
+        let jobs = self.jobs.map_or_else(|| fleet.default_jobs(), usize::from);
         let started = std::time::Instant::now();
         let mut outcome = fleet::clean_fleet(
             fleet.as_mut(),

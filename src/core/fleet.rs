@@ -148,6 +148,11 @@ pub trait Fleet {
     /// Takes a member's lock as a cleanup does (restore, release); `unlock` after.
     fn lock(&mut self, c: &Company, state: &StateDir, holder: &str) -> io::Result<Locked>;
 
+    /// Members cleaned at once without `--jobs` ([`crate::core::parallel::default_jobs`]).
+    fn default_jobs(&self) -> usize {
+        crate::core::parallel::default_jobs()
+    }
+
     fn unlock(&mut self, _c: &Company) {}
 
     /// Takes the lock a trigger run holds over the whole fleet on every host (PostgreSQL,
@@ -600,6 +605,10 @@ impl Fleet for Tenants {
             Ok(TenantLock::Busy(holder)) => Ok(Err(holder)),
             Err(e) => Err(io::Error::other(e.to_string())),
         }
+    }
+
+    fn default_jobs(&self) -> usize {
+        self.store.default_jobs()
     }
 
     fn unlock(&mut self, c: &Company) {

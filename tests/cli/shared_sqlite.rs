@@ -840,3 +840,32 @@ fn a_sqlite_tenants_removals_of_one_rank_commit_together() {
     assert_eq!(commits, 2, "{}", text(&out.stderr));
     assert_eq!(trashed(&f.sibling("company_1")).len() as u64, removed);
 }
+
+/// A folder of account files is cleaned on 4 workers without `--jobs`, whatever the cores:
+/// an account's time is the disk's (its synced trash commits), which more workers overlap.
+#[test]
+fn a_folder_of_accounts_is_cleaned_four_at_a_time_by_default() {
+    let names = [
+        "company_1",
+        "company_2",
+        "company_3",
+        "company_4",
+        "company_5",
+    ];
+    let f = Fleet::new(&names);
+    let mut cmd = f.cmd("host-a");
+    cmd.args(["cleanup", "--json", "--debug-pause-before-remove", "2s"]);
+    let run = std::thread::spawn(move || cmd.output().unwrap());
+    let most = std::cell::Cell::new(0);
+    wait_for(20, || {
+        let now = names.iter().filter(|n| locked(&f.sibling(n))).count();
+        most.set(most.get().max(now));
+        now == 4
+    });
+    let out = run.join().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(most.get(), 4, "accounts locked at once");
+    for n in names {
+        assert_eq!(sqlite_rows(&f.db(n)).len(), account_rows().len() - 2, "{n}");
+    }
+}

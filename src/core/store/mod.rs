@@ -152,6 +152,12 @@ pub trait Store {
 
     fn unlock_tenant(&mut self, tenant: &str);
 
+    /// Tenants cleaned at once without `--jobs`: the cores, at most 4
+    /// ([`crate::core::parallel::default_jobs`]), where the work is CPU (the server's and ours).
+    fn default_jobs(&self) -> usize {
+        crate::core::parallel::default_jobs()
+    }
+
     /// Whether [`Store::lock_tenant`] already excludes every other janitor process, this
     /// host's included (a server lock, a `flock` on the tenant's own file). Then the state
     /// directory's per-host lock file adds nothing and is not taken: it cost a first run one
