@@ -210,9 +210,7 @@ impl Context {
             // The binding is recorded when the state directory is made, and a store's run may
             // write nothing else there (its locks, records and trash are the store's): made
             // here, so a second store is refused with this one's state directory.
-            self.state
-                .folder()
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            self.state.folder().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         if let Some(t) = store.transport() {
             tracing::info!(store = %cfg.store.describe(), connection = %t, "connected");

@@ -660,9 +660,17 @@ mod tests {
         company_from(&store, "company_1", read("company_1")).unwrap();
         let reads = shared.reads();
         record_cleanup(&store, &report, "cleanup", false, true, now).unwrap();
-        assert_eq!(shared.reads(), reads, "inserted on the strength of the first read");
         assert_eq!(
-            try_read_company(&store, "company_1").unwrap().last_cleanup().unwrap().run_id,
+            shared.reads(),
+            reads,
+            "inserted on the strength of the first read"
+        );
+        assert_eq!(
+            try_read_company(&store, "company_1")
+                .unwrap()
+                .last_cleanup()
+                .unwrap()
+                .run_id,
             "r1"
         );
 
@@ -670,14 +678,22 @@ mod tests {
         let other = StateDir::new(tmp.path().join("other"));
         other.share(Box::new(shared.clone()));
         update_company(&other, "company_2", |r| {
-            r.hold(&["session-1.json".into()], now + chrono::Duration::days(1), now)
+            r.hold(
+                &["session-1.json".into()],
+                now + chrono::Duration::days(1),
+                now,
+            )
         })
         .unwrap();
         report.company = "company_2".into();
         record_cleanup(&store, &report, "cleanup", false, true, now).unwrap();
         let rec = try_read_company(&store, "company_2").unwrap();
         assert_eq!(rec.last_cleanup().unwrap().run_id, "r1");
-        assert_eq!(rec.active_holds(now).count(), 1, "the other host's hold is kept");
+        assert_eq!(
+            rec.active_holds(now).count(),
+            1,
+            "the other host's hold is kept"
+        );
     }
 
     /// Only what a crash may lose harmlessly is written lazily: a cleanup's mark and history.

@@ -857,7 +857,10 @@ fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
         .output()
         .unwrap();
     assert_code(&second, 75);
-    assert!(!dir.path().join("locks").exists(), "no lock file in the state directory");
+    assert!(
+        !dir.path().join("locks").exists(),
+        "no lock file in the state directory"
+    );
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -860,7 +860,10 @@ fn postgres_a_second_janitor_with_the_same_state_directory_is_busy_without_a_loc
     assert_code(&first.join().unwrap(), 0);
     assert!(db.keys().len() < before.len(), "the first run removed rows");
     db.assert_nothing_lost(&before, "after two janitors");
-    assert!(!state.join("locks").exists(), "no lock file in the state directory");
+    assert!(
+        !state.join("locks").exists(),
+        "no lock file in the state directory"
+    );
 }
 
 /// One state directory, one store: a real run records which (the state directory is made for

@@ -891,7 +891,6 @@ impl PgStore {
         Ok(())
     }
 
-
     /// A batch compared here: one transaction that reads the rows again `FOR UPDATE`, compares
     /// their values with the tokens' fingerprints, writes the trash, deletes. For tokens without
     /// an MD5 and for a trash outside the store ([`TrashTarget::Before`]).

@@ -254,8 +254,15 @@ fn the_ledger_records_only_rows_without_a_clock_of_their_own() {
     let r = clean_tenant(&mut store, "company_1", &state, &s);
     assert_eq!(r.status, Status::Ok, "{:?}", r.error);
     let ledger = crate::core::store::ledger::Ledger::load(&state, &s.store_key, "company_1");
-    assert!(ledger.seen("session", "5511777777777.0").is_none(), "dated by its value");
-    assert!(ledger.seen("sender-key", "120363@g.us::5511666666666::0").is_some());
+    assert!(
+        ledger.seen("session", "5511777777777.0").is_none(),
+        "dated by its value"
+    );
+    assert!(
+        ledger
+            .seen("sender-key", "120363@g.us::5511666666666::0")
+            .is_some()
+    );
     assert!(ledger.seen("pre-key", "1").is_some());
     assert!(ledger.seen("creds", "").is_some(), "the account's activity");
 }

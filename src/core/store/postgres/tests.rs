@@ -466,7 +466,9 @@ fn a_workers_handle_is_a_connection_of_its_own_with_the_same_locks_and_trash() {
 #[test]
 fn updated_at_is_read_and_compared_to_the_microsecond_whatever_its_type() {
     for ty in ["TIMESTAMP", "TIMESTAMPTZ"] {
-        let Some(mut s) = Scratch::with_updated_at(ty) else { return };
+        let Some(mut s) = Scratch::with_updated_at(ty) else {
+            return;
+        };
         s.admin
             .batch_execute(&format!(
                 "ALTER DATABASE {} SET timezone = 'America/Sao_Paulo'",
@@ -565,5 +567,8 @@ fn the_plan_scan_sends_only_the_values_that_date_a_row() {
             ("g@g.us::5522::0", true)
         ]
     );
-    assert!(full.iter().all(|(_, v, _)| !v.is_empty()), "the full scan sends every value");
+    assert!(
+        full.iter().all(|(_, v, _)| !v.is_empty()),
+        "the full scan sends every value"
+    );
 }
