@@ -572,3 +572,47 @@ fn the_plan_scan_sends_only_the_values_that_date_a_row() {
         "the full scan sends every value"
     );
 }
+
+/// The tenants are listed by walking the index that leads with the tenant column, where there
+/// is one, with the same answer as a pass over every row (and that pass where there is none):
+/// tenants with keys only, with creds only, names that sort oddly.
+#[test]
+fn tenants_are_the_same_whether_listed_through_the_index_or_not() {
+    let Some(mut s) = Scratch::new() else { return };
+    for (tenant, id) in [("b", "1"), ("a", "1"), ("a", "2"), ("Z", "1"), ("ü-1", "1")] {
+        s.client
+            .execute(
+                "INSERT INTO whatsapp_keys (company_id, key_type, key_id, value) VALUES ($1, 'pre-key', $2, '{}')",
+                &[&tenant, &id],
+            )
+            .unwrap();
+    }
+    s.client
+        .batch_execute("INSERT INTO whatsapp_auth VALUES ('creds-only', '{}'), ('a', '{}');")
+        .unwrap();
+    let plain: Vec<String> = s
+        .client
+        .query(
+            "SELECT x FROM (SELECT company_id::text AS x FROM whatsapp_keys \
+             UNION SELECT company_id::text FROM whatsapp_auth) s ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(plain.len(), 5);
+    let walked = s.store();
+    assert!(
+        walked.sql.tenants.starts_with("WITH RECURSIVE"),
+        "the index is used"
+    );
+    assert_eq!(s.store().tenants().unwrap(), plain);
+    // Without an index that leads with the tenant: every row, as before.
+    s.client
+        .batch_execute("ALTER TABLE whatsapp_keys DROP CONSTRAINT whatsapp_keys_pkey")
+        .unwrap();
+    let mut scanned = s.store();
+    assert!(!scanned.sql.tenants.starts_with("WITH RECURSIVE"));
+    assert_eq!(scanned.tenants().unwrap(), plain);
+}
