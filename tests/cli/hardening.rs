@@ -273,7 +273,9 @@ fn a_hundred_thousand_files_in_one_folder() {
     assert_eq!(company_report(&v, c)["removed"], 100_000 - 912);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 913);
     // One folder's entries (~100 bytes each) and its report's file names: tens of MiB at most.
-    assert!(kib > 0 && kib < 64 * 1024, "peak RSS {kib} KiB");
+    // A debug build peaks at 64-65 MiB here (2026-12-07, before and after that stop's changes,
+    // so 64 MiB failed now and then): 80 MiB still catches 160 bytes more per file.
+    assert!(kib > 0 && kib < 80 * 1024, "peak RSS {kib} KiB");
 }
 
 #[test]
