@@ -479,8 +479,8 @@ pub struct CleanupArgs {
     pub lock_wait: Option<std::time::Duration>,
 
     /// Companies (or a store's tenants) cleaned at once; a database store gives each worker
-    /// connections of its own [default: the number of cores, at most 4; a folder of SQLite
-    /// files: 4, its time is the disk's]
+    /// connections of its own [default: the number of cores, at most 4; a real cleanup of a
+    /// folder of SQLite files: 4, its time is the disk's]
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
 

@@ -418,12 +418,19 @@ impl Store for SqliteStore {
         true
     }
 
-    /// 4 whatever the cores: an account's time is its synced trash commits (the disk's
-    /// latency, not the CPU), which more workers overlap. On 2 cores, 1,000 accounts: 6.4-8.6 s
-    /// on 2 workers, 4.8-6.9 s on 4 (`scripts/bench_stores.py`'s fleet, three runs each). One
-    /// file: one tenant, one worker.
+    /// A cleanup: 4 whatever the cores, since an account's time is its synced trash commits
+    /// (the disk's latency, not the CPU), which more workers overlap. On 2 cores, 1,000
+    /// accounts: 6.4-8.6 s on 2 workers, 4.8-6.9 s on 4 (`scripts/bench_stores.py`'s fleet,
+    /// three runs each). A dry run (opened read-only) only reads, from the page cache: the
+    /// cores. One file: one tenant, one worker.
     fn default_jobs(&self) -> usize {
-        if self.single { 1 } else { 4 }
+        if self.single {
+            1
+        } else if self.read_only {
+            crate::core::parallel::default_jobs()
+        } else {
+            4
+        }
     }
 
     fn lock_global(&mut self) -> Result<TenantLock> {
@@ -472,6 +479,30 @@ mod tests {
     }
 
     const CREDS: &str = "CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+    /// A cleanup of a folder waits on the disk: 4 workers; a dry run reads: the cores; one
+    /// file: one worker.
+    #[test]
+    fn workers_by_default_follow_what_the_run_waits_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.db");
+        Connection::open(&file)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE creds (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE signal_keys (type TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (type, id));",
+            )
+            .unwrap();
+        assert_eq!(
+            SqliteStore::open(dir.path(), false).unwrap().default_jobs(),
+            4
+        );
+        assert_eq!(
+            SqliteStore::open(dir.path(), true).unwrap().default_jobs(),
+            crate::core::parallel::default_jobs()
+        );
+        assert_eq!(SqliteStore::open(&file, false).unwrap().default_jobs(), 1);
+    }
 
     #[test]
     fn the_schema_check_wants_both_tables_and_a_unique_key_on_type_and_id() {
