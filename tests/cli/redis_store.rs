@@ -824,13 +824,18 @@ fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
     r.evolution_instance(t, true);
     let dir = tempfile::tempdir().unwrap();
     let lock = format!("baileys-janitor-lock:{{{}}}", r.hash(t));
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
-        .env_clear()
-        .env("BAILEYS_JANITOR_STORE", url())
-        .args(["--layout", "evolution", "--key-pattern"])
-        .arg(r.pattern())
-        .arg("--state-dir")
-        .arg(dir.path())
+    let pattern = r.pattern();
+    let janitor = || {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"));
+        c.env_clear()
+            .env("BAILEYS_JANITOR_STORE", url())
+            .args(["--layout", "evolution", "--key-pattern"])
+            .arg(&pattern)
+            .arg("--state-dir")
+            .arg(dir.path());
+        c
+    };
+    let mut child = janitor()
         .args(["cleanup", "--debug-pause-before-remove", "20s"])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -846,13 +851,7 @@ fn redis_locks_are_released_when_a_cleanup_is_stopped_by_a_signal() {
     }
     assert!(held, "the cleanup took its tenant lock");
     // A second janitor with the same state directory: busy through the server's lock alone.
-    let second = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
-        .env_clear()
-        .env("BAILEYS_JANITOR_STORE", url())
-        .args(["--layout", "evolution", "--key-pattern"])
-        .arg(r.pattern())
-        .arg("--state-dir")
-        .arg(dir.path())
+    let second = janitor()
         .args(["cleanup", "--lock-wait", "0s"])
         .output()
         .unwrap();

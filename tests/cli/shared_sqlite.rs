@@ -480,10 +480,9 @@ fn locked(path: &Path) -> bool {
     }
 }
 
-#[test]
-fn a_tenant_one_janitor_is_cleaning_is_busy_for_the_other() {
-    let f = Fleet::new(&["company_1"]);
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
+/// Host A's cleanup, paused 3 s before removing, once it holds `tenant`'s lock.
+fn paused_cleanup_holding(f: &Fleet, tenant: &str) -> std::process::Child {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
         .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
         .env("BAILEYS_JANITOR_LOG", "warn")
         .arg("--store")
@@ -495,9 +494,16 @@ fn a_tenant_one_janitor_is_cleaning_is_busy_for_the_other() {
         .spawn()
         .unwrap();
     assert!(
-        wait_for(10, || locked(&f.sibling("company_1"))),
-        "host A never took the tenant's lock"
+        wait_for(10, || locked(&f.sibling(tenant))),
+        "host A never took the lock of {tenant}"
     );
+    child
+}
+
+#[test]
+fn a_tenant_one_janitor_is_cleaning_is_busy_for_the_other() {
+    let f = Fleet::new(&["company_1"]);
+    let mut first = paused_cleanup_holding(&f, "company_1");
     // Host B has a state directory of its own: only the lock beside the account tells it.
     let second = f.run("host-b", &["cleanup", "--lock-wait", "0s"]);
     assert_code(&second, 75);
@@ -521,21 +527,7 @@ fn a_tenant_one_janitor_is_cleaning_is_busy_for_the_other() {
 #[test]
 fn a_second_janitor_with_the_same_state_directory_is_busy_without_a_lock_file() {
     let f = Fleet::new(&["company_1"]);
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("baileys-janitor"))
-        .env("BAILEYS_JANITOR_HOSTNAME", "host-a")
-        .env("BAILEYS_JANITOR_LOG", "warn")
-        .arg("--store")
-        .arg(format!("sqlite:{}", f.auth().display()))
-        .arg("--state-dir")
-        .arg(f.state("host-a"))
-        .args(["cleanup", "--debug-pause-before-remove", "3s"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_for(10, || locked(&f.sibling("company_1"))),
-        "the first janitor never took the tenant's lock"
-    );
+    let mut first = paused_cleanup_holding(&f, "company_1");
     let second = f.run("host-a", &["cleanup", "--lock-wait", "0s", "--json"]);
     assert_code(&second, 75);
     assert!(first.wait().unwrap().success());
