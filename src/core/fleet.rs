@@ -589,16 +589,18 @@ impl Fleet for Tenants {
     }
 
     fn lock(&mut self, c: &Company, state: &StateDir, holder: &str) -> io::Result<Locked> {
-        // The same locks a cleanup takes: the store's, and the state directory's where the
-        // store's does not exclude every process.
-        let guard = if self.store.tenant_lock_excludes_every_process() {
-            None
-        } else {
-            match store::clean::local_lock(state, &self.store_key, &c.name, holder) {
-                Ok(Ok(g)) => Some(g),
-                Ok(Err(holder)) => return Ok(Err(holder)),
-                Err(e) => return Err(io::Error::other(e)),
-            }
+        // The same locks a cleanup takes: the state directory's (where the store's own lock
+        // does not exclude every process) and the store's.
+        let guard = match store::clean::local_lock(
+            self.store.as_ref(),
+            state,
+            &self.store_key,
+            &c.name,
+            holder,
+        ) {
+            Ok(Ok(g)) => g,
+            Ok(Err(holder)) => return Ok(Err(holder)),
+            Err(e) => return Err(io::Error::other(e)),
         };
         match self.store.lock_tenant(&c.name) {
             Ok(TenantLock::Acquired) => Ok(Ok(guard)),

@@ -259,13 +259,12 @@ fn clean_tenant_quietly(
         );
     }
     let mut report = CompanyReport::new(tenant);
-    // A dry run takes no lock and writes nothing; a store whose own lock excludes every
-    // process needs no lock file in the state directory beside it.
-    let _local = if spec.clean.dry_run || store.tenant_lock_excludes_every_process() {
+    // A dry run takes no lock and writes nothing.
+    let _local = if spec.clean.dry_run {
         None
     } else {
-        match local_lock(state, &spec.store_key, tenant, &spec.clean.holder) {
-            Ok(Ok(g)) => Some(g),
+        match local_lock(store, state, &spec.store_key, tenant, &spec.clean.holder) {
+            Ok(Ok(g)) => g,
             Ok(Err(holder)) => {
                 report.status = Status::Busy;
                 report.lock_holder = Some(holder);
@@ -293,19 +292,27 @@ fn clean_tenant_quietly(
     report
 }
 
+/// The tenant's lock file in the state directory, taken beside the store's own lock (cleanup,
+/// restore): `Ok(Ok(None))` where the store's lock already excludes every process
+/// ([`Store::tenant_lock_excludes_every_process`]), so no file is made; `Ok(Err(holder))` when
+/// another process holds it.
 pub(crate) fn local_lock(
+    store: &dyn Store,
     state: &StateDir,
     store_key: &str,
     tenant: &str,
     holder: &str,
-) -> Result<Result<LockGuard, String>, String> {
+) -> Result<Result<Option<LockGuard>, String>, String> {
+    if store.tenant_lock_excludes_every_process() {
+        return Ok(Ok(None));
+    }
     let locks = state
         .subdir(LOCKS_DIR)
         .map_err(|e| format!("cannot open the lock folder: {e}"))?;
     // Fits a file name whatever the tenant's name (ledger::file_stem hashes long ones).
     let name = format!("{store_key}-{}.lock", super::ledger::file_stem(tenant));
     match lock::try_lock(&locks, OsStr::new(&name), holder) {
-        Ok(LockAttempt::Acquired(g)) => Ok(Ok(g)),
+        Ok(LockAttempt::Acquired(g)) => Ok(Ok(Some(g))),
         Ok(LockAttempt::Busy(h)) => Ok(Err(h.unwrap_or_else(|| "unknown".into()))),
         Err(e) => Err(format!("cannot take the lock: {e}")),
     }
