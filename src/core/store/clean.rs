@@ -338,6 +338,9 @@ fn clean_locked(
         None => Creds::missing(),
     };
     report.creds = Some(creds.state().as_str());
+    // Valid creds settle that the tenant is Baileys' (a Signal-shaped value is only asked
+    // without them): the dry run's scan and the decision below must agree on it.
+    let creds_valid = creds.present && !creds.is_corrupt();
     // Recorded with the run, so `restore` can refuse to put these rows into a re-paired account.
     report.identity = creds::Identity::of(&creds);
     // The tenant's record and ledger in one round trip, where the store keeps them.
@@ -454,7 +457,7 @@ fn clean_locked(
     // A dry run of an account with valid creds needs only the values that date a row: that the
     // tenant is Baileys' is settled by its creds, not by a Signal-shaped value (a real run
     // reads them all: each planned row's removal token).
-    let scanned = if spec.clean.dry_run && creds.present && !creds.is_corrupt() {
+    let scanned = if spec.clean.dry_run && creds_valid {
         store.scan_for_plan(tenant, &mut visit)
     } else {
         store.scan(tenant, &mut visit)
@@ -522,7 +525,7 @@ fn clean_locked(
     // Only an account's keys are ever touched: a hash or table that holds neither Baileys creds
     // nor any Signal-shaped value is another application's (a `*:auth` pattern matches more
     // than Baileys), whatever its field names say.
-    let baileys = (creds.present && !creds.is_corrupt()) || signal_shaped;
+    let baileys = creds_valid || signal_shaped;
     if !baileys && !entries.is_empty() {
         order.clear();
         report.skipped_files.push(FileNote {
