@@ -117,7 +117,7 @@ fn is_timestamp(sql_type: &str) -> bool {
 
 /// How the scan sends a row's `updated_at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Clock {
+enum Clock {
     /// A `timestamp` / `timestamptz` column as it is, in the binary protocol (microseconds
     /// since 2000): exact, and no work for the server. `extract(epoch …)` computes in
     /// `numeric`, ~0.5 µs a row: a fifth of the scan's server time on the bench.
@@ -128,7 +128,7 @@ pub(crate) enum Clock {
 
 /// A binary timestamp in microseconds since the Unix epoch; `None` for one beyond what an
 /// `i64` of microseconds holds (`infinity`): no clock, as if the column were `NULL`.
-pub(crate) fn micros_of_time(t: std::time::SystemTime) -> Option<i64> {
+fn micros_of_time(t: std::time::SystemTime) -> Option<i64> {
     match t.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_micros()).ok(),
         Err(e) => i64::try_from(e.duration().as_micros()).ok().map(|us| -us),
@@ -136,7 +136,7 @@ pub(crate) fn micros_of_time(t: std::time::SystemTime) -> Option<i64> {
 }
 
 /// The inverse of [`micros_of_time`], for a compare parameter.
-pub(crate) fn time_of_micros(us: i64) -> std::time::SystemTime {
+fn time_of_micros(us: i64) -> std::time::SystemTime {
     let d = std::time::Duration::from_micros(us.unsigned_abs());
     if us < 0 {
         std::time::UNIX_EPOCH - d
@@ -196,13 +196,9 @@ impl PgStore {
                 cols.extend(l.updated_column.as_deref());
                 cols.extend(l.extra_columns.iter().map(String::as_str));
                 let types = check_columns(&mut client, &target, &l.keys_table, &cols)?;
-                let skip_scan =
+                let indexed =
                     tenant_leads_an_index(&mut client, &target, &l.keys_table, &l.tenant_column)?;
-                let mut sql = per_type_sql(l, &types[1..3], &types[3], &types[4..]);
-                if skip_scan {
-                    sql.tenants = tenants_by_skip_scan(l);
-                }
-                sql
+                per_type_sql(l, &types[1..3], &types[3], &types[4..], indexed)
             }
             Layout::Kv(l) => {
                 let mut cols = vec![l.key_column.as_str(), &l.value_column];
@@ -440,8 +436,6 @@ fn value_cast(sql_type: &str) -> &'static str {
     }
 }
 
-/// `key_types`: the SQL types of the type and id columns; `extra_types`: those of
-/// `updated_column` (if any) then `extra_columns`, in order.
 /// Whether a plain btree index of `table` leads with `column` (valid, whole-table, the column's
 /// own collation): then the tenants can be listed by walking it ([`tenants_by_skip_scan`]).
 fn tenant_leads_an_index(
@@ -482,11 +476,15 @@ fn tenants_by_skip_scan(l: &PerTypeLayout) -> String {
     )
 }
 
+/// `key_types`: the SQL types of the type and id columns; `extra_types`: those of
+/// `updated_column` (if any) then `extra_columns`, in order; `tenant_indexed`: an index of the
+/// keys table leads with the tenant column ([`tenant_leads_an_index`]).
 fn per_type_sql(
     l: &PerTypeLayout,
     key_types: &[String],
     value_type: &str,
     extra_types: &[String],
+    tenant_indexed: bool,
 ) -> Sql {
     let (t, ty, id, v) = (
         q(&l.tenant_column),
@@ -527,11 +525,15 @@ fn per_type_sql(
     // Per-type keys are (type, id): the key parameter is `type || chr(31) || id`.
     let pair = format!("{ty} || chr(31) || {id}");
     Sql {
-        tenants: format!(
-            "SELECT x FROM (SELECT {t}::text AS x FROM {keys} UNION SELECT {ct}::text FROM {creds}) s ORDER BY 1",
-            ct = q(&l.tenant_column),
-            creds = q(&l.creds_table)
-        ),
+        tenants: if tenant_indexed {
+            tenants_by_skip_scan(l)
+        } else {
+            format!(
+                "SELECT x FROM (SELECT {t}::text AS x FROM {keys} UNION SELECT {ct}::text FROM {creds}) s ORDER BY 1",
+                ct = q(&l.tenant_column),
+                creds = q(&l.creds_table)
+            )
+        },
         count: format!(
             "SELECT (SELECT count(*) FROM {keys} WHERE {t} = $1) + (SELECT count(*) FROM {creds} WHERE {ct} = $1)",
             ct = q(&l.tenant_column),
