@@ -906,13 +906,11 @@ fn mysql_tenants_are_cleaned_on_several_workers_with_the_result_of_one() {
     assert_ne!(a, b, "one connection held both tenants");
     assert_code(&parallel, 0);
     let parallel = json_of(&parallel);
-    let serial = one
-        .cmd(&dir.path().join("one"))
-        .args(["cleanup", "--jobs", "1", "--json"])
-        .output()
-        .unwrap();
-    assert_code(&serial, 0);
-    let serial = json_of(&serial);
+    let serial = json_of(&run(
+        &mut one.cmd(&dir.path().join("one")),
+        &["cleanup", "--jobs", "1", "--json"],
+        0,
+    ));
     // The same reports (rows removed, statuses), in tenant order.
     assert_eq!(reports(&parallel), reports(&serial));
     assert_eq!(

@@ -478,12 +478,11 @@ fn instances_are_cleaned_on_several_workers_with_the_result_of_one() {
     // Two workers, two connections: both instances locked (and paused) at once.
     let cmd = two.cmd(&dir.path().join("two"));
     let parallel = cleanup_on_two_workers(cmd, || locks(&mut two) == 2);
-    let serial = one
-        .cmd(&dir.path().join("one"))
-        .args(["cleanup", "--jobs", "1", "--json"])
-        .output()
-        .unwrap();
-    assert_code(&serial, 0);
+    let serial = run(
+        &mut one.cmd(&dir.path().join("one")),
+        &["cleanup", "--jobs", "1", "--json"],
+        0,
+    );
     // The same fields removed, reported in instance order; the same fields left.
     let got = removed_by_company(&json_of(&parallel));
     assert_eq!(got, removed_by_company(&json_of(&serial)));

@@ -203,12 +203,6 @@ fn json(o: &std::process::Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&o.stdout), text(&o.stderr)))
 }
 
-fn run(c: &mut assert_cmd::Command, args: &[&str], want: i32) -> std::process::Output {
-    let o = c.args(args).output().unwrap();
-    assert_code(&o, want);
-    o
-}
-
 fn removed(v: &serde_json::Value, tenant: &str) -> u64 {
     company_report(v, tenant)["removed"].as_u64().unwrap()
 }

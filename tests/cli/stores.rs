@@ -640,13 +640,7 @@ fn postgres_kv_layouts_waha_and_postgres_baileys() {
             .unwrap();
         assert_code(&out, 0);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut removed: Vec<String> = company_report(&v, tenant)["removed_files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().to_owned())
-            .collect();
-        removed.sort();
+        let removed = removed_files(&v, tenant);
         // No clock but the session's own: the old session and its identity key go.
         assert_eq!(
             removed,

@@ -166,14 +166,20 @@ pub fn assert_code(o: &Output, want: i32) {
     );
 }
 
-/// The removed file names of one company in a cleanup `--json` report.
+/// `c` with `args`, run to its end; its exit code must be `want`.
+pub fn run(c: &mut assert_cmd::Command, args: &[&str], want: i32) -> Output {
+    let o = c.args(args).output().unwrap();
+    assert_code(&o, want);
+    o
+}
+
+/// The removed file names of one company in a cleanup `--json` report, sorted.
 pub fn removed_files(v: &serde_json::Value, company: &str) -> Vec<String> {
-    let c = v["companies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["company"] == company)
-        .unwrap();
+    sorted_removed(company_report(v, company))
+}
+
+/// A company report's `removed_files`, sorted.
+fn sorted_removed(c: &serde_json::Value) -> Vec<String> {
     let mut names: Vec<String> = c["removed_files"]
         .as_array()
         .unwrap()
@@ -400,16 +406,7 @@ pub fn removed_by_company(v: &serde_json::Value) -> Vec<(String, Vec<String>)> {
         .as_array()
         .unwrap_or_else(|| panic!("{v}"))
         .iter()
-        .map(|c| {
-            let mut removed: Vec<String> = c["removed_files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_owned())
-                .collect();
-            removed.sort();
-            (c["company"].as_str().unwrap().to_owned(), removed)
-        })
+        .map(|c| (c["company"].as_str().unwrap().to_owned(), sorted_removed(c)))
         .collect()
 }
 
